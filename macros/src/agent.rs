@@ -1,0 +1,336 @@
+//! `#[volttron::agent]`: parse the impl block, validate every handler, expand into the
+//! `Agent` implementation.
+
+use std::collections::HashMap;
+
+use proc_macro2::{Span, TokenStream};
+use quote::{format_ident, quote};
+use syn::spanned::Spanned;
+use syn::{ImplItem, ItemImpl, Type};
+
+use crate::handler::{self, Handler, Role};
+
+pub(crate) fn expand(args: TokenStream, item: TokenStream) -> TokenStream {
+    let mut errors: Vec<syn::Error> = Vec::new();
+    if !args.is_empty() {
+        errors.push(syn::Error::new(
+            args.span(),
+            "`#[volttron::agent]` takes no arguments",
+        ));
+    }
+    let mut block: ItemImpl = match syn::parse2(item.clone()) {
+        Ok(b) => b,
+        Err(_) => {
+            let err = syn::Error::new(
+                Span::call_site(),
+                "`#[volttron::agent]` goes on an `impl` block of the agent's struct: `#[volttron::agent] impl MyAgent { ... }`",
+            )
+            .to_compile_error();
+            return quote!(#err #item);
+        }
+    };
+    if let Some((_, path, _)) = &block.trait_ {
+        errors.push(syn::Error::new(
+            path.span(),
+            "`#[volttron::agent]` goes on an inherent `impl` block, not a trait implementation",
+        ));
+    }
+
+    // Parse: strip our attributes from every method, keep the rest.
+    let mut handlers: Vec<Handler> = Vec::new();
+    for item in &mut block.items {
+        let ImplItem::Fn(method) = item else { continue };
+        let roles = handler::take_roles(method, &mut errors);
+        if roles.is_empty() {
+            continue;
+        }
+        match handler::analyse(method, roles) {
+            Ok(h) => handlers.push(h),
+            Err(e) => errors.push(e),
+        }
+    }
+
+    // Validate across handlers.
+    validate(&mut handlers, &mut errors);
+
+    if !errors.is_empty() {
+        let errs = errors.iter().map(syn::Error::to_compile_error);
+        return quote!(#(#errs)* #block);
+    }
+    let agent_impl = generate(&block, &handlers);
+    quote!(#block #agent_impl)
+}
+
+fn validate(handlers: &mut [Handler], errors: &mut Vec<syn::Error>) {
+    let mut hooks: HashMap<&'static str, syn::Ident> = HashMap::new();
+    let mut rpc_names: HashMap<String, syn::Ident> = HashMap::new();
+    for h in handlers.iter_mut() {
+        let method = h.method.clone();
+        for role in &mut h.roles {
+            match role {
+                Role::Setup | Role::Start | Role::Stop | Role::Peerlist => {
+                    let attr = role.attribute();
+                    if let Some(first) = hooks.get(attr) {
+                        errors.push(syn::Error::new(
+                            method.span(),
+                            format!("`#[{attr}]` is already on `{first}`; an agent has at most one"),
+                        ));
+                    } else {
+                        hooks.insert(attr, method.clone());
+                    }
+                }
+                Role::Rpc { name, span } => {
+                    if name.is_empty() {
+                        *name = method.to_string();
+                        *span = method.span();
+                    }
+                    if name == "inspect" || name.ends_with(".inspect") {
+                        errors.push(syn::Error::new(
+                            *span,
+                            format!("the RPC name `{name}` is reserved for introspection"),
+                        ));
+                    } else if let Some(first) = rpc_names.get(name.as_str()) {
+                        errors.push(syn::Error::new(
+                            *span,
+                            format!("duplicate RPC name `{name}`: `{first}` already exports it"),
+                        ));
+                    } else {
+                        rpc_names.insert(name.clone(), method.clone());
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+}
+
+/// One `match` arm body calling a handler.
+fn call(h: &Handler, extra: &[TokenStream], rpc: bool) -> TokenStream {
+    let method = &h.method;
+    let convert = |ret: TokenStream| -> TokenStream {
+        if rpc {
+            if h.returns_result {
+                quote!(::volttron::__private::RpcReturn::result(#ret))
+            } else {
+                quote!(::volttron::__private::RpcReturn::value(&#ret))
+            }
+        } else {
+            quote!(::volttron::__private::HandlerReturn::into_outcome(#ret))
+        }
+    };
+    if h.is_async {
+        let ctx_arg = h.takes_ctx.then(|| quote!(&__ctx,));
+        let ret = convert(quote!(__ret));
+        quote! {
+            let __ctx = ::core::clone::Clone::clone(__ctx);
+            ::volttron::__private::Dispatch::Async(::volttron::__private::Box::new(
+                move |mut __this: Self| -> ::core::pin::Pin<::volttron::__private::Box<dyn ::core::future::Future<Output = (Self, ::volttron::__private::Outcome)>>> {
+                    ::volttron::__private::Box::pin(async move {
+                        let __ret = __this.#method(#ctx_arg #(#extra),*).await;
+                        let __out = #ret;
+                        (__this, __out)
+                    })
+                },
+            ))
+        }
+    } else {
+        let ctx_arg = h.takes_ctx.then(|| quote!(__ctx,));
+        let ret = convert(quote!(__ret));
+        quote! {
+            let __ret = self.#method(#ctx_arg #(#extra),*);
+            ::volttron::__private::Dispatch::Done(#ret)
+        }
+    }
+}
+
+fn generate(block: &ItemImpl, handlers: &[Handler]) -> TokenStream {
+    let self_ty = &block.self_ty;
+    let (impl_generics, _, where_clause) = block.generics.split_for_impl();
+    let name = type_name(self_ty);
+
+    let mut subscriptions = Vec::new();
+    let mut sub_arms = Vec::new();
+    let mut rpcs = Vec::new();
+    let mut rpc_arms = Vec::new();
+    let mut periodics = Vec::new();
+    let mut periodic_arms = Vec::new();
+    let mut crons = Vec::new();
+    let mut cron_arms = Vec::new();
+    let mut setup = None;
+    let mut start = None;
+    let mut stop = None;
+    let mut peerlist = None;
+
+    for h in handlers {
+        let method_name = h.method.to_string();
+        for role in &h.roles {
+            match role {
+                Role::Setup => setup = Some(call(h, &[], false)),
+                Role::Start => start = Some(call(h, &[], false)),
+                Role::Stop => stop = Some(call(h, &[], false)),
+                Role::Peerlist => peerlist = Some(call(h, &[quote!(&__event)], false)),
+                Role::Subscribe { prefix, bus } => {
+                    let i = subscriptions.len();
+                    subscriptions.push(quote! {
+                        ::volttron::__private::SubscriptionSpec { bus: #bus, prefix: #prefix, handler: #method_name }
+                    });
+                    let body = call(h, &[quote!(&*__publication)], false);
+                    sub_arms.push(quote!(#i => { #body }));
+                }
+                Role::Periodic { period_ns, wait_ns } => {
+                    let i = periodics.len();
+                    periodics.push(quote! {
+                        ::volttron::__private::PeriodicSpec {
+                            period: ::volttron::__private::Duration::from_nanos(#period_ns),
+                            wait: ::volttron::__private::Duration::from_nanos(#wait_ns),
+                            handler: #method_name,
+                        }
+                    });
+                    let body = call(h, &[], false);
+                    periodic_arms.push(quote!(#i => { #body }));
+                }
+                Role::Cron { expr } => {
+                    let i = crons.len();
+                    crons.push(quote! {
+                        ::volttron::__private::CronSpec { expr: #expr, handler: #method_name }
+                    });
+                    let body = call(h, &[], false);
+                    cron_arms.push(quote!(#i => { #body }));
+                }
+                Role::Rpc { name: rpc_name, .. } => {
+                    let i = rpcs.len();
+                    let param_specs = h.params.iter().map(|p| {
+                        let n = p.name.to_string();
+                        let t = handler::type_text(&p.ty);
+                        quote!(::volttron::__private::ParamSpec { name: #n, ty: #t })
+                    });
+                    let doc = &h.doc;
+                    let returns = &h.return_text;
+                    rpcs.push(quote! {
+                        ::volttron::__private::RpcSpec {
+                            name: #rpc_name,
+                            params: &[#(#param_specs),*],
+                            doc: #doc,
+                            returns: #returns,
+                        }
+                    });
+                    let names: Vec<String> = h.params.iter().map(|p| p.name.to_string()).collect();
+                    let locals: Vec<syn::Ident> =
+                        (0..h.params.len()).map(|k| format_ident!("__arg{}", k)).collect();
+                    let reads = h.params.iter().zip(&locals).enumerate().map(|(k, (p, local))| {
+                        let ty: &Type = &p.ty;
+                        quote! {
+                            let #local: #ty = match __reader.next::<#ty>(#k) {
+                                ::core::result::Result::Ok(v) => v,
+                                ::core::result::Result::Err(e) => {
+                                    return ::volttron::__private::Dispatch::Done(::core::result::Result::Err(e));
+                                }
+                            };
+                        }
+                    });
+                    let args: Vec<TokenStream> = locals.iter().map(|l| quote!(#l)).collect();
+                    let body = call(h, &args, true);
+                    let reader_mut = (!h.params.is_empty()).then(|| quote!(mut));
+                    rpc_arms.push(quote! {
+                        #i => {
+                            #[allow(unused_variables)]
+                            let #reader_mut __reader = match ::volttron::__private::ArgReader::new(#rpc_name, &[#(#names),*], __args) {
+                                ::core::result::Result::Ok(r) => r,
+                                ::core::result::Result::Err(e) => {
+                                    return ::volttron::__private::Dispatch::Done(::core::result::Result::Err(e));
+                                }
+                            };
+                            #(#reads)*
+                            #body
+                        }
+                    });
+                }
+            }
+        }
+    }
+
+    let none = quote!(::volttron::__private::Dispatch::none());
+    let hook = |body: Option<TokenStream>| body.unwrap_or_else(|| none.clone());
+    let setup = hook(setup);
+    let start = hook(start);
+    let stop = hook(stop);
+    let has_peerlist = peerlist.is_some();
+    let peer_arm = match peerlist {
+        Some(body) => quote!(::volttron::__private::Invocation::Peer(__event) => { #body }),
+        None => quote!(::volttron::__private::Invocation::Peer(_) => #none,),
+    };
+    let indexed = |pattern: TokenStream, arms: Vec<TokenStream>, bind: TokenStream| -> TokenStream {
+        if arms.is_empty() {
+            quote!(#pattern { .. } => #none,)
+        } else {
+            quote!(#pattern { #bind } => match index { #(#arms)* _ => #none },)
+        }
+    };
+    let pub_arm = indexed(
+        quote!(::volttron::__private::Invocation::Publication),
+        sub_arms,
+        quote!(index, publication: __publication),
+    );
+    let rpc_arm = indexed(
+        quote!(::volttron::__private::Invocation::Rpc),
+        rpc_arms,
+        quote!(index, args: __args),
+    );
+    let periodic_arm = indexed(
+        quote!(::volttron::__private::Invocation::Periodic),
+        periodic_arms,
+        quote!(index),
+    );
+    let cron_arm = indexed(
+        quote!(::volttron::__private::Invocation::Cron),
+        cron_arms,
+        quote!(index),
+    );
+
+    quote! {
+        impl #impl_generics ::volttron::__private::Agent for #self_ty #where_clause {
+            fn __descriptor() -> &'static ::volttron::__private::AgentDescriptor {
+                static DESCRIPTOR: ::volttron::__private::AgentDescriptor = ::volttron::__private::AgentDescriptor {
+                    name: #name,
+                    subscriptions: &[#(#subscriptions),*],
+                    rpcs: &[#(#rpcs),*],
+                    periodics: &[#(#periodics),*],
+                    crons: &[#(#crons),*],
+                    on_peerlist: #has_peerlist,
+                };
+                &DESCRIPTOR
+            }
+
+            #[allow(unused_variables, clippy::let_unit_value, clippy::unit_arg)]
+            fn __dispatch(
+                &mut self,
+                __ctx: &::volttron::__private::AgentContext,
+                __invocation: ::volttron::__private::Invocation,
+            ) -> ::volttron::__private::Dispatch<Self> {
+                match __invocation {
+                    ::volttron::__private::Invocation::Setup => { #setup }
+                    ::volttron::__private::Invocation::Start => { #start }
+                    ::volttron::__private::Invocation::Stop => { #stop }
+                    #pub_arm
+                    #rpc_arm
+                    #periodic_arm
+                    #cron_arm
+                    #peer_arm
+                }
+            }
+        }
+    }
+}
+
+/// The struct's name as written (last path segment), for alerts and logs.
+fn type_name(ty: &Type) -> String {
+    match ty {
+        Type::Path(p) => p
+            .path
+            .segments
+            .last()
+            .map(|s| s.ident.to_string())
+            .unwrap_or_default(),
+        other => handler::type_text(other),
+    }
+}

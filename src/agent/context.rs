@@ -1,0 +1,414 @@
+//! [`AgentContext`]: an agent's connection to the platform.
+
+use std::any::{Any, TypeId};
+use std::collections::HashMap;
+use std::sync::atomic::AtomicBool;
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use parking_lot::Mutex;
+
+use crate::agent::cron::{CronError, CronSchedule};
+use crate::agent::{Agent, descriptor::AgentDescriptor};
+use crate::core::{Headers, Identity, IntoArgs, Publication, RpcError, Topic, TopicError, Value};
+use crate::platform::clock::{Clock, Repeat, TimerId};
+use crate::platform::endpoint::{Endpoint, RpcCall};
+use crate::platform::mailbox::Mailbox;
+
+/// Why a publish was refused.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[non_exhaustive]
+pub enum PublishError {
+    /// The topic is not valid.
+    #[error("cannot publish: {0}")]
+    InvalidTopic(#[from] TopicError),
+}
+
+/// Why a run-time subscription or timer was refused.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ContextError {
+    /// The prefix or pattern is not valid.
+    #[error("cannot subscribe: {0}")]
+    InvalidSubscription(#[from] TopicError),
+    /// The cron expression is not valid.
+    #[error("cannot schedule: {0}")]
+    InvalidCron(#[from] CronError),
+    /// The handler is for another agent type than the one this context belongs to.
+    #[error("the handler is for agent type `{expected}`, but this context belongs to `{actual}`")]
+    WrongAgentType {
+        /// The type the handler takes.
+        expected: &'static str,
+        /// This context's agent type.
+        actual: &'static str,
+    },
+    /// The agent has stopped.
+    #[error("the agent has stopped")]
+    Stopped,
+}
+
+/// Anything that names a topic: a [`Topic`] (already valid) or a string (validated).
+pub trait IntoTopic {
+    /// Validates and converts.
+    fn into_topic(self) -> Result<Topic, TopicError>;
+}
+
+impl IntoTopic for Topic {
+    fn into_topic(self) -> Result<Topic, TopicError> {
+        Ok(self)
+    }
+}
+
+impl IntoTopic for &Topic {
+    fn into_topic(self) -> Result<Topic, TopicError> {
+        Ok(self.clone())
+    }
+}
+
+impl IntoTopic for &str {
+    fn into_topic(self) -> Result<Topic, TopicError> {
+        Topic::new(self)
+    }
+}
+
+impl IntoTopic for String {
+    fn into_topic(self) -> Result<Topic, TopicError> {
+        Topic::new(self)
+    }
+}
+
+impl IntoTopic for &String {
+    fn into_topic(self) -> Result<Topic, TopicError> {
+        Topic::new(self)
+    }
+}
+
+pub(crate) type DynPublicationHandler<A> = Box<dyn FnMut(&mut A, &AgentContext, &Publication) + Send>;
+pub(crate) type DynTimerHandler<A> = Box<dyn FnMut(&mut A, &AgentContext) + Send>;
+
+/// What a subscription id leads to.
+pub(crate) enum SubscriptionHandler {
+    /// The `n`th `#[subscribe]`.
+    Static(usize),
+    /// A run-time subscription: a boxed `DynPublicationHandler<A>` (`None` while running).
+    Dynamic(Option<Box<dyn Any + Send>>),
+}
+
+/// What a timer id leads to.
+pub(crate) enum TimerHandler {
+    Periodic(usize),
+    Cron(usize),
+    /// A boxed `DynTimerHandler<A>`.
+    Dynamic(Box<dyn Any + Send>),
+}
+
+pub(crate) struct TimerRecord {
+    pub(crate) handler: Option<TimerHandler>,
+    pub(crate) busy: Arc<AtomicBool>,
+    pub(crate) once: bool,
+}
+
+#[derive(Default)]
+pub(crate) struct Registry {
+    /// Indexed by subscription id; `None` once unsubscribed.
+    pub(crate) subscriptions: Vec<Option<SubscriptionHandler>>,
+    pub(crate) timers: HashMap<TimerId, TimerRecord>,
+    pub(crate) stopped: bool,
+}
+
+pub(crate) struct ContextInner {
+    pub(crate) endpoint: Endpoint,
+    pub(crate) peer_id: u64,
+    pub(crate) mailbox: Arc<Mailbox>,
+    pub(crate) agent_type: TypeId,
+    pub(crate) descriptor: &'static AgentDescriptor,
+    pub(crate) registry: Mutex<Registry>,
+    pub(crate) stop: OnceLock<Box<dyn Fn() + Send + Sync>>,
+}
+
+/// An agent's connection to the platform, handed to every handler.
+///
+/// Cheap to clone; clones may be moved into spawned tasks. Everything it offers works the
+/// same whether the agent runs in the platform's process or (later) over the socket bridge.
+#[derive(Clone)]
+pub struct AgentContext {
+    pub(crate) inner: Arc<ContextInner>,
+}
+
+impl AgentContext {
+    /// This agent's identity.
+    pub fn identity(&self) -> &Identity {
+        &self.inner.endpoint.identity
+    }
+
+    /// Publishes `message` on `topic` (default bus, no headers); returns how many
+    /// subscribers it reached. Reaching nobody is fine (0).
+    pub fn publish(&self, topic: impl IntoTopic, message: impl Into<Value>) -> Result<usize, PublishError> {
+        self.publish_on("", topic, Headers::new(), message)
+    }
+
+    /// Publishes with headers on the default bus.
+    pub fn publish_with(
+        &self,
+        topic: impl IntoTopic,
+        headers: Headers,
+        message: impl Into<Value>,
+    ) -> Result<usize, PublishError> {
+        self.publish_on("", topic, headers, message)
+    }
+
+    /// Publishes with headers on `bus`.
+    pub fn publish_on(
+        &self,
+        bus: &str,
+        topic: impl IntoTopic,
+        headers: Headers,
+        message: impl Into<Value>,
+    ) -> Result<usize, PublishError> {
+        let topic = topic.into_topic()?;
+        Ok(self.inner.endpoint.publish(bus, topic, headers, message.into()))
+    }
+
+    /// Subscribes at run time, on the default bus: `handler` runs for every publication
+    /// whose topic starts with `prefix` (or matches it, for an MQTT-style pattern).
+    ///
+    /// `A` must be this context's agent type.
+    pub fn subscribe<A: Agent>(
+        &self,
+        prefix: &str,
+        handler: impl FnMut(&mut A, &AgentContext, &Publication) + Send + 'static,
+    ) -> Result<(), ContextError> {
+        self.subscribe_on("", prefix, handler)
+    }
+
+    /// Subscribes at run time on `bus`.
+    pub fn subscribe_on<A: Agent>(
+        &self,
+        bus: &str,
+        prefix: &str,
+        handler: impl FnMut(&mut A, &AgentContext, &Publication) + Send + 'static,
+    ) -> Result<(), ContextError> {
+        self.check_type::<A>()?;
+        let boxed: DynPublicationHandler<A> = Box::new(handler);
+        self.add_subscription(bus, prefix, SubscriptionHandler::Dynamic(Some(Box::new(boxed))))
+    }
+
+    pub(crate) fn add_subscription(
+        &self,
+        bus: &str,
+        prefix: &str,
+        handler: SubscriptionHandler,
+    ) -> Result<(), ContextError> {
+        crate::core::topic::classify_subscription(prefix)?;
+        let mut reg = self.inner.registry.lock();
+        if reg.stopped {
+            return Err(ContextError::Stopped);
+        }
+        let id = reg.subscriptions.len() as u32;
+        self.inner
+            .endpoint
+            .router
+            .subscribe(self.inner.peer_id, &self.inner.mailbox, bus, prefix, id)?;
+        reg.subscriptions.push(Some(handler));
+        Ok(())
+    }
+
+    /// Removes this agent's subscriptions to exactly `prefix` on the default bus (static
+    /// and run-time ones alike); returns how many were removed.
+    pub fn unsubscribe(&self, prefix: &str) -> usize {
+        self.remove_subscriptions(Some(""), Some(prefix))
+    }
+
+    /// Removes every subscription of this agent, on every bus; returns how many.
+    pub fn unsubscribe_all(&self) -> usize {
+        self.remove_subscriptions(None, None)
+    }
+
+    fn remove_subscriptions(&self, bus: Option<&str>, prefix: Option<&str>) -> usize {
+        let mut reg = self.inner.registry.lock();
+        let removed = self
+            .inner
+            .endpoint
+            .router
+            .unsubscribe(self.inner.peer_id, bus, prefix);
+        for id in &removed {
+            if let Some(slot) = reg.subscriptions.get_mut(*id as usize) {
+                *slot = None;
+            }
+        }
+        removed.len()
+    }
+
+    /// This agent's subscriptions as `(bus, prefix)`, sorted.
+    pub fn subscriptions(&self) -> Vec<(String, String)> {
+        let mut v: Vec<(String, String)> = self
+            .inner
+            .endpoint
+            .router
+            .subscriptions("")
+            .into_iter()
+            .filter(|s| s.peer == *self.identity())
+            .map(|s| (s.bus, s.subscription))
+            .collect();
+        v.sort();
+        v
+    }
+
+    /// Prepares an RPC call to `method` on `peer`; `.await` it for the reply.
+    /// The deadline defaults to the platform's (30 s); set another with `.timeout(..)`.
+    pub fn call(&self, peer: &str, method: &str, args: impl IntoArgs) -> RpcCall {
+        self.inner.endpoint.call(peer, method, args)
+    }
+
+    /// Sends an RPC notification: no reply, errors in the handler are only logged.
+    pub fn notify(&self, peer: &str, method: &str, args: impl IntoArgs) -> Result<(), RpcError> {
+        self.inner.endpoint.notify(peer, method, args)
+    }
+
+    /// Checks that `peer` is alive and handling messages.
+    pub async fn ping(&self, peer: &str) -> Result<(), RpcError> {
+        self.inner.endpoint.ping(peer).await
+    }
+
+    /// The identities of every connected peer, sorted (VOLTTRON's `peerlist.list()`).
+    pub fn peers(&self) -> Vec<Identity> {
+        self.inner.endpoint.router.peers()
+    }
+
+    /// A platform fact: `instance-name`, `platform-version`, `addresses`, `local_address`,
+    /// `message-bus`, `serverkey`. Unknown keys give `None`, as VOLTTRON's router does.
+    pub fn query(&self, key: &str) -> Option<Value> {
+        self.inner.endpoint.query(key)
+    }
+
+    /// The platform clock's current time (UTC).
+    pub fn now(&self) -> DateTime<Utc> {
+        self.inner.endpoint.clock.now()
+    }
+
+    /// The platform clock.
+    pub fn clock(&self) -> &Clock {
+        &self.inner.endpoint.clock
+    }
+
+    /// Runs `handler` once after `delay`.
+    pub fn schedule_once<A: Agent>(
+        &self,
+        delay: Duration,
+        handler: impl FnMut(&mut A, &AgentContext) + Send + 'static,
+    ) -> Result<TimerId, ContextError> {
+        self.add_dynamic_timer(delay, Repeat::Once, handler)
+    }
+
+    /// Runs `handler` once at `when` (immediately if it has passed).
+    pub fn schedule_at<A: Agent>(
+        &self,
+        when: DateTime<Utc>,
+        handler: impl FnMut(&mut A, &AgentContext) + Send + 'static,
+    ) -> Result<TimerId, ContextError> {
+        let delay = (when - self.now()).to_std().unwrap_or(Duration::ZERO);
+        self.add_dynamic_timer(delay, Repeat::Once, handler)
+    }
+
+    /// Runs `handler` every `period`, first after one period. Missed runs are skipped.
+    pub fn schedule_every<A: Agent>(
+        &self,
+        period: Duration,
+        handler: impl FnMut(&mut A, &AgentContext) + Send + 'static,
+    ) -> Result<TimerId, ContextError> {
+        self.add_dynamic_timer(
+            period,
+            Repeat::Every(period.max(Duration::from_nanos(1))),
+            handler,
+        )
+    }
+
+    /// Runs `handler` at each minute matching the cron expression (UTC).
+    pub fn schedule_cron<A: Agent>(
+        &self,
+        expression: &str,
+        handler: impl FnMut(&mut A, &AgentContext) + Send + 'static,
+    ) -> Result<TimerId, ContextError> {
+        let schedule = CronSchedule::parse(expression)?;
+        self.add_dynamic_timer(Duration::ZERO, Repeat::Cron(Arc::new(schedule)), handler)
+    }
+
+    fn add_dynamic_timer<A: Agent>(
+        &self,
+        first: Duration,
+        repeat: Repeat,
+        handler: impl FnMut(&mut A, &AgentContext) + Send + 'static,
+    ) -> Result<TimerId, ContextError> {
+        self.check_type::<A>()?;
+        let boxed: DynTimerHandler<A> = Box::new(handler);
+        self.add_timer(first, repeat, TimerHandler::Dynamic(Box::new(boxed)))
+    }
+
+    pub(crate) fn add_timer(
+        &self,
+        first: Duration,
+        repeat: Repeat,
+        handler: TimerHandler,
+    ) -> Result<TimerId, ContextError> {
+        let mut reg = self.inner.registry.lock();
+        if reg.stopped {
+            return Err(ContextError::Stopped);
+        }
+        let busy = Arc::new(AtomicBool::new(false));
+        let once = matches!(repeat, Repeat::Once);
+        let id = self
+            .inner
+            .endpoint
+            .clock
+            .schedule(first, repeat, self.inner.mailbox.clone(), busy.clone());
+        reg.timers.insert(
+            id,
+            TimerRecord {
+                handler: Some(handler),
+                busy,
+                once,
+            },
+        );
+        Ok(id)
+    }
+
+    /// Cancels a timer made by one of the `schedule_*` methods (or a declared periodic or
+    /// cron); returns whether it was still scheduled.
+    pub fn cancel(&self, timer: TimerId) -> bool {
+        let removed = self.inner.registry.lock().timers.remove(&timer).is_some();
+        self.inner.endpoint.clock.cancel(timer) || removed
+    }
+
+    /// Asks the platform to stop this agent once the current handler returns: `on_stop`
+    /// runs, then the agent leaves the bus.
+    pub fn stop(&self) {
+        if let Some(stop) = self.inner.stop.get() {
+            stop();
+        }
+    }
+
+    /// The agent type's name (its struct name).
+    pub fn agent_name(&self) -> &'static str {
+        self.inner.descriptor.name
+    }
+
+    fn check_type<A: Agent>(&self) -> Result<(), ContextError> {
+        if TypeId::of::<A>() == self.inner.agent_type {
+            Ok(())
+        } else {
+            Err(ContextError::WrongAgentType {
+                expected: std::any::type_name::<A>(),
+                actual: self.inner.descriptor.name,
+            })
+        }
+    }
+}
+
+impl std::fmt::Debug for AgentContext {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AgentContext")
+            .field("identity", self.identity())
+            .finish()
+    }
+}

@@ -1,0 +1,662 @@
+//! The actor that hosts one agent: boots it, drains its mailbox into its handlers one at a
+//! time, contains its panics, and stops it.
+//!
+//! | phase    | data mailbox                 | on entry                                             |
+//! |----------|------------------------------|------------------------------------------------------|
+//! | Booting  | queued, not handled          | `on_setup`, join the bus, subscriptions, timers, `on_start` |
+//! | Running  | drained in batches           | spawn returns to the caller                          |
+//! | Stopping | queued, not handled          | timers cancelled, `on_stop` runs (still on the bus)  |
+//! | Stopped  | closed: requests refused     | left the bus (peers get `peerlist` drop)             |
+//!
+//! A panic in any handler ends the agent at once ("let it crash"): its state is dropped
+//! without running `on_stop` (it may be inconsistent), pending RPC callers get
+//! `PeerStopped`, the caller of the panicking RPC gets `Remote { kind: "panic" }`, and the
+//! supervisor is told the reason.
+
+use std::panic::AssertUnwindSafe;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use actix::prelude::*;
+use futures::FutureExt;
+use smallvec::SmallVec;
+use tokio::sync::oneshot;
+
+use crate::agent::context::{
+    AgentContext, DynPublicationHandler, DynTimerHandler, SubscriptionHandler, TimerHandler,
+};
+use crate::agent::{Agent, Dispatch, HandlerError, Invocation, Outcome};
+use crate::core::{RpcError, Value};
+use crate::platform::clock::{Repeat, TimerId};
+use crate::platform::mailbox::{Envelope, Request};
+use crate::platform::router::PeerEntry;
+use crate::platform::supervisor::{AgentExited, ExitReason};
+
+/// How many envelopes one drain handles before yielding to the arbiter.
+const DRAIN_BATCH: usize = 32;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    Booting,
+    Running,
+    Stopping,
+    Stopped,
+}
+
+/// What to do when a handler finishes.
+enum Completion {
+    /// Boot step finished (on_start).
+    Boot,
+    /// on_stop finished.
+    Stop,
+    /// A mailbox envelope finished; `reply` for RPC requests.
+    Envelope(EnvelopeDone),
+}
+
+enum EnvelopeDone {
+    Plain {
+        handler: &'static str,
+    },
+    Rpc {
+        method: String,
+        sender: crate::core::Identity,
+        reply: Option<oneshot::Sender<Result<Value, RpcError>>>,
+    },
+    Timer {
+        busy: Arc<AtomicBool>,
+        handler: &'static str,
+    },
+}
+
+/// Asks the host to drain its data mailbox.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub(crate) struct Drain;
+
+/// Asks the host to stop; `done` fires once it has left the bus.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub(crate) struct StopAgent {
+    pub(crate) done: Option<oneshot::Sender<()>>,
+}
+
+pub(crate) struct AgentHost<A: Agent> {
+    agent: Option<Box<A>>,
+    ctx: AgentContext,
+    phase: Phase,
+    boot: Option<oneshot::Sender<Result<(), String>>>,
+    supervisor: Recipient<AgentExited>,
+    stop_waiters: Vec<oneshot::Sender<()>>,
+}
+
+impl<A: Agent> AgentHost<A> {
+    pub(crate) fn new(
+        agent: A,
+        ctx: AgentContext,
+        boot: oneshot::Sender<Result<(), String>>,
+        supervisor: Recipient<AgentExited>,
+    ) -> Self {
+        AgentHost {
+            agent: Some(Box::new(agent)),
+            ctx,
+            phase: Phase::Booting,
+            boot: Some(boot),
+            supervisor,
+            stop_waiters: Vec::new(),
+        }
+    }
+
+    fn identity(&self) -> &str {
+        self.ctx.identity().as_str()
+    }
+
+    /// Runs one handler. Returns true if the drain must pause (async handler running,
+    /// or the agent crashed).
+    fn run(&mut self, invocation: Invocation, completion: Completion, actx: &mut Context<Self>) -> bool {
+        let Some(agent) = self.agent.as_deref_mut() else {
+            self.complete(
+                completion,
+                Err(HandlerError::Failed("agent has stopped".into())),
+                actx,
+            );
+            return false;
+        };
+        let ctx = &self.ctx;
+        match std::panic::catch_unwind(AssertUnwindSafe(|| agent.__dispatch(ctx, invocation))) {
+            Ok(Dispatch::Done(outcome)) => {
+                self.complete(completion, outcome, actx);
+                false
+            }
+            Ok(Dispatch::Async(start)) => {
+                let agent = self.agent.take().expect("agent present");
+                let fut = AssertUnwindSafe(start(*agent)).catch_unwind();
+                actx.wait(fut.into_actor(self).map(move |result, act, actx| match result {
+                    Ok((agent, outcome)) => {
+                        act.agent = Some(Box::new(agent));
+                        act.complete(completion, outcome, actx);
+                        if act.phase == Phase::Running {
+                            actx.notify(Drain);
+                        }
+                    }
+                    Err(panic) => act.crash(panic_message(&*panic), completion, actx),
+                }));
+                true
+            }
+            Err(panic) => {
+                self.crash(panic_message(&*panic), completion, actx);
+                true
+            }
+        }
+    }
+
+    fn complete(&mut self, completion: Completion, outcome: Outcome, actx: &mut Context<Self>) {
+        match completion {
+            Completion::Boot => match outcome {
+                Ok(_) => {
+                    self.phase = Phase::Running;
+                    if let Some(b) = self.boot.take() {
+                        let _ = b.send(Ok(()));
+                    }
+                    actx.notify(Drain);
+                }
+                Err(e) => self.abort_boot(error_text(e), actx),
+            },
+            Completion::Stop => {
+                if let Err(e) = outcome {
+                    tracing::warn!(agent = self.identity(), "on_stop failed: {}", error_text(e));
+                }
+                self.leave(ExitReason::Normal, actx);
+            }
+            Completion::Envelope(done) => {
+                self.finish_envelope(done, outcome);
+            }
+        }
+    }
+
+    fn finish_envelope(&self, done: EnvelopeDone, outcome: Outcome) {
+        match done {
+            EnvelopeDone::Plain { handler } => {
+                if let Err(e) = outcome {
+                    tracing::warn!(
+                        agent = self.identity(),
+                        handler,
+                        "handler failed: {}",
+                        error_text(e)
+                    );
+                }
+            }
+            EnvelopeDone::Rpc {
+                method,
+                sender,
+                reply,
+            } => {
+                let result = outcome.map_err(|e| rpc_error(&method, e));
+                match reply {
+                    Some(reply) => {
+                        let _ = reply.send(result);
+                    }
+                    None => {
+                        if let Err(e) = result {
+                            tracing::warn!(
+                                agent = self.identity(),
+                                method,
+                                from = sender.as_str(),
+                                "notification failed: {e}"
+                            );
+                        }
+                    }
+                }
+            }
+            EnvelopeDone::Timer { busy, handler } => {
+                busy.store(false, Ordering::Release);
+                if let Err(e) = outcome {
+                    tracing::warn!(
+                        agent = self.identity(),
+                        handler,
+                        "timer handler failed: {}",
+                        error_text(e)
+                    );
+                }
+            }
+        }
+        self.ctx.inner.mailbox.handled();
+    }
+
+    fn crash(&mut self, reason: String, completion: Completion, actx: &mut Context<Self>) {
+        tracing::error!(agent = self.identity(), "agent panicked: {reason}");
+        self.agent = None;
+        let failure = HandlerError::Failed(reason.clone());
+        match completion {
+            Completion::Envelope(EnvelopeDone::Rpc { method, reply, .. }) => {
+                if let Some(reply) = reply {
+                    let _ = reply.send(Err(RpcError::Remote {
+                        method,
+                        message: reason.clone(),
+                        kind: "panic".into(),
+                    }));
+                }
+                self.ctx.inner.mailbox.handled();
+            }
+            Completion::Envelope(done) => self.finish_envelope(done, Err(failure)),
+            Completion::Boot => return self.abort_boot(format!("panicked: {reason}"), actx),
+            Completion::Stop => {}
+        }
+        self.leave(ExitReason::Crashed(reason), actx);
+    }
+
+    fn abort_boot(&mut self, reason: String, actx: &mut Context<Self>) {
+        if let Some(b) = self.boot.take() {
+            let _ = b.send(Err(reason.clone()));
+        }
+        self.agent = None;
+        self.leave(ExitReason::StartFailed(reason), actx);
+    }
+
+    /// Leaves the bus and ends the actor.
+    fn leave(&mut self, reason: ExitReason, actx: &mut Context<Self>) {
+        if self.phase == Phase::Stopped {
+            return;
+        }
+        self.phase = Phase::Stopped;
+        let inner = &self.ctx.inner;
+        let timers: Vec<TimerId> = {
+            let mut reg = inner.registry.lock();
+            reg.stopped = true;
+            reg.subscriptions.clear();
+            reg.timers.drain().map(|(id, _)| id).collect()
+        };
+        for id in timers {
+            inner.endpoint.clock.cancel(id);
+        }
+        inner
+            .endpoint
+            .router
+            .remove_peer(&inner.endpoint.identity, inner.peer_id);
+        for envelope in inner.mailbox.close() {
+            envelope.refuse(&inner.endpoint.identity);
+        }
+        for w in self.stop_waiters.drain(..) {
+            let _ = w.send(());
+        }
+        self.supervisor.do_send(AgentExited {
+            identity: inner.endpoint.identity.clone(),
+            peer_id: inner.peer_id,
+            reason,
+        });
+        actx.stop();
+    }
+
+    fn boot(&mut self, actx: &mut Context<Self>) {
+        let inner = self.ctx.inner.clone();
+        let descriptor = inner.descriptor;
+        // on_setup: synchronous, before joining the bus.
+        let ctx = &self.ctx;
+        let agent = &mut **self.agent.as_mut().expect("agent present at boot");
+        match std::panic::catch_unwind(AssertUnwindSafe(|| agent.__dispatch(ctx, Invocation::Setup))) {
+            Ok(Dispatch::Done(Ok(_))) => {}
+            Ok(Dispatch::Done(Err(e))) => {
+                return self.abort_boot(format!("on_setup failed: {}", error_text(e)), actx);
+            }
+            Ok(Dispatch::Async(_)) => return self.abort_boot("on_setup must not be async".into(), actx),
+            Err(panic) => {
+                return self.abort_boot(format!("on_setup panicked: {}", panic_message(&*panic)), actx);
+            }
+        }
+        // hello/welcome: join the routing table.
+        let entry = PeerEntry {
+            id: inner.peer_id,
+            mailbox: inner.mailbox.clone(),
+            watches_peers: descriptor.on_peerlist,
+        };
+        if let Err(id) = inner
+            .endpoint
+            .router
+            .add_peer(inner.endpoint.identity.clone(), entry)
+        {
+            self.phase = Phase::Stopped;
+            if let Some(b) = self.boot.take() {
+                let _ = b.send(Err(format!("identity '{id}' is already connected")));
+            }
+            self.supervisor.do_send(AgentExited {
+                identity: id,
+                peer_id: inner.peer_id,
+                reason: ExitReason::StartFailed("duplicate identity".into()),
+            });
+            return actx.stop();
+        }
+        for (i, s) in descriptor.subscriptions.iter().enumerate() {
+            if let Err(e) = self
+                .ctx
+                .add_subscription(s.bus, s.prefix, SubscriptionHandler::Static(i))
+            {
+                return self.abort_boot(
+                    format!("#[subscribe({:?})] on {}: {e}", s.prefix, s.handler),
+                    actx,
+                );
+            }
+        }
+        for (i, p) in descriptor.periodics.iter().enumerate() {
+            let wait = if p.wait.is_zero() { p.period } else { p.wait };
+            if let Err(e) = self
+                .ctx
+                .add_timer(wait, Repeat::Every(p.period), TimerHandler::Periodic(i))
+            {
+                return self.abort_boot(e.to_string(), actx);
+            }
+        }
+        for (i, c) in descriptor.crons.iter().enumerate() {
+            let schedule = match crate::agent::cron::CronSchedule::parse(c.expr) {
+                Ok(s) => s,
+                Err(e) => {
+                    return self.abort_boot(
+                        format!("#[schedule(cron = {:?})] on {}: {e}", c.expr, c.handler),
+                        actx,
+                    );
+                }
+            };
+            if let Err(e) = self.ctx.add_timer(
+                std::time::Duration::ZERO,
+                Repeat::Cron(Arc::new(schedule)),
+                TimerHandler::Cron(i),
+            ) {
+                return self.abort_boot(e.to_string(), actx);
+            }
+        }
+        // Deliveries may start queueing now; they are handled once on_start is done.
+        let addr = actx.address();
+        inner.mailbox.set_waker(Box::new(move || addr.do_send(Drain)));
+        self.run(Invocation::Start, Completion::Boot, actx);
+    }
+
+    /// Handles one envelope; returns true if the drain must pause.
+    fn handle_envelope(&mut self, envelope: Envelope, actx: &mut Context<Self>) -> bool {
+        let descriptor = self.ctx.inner.descriptor;
+        match envelope {
+            Envelope::Publication {
+                publication,
+                subscription,
+            } => {
+                let handler = {
+                    let mut reg = self.ctx.inner.registry.lock();
+                    match reg.subscriptions.get_mut(subscription as usize) {
+                        Some(Some(SubscriptionHandler::Static(i))) => Ok(*i),
+                        Some(Some(SubscriptionHandler::Dynamic(h))) => Err(h.take()),
+                        _ => Err(None),
+                    }
+                };
+                match handler {
+                    Ok(index) => self.run(
+                        Invocation::Publication { index, publication },
+                        Completion::Envelope(EnvelopeDone::Plain {
+                            handler: descriptor.subscriptions[index].handler,
+                        }),
+                        actx,
+                    ),
+                    Err(Some(mut boxed)) => {
+                        let crashed = self.run_dynamic(actx, "run-time subscription", |agent, ctx| {
+                            if let Some(h) = boxed.downcast_mut::<DynPublicationHandler<A>>() {
+                                h(agent, ctx, &publication);
+                            }
+                        });
+                        if !crashed {
+                            let mut reg = self.ctx.inner.registry.lock();
+                            if let Some(Some(SubscriptionHandler::Dynamic(slot @ None))) =
+                                reg.subscriptions.get_mut(subscription as usize)
+                            {
+                                *slot = Some(boxed);
+                            }
+                        }
+                        crashed
+                    }
+                    Err(None) => {
+                        // Unsubscribed after the publication was queued.
+                        self.ctx.inner.mailbox.handled();
+                        false
+                    }
+                }
+            }
+            Envelope::Request(request) => self.handle_request(request, actx),
+            Envelope::Ping(reply) => {
+                let _ = reply.send(());
+                self.ctx.inner.mailbox.handled();
+                false
+            }
+            Envelope::Peer(event) => {
+                if descriptor.on_peerlist {
+                    self.run(
+                        Invocation::Peer(event),
+                        Completion::Envelope(EnvelopeDone::Plain {
+                            handler: "on_peerlist",
+                        }),
+                        actx,
+                    )
+                } else {
+                    self.ctx.inner.mailbox.handled();
+                    false
+                }
+            }
+            Envelope::Timer { id } => self.handle_timer(id, actx),
+        }
+    }
+
+    /// Runs a run-time (closure) handler, which is synchronous. Returns true on a crash.
+    fn run_dynamic(
+        &mut self,
+        actx: &mut Context<Self>,
+        what: &'static str,
+        f: impl FnOnce(&mut A, &AgentContext),
+    ) -> bool {
+        let Some(agent) = self.agent.as_deref_mut() else {
+            self.ctx.inner.mailbox.handled();
+            return false;
+        };
+        let ctx = &self.ctx;
+        match std::panic::catch_unwind(AssertUnwindSafe(|| f(agent, ctx))) {
+            Ok(()) => {
+                self.ctx.inner.mailbox.handled();
+                false
+            }
+            Err(panic) => {
+                self.crash(
+                    panic_message(&*panic),
+                    Completion::Envelope(EnvelopeDone::Plain { handler: what }),
+                    actx,
+                );
+                true
+            }
+        }
+    }
+
+    fn handle_timer(&mut self, id: TimerId, actx: &mut Context<Self>) -> bool {
+        let descriptor = self.ctx.inner.descriptor;
+        let taken = {
+            let mut reg = self.ctx.inner.registry.lock();
+            match reg.timers.get_mut(&id) {
+                None => None,
+                Some(record) => {
+                    let busy = record.busy.clone();
+                    let handler = match &mut record.handler {
+                        Some(TimerHandler::Periodic(i)) => Some(TimerHandler::Periodic(*i)),
+                        Some(TimerHandler::Cron(i)) => Some(TimerHandler::Cron(*i)),
+                        other => other.take(),
+                    };
+                    if record.once {
+                        reg.timers.remove(&id);
+                    }
+                    handler.map(|h| (h, busy))
+                }
+            }
+        };
+        let Some((handler, busy)) = taken else {
+            self.ctx.inner.mailbox.handled();
+            return false;
+        };
+        match handler {
+            TimerHandler::Periodic(index) => self.run(
+                Invocation::Periodic { index },
+                Completion::Envelope(EnvelopeDone::Timer {
+                    busy,
+                    handler: descriptor.periodics[index].handler,
+                }),
+                actx,
+            ),
+            TimerHandler::Cron(index) => self.run(
+                Invocation::Cron { index },
+                Completion::Envelope(EnvelopeDone::Timer {
+                    busy,
+                    handler: descriptor.crons[index].handler,
+                }),
+                actx,
+            ),
+            TimerHandler::Dynamic(mut boxed) => {
+                let crashed = self.run_dynamic(actx, "run-time timer", |agent, ctx| {
+                    if let Some(h) = boxed.downcast_mut::<DynTimerHandler<A>>() {
+                        h(agent, ctx);
+                    }
+                });
+                busy.store(false, Ordering::Release);
+                if !crashed {
+                    let mut reg = self.ctx.inner.registry.lock();
+                    if let Some(record) = reg.timers.get_mut(&id) {
+                        record.handler = Some(TimerHandler::Dynamic(boxed));
+                    }
+                }
+                crashed
+            }
+        }
+    }
+
+    fn handle_request(&mut self, request: Request, actx: &mut Context<Self>) -> bool {
+        let Request {
+            sender,
+            method,
+            args,
+            reply,
+        } = request;
+        let descriptor = self.ctx.inner.descriptor;
+        if let Some(index) = descriptor.rpcs.iter().position(|r| r.name == method) {
+            return self.run(
+                Invocation::Rpc { index, args },
+                Completion::Envelope(EnvelopeDone::Rpc {
+                    method,
+                    sender,
+                    reply,
+                }),
+                actx,
+            );
+        }
+        let result = crate::agent::inspect::answer(descriptor, &method);
+        if let Some(reply) = reply {
+            let _ = reply.send(result);
+        }
+        self.ctx.inner.mailbox.handled();
+        false
+    }
+}
+
+impl<A: Agent> Actor for AgentHost<A> {
+    type Context = Context<Self>;
+
+    fn started(&mut self, actx: &mut Self::Context) {
+        // Control messages (stop) are few; data goes through the agent's own mailbox.
+        actx.set_mailbox_capacity(64);
+        let weak = actx.address().downgrade();
+        let _ = self.ctx.inner.stop.set(Box::new(move || {
+            if let Some(addr) = weak.upgrade() {
+                addr.do_send(StopAgent { done: None });
+            }
+        }));
+        self.boot(actx);
+    }
+}
+
+impl<A: Agent> Handler<Drain> for AgentHost<A> {
+    type Result = ();
+
+    fn handle(&mut self, _: Drain, actx: &mut Context<Self>) {
+        if self.phase != Phase::Running {
+            return;
+        }
+        let mailbox = self.ctx.inner.mailbox.clone();
+        let mut batch: SmallVec<[Envelope; 32]> = SmallVec::new();
+        mailbox.take_batch(DRAIN_BATCH, &mut batch);
+        let mut pending = batch.into_iter();
+        while let Some(envelope) = pending.next() {
+            if self.handle_envelope(envelope, actx) {
+                if self.phase == Phase::Running {
+                    mailbox.put_back(pending);
+                } else {
+                    for e in pending {
+                        e.refuse(self.ctx.identity());
+                        mailbox.handled();
+                    }
+                }
+                return;
+            }
+        }
+        if mailbox.finish_drain() {
+            actx.notify(Drain);
+        }
+    }
+}
+
+impl<A: Agent> Handler<StopAgent> for AgentHost<A> {
+    type Result = ();
+
+    fn handle(&mut self, msg: StopAgent, actx: &mut Context<Self>) {
+        match self.phase {
+            Phase::Stopped => {
+                if let Some(done) = msg.done {
+                    let _ = done.send(());
+                }
+                return;
+            }
+            Phase::Stopping => {
+                self.stop_waiters.extend(msg.done);
+                return;
+            }
+            Phase::Booting | Phase::Running => {}
+        }
+        self.stop_waiters.extend(msg.done);
+        self.phase = Phase::Stopping;
+        let timers: Vec<TimerId> = {
+            let mut reg = self.ctx.inner.registry.lock();
+            reg.timers.drain().map(|(id, _)| id).collect()
+        };
+        for id in timers {
+            self.ctx.inner.endpoint.clock.cancel(id);
+        }
+        self.run(Invocation::Stop, Completion::Stop, actx);
+    }
+}
+
+fn error_text(e: HandlerError) -> String {
+    match e {
+        HandlerError::Failed(m) | HandlerError::InvalidParams(m) => m,
+    }
+}
+
+fn rpc_error(method: &str, e: HandlerError) -> RpcError {
+    match e {
+        HandlerError::Failed(message) => RpcError::Remote {
+            method: method.to_owned(),
+            message,
+            kind: "error".into(),
+        },
+        HandlerError::InvalidParams(message) => RpcError::InvalidParams {
+            method: method.to_owned(),
+            message,
+        },
+    }
+}
+
+/// The text of a panic payload.
+pub(crate) fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+    if let Some(s) = payload.downcast_ref::<&str>() {
+        (*s).to_owned()
+    } else if let Some(s) = payload.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "non-string panic payload".to_owned()
+    }
+}

@@ -1,0 +1,20 @@
+//! The vocabulary of the bus, with no actor runtime in sight: payloads ([`Value`]),
+//! peer names ([`Identity`]), topics and the subscription index, publications and RPC
+//! arguments and errors.
+//!
+//! Everything here is plain data that both the in-process platform and (later) the
+//! socket bridge speak.
+
+pub mod identity;
+pub mod publication;
+pub mod rpc;
+pub mod subscription;
+pub mod topic;
+pub mod value;
+
+pub use identity::{Identity, IdentityError};
+pub use publication::{Headers, Publication};
+pub use rpc::{Args, IntoArgs, RpcError};
+pub use subscription::SubscriptionIndex;
+pub use topic::{SubscriptionKind, Topic, TopicError};
+pub use value::{Map, Value, ValueError, from_value, to_value};

@@ -1,0 +1,190 @@
+//! What every sender on the bus can do: publish, call, notify, ping, list peers, query.
+//! Shared by [`AgentContext`](crate::AgentContext) and the [`Platform`](crate::Platform)
+//! handle.
+
+use std::future::{Future, IntoFuture};
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::future::{Either, select};
+use serde::de::DeserializeOwned;
+use tokio::sync::oneshot;
+
+use crate::core::{Args, Headers, Identity, IntoArgs, RpcError, Topic, Value, ValueError, from_value};
+use crate::platform::clock::Clock;
+use crate::platform::mailbox::{Envelope, Request};
+use crate::platform::router::Router;
+
+/// Default RPC deadline, as VOLTTRON's `get(timeout=30)` convention.
+pub const DEFAULT_RPC_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// The version reported to `query("platform-version")`.
+pub const PLATFORM_VERSION: &str = env!("CARGO_PKG_VERSION");
+
+#[derive(Clone)]
+pub(crate) struct Endpoint {
+    pub(crate) identity: Identity,
+    pub(crate) router: Arc<Router>,
+    pub(crate) clock: Clock,
+    pub(crate) rpc_timeout: Duration,
+}
+
+impl Endpoint {
+    pub(crate) fn publish(&self, bus: &str, topic: Topic, headers: Headers, message: Value) -> usize {
+        self.router.publish(&self.identity, bus, topic, headers, message)
+    }
+
+    pub(crate) fn call(&self, peer: &str, method: &str, args: impl IntoArgs) -> RpcCall {
+        RpcCall {
+            endpoint: self.clone(),
+            peer: peer.to_owned(),
+            method: method.to_owned(),
+            args: args.into_args(),
+            timeout: self.rpc_timeout,
+        }
+    }
+
+    pub(crate) fn notify(&self, peer: &str, method: &str, args: impl IntoArgs) -> Result<(), RpcError> {
+        let args = args.into_args().map_err(|e| invalid_args(method, e))?;
+        let mailbox = self.router.mailbox(peer).ok_or_else(|| RpcError::UnknownPeer {
+            peer: peer.to_owned(),
+        })?;
+        mailbox
+            .deliver(Envelope::Request(Request {
+                sender: self.identity.clone(),
+                method: method.to_owned(),
+                args,
+                reply: None,
+            }))
+            .map_err(|_| RpcError::PeerStopped {
+                peer: peer.to_owned(),
+            })
+    }
+
+    pub(crate) async fn ping(&self, peer: &str) -> Result<(), RpcError> {
+        let mailbox = self.router.mailbox(peer).ok_or_else(|| RpcError::UnknownPeer {
+            peer: peer.to_owned(),
+        })?;
+        let (tx, rx) = oneshot::channel();
+        let stopped = || RpcError::PeerStopped {
+            peer: peer.to_owned(),
+        };
+        mailbox.deliver(Envelope::Ping(tx)).map_err(|_| stopped())?;
+        let sleep = self.clock.sleep(self.rpc_timeout);
+        match select(rx, sleep).await {
+            Either::Left((r, _)) => r.map_err(|_| stopped()),
+            Either::Right(_) => Err(RpcError::Timeout {
+                peer: peer.to_owned(),
+                method: "ping".into(),
+                timeout: self.rpc_timeout,
+            }),
+        }
+    }
+
+    pub(crate) fn query(&self, key: &str) -> Option<Value> {
+        Some(match key {
+            "instance-name" => Value::from(self.router.info.instance_name.as_str()),
+            "platform-version" => Value::from(PLATFORM_VERSION),
+            "addresses" => Value::List(Vec::new()),
+            "local_address" => Value::from("inproc://vip"),
+            "message-bus" => Value::from("volttron-rs"),
+            "serverkey" => Value::Null,
+            _ => return None,
+        })
+    }
+}
+
+fn invalid_args(method: &str, e: ValueError) -> RpcError {
+    RpcError::InvalidParams {
+        method: method.to_owned(),
+        message: format!("arguments do not serialize: {e}"),
+    }
+}
+
+/// An RPC call being prepared; `.await` it to send and wait for the reply.
+///
+/// ```no_run
+/// # async fn demo(ctx: &volttron::AgentContext) -> Result<(), volttron::RpcError> {
+/// use std::time::Duration;
+/// let reply = ctx.call("thermostat", "set_point", (21.5,)).timeout(Duration::from_secs(5)).await?;
+/// let typed: f64 = ctx.call("thermostat", "get_point", ()).returning().await?;
+/// # let _ = (reply, typed); Ok(()) }
+/// ```
+#[must_use = "an RPC call does nothing until awaited"]
+pub struct RpcCall {
+    endpoint: Endpoint,
+    peer: String,
+    method: String,
+    args: Result<Args, ValueError>,
+    timeout: Duration,
+}
+
+impl RpcCall {
+    /// Sets the deadline (default 30 s, or the platform's configured default).
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
+    }
+
+    /// Sends the call and converts the reply to `T`.
+    pub async fn returning<T: DeserializeOwned>(self) -> Result<T, RpcError> {
+        let v = self.await?;
+        from_value(v).map_err(|e| RpcError::InvalidReply {
+            message: e.to_string(),
+        })
+    }
+
+    async fn run(self) -> Result<Value, RpcError> {
+        let RpcCall {
+            endpoint,
+            peer,
+            method,
+            args,
+            timeout,
+        } = self;
+        let args = args.map_err(|e| invalid_args(&method, e))?;
+        let Some(mailbox) = endpoint.router.mailbox(&peer) else {
+            return Err(RpcError::UnknownPeer { peer });
+        };
+        let (tx, rx) = oneshot::channel();
+        let request = Envelope::Request(Request {
+            sender: endpoint.identity.clone(),
+            method: method.clone(),
+            args,
+            reply: Some(tx),
+        });
+        if mailbox.deliver(request).is_err() {
+            return Err(RpcError::PeerStopped { peer });
+        }
+        let sleep = endpoint.clock.sleep(timeout);
+        match select(rx, sleep).await {
+            Either::Left((Ok(reply), _)) => reply,
+            Either::Left((Err(_), _)) => Err(RpcError::PeerStopped { peer }),
+            Either::Right(_) => Err(RpcError::Timeout {
+                peer,
+                method,
+                timeout,
+            }),
+        }
+    }
+}
+
+impl IntoFuture for RpcCall {
+    type Output = Result<Value, RpcError>;
+    type IntoFuture = Pin<Box<dyn Future<Output = Result<Value, RpcError>> + Send>>;
+
+    fn into_future(self) -> Self::IntoFuture {
+        Box::pin(self.run())
+    }
+}
+
+impl std::fmt::Debug for RpcCall {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RpcCall")
+            .field("peer", &self.peer)
+            .field("method", &self.method)
+            .field("timeout", &self.timeout)
+            .finish()
+    }
+}

@@ -1,0 +1,227 @@
+//! Agent mailboxes: the data path between peers.
+//!
+//! Every peer has one [`Mailbox`]: a queue of [`Envelope`]s plus a *waker* that tells the
+//! peer's actor to drain it. The waker is sent only when the queue goes from idle to
+//! busy, so a burst of a thousand publications costs one actor message, and control
+//! messages (stop, supervisor signals) that travel on the actor's own mailbox are never
+//! stuck behind data.
+//!
+//! A closed mailbox refuses delivery and hands the envelope back, so an RPC request to a
+//! peer that just stopped can be answered with an error instead of vanishing.
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use parking_lot::Mutex;
+use smallvec::SmallVec;
+use tokio::sync::{Notify, oneshot};
+
+use crate::core::{Args, Identity, Publication, RpcError, Value};
+use crate::platform::clock::TimerId;
+
+/// An RPC request in flight.
+pub(crate) struct Request {
+    pub(crate) sender: Identity,
+    pub(crate) method: String,
+    pub(crate) args: Args,
+    /// `None` for a notification (no reply expected).
+    pub(crate) reply: Option<oneshot::Sender<Result<Value, RpcError>>>,
+}
+
+/// A peer joining or leaving the platform.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PeerEvent {
+    /// The peer connected (VOLTTRON's `peerlist` *add*).
+    Added(Identity),
+    /// The peer disconnected (VOLTTRON's `peerlist` *drop*).
+    Dropped(Identity),
+}
+
+impl PeerEvent {
+    /// The peer concerned.
+    pub fn peer(&self) -> &Identity {
+        match self {
+            PeerEvent::Added(p) | PeerEvent::Dropped(p) => p,
+        }
+    }
+}
+
+/// One item in a mailbox.
+pub(crate) enum Envelope {
+    /// A publication matching the listed subscriptions of the receiver.
+    Publication {
+        publication: Arc<Publication>,
+        subscription: u32,
+    },
+    /// An RPC request or notification.
+    Request(Request),
+    /// A ping: answered by the peer's runtime, not by agent code.
+    Ping(oneshot::Sender<()>),
+    /// A peer joined or left.
+    Peer(PeerEvent),
+    /// A timer fired.
+    Timer { id: TimerId },
+}
+
+impl Envelope {
+    /// Fails a request that can no longer be delivered.
+    pub(crate) fn refuse(self, peer: &Identity) {
+        if let Envelope::Request(Request {
+            reply: Some(reply), ..
+        }) = self
+        {
+            let _ = reply.send(Err(RpcError::PeerStopped {
+                peer: peer.to_string(),
+            }));
+        }
+    }
+}
+
+/// Counts envelopes queued or being handled across the platform, so that a test can wait
+/// until everything it set in motion has run (see `TestPlatform::settle`). Only enabled
+/// for platforms that ask for it (virtual-clock ones), so production pays nothing.
+#[derive(Default)]
+pub(crate) struct Activity {
+    in_flight: AtomicUsize,
+    idle: Notify,
+}
+
+impl Activity {
+    pub(crate) fn begin(&self) {
+        self.in_flight.fetch_add(1, Ordering::AcqRel);
+    }
+
+    pub(crate) fn end(&self) {
+        if self.in_flight.fetch_sub(1, Ordering::AcqRel) == 1 {
+            self.idle.notify_waiters();
+        }
+    }
+
+    pub(crate) fn in_flight(&self) -> usize {
+        self.in_flight.load(Ordering::Acquire)
+    }
+
+    pub(crate) fn idle_notify(&self) -> &Notify {
+        &self.idle
+    }
+}
+
+struct MailboxState {
+    queue: VecDeque<Envelope>,
+    /// A drain is requested or running.
+    scheduled: bool,
+    closed: bool,
+}
+
+/// A peer's data mailbox.
+pub(crate) struct Mailbox {
+    state: Mutex<MailboxState>,
+    waker: OnceLock<Box<dyn Fn() + Send + Sync>>,
+    activity: Option<Arc<Activity>>,
+}
+
+impl Mailbox {
+    pub(crate) fn new(activity: Option<Arc<Activity>>) -> Self {
+        Mailbox {
+            state: Mutex::new(MailboxState {
+                queue: VecDeque::new(),
+                scheduled: false,
+                closed: false,
+            }),
+            waker: OnceLock::new(),
+            activity,
+        }
+    }
+
+    /// Sets the function that asks the owner to drain. Set once, before any delivery
+    /// can need it; deliveries before then wait in the queue.
+    pub(crate) fn set_waker(&self, waker: Box<dyn Fn() + Send + Sync>) {
+        let _ = self.waker.set(waker);
+        let wake = {
+            let mut st = self.state.lock();
+            if !st.queue.is_empty() && !st.scheduled {
+                st.scheduled = true;
+                true
+            } else {
+                false
+            }
+        };
+        if wake {
+            self.wake();
+        }
+    }
+
+    fn wake(&self) {
+        if let Some(w) = self.waker.get() {
+            w();
+        }
+    }
+
+    /// Queues an envelope; hands it back if the mailbox is closed.
+    pub(crate) fn deliver(&self, envelope: Envelope) -> Result<(), Envelope> {
+        let wake = {
+            let mut st = self.state.lock();
+            if st.closed {
+                return Err(envelope);
+            }
+            st.queue.push_back(envelope);
+            if let Some(a) = &self.activity {
+                a.begin();
+            }
+            !std::mem::replace(&mut st.scheduled, true)
+        };
+        if wake {
+            self.wake();
+        }
+        Ok(())
+    }
+
+    /// Moves up to `max` envelopes into `out`.
+    pub(crate) fn take_batch(&self, max: usize, out: &mut SmallVec<[Envelope; 32]>) {
+        let mut st = self.state.lock();
+        let n = st.queue.len().min(max);
+        out.extend(st.queue.drain(..n));
+    }
+
+    /// Puts envelopes back at the front, in order (a drain that was suspended).
+    pub(crate) fn put_back(&self, envelopes: impl DoubleEndedIterator<Item = Envelope>) {
+        let mut st = self.state.lock();
+        for e in envelopes.rev() {
+            st.queue.push_front(e);
+        }
+    }
+
+    /// Ends a drain: returns true if more envelopes arrived and the owner must drain again
+    /// (the drain stays scheduled), false if the mailbox went idle.
+    pub(crate) fn finish_drain(&self) -> bool {
+        let mut st = self.state.lock();
+        if st.queue.is_empty() {
+            st.scheduled = false;
+            false
+        } else {
+            true
+        }
+    }
+
+    /// Marks one envelope as handled (for [`Activity`]).
+    pub(crate) fn handled(&self) {
+        if let Some(a) = &self.activity {
+            a.end();
+        }
+    }
+
+    /// Closes the mailbox and returns what was still queued.
+    pub(crate) fn close(&self) -> Vec<Envelope> {
+        let mut st = self.state.lock();
+        st.closed = true;
+        let rest: Vec<Envelope> = st.queue.drain(..).collect();
+        if let Some(a) = &self.activity {
+            for _ in &rest {
+                a.end();
+            }
+        }
+        rest
+    }
+}

@@ -1,0 +1,271 @@
+//! The routing table: who is connected, who subscribes to what, and how to reach them.
+//!
+//! The data path (publish, RPC) reads this table directly from the sending agent's thread:
+//! a publish is one read-locked trie walk plus one queue push per matching subscription,
+//! with no hop through a central actor (VOLTTRON's router socket is its bottleneck).
+//! Membership changes (hello/goodbye) are serialised by the
+//! [`RouterService`](crate::platform::services::router::RouterService) actor, which also
+//! broadcasts `peerlist` add/drop events in one total order.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use dashmap::DashMap;
+use parking_lot::{Mutex, RwLock};
+use smallvec::SmallVec;
+
+use crate::core::{Headers, Identity, Publication, SubscriptionIndex, Topic, TopicError, Value};
+use crate::platform::mailbox::{Activity, Envelope, Mailbox, PeerEvent};
+
+/// A connected peer.
+pub(crate) struct PeerEntry {
+    pub(crate) id: u64,
+    pub(crate) mailbox: Arc<Mailbox>,
+    /// Wants `peerlist` add/drop events.
+    pub(crate) watches_peers: bool,
+}
+
+/// What a subscription points at.
+pub(crate) struct SubTarget {
+    peer: u64,
+    subscription: u32,
+    mailbox: Arc<Mailbox>,
+}
+
+#[derive(Default)]
+struct SubscriptionTable {
+    index: SubscriptionIndex<SubTarget>,
+    /// Each peer's (bus, subscription, id), so a departing peer is purged without a scan.
+    by_peer: std::collections::HashMap<u64, Vec<(String, String, u32)>>,
+}
+
+/// Facts a peer can `query` (VOLTTRON's router `query` subsystem).
+#[derive(Debug, Clone)]
+pub(crate) struct QueryInfo {
+    pub(crate) instance_name: String,
+}
+
+/// The platform's routing table. See the module docs.
+pub(crate) struct Router {
+    peers: DashMap<Identity, PeerEntry>,
+    subscriptions: RwLock<SubscriptionTable>,
+    watchers: Mutex<Vec<(Identity, Arc<Mailbox>)>>,
+    next_peer: AtomicU64,
+    pub(crate) activity: Option<Arc<Activity>>,
+    pub(crate) info: QueryInfo,
+}
+
+/// A subscription as listed by [`Router::subscriptions`].
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct SubscriptionInfo {
+    /// The subscribing peer.
+    pub peer: Identity,
+    /// The bus.
+    pub bus: String,
+    /// The prefix or pattern.
+    pub subscription: String,
+}
+
+impl Router {
+    pub(crate) fn new(info: QueryInfo, activity: Option<Arc<Activity>>) -> Self {
+        Router {
+            peers: DashMap::new(),
+            subscriptions: RwLock::new(SubscriptionTable::default()),
+            watchers: Mutex::new(Vec::new()),
+            next_peer: AtomicU64::new(1),
+            activity,
+            info,
+        }
+    }
+
+    /// A fresh peer number.
+    pub(crate) fn next_peer_id(&self) -> u64 {
+        self.next_peer.fetch_add(1, Ordering::Relaxed)
+    }
+
+    /// A new mailbox wired to this platform's activity counter.
+    pub(crate) fn new_mailbox(&self) -> Arc<Mailbox> {
+        Arc::new(Mailbox::new(self.activity.clone()))
+    }
+
+    /// Adds a peer; fails if the identity is taken. Only the router service calls this.
+    pub(crate) fn add_peer(&self, identity: Identity, entry: PeerEntry) -> Result<(), Identity> {
+        use dashmap::mapref::entry::Entry;
+        let watches = entry.watches_peers;
+        let mailbox = entry.mailbox.clone();
+        match self.peers.entry(identity.clone()) {
+            Entry::Occupied(_) => return Err(identity),
+            Entry::Vacant(v) => {
+                v.insert(entry);
+            }
+        }
+        let mut watchers = self.watchers.lock();
+        for (_, w) in watchers.iter() {
+            let _ = w.deliver(Envelope::Peer(PeerEvent::Added(identity.clone())));
+        }
+        if watches {
+            watchers.push((identity, mailbox));
+        }
+        Ok(())
+    }
+
+    /// Removes a peer, its subscriptions and tells the watchers. Only the router service
+    /// calls this. Returns false if it was not connected.
+    pub(crate) fn remove_peer(&self, identity: &Identity, peer_id: u64) -> bool {
+        let removed = self.peers.remove_if(identity, |_, e| e.id == peer_id).is_some();
+        if !removed {
+            return false;
+        }
+        self.purge_subscriptions(peer_id);
+        let mut watchers = self.watchers.lock();
+        watchers.retain(|(id, _)| id != identity);
+        for (_, w) in watchers.iter() {
+            let _ = w.deliver(Envelope::Peer(PeerEvent::Dropped(identity.clone())));
+        }
+        true
+    }
+
+    fn purge_subscriptions(&self, peer: u64) {
+        let mut table = self.subscriptions.write();
+        if let Some(list) = table.by_peer.remove(&peer) {
+            for (bus, sub, _) in list {
+                table.index.remove(&bus, &sub, |t| t.peer == peer);
+            }
+        }
+    }
+
+    /// The mailbox of a connected peer.
+    pub(crate) fn mailbox(&self, identity: &str) -> Option<Arc<Mailbox>> {
+        self.peers.get(identity).map(|e| e.mailbox.clone())
+    }
+
+    /// Whether `identity` is connected.
+    pub(crate) fn is_connected(&self, identity: &str) -> bool {
+        self.peers.contains_key(identity)
+    }
+
+    /// Connected identities, sorted.
+    pub(crate) fn peers(&self) -> Vec<Identity> {
+        let mut v: Vec<Identity> = self.peers.iter().map(|e| e.key().clone()).collect();
+        v.sort();
+        v
+    }
+
+    /// Subscribes `peer` (whose mailbox is `mailbox`) to `subscription` on `bus`; deliveries
+    /// carry `id`.
+    pub(crate) fn subscribe(
+        &self,
+        peer: u64,
+        mailbox: &Arc<Mailbox>,
+        bus: &str,
+        subscription: &str,
+        id: u32,
+    ) -> Result<(), TopicError> {
+        let mut table = self.subscriptions.write();
+        table.index.insert(
+            bus,
+            subscription,
+            SubTarget {
+                peer,
+                subscription: id,
+                mailbox: mailbox.clone(),
+            },
+        )?;
+        table
+            .by_peer
+            .entry(peer)
+            .or_default()
+            .push((bus.to_owned(), subscription.to_owned(), id));
+        Ok(())
+    }
+
+    /// Removes `peer`'s subscriptions on `bus` equal to `subscription` (all of them when
+    /// `None`); returns the ids removed.
+    pub(crate) fn unsubscribe(&self, peer: u64, bus: Option<&str>, subscription: Option<&str>) -> Vec<u32> {
+        let mut table = self.subscriptions.write();
+        let table = &mut *table;
+        let Some(list) = table.by_peer.get_mut(&peer) else {
+            return Vec::new();
+        };
+        let mut removed = Vec::new();
+        list.retain(|(b, s, id)| {
+            let hit = bus.is_none_or(|x| x == b) && subscription.is_none_or(|x| x == s);
+            if hit {
+                table
+                    .index
+                    .remove(b, s, |t| t.peer == peer && t.subscription == *id);
+                removed.push(*id);
+            }
+            !hit
+        });
+        if list.is_empty() {
+            table.by_peer.remove(&peer);
+        }
+        removed
+    }
+
+    /// Every subscription, sorted, optionally only those whose text starts with `prefix`.
+    pub(crate) fn subscriptions(&self, prefix: &str) -> Vec<SubscriptionInfo> {
+        let table = self.subscriptions.read();
+        let names: std::collections::HashMap<u64, Identity> = self
+            .peers
+            .iter()
+            .map(|e| (e.value().id, e.key().clone()))
+            .collect();
+        let mut v: Vec<SubscriptionInfo> = table
+            .index
+            .iter()
+            .filter(|(_, s, _)| s.starts_with(prefix))
+            .filter_map(|(bus, s, t)| {
+                Some(SubscriptionInfo {
+                    peer: names.get(&t.peer)?.clone(),
+                    bus: bus.to_owned(),
+                    subscription: s.to_owned(),
+                })
+            })
+            .collect();
+        v.sort();
+        v
+    }
+
+    /// Publishes; returns how many distinct peers it reached. Each matching subscription
+    /// gets its own delivery (VOLTTRON runs a callback once per matching subscription).
+    pub(crate) fn publish(
+        &self,
+        sender: &Identity,
+        bus: &str,
+        topic: Topic,
+        headers: Headers,
+        message: Value,
+    ) -> usize {
+        let publication = Arc::new(Publication {
+            sender: sender.clone(),
+            bus: bus.to_owned(),
+            topic,
+            headers,
+            message,
+        });
+        let table = self.subscriptions.read();
+        let mut reached: SmallVec<[u64; 16]> = SmallVec::new();
+        table
+            .index
+            .for_each_match(bus, publication.topic.as_str(), |_, target| {
+                let delivered = target
+                    .mailbox
+                    .deliver(Envelope::Publication {
+                        publication: publication.clone(),
+                        subscription: target.subscription,
+                    })
+                    .is_ok();
+                if delivered {
+                    reached.push(target.peer);
+                }
+            });
+        drop(table);
+        if reached.len() > 1 {
+            reached.sort_unstable();
+            reached.dedup();
+        }
+        reached.len()
+    }
+}
