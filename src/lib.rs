@@ -131,7 +131,7 @@ pub use volttron_macros::{agent, main, test};
 
 /// The names most agents need: `use volttron::prelude::*;`.
 pub mod prelude {
-    pub use crate::agent::{Agent, AgentContext};
+    pub use crate::agent::{Agent, AgentContext, ContextError, PublishError};
     pub use crate::core::{Args, Headers, Identity, Publication, RpcError, Topic, Value};
     pub use crate::platform::{PeerEvent, Platform};
 }

@@ -5,7 +5,6 @@ use std::collections::HashMap;
 
 use proc_macro2::{Span, TokenStream};
 use quote::{format_ident, quote};
-use syn::spanned::Spanned;
 use syn::{ImplItem, ItemImpl, Type};
 
 use crate::handler::{self, Handler, Role};
@@ -13,8 +12,8 @@ use crate::handler::{self, Handler, Role};
 pub(crate) fn expand(args: TokenStream, item: TokenStream) -> TokenStream {
     let mut errors: Vec<syn::Error> = Vec::new();
     if !args.is_empty() {
-        errors.push(syn::Error::new(
-            args.span(),
+        errors.push(syn::Error::new_spanned(
+            &args,
             "`#[volttron::agent]` takes no arguments",
         ));
     }
@@ -30,8 +29,8 @@ pub(crate) fn expand(args: TokenStream, item: TokenStream) -> TokenStream {
         }
     };
     if let Some((_, path, _)) = &block.trait_ {
-        errors.push(syn::Error::new(
-            path.span(),
+        errors.push(syn::Error::new_spanned(
+            path,
             "`#[volttron::agent]` goes on an inherent `impl` block, not a trait implementation",
         ));
     }
@@ -55,7 +54,9 @@ pub(crate) fn expand(args: TokenStream, item: TokenStream) -> TokenStream {
 
     if !errors.is_empty() {
         let errs = errors.iter().map(syn::Error::to_compile_error);
-        return quote!(#(#errs)* #block);
+        // Not for a trait impl: that may already be (a wrong) `impl Agent for ...`.
+        let stub = block.trait_.is_none().then(|| stub(&block));
+        return quote!(#(#errs)* #block #stub);
     }
     let agent_impl = generate(&block, &handlers);
     quote!(#block #agent_impl)
@@ -87,18 +88,42 @@ fn validate(handlers: &mut [Handler], errors: &mut Vec<syn::Error>) {
                     if name == "inspect" || name.ends_with(".inspect") {
                         errors.push(syn::Error::new(
                             *span,
-                            format!("the RPC name `{name}` is reserved for introspection"),
+                            format!(
+                                "the RPC name `{name}` is reserved for introspection; rename the method or export it with `#[rpc(name = \"...\")]`"
+                            ),
                         ));
                     } else if let Some(first) = rpc_names.get(name.as_str()) {
                         errors.push(syn::Error::new(
                             *span,
-                            format!("duplicate RPC name `{name}`: `{first}` already exports it"),
+                            format!("duplicate RPC name `{name}`: method `{first}` already exports it"),
                         ));
                     } else {
                         rpc_names.insert(name.clone(), method.clone());
                     }
                 }
                 _ => {}
+            }
+        }
+    }
+}
+
+/// On an error: an `Agent` implementation that never runs, so that code spawning the agent
+/// does not add "is not a volttron agent" errors to the real one.
+fn stub(block: &ItemImpl) -> TokenStream {
+    let self_ty = &block.self_ty;
+    let (impl_generics, _, where_clause) = block.generics.split_for_impl();
+    quote! {
+        impl #impl_generics ::volttron::__private::Agent for #self_ty #where_clause {
+            fn __descriptor() -> &'static ::volttron::__private::AgentDescriptor {
+                ::core::unreachable!("`#[volttron::agent]` reported a compile error")
+            }
+
+            fn __dispatch(
+                &mut self,
+                _: &::volttron::__private::AgentContext,
+                _: ::volttron::__private::Invocation,
+            ) -> ::volttron::__private::Dispatch<Self> {
+                ::core::unreachable!("`#[volttron::agent]` reported a compile error")
             }
         }
     }

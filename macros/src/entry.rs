@@ -30,7 +30,7 @@ pub(crate) fn expand(kind: Kind, args: TokenStream, item: TokenStream) -> TokenS
             let attrs = &plain.attrs;
             let vis = &plain.vis;
             let sig = &plain.sig;
-            let test_attr = matches!(kind, Kind::Test).then(|| quote!(#[test]));
+            let test_attr = matches!(kind, Kind::Test).then(|| quote!(#[::core::prelude::v1::test]));
             quote!(#err #test_attr #(#attrs)* #vis #sig { ::core::unimplemented!() })
         }
     }
@@ -69,21 +69,21 @@ fn expand_fn(kind: &Kind, args: TokenStream, func: &ItemFn) -> syn::Result<Token
         return Err(syn::Error::new(
             sig.fn_token.span(),
             format!(
-                "the `async` keyword is missing from the function declaration: {what} runs an `async fn`"
+                "the `async` keyword is missing from the function declaration: `{what}` runs an `async fn`"
             ),
         ));
     }
     if !sig.generics.params.is_empty() {
-        return Err(syn::Error::new(
-            sig.generics.span(),
-            format!("{what} functions cannot be generic"),
+        return Err(syn::Error::new_spanned(
+            &sig.generics,
+            format!("`{what}` functions cannot be generic"),
         ));
     }
     let mut setup = TokenStream::new();
     match kind {
         Kind::Main => {
             if let Some(arg) = sig.inputs.first() {
-                return Err(syn::Error::new(arg.span(), "`main` takes no arguments"));
+                return Err(syn::Error::new_spanned(arg, "`main` takes no arguments"));
             }
             if sig.ident != "main" {
                 // Allowed (e.g. a helper run as main), nothing to check.
@@ -93,11 +93,11 @@ fn expand_fn(kind: &Kind, args: TokenStream, func: &ItemFn) -> syn::Result<Token
             let mut inputs = sig.inputs.iter();
             if let Some(arg) = inputs.next() {
                 let FnArg::Typed(pt) = arg else {
-                    return Err(syn::Error::new(arg.span(), "a test function takes no `self`"));
+                    return Err(syn::Error::new_spanned(arg, "a test function takes no `self`"));
                 };
                 let Pat::Ident(pi) = &*pt.pat else {
-                    return Err(syn::Error::new(
-                        pt.pat.span(),
+                    return Err(syn::Error::new_spanned(
+                        &pt.pat,
                         "expected a name, like `tp: TestPlatform`",
                     ));
                 };
@@ -108,9 +108,9 @@ fn expand_fn(kind: &Kind, args: TokenStream, func: &ItemFn) -> syn::Result<Token
                 };
             }
             if let Some(extra) = inputs.next() {
-                return Err(syn::Error::new(
-                    extra.span(),
-                    "a #[volttron::test] takes at most one argument, a `TestPlatform`",
+                return Err(syn::Error::new_spanned(
+                    extra,
+                    "a `#[volttron::test]` takes at most one argument, a `TestPlatform`",
                 ));
             }
         }

@@ -132,8 +132,8 @@ fn parse_role(name: &str, attr: &Attribute) -> syn::Result<Role> {
     let no_args = |role: Role| -> syn::Result<Role> {
         match &attr.meta {
             syn::Meta::Path(_) => Ok(role),
-            other => Err(syn::Error::new(
-                other.span(),
+            other => Err(syn::Error::new_spanned(
+                other,
                 format!("`#[{name}]` takes no arguments"),
             )),
         }
@@ -170,8 +170,8 @@ fn parse_role(name: &str, attr: &Attribute) -> syn::Result<Role> {
         }
         "subscribe" => {
             let syn::Meta::List(list) = &attr.meta else {
-                return Err(syn::Error::new(
-                    attr.span(),
+                return Err(syn::Error::new_spanned(
+                    attr,
                     "`#[subscribe]` needs a prefix: `#[subscribe(\"devices/\")]`",
                 ));
             };
@@ -206,8 +206,8 @@ fn parse_role(name: &str, attr: &Attribute) -> syn::Result<Role> {
                 Ok(())
             })?;
             let prefix = prefix.ok_or_else(|| {
-                syn::Error::new(
-                    list.span(),
+                syn::Error::new_spanned(
+                    list,
                     "`#[subscribe]` needs a prefix: `#[subscribe(\"devices/\")]`",
                 )
             })?;
@@ -237,10 +237,7 @@ fn parse_role(name: &str, attr: &Attribute) -> syn::Result<Role> {
                 Ok(())
             })?;
             let period_ns = period.ok_or_else(|| {
-                syn::Error::new(
-                    attr.span(),
-                    "`#[periodic]` needs a period: `#[periodic(secs = 5)]`",
-                )
+                syn::Error::new_spanned(attr, "`#[periodic]` needs a period: `#[periodic(secs = 5)]`")
             })?;
             Ok(Role::Periodic {
                 period_ns,
@@ -266,7 +263,7 @@ fn parse_role(name: &str, attr: &Attribute) -> syn::Result<Role> {
                 }
             })?;
             let expr = expr.ok_or_else(|| {
-                syn::Error::new(attr.span(), "`#[schedule]` needs `cron = \"m h dom mon dow\"`")
+                syn::Error::new_spanned(attr, "`#[schedule]` needs `cron = \"m h dom mon dow\"`")
             })?;
             Ok(Role::Cron { expr })
         }
@@ -304,15 +301,15 @@ fn seconds(expr: &Expr) -> syn::Result<(u64, Span)> {
             lit: Lit::Float(f), ..
         }) => f.base10_parse::<f64>()?,
         _ => {
-            return Err(syn::Error::new(
-                span,
+            return Err(syn::Error::new_spanned(
+                expr,
                 "expected a number of seconds, like `5` or `0.5`",
             ));
         }
     };
     if !secs.is_finite() || !(0.0..=1e9).contains(&secs) {
-        return Err(syn::Error::new(
-            span,
+        return Err(syn::Error::new_spanned(
+            expr,
             "expected a number of seconds between 0 and 1e9",
         ));
     }
@@ -334,8 +331,8 @@ pub(crate) fn analyse(method: &ImplItemFn, roles: Vec<Role>) -> syn::Result<Hand
         ));
     }
     if !sig.generics.params.is_empty() {
-        return Err(syn::Error::new(
-            sig.generics.span(),
+        return Err(syn::Error::new_spanned(
+            &sig.generics,
             "agent handlers cannot be generic",
         ));
     }
@@ -347,12 +344,14 @@ pub(crate) fn analyse(method: &ImplItemFn, roles: Vec<Role>) -> syn::Result<Hand
     }
     let mut inputs = sig.inputs.iter().peekable();
     match inputs.next() {
-        Some(FnArg::Receiver(r)) if r.reference.is_some() => {}
-        _ => {
-            return Err(syn::Error::new(
-                sig.paren_token.span.join(),
-                format!("a `#[{attr}]` handler takes `&mut self` (or `&self`) first"),
-            ));
+        // `&mut self`, `&self`, or `self: &mut Self`.
+        Some(FnArg::Receiver(r)) if matches!(&*r.ty, Type::Reference(_)) => {}
+        first => {
+            let msg = format!("`#[{attr}]` handlers take `&mut self` (or `&self`) first");
+            return Err(match first {
+                Some(arg) => syn::Error::new_spanned(arg, msg),
+                None => syn::Error::new(sig.paren_token.span.join(), msg),
+            });
         }
     }
     let takes_ctx = inputs.peek().is_some_and(|a| is_ref_to(a, "AgentContext"));
@@ -375,11 +374,12 @@ pub(crate) fn analyse(method: &ImplItemFn, roles: Vec<Role>) -> syn::Result<Hand
     match (role, expected) {
         (_, Some((ty, shape))) => {
             if rest.len() != 1 || !is_ref_to(rest[0], ty) {
-                let span = rest.first().map_or(sig.paren_token.span.join(), |a| a.span());
-                return Err(syn::Error::new(
-                    span,
-                    format!("a `#[{attr}]` handler must look like `{shape}` (the context is optional)"),
-                ));
+                let msg = format!("`#[{attr}]` handlers look like `{shape}` (the context is optional)");
+                return Err(if rest.is_empty() {
+                    syn::Error::new(sig.paren_token.span.join(), msg)
+                } else {
+                    syn::Error::new_spanned(quote::quote!(#(#rest),*), msg)
+                });
             }
         }
         (Role::Rpc { .. }, None) => {
@@ -388,14 +388,14 @@ pub(crate) fn analyse(method: &ImplItemFn, roles: Vec<Role>) -> syn::Result<Hand
                     unreachable!("receiver only comes first")
                 };
                 let Pat::Ident(pi) = &*pt.pat else {
-                    return Err(syn::Error::new(
-                        pt.pat.span(),
+                    return Err(syn::Error::new_spanned(
+                        &pt.pat,
                         "RPC parameters must be plain names (they are also the keyword-argument names)",
                     ));
                 };
                 if let Type::Reference(r) = &*pt.ty {
-                    return Err(syn::Error::new(
-                        r.span(),
+                    return Err(syn::Error::new_spanned(
+                        r,
                         "RPC parameters must be owned types (e.g. `String`, not `&str`): they are deserialized from the request",
                     ));
                 }
@@ -406,12 +406,10 @@ pub(crate) fn analyse(method: &ImplItemFn, roles: Vec<Role>) -> syn::Result<Hand
             }
         }
         _ => {
-            if let Some(extra) = rest.first() {
-                return Err(syn::Error::new(
-                    extra.span(),
-                    format!(
-                        "a `#[{attr}]` handler takes only `&mut self` and optionally `ctx: &AgentContext`"
-                    ),
+            if !rest.is_empty() {
+                return Err(syn::Error::new_spanned(
+                    quote::quote!(#(#rest),*),
+                    format!("`#[{attr}]` handlers take only `&mut self` and optionally `ctx: &AgentContext`"),
                 ));
             }
         }

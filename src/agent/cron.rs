@@ -1029,9 +1029,10 @@ mod tests {
     }
 
     fn in_items(items: &Option<Vec<Item>>, x: u32) -> bool {
-        items
-            .as_ref()
-            .is_none_or(|v| v.iter().any(|&(_, a, b, n)| a <= x && x <= b && (x - a).is_multiple_of(n)))
+        items.as_ref().is_none_or(|v| {
+            v.iter()
+                .any(|&(_, a, b, n)| a <= x && x <= b && (x - a).is_multiple_of(n))
+        })
     }
 
     struct Reference([Option<Vec<Item>>; 5]);

@@ -80,10 +80,24 @@ pub(crate) struct StopAgent {
     pub(crate) done: Option<oneshot::Sender<()>>,
 }
 
+/// Ends the agent now, without `on_stop`, abandoning a running handler (OTP's
+/// `brutal_kill`, used when a stop does not finish within its timeout).
+#[derive(Message)]
+#[rtype(result = "()")]
+pub(crate) struct KillAgent {
+    pub(crate) reason: String,
+    pub(crate) done: Option<oneshot::Sender<()>>,
+}
+
 pub(crate) struct AgentHost<A: Agent> {
     agent: Option<Box<A>>,
     ctx: AgentContext,
     phase: Phase,
+    /// The async handler running now (it owns the agent), and whether it handles a
+    /// mailbox envelope.
+    busy: Option<(SpawnHandle, bool)>,
+    /// A stop asked for while an async handler was running.
+    stop_pending: bool,
     boot: Option<oneshot::Sender<Result<(), String>>>,
     supervisor: Recipient<AgentExited>,
     stop_waiters: Vec<oneshot::Sender<()>>,
@@ -100,6 +114,8 @@ impl<A: Agent> AgentHost<A> {
             agent: Some(Box::new(agent)),
             ctx,
             phase: Phase::Booting,
+            busy: None,
+            stop_pending: false,
             boot: Some(boot),
             supervisor,
             stop_waiters: Vec::new(),
@@ -129,17 +145,26 @@ impl<A: Agent> AgentHost<A> {
             }
             Ok(Dispatch::Async(start)) => {
                 let agent = self.agent.take().expect("agent present");
+                let counted = matches!(completion, Completion::Envelope(_));
                 let fut = AssertUnwindSafe(start(*agent)).catch_unwind();
-                actx.wait(fut.into_actor(self).map(move |result, act, actx| match result {
-                    Ok((agent, outcome)) => {
-                        act.agent = Some(Box::new(agent));
-                        act.complete(completion, outcome, actx);
-                        if act.phase == Phase::Running {
-                            actx.notify(Drain);
+                // Spawned, not `wait`ed: control messages (stop, kill) stay deliverable
+                // while the handler awaits; data waits until it is done (see `Drain`).
+                let handle = actx.spawn(fut.into_actor(self).map(move |result, act, actx| {
+                    act.busy = None;
+                    match result {
+                        Ok((agent, outcome)) => {
+                            act.agent = Some(Box::new(agent));
+                            act.complete(completion, outcome, actx);
+                            if act.stop_pending && matches!(act.phase, Phase::Running) {
+                                act.begin_stop(actx);
+                            } else if act.phase == Phase::Running {
+                                actx.notify(Drain);
+                            }
                         }
+                        Err(panic) => act.crash(panic_message(&*panic), completion, actx),
                     }
-                    Err(panic) => act.crash(panic_message(&*panic), completion, actx),
                 }));
+                self.busy = Some((handle, counted));
                 true
             }
             Err(panic) => {
@@ -157,7 +182,11 @@ impl<A: Agent> AgentHost<A> {
                     if let Some(b) = self.boot.take() {
                         let _ = b.send(Ok(()));
                     }
-                    actx.notify(Drain);
+                    if self.stop_pending {
+                        self.begin_stop(actx);
+                    } else {
+                        actx.notify(Drain);
+                    }
                 }
                 Err(e) => self.abort_boot(error_text(e), actx),
             },
@@ -284,6 +313,20 @@ impl<A: Agent> AgentHost<A> {
             reason,
         });
         actx.stop();
+    }
+
+    /// Stops taking data, cancels timers and runs `on_stop`.
+    fn begin_stop(&mut self, actx: &mut Context<Self>) {
+        self.phase = Phase::Stopping;
+        self.stop_pending = false;
+        let timers: Vec<TimerId> = {
+            let mut reg = self.ctx.inner.registry.lock();
+            reg.timers.drain().map(|(id, _)| id).collect()
+        };
+        for id in timers {
+            self.ctx.inner.endpoint.clock.cancel(id);
+        }
+        self.run(Invocation::Stop, Completion::Stop, actx);
     }
 
     fn boot(&mut self, actx: &mut Context<Self>) {
@@ -574,7 +617,7 @@ impl<A: Agent> Handler<Drain> for AgentHost<A> {
     type Result = ();
 
     fn handle(&mut self, _: Drain, actx: &mut Context<Self>) {
-        if self.phase != Phase::Running {
+        if self.phase != Phase::Running || self.busy.is_some() {
             return;
         }
         let mailbox = self.ctx.inner.mailbox.clone();
@@ -604,29 +647,46 @@ impl<A: Agent> Handler<StopAgent> for AgentHost<A> {
     type Result = ();
 
     fn handle(&mut self, msg: StopAgent, actx: &mut Context<Self>) {
-        match self.phase {
-            Phase::Stopped => {
-                if let Some(done) = msg.done {
-                    let _ = done.send(());
-                }
-                return;
+        if self.phase == Phase::Stopped {
+            if let Some(done) = msg.done {
+                let _ = done.send(());
             }
-            Phase::Stopping => {
-                self.stop_waiters.extend(msg.done);
-                return;
-            }
-            Phase::Booting | Phase::Running => {}
+            return;
         }
         self.stop_waiters.extend(msg.done);
-        self.phase = Phase::Stopping;
-        let timers: Vec<TimerId> = {
-            let mut reg = self.ctx.inner.registry.lock();
-            reg.timers.drain().map(|(id, _)| id).collect()
-        };
-        for id in timers {
-            self.ctx.inner.endpoint.clock.cancel(id);
+        match self.phase {
+            Phase::Stopping | Phase::Stopped => {}
+            // Let the running handler (or boot) finish first.
+            _ if self.busy.is_some() => self.stop_pending = true,
+            Phase::Booting => self.stop_pending = true,
+            Phase::Running => self.begin_stop(actx),
         }
-        self.run(Invocation::Stop, Completion::Stop, actx);
+    }
+}
+
+impl<A: Agent> Handler<KillAgent> for AgentHost<A> {
+    type Result = ();
+
+    fn handle(&mut self, msg: KillAgent, actx: &mut Context<Self>) {
+        if self.phase == Phase::Stopped {
+            if let Some(done) = msg.done {
+                let _ = done.send(());
+            }
+            return;
+        }
+        if let Some((handle, counted)) = self.busy.take() {
+            // Dropping the handler's future drops the agent it owns.
+            actx.cancel_future(handle);
+            if counted {
+                self.ctx.inner.mailbox.handled();
+            }
+        }
+        self.stop_waiters.extend(msg.done);
+        if let Some(b) = self.boot.take() {
+            let _ = b.send(Err("killed while starting".into()));
+        }
+        self.agent = None;
+        self.leave(ExitReason::Killed(msg.reason), actx);
     }
 }
 

@@ -56,8 +56,6 @@ struct ClockInner {
     timers: Mutex<TimerTable>,
     /// Woken when a timer is added (the real driver re-plans; `advance` re-checks).
     changed: Notify,
-    /// Bumped whenever a timer is added.
-    epoch: AtomicU64,
     next_id: AtomicU64,
 }
 
@@ -135,7 +133,6 @@ impl Clock {
                 kind,
                 timers: Mutex::new(TimerTable::default()),
                 changed: Notify::new(),
-                epoch: AtomicU64::new(0),
                 next_id: AtomicU64::new(1),
             }),
         }
@@ -201,7 +198,6 @@ impl Clock {
             t.queue.insert(key, ());
             t.entries.insert(id, TimerEntry { action, repeat, key });
         }
-        self.inner.epoch.fetch_add(1, Ordering::AcqRel);
         self.inner.changed.notify_waiters();
         self.inner.changed.notify_one();
         TimerId(id)
@@ -312,11 +308,6 @@ impl Clock {
         self.fire_next(limit)
     }
 
-    /// Whether a timer is due at or before `limit`.
-    pub(crate) fn has_due(&self, limit: Duration) -> bool {
-        self.next_deadline().is_some_and(|d| d <= limit)
-    }
-
     /// Sets a virtual clock's time (never backwards). No-op on a real clock.
     pub(crate) fn set_elapsed(&self, to: Duration) {
         if let ClockKind::Virtual { elapsed, .. } = &self.inner.kind {
@@ -325,16 +316,6 @@ impl Clock {
                 *e = to;
             }
         }
-    }
-
-    /// Notified whenever a timer is added.
-    pub(crate) fn changed(&self) -> &Notify {
-        &self.inner.changed
-    }
-
-    /// Counts timer insertions; compare two readings to learn whether one was added.
-    pub(crate) fn epoch(&self) -> u64 {
-        self.inner.epoch.load(Ordering::Acquire)
     }
 
     /// Drives a real clock: fires timers as wall time reaches them. Runs until `stop` is set.

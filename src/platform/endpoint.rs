@@ -135,7 +135,8 @@ impl RpcCall {
         })
     }
 
-    async fn run(self) -> Result<Value, RpcError> {
+    /// Sends the request now and returns the future of its reply (the deadline starts now).
+    fn send(self) -> Result<impl Future<Output = Result<Value, RpcError>> + Send + 'static, RpcError> {
         let RpcCall {
             endpoint,
             peer,
@@ -158,24 +159,31 @@ impl RpcCall {
             return Err(RpcError::PeerStopped { peer });
         }
         let sleep = endpoint.clock.sleep(timeout);
-        match select(rx, sleep).await {
-            Either::Left((Ok(reply), _)) => reply,
-            Either::Left((Err(_), _)) => Err(RpcError::PeerStopped { peer }),
-            Either::Right(_) => Err(RpcError::Timeout {
-                peer,
-                method,
-                timeout,
-            }),
-        }
+        Ok(async move {
+            match select(rx, sleep).await {
+                Either::Left((Ok(reply), _)) => reply,
+                Either::Left((Err(_), _)) => Err(RpcError::PeerStopped { peer }),
+                Either::Right(_) => Err(RpcError::Timeout {
+                    peer,
+                    method,
+                    timeout,
+                }),
+            }
+        })
     }
 }
 
+/// `.await` (or `.into_future()`) sends the request at once; the returned future
+/// resolves to the reply.
 impl IntoFuture for RpcCall {
     type Output = Result<Value, RpcError>;
     type IntoFuture = Pin<Box<dyn Future<Output = Result<Value, RpcError>> + Send>>;
 
     fn into_future(self) -> Self::IntoFuture {
-        Box::pin(self.run())
+        match self.send() {
+            Ok(reply) => Box::pin(reply),
+            Err(e) => Box::pin(std::future::ready(Err(e))),
+        }
     }
 }
 

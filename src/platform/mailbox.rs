@@ -16,7 +16,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use parking_lot::Mutex;
 use smallvec::SmallVec;
-use tokio::sync::{Notify, oneshot};
+use tokio::sync::oneshot;
 
 use crate::core::{Args, Identity, Publication, RpcError, Value};
 use crate::platform::clock::TimerId;
@@ -79,32 +79,33 @@ impl Envelope {
     }
 }
 
-/// Counts envelopes queued or being handled across the platform, so that a test can wait
-/// until everything it set in motion has run (see `TestPlatform::settle`). Only enabled
-/// for platforms that ask for it (virtual-clock ones), so production pays nothing.
+/// Counts envelopes queued or being handled across the platform, and every step of
+/// progress (a delivery, a finished handler), so a test can wait until everything it set
+/// in motion has run or is blocked (see `TestPlatform::settle`). Only enabled for
+/// platforms that ask for it (virtual-clock ones), so production pays nothing.
 #[derive(Default)]
 pub(crate) struct Activity {
     in_flight: AtomicUsize,
-    idle: Notify,
+    progress: AtomicUsize,
 }
 
 impl Activity {
     pub(crate) fn begin(&self) {
         self.in_flight.fetch_add(1, Ordering::AcqRel);
+        self.progress.fetch_add(1, Ordering::AcqRel);
     }
 
     pub(crate) fn end(&self) {
-        if self.in_flight.fetch_sub(1, Ordering::AcqRel) == 1 {
-            self.idle.notify_waiters();
-        }
+        self.progress.fetch_add(1, Ordering::AcqRel);
+        self.in_flight.fetch_sub(1, Ordering::AcqRel);
     }
 
     pub(crate) fn in_flight(&self) -> usize {
         self.in_flight.load(Ordering::Acquire)
     }
 
-    pub(crate) fn idle_notify(&self) -> &Notify {
-        &self.idle
+    pub(crate) fn progress(&self) -> usize {
+        self.progress.load(Ordering::Acquire)
     }
 }
 

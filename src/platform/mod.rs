@@ -29,7 +29,7 @@ use parking_lot::Mutex;
 use tokio::sync::oneshot;
 
 use crate::agent::context::ContextInner;
-use crate::agent::host::{AgentHost, StopAgent};
+use crate::agent::host::{AgentHost, KillAgent, StopAgent};
 use crate::agent::{Agent, AgentContext};
 use crate::agent::{IntoTopic, PublishError};
 use crate::core::{Headers, Identity, IdentityError, IntoArgs, RpcError, Value};
@@ -37,7 +37,7 @@ use clock::Clock;
 use endpoint::Endpoint;
 use mailbox::Activity;
 use router::{QueryInfo, Router, SubscriptionInfo};
-use supervisor::{AgentStatus, BeginShutdown, Lookup, Spawn, SpawnRefusal, Status, Supervisor};
+use supervisor::{AgentControl, AgentStatus, BeginShutdown, Lookup, Spawn, SpawnRefusal, Status, Supervisor};
 
 pub use endpoint::{DEFAULT_RPC_TIMEOUT, PLATFORM_VERSION, RpcCall};
 pub use mailbox::PeerEvent;
@@ -197,7 +197,8 @@ impl PlatformBuilder {
                     (supervisor, System::current(), arbiters)
                 });
                 let (supervisor, system_handle, arbiters) = setup;
-                let _ = ready_tx.send((supervisor, system_handle.clone()));
+                let handles: Vec<ArbiterHandle> = arbiters.iter().map(|a| a.handle()).collect();
+                let _ = ready_tx.send((supervisor, system_handle.clone(), handles));
                 let result = system.run();
                 for a in arbiters {
                     a.stop();
@@ -206,7 +207,7 @@ impl PlatformBuilder {
                 let _ = done_tx.send(result.map_err(|e| e.to_string()));
             })
             .map_err(|e| PlatformError::Runtime(e.to_string()))?;
-        let (supervisor, system) = ready_rx
+        let (supervisor, system, arbiters) = ready_rx
             .await
             .map_err(|_| PlatformError::Runtime("platform thread exited during start".into()))?;
         Ok(Platform {
@@ -222,6 +223,7 @@ impl PlatformBuilder {
                 instance_name: self.instance_name,
                 supervisor,
                 system,
+                arbiters,
                 stop_drivers,
                 done: Mutex::new(Some(done_rx)),
                 shutdown_timeout: self.shutdown_timeout,
@@ -239,6 +241,8 @@ struct PlatformInner {
     instance_name: String,
     supervisor: Addr<Supervisor>,
     system: System,
+    /// The agent threads.
+    arbiters: Vec<ArbiterHandle>,
     stop_drivers: Arc<AtomicBool>,
     done: Mutex<Option<oneshot::Receiver<Result<(), String>>>>,
     shutdown_timeout: Duration,
@@ -266,7 +270,8 @@ pub struct Platform {
 #[derive(Clone)]
 pub struct AgentRef {
     identity: Identity,
-    stop: Recipient<StopAgent>,
+    control: AgentControl,
+    platform: Platform,
 }
 
 impl AgentRef {
@@ -275,12 +280,13 @@ impl AgentRef {
         &self.identity
     }
 
-    /// Stops the agent (its `on_stop` runs) and waits until it has left the bus.
+    /// Stops the agent: its `on_stop` runs, then it leaves the bus. If it does not finish
+    /// within the platform's shutdown timeout (or, on a virtual clock, if it is stuck
+    /// waiting for time to pass), it is killed without `on_stop`.
     pub async fn stop(&self) {
-        let (tx, rx) = oneshot::channel();
-        if self.stop.try_send(StopAgent { done: Some(tx) }).is_ok() {
-            let _ = rx.await;
-        }
+        self.platform
+            .stop_within_timeout(&self.identity, &self.control)
+            .await;
     }
 }
 
@@ -333,18 +339,21 @@ impl Platform {
         let starter: supervisor::Starter = Box::new(move |arbiter, exited| {
             let addr =
                 AgentHost::start_in_arbiter(arbiter, move |_| AgentHost::new(agent, ctx, boot_tx, exited));
-            addr.recipient()
+            AgentControl {
+                stop: addr.clone().recipient(),
+                kill: addr.recipient(),
+            }
         });
         let spawn = Spawn {
             identity: identity.clone(),
             peer_id,
             starter,
         };
-        match self.inner.supervisor.send(spawn).await {
-            Ok(Ok(())) => {}
+        let control = match self.inner.supervisor.send(spawn).await {
+            Ok(Ok(control)) => control,
             Ok(Err(SpawnRefusal::Duplicate)) => return Err(SpawnError::DuplicateIdentity(identity)),
             Ok(Err(SpawnRefusal::ShuttingDown)) | Err(_) => return Err(SpawnError::PlatformStopped),
-        }
+        };
         match boot_rx.await {
             Ok(Ok(())) => {}
             Ok(Err(reason)) if reason.ends_with("is already connected") => {
@@ -353,15 +362,11 @@ impl Platform {
             Ok(Err(reason)) => return Err(SpawnError::StartFailed { identity, reason }),
             Err(_) => return Err(SpawnError::PlatformStopped),
         }
-        let stop = self
-            .inner
-            .supervisor
-            .send(Lookup(identity.clone()))
-            .await
-            .ok()
-            .flatten()
-            .ok_or(SpawnError::PlatformStopped)?;
-        Ok(AgentRef { identity, stop })
+        Ok(AgentRef {
+            identity,
+            control,
+            platform: self.clone(),
+        })
     }
 
     /// Stops the agent `identity` (its `on_stop` runs); returns false if it was not running.
@@ -370,8 +375,8 @@ impl Platform {
             return false;
         };
         match self.inner.supervisor.send(Lookup(identity.clone())).await {
-            Ok(Some(stop)) => {
-                AgentRef { identity, stop }.stop().await;
+            Ok(Some(control)) => {
+                self.stop_within_timeout(&identity, &control).await;
                 true
             }
             _ => false,
@@ -459,25 +464,58 @@ impl Platform {
             .send(BeginShutdown)
             .await
             .unwrap_or_default();
-        for (identity, stop) in agents {
-            let (tx, rx) = oneshot::channel();
-            if stop.try_send(StopAgent { done: Some(tx) }).is_err() {
-                continue;
-            }
-            let deadline = self.inner.wall.sleep(self.inner.shutdown_timeout);
-            if let Either::Right(_) = select(rx, deadline).await {
-                tracing::warn!(
-                    agent = identity.as_str(),
-                    "did not stop within {:?}; abandoning it",
-                    self.inner.shutdown_timeout
-                );
-            }
+        for (identity, control) in agents {
+            self.stop_within_timeout(&identity, &control).await;
         }
         self.inner.stop_drivers.store(true, Ordering::Release);
         self.inner.endpoint.clock.wake_driver();
         self.inner.wall.wake_driver();
         self.inner.system.stop();
         self.wait_stopped().await;
+    }
+
+    /// Stops one agent, killing it if it does not stop in time.
+    async fn stop_within_timeout(&self, identity: &Identity, control: &AgentControl) {
+        let (tx, mut rx) = oneshot::channel();
+        if control.stop.try_send(StopAgent { done: Some(tx) }).is_err() {
+            return;
+        }
+        let stopped = if self.clock().is_virtual() {
+            // Nothing but the test moves virtual time: once the platform has stalled,
+            // an agent that has not stopped is waiting for time that will not pass.
+            let mut result = None;
+            self.settle_until(|| {
+                if result.is_none() {
+                    match rx.try_recv() {
+                        Ok(()) => result = Some(true),
+                        Err(oneshot::error::TryRecvError::Closed) => result = Some(false),
+                        Err(oneshot::error::TryRecvError::Empty) => {}
+                    }
+                }
+                result.is_some()
+            })
+            .await;
+            result == Some(true)
+        } else {
+            let deadline = self.inner.wall.sleep(self.inner.shutdown_timeout);
+            matches!(select(&mut rx, deadline).await, Either::Left((Ok(()), _)))
+        };
+        if stopped {
+            return;
+        }
+        let reason = format!("did not stop within {:?}", self.inner.shutdown_timeout);
+        tracing::warn!(agent = identity.as_str(), "{reason}; killing it");
+        let (tx, rx) = oneshot::channel();
+        if control
+            .kill
+            .try_send(KillAgent {
+                reason,
+                done: Some(tx),
+            })
+            .is_ok()
+        {
+            let _ = rx.await;
+        }
     }
 
     async fn wait_stopped(&self) {
@@ -492,8 +530,8 @@ impl Platform {
     }
 
     /// Fires every timer due within `by`, in deadline order, and returns once their
-    /// handlers (and everything they set in motion) have run. Virtual clocks only; on a
-    /// real clock this returns at once.
+    /// handlers (and everything they set in motion) have run or are blocked. Virtual
+    /// clocks only; on a real clock this returns at once.
     pub(crate) async fn advance(&self, by: Duration) {
         let clock = self.clock();
         if !clock.is_virtual() {
@@ -501,52 +539,67 @@ impl Platform {
         }
         let target = clock.elapsed() + by;
         loop {
-            self.wait_for_handlers(Some(target)).await;
+            self.settle().await;
             if !clock.fire_one_due(target) {
                 break;
             }
         }
         clock.set_elapsed(target);
-        self.wait_for_handlers(None).await;
+        self.settle().await;
     }
 
-    /// Waits until no message is queued or being handled anywhere on the platform.
+    /// Waits until every message on the platform has been handled, or everything still
+    /// in flight is blocked (an async handler awaiting a timer or a reply that needs the
+    /// clock to move).
+    ///
+    /// Blocked is detected without sleeping: after two probe round trips through every
+    /// agent thread, nothing was delivered and no handler finished.
     pub(crate) async fn settle(&self) {
-        self.wait_for_handlers(None).await;
-    }
-
-    /// Waits until every handler has finished or, with `due_by`, until a handler that is
-    /// still running has scheduled a timer due by then (it may be waiting on it).
-    async fn wait_for_handlers(&self, due_by: Option<Duration>) {
         let Some(activity) = self.inner.endpoint.router.activity.clone() else {
             return;
         };
-        let clock = self.clock().clone();
-        let epoch = clock.epoch();
+        self.settle_until(|| activity.in_flight() == 0).await;
+    }
+
+    /// Waits until `done()` holds or the platform is stalled: two probe round trips
+    /// through every agent thread saw no delivery and no finished handler.
+    async fn settle_until(&self, mut done: impl FnMut() -> bool) {
+        let Some(activity) = self.inner.endpoint.router.activity.clone() else {
+            return;
+        };
         let guard = self.inner.wall.sleep(Duration::from_secs(60));
         futures::pin_mut!(guard);
         loop {
-            let idle = activity.idle_notify().notified();
-            let changed = clock.changed().notified();
-            futures::pin_mut!(idle, changed);
-            idle.as_mut().enable();
-            changed.as_mut().enable();
-            if activity.in_flight() == 0 {
+            if done() {
                 return;
             }
-            if let Some(limit) = due_by
-                && clock.epoch() != epoch
-                && clock.has_due(limit)
-            {
-                return;
-            }
-            let woken = select(select(idle, changed), guard.as_mut()).await;
-            if let Either::Right(_) = woken {
+            let before = activity.progress();
+            let probes = async {
+                self.probe_agent_threads().await;
+                self.probe_agent_threads().await;
+            };
+            futures::pin_mut!(probes);
+            if let Either::Right(_) = select(probes, guard.as_mut()).await {
                 panic!(
-                    "handlers still running after 60 s of wall time ({} messages in flight): \
-                     an agent is probably awaiting something that never happens",
+                    "platform still busy after 60 s of wall time ({} messages in flight)",
                     activity.in_flight()
                 );
+            }
+            if activity.progress() == before && !done() {
+                return;
+            }
+        }
+    }
+
+    /// Runs a no-op through every agent thread and waits for it: whatever was runnable
+    /// there before has had its turn.
+    async fn probe_agent_threads(&self) {
+        for arbiter in &self.inner.arbiters {
+            let (tx, rx) = oneshot::channel::<()>();
+            if arbiter.spawn(async move {
+                let _ = tx.send(());
+            }) {
+                let _ = rx.await;
             }
         }
     }

@@ -13,11 +13,11 @@
 //! Restart policies (OTP's permanent/transient/temporary, intensity, escalation) build on
 //! this registry; in this version an exited agent stays down.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
 use actix::prelude::*;
 
-use crate::agent::host::StopAgent;
+use crate::agent::host::{KillAgent, StopAgent};
 use crate::core::Identity;
 
 /// Why an agent left the platform.
@@ -29,6 +29,8 @@ pub enum ExitReason {
     Crashed(String),
     /// `on_setup` or `on_start` failed or panicked.
     StartFailed(String),
+    /// It did not stop in time and was ended without `on_stop`.
+    Killed(String),
 }
 
 /// An agent's state as the supervisor knows it.
@@ -49,13 +51,19 @@ pub(crate) struct AgentExited {
     pub(crate) reason: ExitReason,
 }
 
-/// Starts an agent host on the given arbiter and returns its stop channel.
-pub(crate) type Starter =
-    Box<dyn FnOnce(&ArbiterHandle, Recipient<AgentExited>) -> Recipient<StopAgent> + Send>;
+/// The control channels of one running agent (they bypass its data mailbox).
+#[derive(Clone)]
+pub(crate) struct AgentControl {
+    pub(crate) stop: Recipient<StopAgent>,
+    pub(crate) kill: Recipient<KillAgent>,
+}
+
+/// Starts an agent host on the given arbiter and returns its control channels.
+pub(crate) type Starter = Box<dyn FnOnce(&ArbiterHandle, Recipient<AgentExited>) -> AgentControl + Send>;
 
 /// Asks to start an agent.
 #[derive(Message)]
-#[rtype(result = "Result<(), SpawnRefusal>")]
+#[rtype(result = "Result<AgentControl, SpawnRefusal>")]
 pub(crate) struct Spawn {
     pub(crate) identity: Identity,
     pub(crate) peer_id: u64,
@@ -69,9 +77,9 @@ pub(crate) enum SpawnRefusal {
     ShuttingDown,
 }
 
-/// Looks up an agent's stop channel.
+/// Looks up an agent's control channels.
 #[derive(Message)]
-#[rtype(result = "Option<Recipient<StopAgent>>")]
+#[rtype(result = "Option<AgentControl>")]
 pub(crate) struct Lookup(pub(crate) Identity);
 
 /// Looks up an agent's status.
@@ -81,20 +89,23 @@ pub(crate) struct Status(pub(crate) Identity);
 
 /// Begins shutdown: returns the running agents, newest first.
 #[derive(Message)]
-#[rtype(result = "Vec<(Identity, Recipient<StopAgent>)>")]
+#[rtype(result = "Vec<(Identity, AgentControl)>")]
 pub(crate) struct BeginShutdown;
 
 struct AgentRecord {
-    identity: Identity,
     peer_id: u64,
-    stop: Recipient<StopAgent>,
+    /// Start order.
+    sequence: u64,
+    control: AgentControl,
 }
 
 pub(crate) struct Supervisor {
     arbiters: Vec<ArbiterHandle>,
     next_arbiter: usize,
-    /// In start order.
-    running: Vec<AgentRecord>,
+    running: HashMap<Identity, AgentRecord>,
+    /// Start sequence -> identity, for reverse-order shutdown.
+    order: BTreeMap<u64, Identity>,
+    next_sequence: u64,
     exited: HashMap<Identity, ExitReason>,
     shutting_down: bool,
 }
@@ -104,7 +115,9 @@ impl Supervisor {
         Supervisor {
             arbiters,
             next_arbiter: 0,
-            running: Vec::new(),
+            running: HashMap::new(),
+            order: BTreeMap::new(),
+            next_sequence: 0,
             exited: HashMap::new(),
             shutting_down: false,
         }
@@ -116,25 +129,31 @@ impl Actor for Supervisor {
 }
 
 impl Handler<Spawn> for Supervisor {
-    type Result = Result<(), SpawnRefusal>;
+    type Result = Result<AgentControl, SpawnRefusal>;
 
     fn handle(&mut self, msg: Spawn, ctx: &mut Context<Self>) -> Self::Result {
         if self.shutting_down {
             return Err(SpawnRefusal::ShuttingDown);
         }
-        if self.running.iter().any(|r| r.identity == msg.identity) {
+        if self.running.contains_key(&msg.identity) {
             return Err(SpawnRefusal::Duplicate);
         }
         let arbiter = &self.arbiters[self.next_arbiter % self.arbiters.len()];
         self.next_arbiter = self.next_arbiter.wrapping_add(1);
-        let stop = (msg.starter)(arbiter, ctx.address().recipient());
+        let control = (msg.starter)(arbiter, ctx.address().recipient());
         self.exited.remove(&msg.identity);
-        self.running.push(AgentRecord {
-            identity: msg.identity,
-            peer_id: msg.peer_id,
-            stop,
-        });
-        Ok(())
+        let sequence = self.next_sequence;
+        self.next_sequence += 1;
+        self.order.insert(sequence, msg.identity.clone());
+        self.running.insert(
+            msg.identity,
+            AgentRecord {
+                peer_id: msg.peer_id,
+                sequence,
+                control: control.clone(),
+            },
+        );
+        Ok(control)
     }
 }
 
@@ -142,25 +161,22 @@ impl Handler<AgentExited> for Supervisor {
     type Result = ();
 
     fn handle(&mut self, msg: AgentExited, _: &mut Context<Self>) {
-        if let Some(pos) = self
+        let matches = self
             .running
-            .iter()
-            .position(|r| r.identity == msg.identity && r.peer_id == msg.peer_id)
-        {
-            self.running.remove(pos);
+            .get(&msg.identity)
+            .is_some_and(|r| r.peer_id == msg.peer_id);
+        if matches && let Some(record) = self.running.remove(&msg.identity) {
+            self.order.remove(&record.sequence);
             self.exited.insert(msg.identity, msg.reason);
         }
     }
 }
 
 impl Handler<Lookup> for Supervisor {
-    type Result = Option<Recipient<StopAgent>>;
+    type Result = Option<AgentControl>;
 
     fn handle(&mut self, msg: Lookup, _: &mut Context<Self>) -> Self::Result {
-        self.running
-            .iter()
-            .find(|r| r.identity == msg.0)
-            .map(|r| r.stop.clone())
+        self.running.get(&msg.0).map(|r| r.control.clone())
     }
 }
 
@@ -168,7 +184,7 @@ impl Handler<Status> for Supervisor {
     type Result = Option<AgentStatus>;
 
     fn handle(&mut self, msg: Status, _: &mut Context<Self>) -> Self::Result {
-        if self.running.iter().any(|r| r.identity == msg.0) {
+        if self.running.contains_key(&msg.0) {
             return Some(AgentStatus::Running);
         }
         self.exited.get(&msg.0).cloned().map(AgentStatus::Exited)
@@ -176,14 +192,14 @@ impl Handler<Status> for Supervisor {
 }
 
 impl Handler<BeginShutdown> for Supervisor {
-    type Result = Vec<(Identity, Recipient<StopAgent>)>;
+    type Result = Vec<(Identity, AgentControl)>;
 
     fn handle(&mut self, _: BeginShutdown, _: &mut Context<Self>) -> Self::Result {
         self.shutting_down = true;
-        self.running
-            .iter()
+        self.order
+            .values()
             .rev()
-            .map(|r| (r.identity.clone(), r.stop.clone()))
+            .filter_map(|id| Some((id.clone(), self.running.get(id)?.control.clone())))
             .collect()
     }
 }

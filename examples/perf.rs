@@ -1,0 +1,658 @@
+//! Performance harness: prints one figure per line as `name value unit`.
+//!
+//! ```text
+//! cargo run --release --example perf -- --quick   # 5 runs per figure
+//! cargo run --release --example perf              # 15 runs per figure, larger workloads
+//! cargo run --release --example perf -- --quick --only pubsub.   # figures starting with `pubsub.`
+//! ```
+//!
+//! Every figure is the median of its runs (one discarded warm-up run first, except for
+//! the spawn/RSS figures, which run each time in a fresh child process so the allocator
+//! starts cold). Only figures go to stdout; progress goes to stderr.
+//!
+//! | figure | how it is measured |
+//! |--------|--------------------|
+//! | `baseline.actix_do_send` | actix actor `do_send`s N messages (chunks of [`CHUNK`], yielding between) to an actor on the same arbiter; first send to N counted |
+//! | `baseline.tokio_mpsc` | tokio `mpsc::channel(1024)`, 2-worker runtime, one producer task, one consumer task |
+//! | `pubsub.inproc.1to1` | one publisher agent publishes N (chunks of [`CHUNK`]) from an async RPC handler; one subscriber counts; first publish to N counted; `agent_threads(1)` |
+//! | `pubsub.inproc.fanout100` | same, 100 subscribers on the prefix; deliveries/s until the last subscriber has counted |
+//! | `pubsub.inproc.1to1_with_100k_subs` | as 1to1 on a platform that also holds 100 agents x 1000 run-time subscriptions `other/{i}/{j}` |
+//! | `rpc.inproc.rtt_p50/p99` | async RPC handler of a caller agent awaits `ctx.call("callee", "echo", (i,))` N times in sequence, `agent_threads(1)` |
+//! | `agents.spawn_10k` | fresh process: `join_all` of 10,000 `platform.spawn` futures (default agent threads) |
+//! | `agents.idle_bytes` | same process: RSS (`/proc/self/statm`) after minus before, / 10,000 |
+//! | `baseline.uds_pingpong_rtt` | `UnixStream::pair`, 8-byte ping-pong between two threads, median round trip (on a VM this swings with idle-vCPU wake-up latency) |
+
+use std::io::{Read, Write};
+use std::os::unix::net::UnixStream;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use actix::prelude::*;
+use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender, unbounded_channel};
+use volttron::prelude::*;
+
+/// Messages published (or sent) between two yields to the executor. Publishing in chunks
+/// keeps the queues short (like a real stream) and lets subscribers on the same thread run.
+const CHUNK: u64 = 1024;
+
+/// Agents spawned for `agents.spawn_10k` / `agents.idle_bytes`.
+const SPAWN_COUNT: usize = 10_000;
+
+/// Workload sizes.
+#[derive(Debug, Clone, Copy)]
+struct Sizes {
+    runs: usize,
+    actix: u64,
+    mpsc: u64,
+    one_to_one: u64,
+    fanout_publishes: u64,
+    rpc_calls: u64,
+    uds_round_trips: usize,
+}
+
+impl Sizes {
+    fn new(quick: bool) -> Self {
+        if quick {
+            Sizes {
+                runs: 5,
+                actix: 1_000_000,
+                mpsc: 1_000_000,
+                one_to_one: 300_000,
+                fanout_publishes: 10_000,
+                rpc_calls: 20_000,
+                uds_round_trips: 20_000,
+            }
+        } else {
+            Sizes {
+                runs: 15,
+                actix: 2_000_000,
+                mpsc: 2_000_000,
+                one_to_one: 1_000_000,
+                fanout_publishes: 30_000,
+                rpc_calls: 50_000,
+                uds_round_trips: 50_000,
+            }
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Agents
+// ---------------------------------------------------------------------------------------
+
+/// Publishes on `bench/data` when told to.
+struct Source {
+    topic: Topic,
+    started: Arc<Mutex<Option<Instant>>>,
+}
+
+#[volttron::agent]
+impl Source {
+    /// Publishes `n` messages in chunks; returns how many deliveries were made.
+    #[rpc]
+    async fn blast(&mut self, ctx: &AgentContext, n: u64) -> u64 {
+        *self.started.lock().expect("start lock") = Some(Instant::now());
+        let mut reached = 0u64;
+        let mut i = 0;
+        while i < n {
+            let end = (i + CHUNK).min(n);
+            for k in i..end {
+                reached += ctx.publish(&self.topic, k).expect("publish") as u64;
+            }
+            i = end;
+            tokio::task::yield_now().await;
+        }
+        reached
+    }
+}
+
+/// Counts publications under `bench/`; reports the instant it reaches `target`.
+struct Sink {
+    seen: u64,
+    target: Arc<AtomicU64>,
+    done: UnboundedSender<Instant>,
+}
+
+#[volttron::agent]
+impl Sink {
+    #[subscribe("bench/")]
+    fn on_data(&mut self, _ctx: &AgentContext, _msg: &Publication) {
+        self.seen += 1;
+        if self.seen == self.target.load(Ordering::Relaxed) {
+            let _ = self.done.send(Instant::now());
+        }
+    }
+}
+
+/// Holds `per` run-time subscriptions that never match the benchmark topic.
+struct Noise {
+    index: usize,
+    per: usize,
+}
+
+#[volttron::agent]
+impl Noise {
+    #[on_start]
+    fn start(&mut self, ctx: &AgentContext) -> Result<(), volttron::ContextError> {
+        for j in 0..self.per {
+            ctx.subscribe::<Self>(&format!("other/{}/{j}", self.index), |_, _, _| {})?;
+        }
+        Ok(())
+    }
+}
+
+/// Answers `echo`.
+struct Callee;
+
+#[volttron::agent]
+impl Callee {
+    #[rpc]
+    fn echo(&mut self, i: u64) -> u64 {
+        i
+    }
+}
+
+/// Measures sequential RPC round trips to `callee`.
+struct Caller;
+
+#[volttron::agent]
+impl Caller {
+    /// `n` sequential calls; returns each round trip in nanoseconds.
+    #[rpc]
+    async fn rtt(&mut self, ctx: &AgentContext, n: u64) -> Result<Vec<u64>, String> {
+        let mut out = Vec::with_capacity(n as usize);
+        for i in 0..n {
+            let t = Instant::now();
+            ctx.call("callee", "echo", (i,))
+                .await
+                .map_err(|e| e.to_string())?;
+            out.push(t.elapsed().as_nanos() as u64);
+        }
+        Ok(out)
+    }
+}
+
+/// Does nothing.
+struct Idle;
+
+#[volttron::agent]
+impl Idle {
+    #[rpc]
+    fn noop(&mut self) {}
+}
+
+// ---------------------------------------------------------------------------------------
+// Pub/sub
+// ---------------------------------------------------------------------------------------
+
+/// A platform with one `source` and `subscribers` sinks, ready to run bursts.
+struct PubSubRig {
+    platform: Platform,
+    started: Arc<Mutex<Option<Instant>>>,
+    target: Arc<AtomicU64>,
+    done: UnboundedReceiver<Instant>,
+    subscribers: u64,
+    total_per_sink: u64,
+}
+
+impl PubSubRig {
+    /// One agent thread: publisher and subscribers share it, like the actix same-arbiter
+    /// baseline.
+    async fn start(subscribers: usize, noise_agents: usize, noise_per_agent: usize) -> Self {
+        let platform = Platform::builder()
+            .agent_threads(1)
+            .start()
+            .await
+            .expect("start platform");
+        let started = Arc::new(Mutex::new(None));
+        let target = Arc::new(AtomicU64::new(0));
+        let (tx, done) = unbounded_channel();
+        for i in 0..noise_agents {
+            platform
+                .spawn(
+                    format!("noise{i}"),
+                    Noise {
+                        index: i,
+                        per: noise_per_agent,
+                    },
+                )
+                .await
+                .expect("spawn noise");
+        }
+        for i in 0..subscribers {
+            platform
+                .spawn(
+                    format!("sink{i}"),
+                    Sink {
+                        seen: 0,
+                        target: target.clone(),
+                        done: tx.clone(),
+                    },
+                )
+                .await
+                .expect("spawn sink");
+        }
+        platform
+            .spawn(
+                "source",
+                Source {
+                    topic: Topic::new("bench/data").expect("topic"),
+                    started: started.clone(),
+                },
+            )
+            .await
+            .expect("spawn source");
+        PubSubRig {
+            platform,
+            started,
+            target,
+            done,
+            subscribers: subscribers as u64,
+            total_per_sink: 0,
+        }
+    }
+
+    /// Publishes `n`; returns deliveries per second (first publish to last delivery).
+    async fn run(&mut self, n: u64) -> f64 {
+        self.total_per_sink += n;
+        self.target.store(self.total_per_sink, Ordering::Relaxed);
+        let reached: u64 = self
+            .platform
+            .call("source", "blast", (n,))
+            .returning()
+            .await
+            .expect("blast");
+        assert_eq!(reached, n * self.subscribers, "every publish reaches every sink");
+        let mut last = None;
+        for _ in 0..self.subscribers {
+            let t = self.done.recv().await.expect("sink done");
+            last = Some(last.map_or(t, |l: Instant| l.max(t)));
+        }
+        let start = self.started.lock().expect("start lock").take().expect("started");
+        let secs = (last.expect("at least one sink") - start).as_secs_f64();
+        (n * self.subscribers) as f64 / secs
+    }
+
+    async fn shutdown(self) {
+        self.platform.shutdown().await;
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// RPC
+// ---------------------------------------------------------------------------------------
+
+/// Returns (p50, p99) in microseconds for one run of `n` sequential calls.
+async fn rpc_run(platform: &Platform, n: u64) -> (f64, f64) {
+    let mut v: Vec<u64> = platform
+        .call("caller", "rtt", (n,))
+        .timeout(Duration::from_secs(300))
+        .returning()
+        .await
+        .expect("rtt");
+    v.sort_unstable();
+    let pct = |p: f64| v[((v.len() - 1) as f64 * p).round() as usize] as f64 / 1000.0;
+    (pct(0.50), pct(0.99))
+}
+
+// ---------------------------------------------------------------------------------------
+// Baselines
+// ---------------------------------------------------------------------------------------
+
+#[derive(Message)]
+#[rtype(result = "()")]
+struct Ping;
+
+/// Counts `Ping`s and reports when it has `target`.
+struct Counter {
+    seen: u64,
+    target: u64,
+    done: Option<std::sync::mpsc::Sender<Instant>>,
+}
+
+impl Actor for Counter {
+    type Context = Context<Self>;
+}
+
+impl Handler<Ping> for Counter {
+    type Result = ();
+
+    fn handle(&mut self, _: Ping, _: &mut Context<Self>) {
+        self.seen += 1;
+        if self.seen == self.target
+            && let Some(done) = self.done.take()
+        {
+            let _ = done.send(Instant::now());
+        }
+    }
+}
+
+/// Sends `n` pings to `to` in chunks from its `started`, yielding between chunks.
+struct Pinger {
+    to: Addr<Counter>,
+    n: u64,
+    started: std::sync::mpsc::Sender<Instant>,
+}
+
+impl Actor for Pinger {
+    type Context = Context<Self>;
+
+    fn started(&mut self, actx: &mut Context<Self>) {
+        let to = self.to.clone();
+        let n = self.n;
+        let _ = self.started.send(Instant::now());
+        actx.wait(
+            async move {
+                let mut i = 0;
+                while i < n {
+                    let end = (i + CHUNK).min(n);
+                    for _ in i..end {
+                        to.do_send(Ping);
+                    }
+                    i = end;
+                    tokio::task::yield_now().await;
+                }
+            }
+            .into_actor(self),
+        );
+    }
+}
+
+/// Messages per second from one actix actor to another on the same arbiter.
+fn actix_run(n: u64) -> f64 {
+    let (done_tx, done_rx) = std::sync::mpsc::channel();
+    let (start_tx, start_rx) = std::sync::mpsc::channel();
+    let system = actix_rt::System::new();
+    system.block_on(async move {
+        let counter = Counter {
+            seen: 0,
+            target: n,
+            done: Some(done_tx),
+        }
+        .start();
+        Pinger {
+            to: counter,
+            n,
+            started: start_tx,
+        }
+        .start();
+        loop {
+            tokio::task::yield_now().await;
+            if let Ok(t) = done_rx.try_recv() {
+                let start: Instant = start_rx.recv().expect("start");
+                return n as f64 / (t - start).as_secs_f64();
+            }
+        }
+    })
+}
+
+/// Messages per second through a tokio bounded channel.
+fn mpsc_run(rt: &tokio::runtime::Runtime, n: u64) -> f64 {
+    rt.block_on(async move {
+        let (tx, mut rx) = tokio::sync::mpsc::channel::<u64>(1024);
+        let start = Instant::now();
+        let consumer = tokio::spawn(async move {
+            let mut seen = 0u64;
+            while rx.recv().await.is_some() {
+                seen += 1;
+            }
+            seen
+        });
+        let producer = tokio::spawn(async move {
+            for i in 0..n {
+                tx.send(i).await.expect("send");
+            }
+        });
+        producer.await.expect("producer");
+        let seen = consumer.await.expect("consumer");
+        assert_eq!(seen, n);
+        n as f64 / start.elapsed().as_secs_f64()
+    })
+}
+
+/// Median round trip in microseconds of an 8-byte message over a Unix socket pair.
+fn uds_run(n: usize) -> f64 {
+    let (mut a, mut b) = UnixStream::pair().expect("socketpair");
+    let echo = std::thread::spawn(move || {
+        let mut buf = [0u8; 8];
+        while b.read_exact(&mut buf).is_ok() {
+            if b.write_all(&buf).is_err() {
+                break;
+            }
+        }
+    });
+    let mut rtts = Vec::with_capacity(n);
+    let mut buf = [0u8; 8];
+    for i in 0..n + 1000 {
+        let t = Instant::now();
+        a.write_all(&(i as u64).to_le_bytes()).expect("write");
+        a.read_exact(&mut buf).expect("read");
+        if i >= 1000 {
+            rtts.push(t.elapsed().as_nanos() as f64 / 1000.0);
+        }
+    }
+    drop(a);
+    echo.join().expect("echo thread");
+    median(rtts)
+}
+
+// ---------------------------------------------------------------------------------------
+// Spawn and memory (child process)
+// ---------------------------------------------------------------------------------------
+
+/// Resident set size in bytes.
+fn rss_bytes() -> u64 {
+    // statm: size resident shared text lib data dt (in pages; 4 KiB on x86_64/aarch64 Linux).
+    let statm = std::fs::read_to_string("/proc/self/statm").expect("read /proc/self/statm");
+    let pages: u64 = statm
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .expect("statm resident field");
+    pages * 4096
+}
+
+/// In a fresh process: spawns 10,000 idle agents; prints `ms bytes_per_agent`.
+fn spawn_child() {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    rt.block_on(async {
+        let platform = Platform::builder().start().await.expect("start platform");
+        // Warm up the spawn path (supervisor, arbiters, thread-locals) before measuring.
+        for i in 0..16 {
+            platform.spawn(format!("warm{i}"), Idle).await.expect("spawn");
+        }
+        let names: Vec<String> = (0..SPAWN_COUNT).map(|i| format!("idle{i}")).collect();
+        let before = rss_bytes();
+        let start = Instant::now();
+        // join_all measured as fast as buffer_unordered(16..1024) and 5x faster than
+        // sequential spawning.
+        let results =
+            futures::future::join_all(names.iter().map(|name| platform.spawn(name.as_str(), Idle))).await;
+        let elapsed = start.elapsed();
+        let after = rss_bytes();
+        let ok = results.iter().filter(|r| r.is_ok()).count();
+        assert_eq!(ok, SPAWN_COUNT, "all spawns succeed");
+        assert_eq!(platform.peers().len(), SPAWN_COUNT + 16);
+        println!(
+            "{} {}",
+            elapsed.as_secs_f64() * 1000.0,
+            after.saturating_sub(before) as f64 / SPAWN_COUNT as f64
+        );
+        platform.shutdown().await;
+    });
+}
+
+/// Runs the spawn child and parses its `ms bytes` line.
+fn spawn_run() -> (f64, f64) {
+    let exe = std::env::current_exe().expect("current exe");
+    let out = std::process::Command::new(exe)
+        .arg("--child-spawn")
+        .stderr(std::process::Stdio::inherit())
+        .output()
+        .expect("run spawn child");
+    assert!(out.status.success(), "spawn child failed");
+    let text = String::from_utf8(out.stdout).expect("utf-8");
+    let mut it = text.split_whitespace().map(|s| s.parse::<f64>().expect("number"));
+    (it.next().expect("ms"), it.next().expect("bytes"))
+}
+
+// ---------------------------------------------------------------------------------------
+// Main
+// ---------------------------------------------------------------------------------------
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    let n = v.len();
+    if n % 2 == 1 {
+        v[n / 2]
+    } else {
+        (v[n / 2 - 1] + v[n / 2]) / 2.0
+    }
+}
+
+/// Runs `f` once as warm-up, then `runs` times; returns the results.
+fn repeat<T>(name: &str, runs: usize, mut f: impl FnMut() -> T) -> Vec<T> {
+    eprintln!("[perf] {name}: warm-up + {runs} runs");
+    let _ = f();
+    (0..runs).map(|_| f()).collect()
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.iter().any(|a| a == "--child-spawn") {
+        return spawn_child();
+    }
+    let quick = args.iter().any(|a| a == "--quick");
+    // `--only PREFIX` (repeatable) runs only the figures whose name starts with PREFIX.
+    let only: Vec<&str> = args
+        .windows(2)
+        .filter(|w| w[0] == "--only")
+        .map(|w| w[1].as_str())
+        .collect();
+    let want = |name: &str| only.is_empty() || only.iter().any(|p| name.starts_with(p));
+    let s = Sizes::new(quick);
+    let runs = s.runs;
+    let mut figures: Vec<(&str, f64, &str)> = Vec::new();
+
+    if want("baseline.actix_do_send") {
+        let v = median(repeat("baseline.actix_do_send", runs, || actix_run(s.actix)));
+        figures.push(("baseline.actix_do_send", v, "msgs/s"));
+    }
+
+    if want("baseline.tokio_mpsc") {
+        let mt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .expect("runtime");
+        let v = median(repeat("baseline.tokio_mpsc", runs, || mpsc_run(&mt, s.mpsc)));
+        figures.push(("baseline.tokio_mpsc", v, "msgs/s"));
+    }
+
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    rt.block_on(async {
+        if want("pubsub.inproc.1to1") || want("pubsub.inproc.100k") {
+            // 1to1 and 1to1 with 100k non-matching subscriptions: two platforms, runs
+            // interleaved so drift (thermal, other load) hits both alike.
+            eprintln!("[perf] pubsub.inproc.1to1 / 1to1_with_100k_subs: setting up");
+            let mut plain = PubSubRig::start(1, 0, 0).await;
+            let setup = Instant::now();
+            let mut noisy = PubSubRig::start(1, 100, 1000).await;
+            assert_eq!(noisy.platform.subscriptions("other/").len(), 100_000);
+            eprintln!(
+                "[perf] 100 agents with 1000 run-time subscriptions each: {:.0} ms",
+                setup.elapsed().as_secs_f64() * 1000.0
+            );
+            eprintln!("[perf] pubsub.inproc.1to1 (+ with_100k_subs): warm-up + {runs} runs");
+            plain.run(s.one_to_one).await;
+            noisy.run(s.one_to_one).await;
+            let mut a = Vec::new();
+            let mut b = Vec::new();
+            for _ in 0..runs {
+                a.push(plain.run(s.one_to_one).await);
+                b.push(noisy.run(s.one_to_one).await);
+            }
+            plain.shutdown().await;
+            noisy.shutdown().await;
+            let (one, with) = (median(a), median(b));
+            figures.push(("pubsub.inproc.1to1", one, "msgs/s"));
+            figures.push(("pubsub.inproc.1to1_with_100k_subs", with, "msgs/s"));
+            figures.push(("pubsub.inproc.100k_subs_ratio", with / one, "ratio"));
+        }
+
+        if want("pubsub.inproc.fanout100") {
+            eprintln!("[perf] pubsub.inproc.fanout100: warm-up + {runs} runs");
+            let mut fan = PubSubRig::start(100, 0, 0).await;
+            fan.run(s.fanout_publishes).await;
+            let mut f = Vec::new();
+            for _ in 0..runs {
+                f.push(fan.run(s.fanout_publishes).await);
+            }
+            fan.shutdown().await;
+            figures.push(("pubsub.inproc.fanout100", median(f), "deliveries/s"));
+        }
+
+        if want("rpc.inproc") {
+            eprintln!("[perf] rpc.inproc.rtt: warm-up + {runs} runs");
+            // One agent thread: caller and callee share it.
+            let platform = Platform::builder()
+                .agent_threads(1)
+                .start()
+                .await
+                .expect("start platform");
+            platform.spawn("callee", Callee).await.expect("spawn callee");
+            platform.spawn("caller", Caller).await.expect("spawn caller");
+            rpc_run(&platform, s.rpc_calls).await;
+            let mut p50 = Vec::new();
+            let mut p99 = Vec::new();
+            for _ in 0..runs {
+                let (a, b) = rpc_run(&platform, s.rpc_calls).await;
+                p50.push(a);
+                p99.push(b);
+            }
+            platform.shutdown().await;
+            figures.push(("rpc.inproc.rtt_p50", median(p50), "us"));
+            figures.push(("rpc.inproc.rtt_p99", median(p99), "us"));
+        }
+    });
+    drop(rt);
+
+    if want("agents.") {
+        eprintln!("[perf] agents.spawn_10k / idle_bytes: {runs} fresh processes");
+        let spawns: Vec<(f64, f64)> = (0..runs).map(|_| spawn_run()).collect();
+        eprintln!("[perf] agents (ms, bytes) per run: {spawns:?}");
+        figures.push((
+            "agents.spawn_10k",
+            median(spawns.iter().map(|s| s.0).collect()),
+            "ms",
+        ));
+        figures.push((
+            "agents.idle_bytes",
+            median(spawns.iter().map(|s| s.1).collect()),
+            "bytes",
+        ));
+    }
+
+    if want("baseline.uds_pingpong_rtt") {
+        let v = median(repeat("baseline.uds_pingpong_rtt", runs, || {
+            uds_run(s.uds_round_trips)
+        }));
+        figures.push(("baseline.uds_pingpong_rtt", v, "us"));
+    }
+
+    for (name, value, unit) in figures {
+        let text = match unit {
+            "us" | "ms" => format!("{value:.2}"),
+            "ratio" => format!("{value:.3}"),
+            _ => format!("{value:.0}"),
+        };
+        println!("{name} {text} {unit}");
+    }
+}

@@ -1,0 +1,5 @@
+#[volttron::main]
+fn main() {}
+
+#[volttron::test]
+fn starts() {}
