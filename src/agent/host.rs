@@ -33,7 +33,7 @@ use crate::platform::router::PeerEntry;
 use crate::platform::supervisor::{AgentExited, ExitReason};
 
 /// How many envelopes one drain handles before yielding to the arbiter.
-const DRAIN_BATCH: usize = 32;
+const DRAIN_BATCH: usize = 64;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Phase {
@@ -458,7 +458,7 @@ impl<A: Agent> AgentHost<A> {
                     }
                 }
             }
-            Envelope::Request(request) => self.handle_request(request, actx),
+            Envelope::Request(request) => self.handle_request(*request, actx),
             Envelope::Ping(reply) => {
                 let _ = reply.send(());
                 self.ctx.inner.mailbox.handled();
@@ -621,7 +621,7 @@ impl<A: Agent> Handler<Drain> for AgentHost<A> {
             return;
         }
         let mailbox = self.ctx.inner.mailbox.clone();
-        let mut batch: SmallVec<[Envelope; 32]> = SmallVec::new();
+        let mut batch: SmallVec<[Envelope; DRAIN_BATCH]> = SmallVec::new();
         mailbox.take_batch(DRAIN_BATCH, &mut batch);
         let mut pending = batch.into_iter();
         while let Some(envelope) = pending.next() {

@@ -193,13 +193,16 @@ impl Clock {
     fn insert(&self, deadline: Duration, action: TimerAction, repeat: Repeat) -> TimerId {
         let id = self.inner.next_id.fetch_add(1, Ordering::Relaxed);
         let key = (deadline, id);
-        {
+        let earliest = {
             let mut t = self.inner.timers.lock();
             t.queue.insert(key, ());
             t.entries.insert(id, TimerEntry { action, repeat, key });
+            t.queue.keys().next() == Some(&key)
+        };
+        // The real driver only needs to re-plan when the earliest deadline moved.
+        if earliest && !self.is_virtual() {
+            self.inner.changed.notify_one();
         }
-        self.inner.changed.notify_waiters();
-        self.inner.changed.notify_one();
         TimerId(id)
     }
 
@@ -341,7 +344,6 @@ impl Clock {
 
     /// Wakes the real driver so it can notice a stop request.
     pub(crate) fn wake_driver(&self) {
-        self.inner.changed.notify_waiters();
         self.inner.changed.notify_one();
     }
 }

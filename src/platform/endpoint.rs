@@ -51,12 +51,12 @@ impl Endpoint {
             peer: peer.to_owned(),
         })?;
         mailbox
-            .deliver(Envelope::Request(Request {
+            .deliver(Envelope::Request(Box::new(Request {
                 sender: self.identity.clone(),
                 method: method.to_owned(),
                 args,
                 reply: None,
-            }))
+            })))
             .map_err(|_| RpcError::PeerStopped {
                 peer: peer.to_owned(),
             })
@@ -149,12 +149,12 @@ impl RpcCall {
             return Err(RpcError::UnknownPeer { peer });
         };
         let (tx, rx) = oneshot::channel();
-        let request = Envelope::Request(Request {
+        let request = Envelope::Request(Box::new(Request {
             sender: endpoint.identity.clone(),
             method: method.clone(),
             args,
             reply: Some(tx),
-        });
+        }));
         if mailbox.deliver(request).is_err() {
             return Err(RpcError::PeerStopped { peer });
         }

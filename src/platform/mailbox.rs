@@ -15,7 +15,6 @@ use std::sync::OnceLock;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use parking_lot::Mutex;
-use smallvec::SmallVec;
 use tokio::sync::oneshot;
 
 use crate::core::{Args, Identity, Publication, RpcError, Value};
@@ -55,8 +54,8 @@ pub(crate) enum Envelope {
         publication: Arc<Publication>,
         subscription: u32,
     },
-    /// An RPC request or notification.
-    Request(Request),
+    /// An RPC request or notification (boxed: keeps every envelope small).
+    Request(Box<Request>),
     /// A ping: answered by the peer's runtime, not by agent code.
     Ping(oneshot::Sender<()>),
     /// A peer joined or left.
@@ -68,9 +67,8 @@ pub(crate) enum Envelope {
 impl Envelope {
     /// Fails a request that can no longer be delivered.
     pub(crate) fn refuse(self, peer: &Identity) {
-        if let Envelope::Request(Request {
-            reply: Some(reply), ..
-        }) = self
+        if let Envelope::Request(request) = self
+            && let Some(reply) = request.reply
         {
             let _ = reply.send(Err(RpcError::PeerStopped {
                 peer: peer.to_string(),
@@ -180,7 +178,7 @@ impl Mailbox {
     }
 
     /// Moves up to `max` envelopes into `out`.
-    pub(crate) fn take_batch(&self, max: usize, out: &mut SmallVec<[Envelope; 32]>) {
+    pub(crate) fn take_batch(&self, max: usize, out: &mut impl Extend<Envelope>) {
         let mut st = self.state.lock();
         let n = st.queue.len().min(max);
         out.extend(st.queue.drain(..n));
