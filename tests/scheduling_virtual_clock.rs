@@ -73,7 +73,8 @@ async fn timers_of_several_agents_fire_in_time_order(tp: TestPlatform) {
     .unwrap();
     tp.spawn("w", Waiter { log: log.clone() }).await.unwrap();
     tp.advance(Duration::from_secs(6)).await;
-    assert_eq!(*log.lock(), ["00:01", "a@00:02", "a@00:04", "a@00:06"]);
+    // `Ticker` has no `wait`: its first run is right after start, as VOLTTRON's.
+    assert_eq!(*log.lock(), ["a@00:00", "00:01", "a@00:02", "a@00:04", "a@00:06"]);
     tp.shutdown().await;
 }
 
@@ -96,8 +97,8 @@ async fn a_slow_periodic_handler_builds_no_backlog(tp: TestPlatform) {
     let log = Log::default();
     tp.spawn("slow", SlowTicker { log: log.clone() }).await.unwrap();
     tp.advance(Duration::from_secs(10)).await;
-    // Runs at 1 (busy until 4.5), 2..4 skipped, 5 (busy until 8.5), 6..8 skipped, 9.
-    assert_eq!(*log.lock(), ["start 01", "start 05", "start 09"]);
+    // Runs at 0 (busy until 3.5), 1..3 skipped, 4 (busy until 7.5), 5..7 skipped, 8.
+    assert_eq!(*log.lock(), ["start 00", "start 04", "start 08"]);
     tp.shutdown().await;
 }
 
@@ -241,5 +242,26 @@ async fn a_stopped_agent_leaves_no_timers(tp: TestPlatform) {
     log.lock().clear();
     tp.advance(Duration::from_secs(60)).await;
     assert!(log.lock().is_empty());
+    tp.shutdown().await;
+}
+
+#[volttron::test]
+async fn periodic_without_wait_runs_right_after_start(tp: TestPlatform) {
+    let log = Log::default();
+    tp.spawn(
+        "a",
+        Ticker {
+            name: "a",
+            log: log.clone(),
+        },
+    )
+    .await
+    .unwrap();
+    tp.advance(Duration::ZERO).await;
+    assert_eq!(*log.lock(), ["a@00:00"]);
+    tp.advance(Duration::from_millis(1999)).await;
+    assert_eq!(log.lock().len(), 1);
+    tp.advance(Duration::from_millis(1)).await;
+    assert_eq!(*log.lock(), ["a@00:00", "a@00:02"]);
     tp.shutdown().await;
 }

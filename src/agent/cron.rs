@@ -71,7 +71,7 @@
 //! 0 0 29 2 *          midnight on February 29 (leap years only)
 //! ```
 //!
-//! ```rust,ignore
+//! ```rust
 //! use chrono::{TimeZone, Utc};
 //! use volttron::agent::cron::CronSchedule;
 //!

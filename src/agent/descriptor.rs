@@ -57,7 +57,7 @@ pub struct ParamSpec {
 pub struct PeriodicSpec {
     /// The period.
     pub period: Duration,
-    /// Delay before the first run.
+    /// Delay before the first run (0: right after `on_start`, VOLTTRON's default).
     pub wait: Duration,
     /// The handler method's name.
     pub handler: &'static str,

@@ -379,10 +379,9 @@ impl<A: Agent> AgentHost<A> {
             }
         }
         for (i, p) in descriptor.periodics.iter().enumerate() {
-            let wait = if p.wait.is_zero() { p.period } else { p.wait };
             if let Err(e) = self
                 .ctx
-                .add_timer(wait, Repeat::Every(p.period), TimerHandler::Periodic(i))
+                .add_timer(p.wait, Repeat::Every(p.period), TimerHandler::Periodic(i))
             {
                 return self.abort_boot(e.to_string(), actx);
             }

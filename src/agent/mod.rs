@@ -11,7 +11,7 @@
 //! | `#[subscribe("prefix")]`           | once per matching subscription per publication         | `fn(&mut self, &AgentContext, &Publication)` |
 //! | `#[subscribe("a/+/c", bus = "b")]` | MQTT-style pattern, on bus `b`                         | same |
 //! | `#[rpc]`, `#[rpc(name = "alias")]` | on each call; arguments by position or name            | `fn(&mut self, &AgentContext, a: A, b: B) -> R` |
-//! | `#[periodic(secs = 5, wait = 1)]`  | every 5 s, first after 1 s (default: one period); no catch-up | `fn(&mut self, &AgentContext)` |
+//! | `#[periodic(secs = 5, wait = 1)]`  | every 5 s, first after `wait` s (default 0: right after `on_start`, as VOLTTRON); no catch-up | `fn(&mut self, &AgentContext)` |
 //! | `#[schedule(cron = "*/5 * * * *")]`| at each matching minute (UTC)                          | `fn(&mut self, &AgentContext)` |
 //! | `#[on_peerlist]`                   | when a peer joins or leaves                            | `fn(&mut self, &AgentContext, &PeerEvent)` |
 //!

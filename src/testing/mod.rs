@@ -21,8 +21,8 @@
 //! let tp = TestPlatform::start().await;
 //! let beats = tp.capture("beacon/");
 //! tp.spawn("beacon", Beacon::default()).await.unwrap();
-//! tp.advance(Duration::from_secs(35)).await;      // fires at 10, 20, 30 s; no sleeping
-//! assert_eq!(beats.len(), 3);
+//! tp.advance(Duration::from_secs(35)).await;      // fires at 0, 10, 20, 30 s; no sleeping
+//! assert_eq!(beats.len(), 4);
 //! tp.assert_peers(&["beacon"]);
 //! tp.shutdown().await;
 //! # }
