@@ -78,6 +78,9 @@ pub(crate) struct Drain;
 #[rtype(result = "()")]
 pub(crate) struct StopAgent {
     pub(crate) done: Option<oneshot::Sender<()>>,
+    /// Counted as platform activity until the agent has left (an agent's own `stop()`,
+    /// so that `settle` waits for it).
+    pub(crate) counted: bool,
 }
 
 /// Ends the agent now, without `on_stop`, abandoning a running handler (OTP's
@@ -98,6 +101,8 @@ pub(crate) struct AgentHost<A: Agent> {
     busy: Option<(SpawnHandle, bool)>,
     /// A stop asked for while an async handler was running.
     stop_pending: bool,
+    /// Counted stop requests (see [`StopAgent::counted`]) to settle when leaving.
+    counted_stops: usize,
     boot: Option<oneshot::Sender<Result<(), String>>>,
     supervisor: Recipient<AgentExited>,
     stop_waiters: Vec<oneshot::Sender<()>>,
@@ -116,6 +121,7 @@ impl<A: Agent> AgentHost<A> {
             phase: Phase::Booting,
             busy: None,
             stop_pending: false,
+            counted_stops: 0,
             boot: Some(boot),
             supervisor,
             stop_waiters: Vec::new(),
@@ -254,31 +260,35 @@ impl<A: Agent> AgentHost<A> {
     fn crash(&mut self, reason: String, completion: Completion, actx: &mut Context<Self>) {
         tracing::error!(agent = self.identity(), "agent panicked: {reason}");
         self.agent = None;
-        let failure = HandlerError::Failed(reason.clone());
+        if let Completion::Boot = completion {
+            return self.abort_boot(format!("panicked: {reason}"), actx);
+        }
+        // Leave first: by the time the caller of the panicking RPC hears about it, the
+        // agent is off the bus and its exit is recorded.
+        self.leave(ExitReason::Crashed(reason.clone()), actx);
         match completion {
             Completion::Envelope(EnvelopeDone::Rpc { method, reply, .. }) => {
                 if let Some(reply) = reply {
                     let _ = reply.send(Err(RpcError::Remote {
                         method,
-                        message: reason.clone(),
+                        message: reason,
                         kind: "panic".into(),
                     }));
                 }
                 self.ctx.inner.mailbox.handled();
             }
-            Completion::Envelope(done) => self.finish_envelope(done, Err(failure)),
-            Completion::Boot => return self.abort_boot(format!("panicked: {reason}"), actx),
-            Completion::Stop => {}
+            Completion::Envelope(done) => self.finish_envelope(done, Err(HandlerError::Failed(reason))),
+            Completion::Boot | Completion::Stop => {}
         }
-        self.leave(ExitReason::Crashed(reason), actx);
     }
 
     fn abort_boot(&mut self, reason: String, actx: &mut Context<Self>) {
-        if let Some(b) = self.boot.take() {
-            let _ = b.send(Err(reason.clone()));
-        }
+        let boot = self.boot.take();
         self.agent = None;
-        self.leave(ExitReason::StartFailed(reason), actx);
+        self.leave(ExitReason::StartFailed(reason.clone()), actx);
+        if let Some(b) = boot {
+            let _ = b.send(Err(reason));
+        }
     }
 
     /// Leaves the bus and ends the actor.
@@ -304,15 +314,26 @@ impl<A: Agent> AgentHost<A> {
         for envelope in inner.mailbox.close() {
             envelope.refuse(&inner.endpoint.identity);
         }
-        for w in self.stop_waiters.drain(..) {
-            let _ = w.send(());
-        }
+        // Tell the supervisor before the waiters: whoever waited for this stop and then
+        // asks the supervisor finds the exit recorded (its mailbox is FIFO).
         self.supervisor.do_send(AgentExited {
             identity: inner.endpoint.identity.clone(),
             peer_id: inner.peer_id,
             reason,
         });
+        for w in self.stop_waiters.drain(..) {
+            let _ = w.send(());
+        }
+        self.settle_counted_stops();
         actx.stop();
+    }
+
+    fn settle_counted_stops(&mut self) {
+        if let Some(activity) = &self.ctx.inner.endpoint.router.activity {
+            for _ in 0..std::mem::take(&mut self.counted_stops) {
+                activity.end();
+            }
+        }
     }
 
     /// Stops taking data, cancels timers and runs `on_stop`.
@@ -357,14 +378,14 @@ impl<A: Agent> AgentHost<A> {
             .add_peer(inner.endpoint.identity.clone(), entry)
         {
             self.phase = Phase::Stopped;
-            if let Some(b) = self.boot.take() {
-                let _ = b.send(Err(format!("identity '{id}' is already connected")));
-            }
             self.supervisor.do_send(AgentExited {
-                identity: id,
+                identity: id.clone(),
                 peer_id: inner.peer_id,
                 reason: ExitReason::StartFailed("duplicate identity".into()),
             });
+            if let Some(b) = self.boot.take() {
+                let _ = b.send(Err(format!("identity '{id}' is already connected")));
+            }
             return actx.stop();
         }
         for (i, s) in descriptor.subscriptions.iter().enumerate() {
@@ -603,9 +624,16 @@ impl<A: Agent> Actor for AgentHost<A> {
         // Control messages (stop) are few; data goes through the agent's own mailbox.
         actx.set_mailbox_capacity(64);
         let weak = actx.address().downgrade();
+        let activity = self.ctx.inner.endpoint.router.activity.clone();
         let _ = self.ctx.inner.stop.set(Box::new(move || {
-            if let Some(addr) = weak.upgrade() {
-                addr.do_send(StopAgent { done: None });
+            if let Some(addr) = weak.upgrade().filter(|a| a.connected()) {
+                if let Some(activity) = &activity {
+                    activity.begin();
+                }
+                addr.do_send(StopAgent {
+                    done: None,
+                    counted: activity.is_some(),
+                });
             }
         }));
         self.boot(actx);
@@ -646,7 +674,11 @@ impl<A: Agent> Handler<StopAgent> for AgentHost<A> {
     type Result = ();
 
     fn handle(&mut self, msg: StopAgent, actx: &mut Context<Self>) {
+        if msg.counted {
+            self.counted_stops += 1;
+        }
         if self.phase == Phase::Stopped {
+            self.settle_counted_stops();
             if let Some(done) = msg.done {
                 let _ = done.send(());
             }
@@ -681,11 +713,12 @@ impl<A: Agent> Handler<KillAgent> for AgentHost<A> {
             }
         }
         self.stop_waiters.extend(msg.done);
-        if let Some(b) = self.boot.take() {
-            let _ = b.send(Err("killed while starting".into()));
-        }
+        let boot = self.boot.take();
         self.agent = None;
         self.leave(ExitReason::Killed(msg.reason), actx);
+        if let Some(b) = boot {
+            let _ = b.send(Err("killed while starting".into()));
+        }
     }
 }
 

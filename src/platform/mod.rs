@@ -477,45 +477,44 @@ impl Platform {
     /// Stops one agent, killing it if it does not stop in time.
     async fn stop_within_timeout(&self, identity: &Identity, control: &AgentControl) {
         let (tx, mut rx) = oneshot::channel();
-        if control.stop.try_send(StopAgent { done: Some(tx) }).is_err() {
-            return;
-        }
-        let stopped = if self.clock().is_virtual() {
+        control.stop.do_send(StopAgent {
+            done: Some(tx),
+            counted: false,
+        });
+        // `Some(_)`: stopped, or already gone (the channel closed); `None`: stuck.
+        let finished = if self.clock().is_virtual() {
             // Nothing but the test moves virtual time: once the platform has stalled,
             // an agent that has not stopped is waiting for time that will not pass.
-            let mut result = None;
+            let mut finished = None;
             self.settle_until(|| {
-                if result.is_none() {
-                    match rx.try_recv() {
-                        Ok(()) => result = Some(true),
-                        Err(oneshot::error::TryRecvError::Closed) => result = Some(false),
-                        Err(oneshot::error::TryRecvError::Empty) => {}
-                    }
+                if finished.is_none() {
+                    finished = match rx.try_recv() {
+                        Err(oneshot::error::TryRecvError::Empty) => None,
+                        other => Some(other.is_ok()),
+                    };
                 }
-                result.is_some()
+                finished.is_some()
             })
             .await;
-            result == Some(true)
+            finished
         } else {
             let deadline = self.inner.wall.sleep(self.inner.shutdown_timeout);
-            matches!(select(&mut rx, deadline).await, Either::Left((Ok(()), _)))
+            match select(&mut rx, deadline).await {
+                Either::Left((r, _)) => Some(r.is_ok()),
+                Either::Right(_) => None,
+            }
         };
-        if stopped {
+        if finished.is_some() {
             return;
         }
         let reason = format!("did not stop within {:?}", self.inner.shutdown_timeout);
         tracing::warn!(agent = identity.as_str(), "{reason}; killing it");
         let (tx, rx) = oneshot::channel();
-        if control
-            .kill
-            .try_send(KillAgent {
-                reason,
-                done: Some(tx),
-            })
-            .is_ok()
-        {
-            let _ = rx.await;
-        }
+        control.kill.do_send(KillAgent {
+            reason,
+            done: Some(tx),
+        });
+        let _ = rx.await;
     }
 
     async fn wait_stopped(&self) {
