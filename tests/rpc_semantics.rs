@@ -254,3 +254,34 @@ async fn handle_call_deadline(tp: TestPlatform) {
 }
 
 use std::future::IntoFuture;
+
+/// Calls another agent from its start hook (VOLTTRON #2417: that times out there).
+#[derive(Default)]
+struct Greeter {
+    sum: Arc<Mutex<Option<i64>>>,
+}
+
+#[volttron::agent]
+impl Greeter {
+    #[on_start]
+    async fn start(&mut self, ctx: &AgentContext) -> Result<(), RpcError> {
+        let sum: i64 = ctx.call("meter", "add", (40, 2)).returning().await?;
+        *self.sum.lock() = Some(sum);
+        Ok(())
+    }
+}
+
+#[volttron::test]
+async fn rpc_from_on_start_works(tp: TestPlatform) {
+    tp.spawn("meter", Meter::default()).await.unwrap();
+    let sum = Arc::new(Mutex::new(None));
+    tp.spawn("greeter", Greeter { sum: sum.clone() }).await.unwrap();
+    // spawn returned after on_start, so the reply is already in.
+    assert_eq!(*sum.lock(), Some(42));
+    // Without the callee, on_start fails and so does the spawn, with the reason.
+    let e = tp.spawn("greeter2", Greeter::default());
+    tp.stop_agent("meter").await;
+    let e = e.await.unwrap_err();
+    assert!(e.to_string().contains("meter"), "{e}");
+    tp.shutdown().await;
+}

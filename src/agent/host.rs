@@ -68,6 +68,15 @@ enum EnvelopeDone {
     },
 }
 
+/// Why an agent did not finish booting.
+#[derive(Debug)]
+pub(crate) enum BootError {
+    /// Another peer joined the bus with the same identity first.
+    Duplicate,
+    /// A hook failed or panicked, or a declaration was invalid.
+    Failed(String),
+}
+
 /// Asks the host to drain its data mailbox.
 #[derive(Message)]
 #[rtype(result = "()")]
@@ -103,7 +112,7 @@ pub(crate) struct AgentHost<A: Agent> {
     stop_pending: bool,
     /// Counted stop requests (see [`StopAgent::counted`]) to settle when leaving.
     counted_stops: usize,
-    boot: Option<oneshot::Sender<Result<(), String>>>,
+    boot: Option<oneshot::Sender<Result<(), BootError>>>,
     supervisor: Recipient<AgentExited>,
     stop_waiters: Vec<oneshot::Sender<()>>,
 }
@@ -112,7 +121,7 @@ impl<A: Agent> AgentHost<A> {
     pub(crate) fn new(
         agent: A,
         ctx: AgentContext,
-        boot: oneshot::Sender<Result<(), String>>,
+        boot: oneshot::Sender<Result<(), BootError>>,
         supervisor: Recipient<AgentExited>,
     ) -> Self {
         AgentHost {
@@ -287,7 +296,7 @@ impl<A: Agent> AgentHost<A> {
         self.agent = None;
         self.leave(ExitReason::StartFailed(reason.clone()), actx);
         if let Some(b) = boot {
-            let _ = b.send(Err(reason));
+            let _ = b.send(Err(BootError::Failed(reason)));
         }
     }
 
@@ -384,7 +393,7 @@ impl<A: Agent> AgentHost<A> {
                 reason: ExitReason::StartFailed("duplicate identity".into()),
             });
             if let Some(b) = self.boot.take() {
-                let _ = b.send(Err(format!("identity '{id}' is already connected")));
+                let _ = b.send(Err(BootError::Duplicate));
             }
             return actx.stop();
         }
@@ -717,7 +726,7 @@ impl<A: Agent> Handler<KillAgent> for AgentHost<A> {
         self.agent = None;
         self.leave(ExitReason::Killed(msg.reason), actx);
         if let Some(b) = boot {
-            let _ = b.send(Err("killed while starting".into()));
+            let _ = b.send(Err(BootError::Failed("killed while starting".into())));
         }
     }
 }

@@ -29,7 +29,7 @@ use parking_lot::Mutex;
 use tokio::sync::oneshot;
 
 use crate::agent::context::ContextInner;
-use crate::agent::host::{AgentHost, KillAgent, StopAgent};
+use crate::agent::host::{AgentHost, BootError, KillAgent, StopAgent};
 use crate::agent::{Agent, AgentContext};
 use crate::agent::{IntoTopic, PublishError};
 use crate::core::{Headers, Identity, IdentityError, IntoArgs, RpcError, Value};
@@ -356,10 +356,8 @@ impl Platform {
         };
         match boot_rx.await {
             Ok(Ok(())) => {}
-            Ok(Err(reason)) if reason.ends_with("is already connected") => {
-                return Err(SpawnError::DuplicateIdentity(identity));
-            }
-            Ok(Err(reason)) => return Err(SpawnError::StartFailed { identity, reason }),
+            Ok(Err(BootError::Duplicate)) => return Err(SpawnError::DuplicateIdentity(identity)),
+            Ok(Err(BootError::Failed(reason))) => return Err(SpawnError::StartFailed { identity, reason }),
             Err(_) => return Err(SpawnError::PlatformStopped),
         }
         Ok(AgentRef {
