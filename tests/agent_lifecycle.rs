@@ -132,6 +132,12 @@ struct Watcher {
     events: Arc<Mutex<Vec<PeerEvent>>>,
 }
 
+fn watcher(events: &Arc<Mutex<Vec<PeerEvent>>>) -> Watcher {
+    Watcher {
+        events: events.clone(),
+    }
+}
+
 #[volttron::agent]
 impl Watcher {
     #[on_peerlist]
@@ -143,14 +149,7 @@ impl Watcher {
 #[volttron::test]
 async fn peerlist_add_and_drop_reach_watchers(tp: TestPlatform) {
     let events = Arc::new(Mutex::new(Vec::new()));
-    tp.spawn(
-        "watcher",
-        Watcher {
-            events: events.clone(),
-        },
-    )
-    .await
-    .unwrap();
+    tp.spawn("watcher", watcher(&events)).await.unwrap();
     let log = Log::default();
     let a = tp.spawn("a1", hooks(&log)).await.unwrap();
     a.stop().await;
@@ -185,14 +184,7 @@ async fn ping_and_query(tp: TestPlatform) {
 async fn a_panicking_handler_ends_only_its_agent(tp: TestPlatform) {
     let log = Log::default();
     let events = Arc::new(Mutex::new(Vec::new()));
-    tp.spawn(
-        "watcher",
-        Watcher {
-            events: events.clone(),
-        },
-    )
-    .await
-    .unwrap();
+    tp.spawn("watcher", watcher(&events)).await.unwrap();
     tp.spawn("crashy", hooks(&log)).await.unwrap();
     tp.spawn("steady", hooks(&log)).await.unwrap();
 

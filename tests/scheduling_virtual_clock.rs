@@ -33,6 +33,13 @@ impl Ticker {
     }
 }
 
+fn ticker(name: &'static str, log: &Log) -> Ticker {
+    Ticker {
+        name,
+        log: log.clone(),
+    }
+}
+
 struct Waiter {
     log: Log,
 }
@@ -62,15 +69,7 @@ async fn periodic_fires_on_period_and_wait_sets_the_first_run(tp: TestPlatform) 
 #[volttron::test]
 async fn timers_of_several_agents_fire_in_time_order(tp: TestPlatform) {
     let log = Log::default();
-    tp.spawn(
-        "a",
-        Ticker {
-            name: "a",
-            log: log.clone(),
-        },
-    )
-    .await
-    .unwrap();
+    tp.spawn("a", ticker("a", &log)).await.unwrap();
     tp.spawn("w", Waiter { log: log.clone() }).await.unwrap();
     tp.advance(Duration::from_secs(6)).await;
     // `Ticker` has no `wait`: its first run is right after start, as VOLTTRON's.
@@ -216,16 +215,7 @@ async fn run_time_timers_and_cancel(tp: TestPlatform) {
 #[volttron::test]
 async fn a_stopped_agent_leaves_no_timers(tp: TestPlatform) {
     let log = Log::default();
-    let a = tp
-        .spawn(
-            "a",
-            Ticker {
-                name: "a",
-                log: log.clone(),
-            },
-        )
-        .await
-        .unwrap();
+    let a = tp.spawn("a", ticker("a", &log)).await.unwrap();
     tp.spawn(
         "dyn",
         Dynamic {
@@ -248,15 +238,7 @@ async fn a_stopped_agent_leaves_no_timers(tp: TestPlatform) {
 #[volttron::test]
 async fn periodic_without_wait_runs_right_after_start(tp: TestPlatform) {
     let log = Log::default();
-    tp.spawn(
-        "a",
-        Ticker {
-            name: "a",
-            log: log.clone(),
-        },
-    )
-    .await
-    .unwrap();
+    tp.spawn("a", ticker("a", &log)).await.unwrap();
     tp.advance(Duration::ZERO).await;
     assert_eq!(*log.lock(), ["a@00:00"]);
     tp.advance(Duration::from_millis(1999)).await;
