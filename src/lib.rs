@@ -105,7 +105,7 @@
 //! | module | what |
 //! |--------|------|
 //! | [`core`] | vocabulary without a runtime: [`Value`], [`Topic`], [`Identity`], subscription index, RPC errors |
-//! | [`agent`] | the [`Agent`] trait, [`AgentContext`], handler attributes, cron |
+//! | [`agent`](mod@agent) | the [`Agent`] trait, [`AgentContext`], handler attributes, cron |
 //! | [`platform`] | [`Platform`] and its builder, routing table, supervisor, [`Clock`] |
 //! | [`testing`] | [`TestPlatform`](testing::TestPlatform): virtual clock, capture, settle |
 //!

@@ -3,8 +3,7 @@
 //! Periodic and cron schedules, one-shot timers, RPC deadlines: all are entries in one
 //! timer table owned by the [`Clock`]. With a **real** clock a driver task on the platform
 //! thread fires entries as wall time passes. With a **virtual** clock time stands still
-//! until a test calls [`Platform::advance`](crate::Platform::advance) (or
-//! [`TestPlatform::advance`](crate::testing::TestPlatform::advance)), which fires every due
+//! until a test calls [`TestPlatform::advance`](crate::testing::TestPlatform::advance), which fires every due
 //! entry in deadline order and returns once their handlers have run. Tests never sleep.
 //!
 //! | schedule              | first run                 | next run                                   |

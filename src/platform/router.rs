@@ -3,9 +3,9 @@
 //! The data path (publish, RPC) reads this table directly from the sending agent's thread:
 //! a publish is one read-locked trie walk plus one queue push per matching subscription,
 //! with no hop through a central actor (VOLTTRON's router socket is its bottleneck).
-//! Membership changes (hello/goodbye) are serialised by the
-//! [`RouterService`](crate::platform::services::router::RouterService) actor, which also
-//! broadcasts `peerlist` add/drop events in one total order.
+//! Membership changes (an agent's hello when it boots, its goodbye when it leaves) are
+//! atomic check-and-insert operations on the table, and the `peerlist` add/drop events they
+//! broadcast are sent under one lock, so every watcher sees them in the same order.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -55,7 +55,7 @@ pub(crate) struct Router {
     pub(crate) info: QueryInfo,
 }
 
-/// A subscription as listed by [`Router::subscriptions`].
+/// A subscription as listed by [`Platform::subscriptions`](crate::Platform::subscriptions).
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 pub struct SubscriptionInfo {
     /// The subscribing peer.
