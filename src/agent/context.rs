@@ -242,17 +242,7 @@ impl AgentContext {
 
     /// This agent's subscriptions as `(bus, prefix)`, sorted.
     pub fn subscriptions(&self) -> Vec<(String, String)> {
-        let mut v: Vec<(String, String)> = self
-            .inner
-            .endpoint
-            .router
-            .subscriptions("")
-            .into_iter()
-            .filter(|s| s.peer == *self.identity())
-            .map(|s| (s.bus, s.subscription))
-            .collect();
-        v.sort();
-        v
+        self.inner.endpoint.router.peer_subscriptions(self.inner.peer_id)
     }
 
     /// Prepares an RPC call to `method` on `peer`; `.await` it for the reply.

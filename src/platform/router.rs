@@ -204,6 +204,18 @@ impl Router {
         removed
     }
 
+    /// One peer's subscriptions as `(bus, subscription)`, sorted.
+    pub(crate) fn peer_subscriptions(&self, peer: u64) -> Vec<(String, String)> {
+        let table = self.subscriptions.read();
+        let mut v: Vec<(String, String)> = table
+            .by_peer
+            .get(&peer)
+            .map(|list| list.iter().map(|(b, s, _)| (b.clone(), s.clone())).collect())
+            .unwrap_or_default();
+        v.sort();
+        v
+    }
+
     /// Every subscription, sorted, optionally only those whose text starts with `prefix`.
     pub(crate) fn subscriptions(&self, prefix: &str) -> Vec<SubscriptionInfo> {
         let table = self.subscriptions.read();
