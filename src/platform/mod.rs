@@ -177,28 +177,22 @@ impl PlatformBuilder {
         let (ready_tx, ready_rx) = oneshot::channel();
         let (done_tx, done_rx) = oneshot::channel();
         let threads = self.agent_threads;
-        let drivers: Vec<Clock> = if clock.is_virtual() {
-            vec![wall.clone()]
-        } else {
-            vec![clock.clone()]
-        };
+        // The wall clock is the platform clock when that is real; a virtual clock has no
+        // driver (only `advance` moves it).
+        let driver = wall.clone();
         let stop = stop_drivers.clone();
         std::thread::Builder::new()
             .name("volttron-platform".into())
             .spawn(move || {
                 let system = actix_rt::System::new();
-                let setup = system.block_on(async move {
-                    for d in drivers {
-                        actix_rt::spawn(d.drive_real(stop.clone()));
-                    }
+                let (supervisor, arbiters, handles) = system.block_on(async move {
+                    actix_rt::spawn(driver.drive_real(stop));
                     let arbiters: Vec<Arbiter> = (0..threads).map(|_| Arbiter::new()).collect();
-                    let handles = arbiters.iter().map(|a| a.handle()).collect();
-                    let supervisor = Supervisor::new(handles).start();
-                    (supervisor, System::current(), arbiters)
+                    let handles: Vec<ArbiterHandle> = arbiters.iter().map(|a| a.handle()).collect();
+                    let supervisor = Supervisor::new(handles.clone()).start();
+                    (supervisor, arbiters, handles)
                 });
-                let (supervisor, system_handle, arbiters) = setup;
-                let handles: Vec<ArbiterHandle> = arbiters.iter().map(|a| a.handle()).collect();
-                let _ = ready_tx.send((supervisor, system_handle.clone(), handles));
+                let _ = ready_tx.send((supervisor, System::current(), handles));
                 let result = system.run();
                 for a in arbiters {
                     a.stop();
@@ -466,7 +460,6 @@ impl Platform {
             self.stop_within_timeout(&identity, &control).await;
         }
         self.inner.stop_drivers.store(true, Ordering::Release);
-        self.inner.endpoint.clock.wake_driver();
         self.inner.wall.wake_driver();
         self.inner.system.stop();
         self.wait_stopped().await;
@@ -617,7 +610,6 @@ impl Drop for PlatformInner {
     fn drop(&mut self) {
         if !self.shut_down.swap(true, Ordering::AcqRel) {
             self.stop_drivers.store(true, Ordering::Release);
-            self.endpoint.clock.wake_driver();
             self.wall.wake_driver();
             self.system.stop();
         }
