@@ -1,6 +1,7 @@
 //! RPC benchmarks: a round trip between two agents on one agent thread (an async RPC
 //! handler of a caller agent awaiting `ctx.call` in a loop), and a round trip from the
-//! [`Platform`] handle on the benchmark's own thread to an agent (crosses threads).
+//! [`Platform`](volttron::Platform) handle on the benchmark's own thread to an agent
+//! (crosses threads).
 //!
 //! ```text
 //! cargo bench --bench rpc
@@ -9,36 +10,13 @@
 use std::time::{Duration, Instant};
 
 use criterion::{Criterion, criterion_main};
-use volttron::prelude::*;
 
-/// Answers `echo`.
-struct Callee;
+// The pub/sub and actix workloads are for `benches/pubsub.rs`; `examples/perf.rs` uses the
+// whole module, so dead code in it is still reported there.
+#[allow(dead_code)]
+mod workloads;
 
-#[volttron::agent]
-impl Callee {
-    #[rpc]
-    fn echo(&mut self, i: u64) -> u64 {
-        i
-    }
-}
-
-/// Calls `callee` in a loop.
-struct Caller;
-
-#[volttron::agent]
-impl Caller {
-    /// `n` sequential calls to `callee.echo`; returns the total time in nanoseconds.
-    #[rpc]
-    async fn calls(&mut self, ctx: &AgentContext, n: u64) -> Result<u64, String> {
-        let start = Instant::now();
-        for i in 0..n {
-            ctx.call("callee", "echo", (i,))
-                .await
-                .map_err(|e| e.to_string())?;
-        }
-        Ok(start.elapsed().as_nanos() as u64)
-    }
-}
+use workloads::{rpc_platform, runtime};
 
 fn config() -> Criterion {
     Criterion::default()
@@ -48,21 +26,9 @@ fn config() -> Criterion {
 }
 
 fn rpc(c: &mut Criterion) {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("runtime");
+    let rt = runtime();
     // One agent thread: caller and callee share it.
-    let platform = rt.block_on(async {
-        let p = Platform::builder()
-            .agent_threads(1)
-            .start()
-            .await
-            .expect("start platform");
-        p.spawn("callee", Callee).await.expect("spawn callee");
-        p.spawn("caller", Caller).await.expect("spawn caller");
-        p
-    });
+    let platform = rt.block_on(rpc_platform());
     let mut group = c.benchmark_group("rpc");
     group.bench_function("round_trip_agent_to_agent", |b| {
         b.iter_custom(|iters| {

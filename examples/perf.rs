@@ -12,9 +12,9 @@
 //!
 //! | figure | how it is measured |
 //! |--------|--------------------|
-//! | `baseline.actix_do_send` | actix actor `do_send`s N messages (chunks of [`CHUNK`], yielding between) to an actor on the same arbiter; first send to N counted |
+//! | `baseline.actix_do_send` | actix actor `do_send`s N messages (chunks of [`CHUNK`](workloads::CHUNK), yielding between) to an actor on the same arbiter; first send to N counted |
 //! | `baseline.tokio_mpsc` | tokio `mpsc::channel(1024)`, 2-worker runtime, one producer task, one consumer task |
-//! | `pubsub.inproc.1to1` | one publisher agent publishes N (chunks of [`CHUNK`]) from an async RPC handler; one subscriber counts; first publish to N counted; `agent_threads(1)` |
+//! | `pubsub.inproc.1to1` | one publisher agent publishes N (chunks of [`CHUNK`](workloads::CHUNK)) from an async RPC handler; one subscriber counts; first publish to N counted; `agent_threads(1)` |
 //! | `pubsub.inproc.fanout100` | same, 100 subscribers on the prefix; deliveries/s until the last subscriber has counted |
 //! | `pubsub.inproc.1to1_with_100k_subs` | as 1to1 on a platform that also holds 100 agents x 1000 run-time subscriptions `other/{i}/{j}` |
 //! | `rpc.inproc.rtt_p50/p99` | async RPC handler of a caller agent awaits `ctx.call("callee", "echo", (i,))` N times in sequence, `agent_threads(1)` |
@@ -24,17 +24,14 @@
 
 use std::io::{Read, Write};
 use std::os::unix::net::UnixStream;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use actix::prelude::*;
-use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender, unbounded_channel};
 use volttron::prelude::*;
 
-/// Messages published (or sent) between two yields to the executor. Publishing in chunks
-/// keeps the queues short (like a real stream) and lets subscribers on the same thread run.
-const CHUNK: u64 = 1024;
+#[path = "../benches/workloads/mod.rs"]
+mod workloads;
+
+use workloads::{Rig, actix_burst, rpc_platform, runtime};
 
 /// Agents spawned for `agents.spawn_10k` / `agents.idle_bytes`.
 const SPAWN_COUNT: usize = 10_000;
@@ -81,98 +78,6 @@ impl Sizes {
 // Agents
 // ---------------------------------------------------------------------------------------
 
-/// Publishes on `bench/data` when told to.
-struct Source {
-    topic: Topic,
-    started: Arc<Mutex<Option<Instant>>>,
-}
-
-#[volttron::agent]
-impl Source {
-    /// Publishes `n` messages in chunks; returns how many deliveries were made.
-    #[rpc]
-    async fn blast(&mut self, ctx: &AgentContext, n: u64) -> u64 {
-        *self.started.lock().expect("start lock") = Some(Instant::now());
-        let mut reached = 0u64;
-        let mut i = 0;
-        while i < n {
-            let end = (i + CHUNK).min(n);
-            for k in i..end {
-                reached += ctx.publish(&self.topic, k).expect("publish") as u64;
-            }
-            i = end;
-            tokio::task::yield_now().await;
-        }
-        reached
-    }
-}
-
-/// Counts publications under `bench/`; reports the instant it reaches `target`.
-struct Sink {
-    seen: u64,
-    target: Arc<AtomicU64>,
-    done: UnboundedSender<Instant>,
-}
-
-#[volttron::agent]
-impl Sink {
-    #[subscribe("bench/")]
-    fn on_data(&mut self, _ctx: &AgentContext, _msg: &Publication) {
-        self.seen += 1;
-        if self.seen == self.target.load(Ordering::Relaxed) {
-            let _ = self.done.send(Instant::now());
-        }
-    }
-}
-
-/// Holds `per` run-time subscriptions that never match the benchmark topic.
-struct Noise {
-    index: usize,
-    per: usize,
-}
-
-#[volttron::agent]
-impl Noise {
-    #[on_start]
-    fn start(&mut self, ctx: &AgentContext) -> Result<(), volttron::ContextError> {
-        for j in 0..self.per {
-            ctx.subscribe::<Self>(&format!("other/{}/{j}", self.index), |_, _, _| {})?;
-        }
-        Ok(())
-    }
-}
-
-/// Answers `echo`.
-struct Callee;
-
-#[volttron::agent]
-impl Callee {
-    #[rpc]
-    fn echo(&mut self, i: u64) -> u64 {
-        i
-    }
-}
-
-/// Measures sequential RPC round trips to `callee`.
-struct Caller;
-
-#[volttron::agent]
-impl Caller {
-    /// `n` sequential calls; returns each round trip in nanoseconds.
-    #[rpc]
-    async fn rtt(&mut self, ctx: &AgentContext, n: u64) -> Result<Vec<u64>, String> {
-        let mut out = Vec::with_capacity(n as usize);
-        for i in 0..n {
-            let t = Instant::now();
-            ctx.call("callee", "echo", (i,))
-                .await
-                .map_err(|e| e.to_string())?;
-            out.push(t.elapsed().as_nanos() as u64);
-        }
-        Ok(out)
-    }
-}
-
 /// Does nothing.
 struct Idle;
 
@@ -186,97 +91,11 @@ impl Idle {
 // Pub/sub
 // ---------------------------------------------------------------------------------------
 
-/// A platform with one `source` and `subscribers` sinks, ready to run bursts.
-struct PubSubRig {
-    platform: Platform,
-    started: Arc<Mutex<Option<Instant>>>,
-    target: Arc<AtomicU64>,
-    done: UnboundedReceiver<Instant>,
-    subscribers: u64,
-    total_per_sink: u64,
-}
-
-impl PubSubRig {
-    /// One agent thread: publisher and subscribers share it, like the actix same-arbiter
-    /// baseline.
-    async fn start(subscribers: usize, noise_agents: usize, noise_per_agent: usize) -> Self {
-        let platform = Platform::builder()
-            .agent_threads(1)
-            .start()
-            .await
-            .expect("start platform");
-        let started = Arc::new(Mutex::new(None));
-        let target = Arc::new(AtomicU64::new(0));
-        let (tx, done) = unbounded_channel();
-        for i in 0..noise_agents {
-            platform
-                .spawn(
-                    format!("noise{i}"),
-                    Noise {
-                        index: i,
-                        per: noise_per_agent,
-                    },
-                )
-                .await
-                .expect("spawn noise");
-        }
-        for i in 0..subscribers {
-            platform
-                .spawn(
-                    format!("sink{i}"),
-                    Sink {
-                        seen: 0,
-                        target: target.clone(),
-                        done: tx.clone(),
-                    },
-                )
-                .await
-                .expect("spawn sink");
-        }
-        platform
-            .spawn(
-                "source",
-                Source {
-                    topic: Topic::new("bench/data").expect("topic"),
-                    started: started.clone(),
-                },
-            )
-            .await
-            .expect("spawn source");
-        PubSubRig {
-            platform,
-            started,
-            target,
-            done,
-            subscribers: subscribers as u64,
-            total_per_sink: 0,
-        }
-    }
-
-    /// Publishes `n`; returns deliveries per second (first publish to last delivery).
-    async fn run(&mut self, n: u64) -> f64 {
-        self.total_per_sink += n;
-        self.target.store(self.total_per_sink, Ordering::Relaxed);
-        let reached: u64 = self
-            .platform
-            .call("source", "blast", (n,))
-            .returning()
-            .await
-            .expect("blast");
-        assert_eq!(reached, n * self.subscribers, "every publish reaches every sink");
-        let mut last = None;
-        for _ in 0..self.subscribers {
-            let t = self.done.recv().await.expect("sink done");
-            last = Some(last.map_or(t, |l: Instant| l.max(t)));
-        }
-        let start = self.started.lock().expect("start lock").take().expect("started");
-        let secs = (last.expect("at least one sink") - start).as_secs_f64();
-        (n * self.subscribers) as f64 / secs
-    }
-
-    async fn shutdown(self) {
-        self.platform.shutdown().await;
-    }
+/// Deliveries per second of one `rig` run of `n` publishes (first publish to last
+/// delivery).
+async fn pubsub_run(rig: &mut Rig, n: u64) -> f64 {
+    let elapsed = rig.run(n).await;
+    (n * rig.subscribers) as f64 / elapsed.as_secs_f64()
 }
 
 // ---------------------------------------------------------------------------------------
@@ -300,91 +119,9 @@ async fn rpc_run(platform: &Platform, n: u64) -> (f64, f64) {
 // Baselines
 // ---------------------------------------------------------------------------------------
 
-#[derive(Message)]
-#[rtype(result = "()")]
-struct Ping;
-
-/// Counts `Ping`s and reports when it has `target`.
-struct Counter {
-    seen: u64,
-    target: u64,
-    done: Option<std::sync::mpsc::Sender<Instant>>,
-}
-
-impl Actor for Counter {
-    type Context = Context<Self>;
-}
-
-impl Handler<Ping> for Counter {
-    type Result = ();
-
-    fn handle(&mut self, _: Ping, _: &mut Context<Self>) {
-        self.seen += 1;
-        if self.seen == self.target
-            && let Some(done) = self.done.take()
-        {
-            let _ = done.send(Instant::now());
-        }
-    }
-}
-
-/// Sends `n` pings to `to` in chunks from its `started`, yielding between chunks.
-struct Pinger {
-    to: Addr<Counter>,
-    n: u64,
-    started: std::sync::mpsc::Sender<Instant>,
-}
-
-impl Actor for Pinger {
-    type Context = Context<Self>;
-
-    fn started(&mut self, actx: &mut Context<Self>) {
-        let to = self.to.clone();
-        let n = self.n;
-        let _ = self.started.send(Instant::now());
-        actx.wait(
-            async move {
-                let mut i = 0;
-                while i < n {
-                    let end = (i + CHUNK).min(n);
-                    for _ in i..end {
-                        to.do_send(Ping);
-                    }
-                    i = end;
-                    tokio::task::yield_now().await;
-                }
-            }
-            .into_actor(self),
-        );
-    }
-}
-
 /// Messages per second from one actix actor to another on the same arbiter.
 fn actix_run(n: u64) -> f64 {
-    let (done_tx, done_rx) = std::sync::mpsc::channel();
-    let (start_tx, start_rx) = std::sync::mpsc::channel();
-    let system = actix_rt::System::new();
-    system.block_on(async move {
-        let counter = Counter {
-            seen: 0,
-            target: n,
-            done: Some(done_tx),
-        }
-        .start();
-        Pinger {
-            to: counter,
-            n,
-            started: start_tx,
-        }
-        .start();
-        loop {
-            tokio::task::yield_now().await;
-            if let Ok(t) = done_rx.try_recv() {
-                let start: Instant = start_rx.recv().expect("start");
-                return n as f64 / (t - start).as_secs_f64();
-            }
-        }
-    })
+    n as f64 / actix_burst(n).as_secs_f64()
 }
 
 /// Messages per second through a tokio bounded channel.
@@ -455,10 +192,7 @@ fn rss_bytes() -> u64 {
 
 /// In a fresh process: spawns 10,000 idle agents; prints `ms bytes_per_agent`.
 fn spawn_child() {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("runtime");
+    let rt = runtime();
     rt.block_on(async {
         let platform = Platform::builder().start().await.expect("start platform");
         // Warm up the spawn path (supervisor, arbiters, thread-locals) before measuring.
@@ -553,31 +287,28 @@ fn main() {
         figures.push(("baseline.tokio_mpsc", v, "msgs/s"));
     }
 
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("runtime");
+    let rt = runtime();
     rt.block_on(async {
         if want("pubsub.inproc.1to1") || want("pubsub.inproc.100k") {
             // 1to1 and 1to1 with 100k non-matching subscriptions: two platforms, runs
             // interleaved so drift (thermal, other load) hits both alike.
             eprintln!("[perf] pubsub.inproc.1to1 / 1to1_with_100k_subs: setting up");
-            let mut plain = PubSubRig::start(1, 0, 0).await;
+            let mut plain = Rig::start(1, 0, 0).await;
             let setup = Instant::now();
-            let mut noisy = PubSubRig::start(1, 100, 1000).await;
+            let mut noisy = Rig::start(1, 100, 1000).await;
             assert_eq!(noisy.platform.subscriptions("other/").len(), 100_000);
             eprintln!(
                 "[perf] 100 agents with 1000 run-time subscriptions each: {:.0} ms",
                 setup.elapsed().as_secs_f64() * 1000.0
             );
             eprintln!("[perf] pubsub.inproc.1to1 (+ with_100k_subs): warm-up + {runs} runs");
-            plain.run(s.one_to_one).await;
-            noisy.run(s.one_to_one).await;
+            pubsub_run(&mut plain, s.one_to_one).await;
+            pubsub_run(&mut noisy, s.one_to_one).await;
             let mut a = Vec::new();
             let mut b = Vec::new();
             for _ in 0..runs {
-                a.push(plain.run(s.one_to_one).await);
-                b.push(noisy.run(s.one_to_one).await);
+                a.push(pubsub_run(&mut plain, s.one_to_one).await);
+                b.push(pubsub_run(&mut noisy, s.one_to_one).await);
             }
             plain.shutdown().await;
             noisy.shutdown().await;
@@ -589,11 +320,11 @@ fn main() {
 
         if want("pubsub.inproc.fanout100") {
             eprintln!("[perf] pubsub.inproc.fanout100: warm-up + {runs} runs");
-            let mut fan = PubSubRig::start(100, 0, 0).await;
-            fan.run(s.fanout_publishes).await;
+            let mut fan = Rig::start(100, 0, 0).await;
+            pubsub_run(&mut fan, s.fanout_publishes).await;
             let mut f = Vec::new();
             for _ in 0..runs {
-                f.push(fan.run(s.fanout_publishes).await);
+                f.push(pubsub_run(&mut fan, s.fanout_publishes).await);
             }
             fan.shutdown().await;
             figures.push(("pubsub.inproc.fanout100", median(f), "deliveries/s"));
@@ -602,13 +333,7 @@ fn main() {
         if want("rpc.inproc") {
             eprintln!("[perf] rpc.inproc.rtt: warm-up + {runs} runs");
             // One agent thread: caller and callee share it.
-            let platform = Platform::builder()
-                .agent_threads(1)
-                .start()
-                .await
-                .expect("start platform");
-            platform.spawn("callee", Callee).await.expect("spawn callee");
-            platform.spawn("caller", Caller).await.expect("spawn caller");
+            let platform = rpc_platform().await;
             rpc_run(&platform, s.rpc_calls).await;
             let mut p50 = Vec::new();
             let mut p99 = Vec::new();

@@ -126,7 +126,10 @@ async fn concurrent_calls_are_each_answered_once() {
     for i in 0..4 {
         tp.spawn(format!("caller{i}"), Caller).await.unwrap();
     }
-    let runs = (0..4).map(|i| tp.call(&format!("caller{i}"), "hammer", (500,)).returning::<u64>());
+    let runs = (0..4).map(|i| {
+        tp.call(&format!("caller{i}"), "hammer", (500,))
+            .returning::<u64>()
+    });
     let lasts = futures::future::try_join_all(runs).await.unwrap();
     assert_eq!(lasts.iter().max(), Some(&2000));
     assert_eq!(seen.lock().get(&("rpc".into(), String::new())), Some(&2000));
