@@ -123,6 +123,7 @@ pub use crate::agent::{Agent, AgentContext, ContextError, CronSchedule, PublishE
 pub use crate::core::{
     Args, Headers, Identity, IntoArgs, Map, Publication, RpcError, Topic, Value, from_value, to_value,
 };
+pub use crate::platform::backpressure::{MailboxStats, OverflowPolicy};
 pub use crate::platform::clock::{Clock, TimerId};
 pub use crate::platform::supervisor::{AgentStatus, ExitReason};
 pub use crate::platform::{AgentRef, PeerEvent, Platform, PlatformBuilder, PlatformError, SpawnError};
@@ -145,6 +146,7 @@ pub mod __private {
     };
     pub use crate::core::{Publication, Value};
     pub use crate::platform::PeerEvent;
+    pub use crate::platform::backpressure::OverflowPolicy;
     pub use crate::testing::TestPlatform;
     pub use std::boxed::Box;
     pub use std::time::Duration;

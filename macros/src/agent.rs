@@ -194,10 +194,20 @@ fn generate(block: &ItemImpl, handlers: &[Handler]) -> TokenStream {
                 Role::Start => start = Some(call(h, &[], false)),
                 Role::Stop => stop = Some(call(h, &[], false)),
                 Role::Peerlist => peerlist = Some(call(h, &[quote!(&__event)], false)),
-                Role::Subscribe { prefix, bus } => {
+                Role::Subscribe {
+                    prefix,
+                    bus,
+                    overflow,
+                } => {
                     let i = subscriptions.len();
+                    let overflow = format_ident!("{}", overflow);
                     subscriptions.push(quote! {
-                        ::volttron::__private::SubscriptionSpec { bus: #bus, prefix: #prefix, handler: #method_name }
+                        ::volttron::__private::SubscriptionSpec {
+                            bus: #bus,
+                            prefix: #prefix,
+                            overflow: ::volttron::__private::OverflowPolicy::#overflow,
+                            handler: #method_name,
+                        }
                     });
                     let body = call(h, &[quote!(&*__publication)], false);
                     sub_arms.push(quote!(#i => { #body }));

@@ -21,10 +21,23 @@ pub(crate) enum Role {
     Setup,
     Start,
     Stop,
-    Subscribe { prefix: LitStr, bus: String },
-    Rpc { name: String, span: Span },
-    Periodic { period_ns: u64, wait_ns: u64 },
-    Cron { expr: LitStr },
+    Subscribe {
+        prefix: LitStr,
+        bus: String,
+        /// The `OverflowPolicy` variant name.
+        overflow: &'static str,
+    },
+    Rpc {
+        name: String,
+        span: Span,
+    },
+    Periodic {
+        period_ns: u64,
+        wait_ns: u64,
+    },
+    Cron {
+        expr: LitStr,
+    },
     Peerlist,
 }
 
@@ -177,6 +190,7 @@ fn parse_role(name: &str, attr: &Attribute) -> syn::Result<Role> {
             };
             let mut prefix: Option<LitStr> = None;
             let mut bus = String::new();
+            let mut overflow = "DropOldest";
             list.parse_args_with(|input: syn::parse::ParseStream<'_>| {
                 if input.peek(LitStr) {
                     prefix = Some(input.parse()?);
@@ -192,10 +206,23 @@ fn parse_role(name: &str, attr: &Attribute) -> syn::Result<Role> {
                     match key.to_string().as_str() {
                         "prefix" if prefix.is_none() => prefix = Some(value),
                         "bus" => bus = value.value(),
+                        "overflow" => {
+                            overflow = match value.value().as_str() {
+                                "drop_oldest" => "DropOldest",
+                                "drop_newest" => "DropNewest",
+                                "disconnect" => "Disconnect",
+                                other => {
+                                    return Err(syn::Error::new(
+                                        value.span(),
+                                        format!("unknown overflow policy `{other}`; expected `drop_oldest`, `drop_newest` or `disconnect`"),
+                                    ));
+                                }
+                            }
+                        }
                         _ => {
                             return Err(syn::Error::new(
                                 key.span(),
-                                format!("unknown `subscribe` argument `{key}`; expected a prefix string and optionally `bus = \"...\"`"),
+                                format!("unknown `subscribe` argument `{key}`; expected a prefix string, then optionally `bus = \"...\"` and `overflow = \"drop_oldest\" | \"drop_newest\" | \"disconnect\"`"),
                             ));
                         }
                     }
@@ -212,7 +239,11 @@ fn parse_role(name: &str, attr: &Attribute) -> syn::Result<Role> {
                 )
             })?;
             check_subscription(&prefix)?;
-            Ok(Role::Subscribe { prefix, bus })
+            Ok(Role::Subscribe {
+                prefix,
+                bus,
+                overflow,
+            })
         }
         "periodic" => {
             let mut period = None;

@@ -12,6 +12,7 @@ use parking_lot::Mutex;
 use crate::agent::cron::{CronError, CronSchedule};
 use crate::agent::{Agent, descriptor::AgentDescriptor};
 use crate::core::{Headers, Identity, IntoArgs, Publication, RpcError, Topic, TopicError, Value};
+use crate::platform::backpressure::OverflowPolicy;
 use crate::platform::clock::{Clock, Repeat, TimerId};
 use crate::platform::endpoint::{Endpoint, RpcCall};
 use crate::platform::mailbox::Mailbox;
@@ -189,15 +190,33 @@ impl AgentContext {
         prefix: &str,
         handler: impl FnMut(&mut A, &AgentContext, &Publication) + Send + 'static,
     ) -> Result<(), ContextError> {
+        self.subscribe_with(bus, prefix, OverflowPolicy::default(), handler)
+    }
+
+    /// Subscribes at run time on `bus` with an explicit overflow policy (what happens to a
+    /// publication that finds this agent's mailbox full).
+    pub fn subscribe_with<A: Agent>(
+        &self,
+        bus: &str,
+        prefix: &str,
+        overflow: OverflowPolicy,
+        handler: impl FnMut(&mut A, &AgentContext, &Publication) + Send + 'static,
+    ) -> Result<(), ContextError> {
         self.check_type::<A>()?;
         let boxed: DynPublicationHandler<A> = Box::new(handler);
-        self.add_subscription(bus, prefix, SubscriptionHandler::Dynamic(Some(Box::new(boxed))))
+        self.add_subscription(
+            bus,
+            prefix,
+            overflow,
+            SubscriptionHandler::Dynamic(Some(Box::new(boxed))),
+        )
     }
 
     pub(crate) fn add_subscription(
         &self,
         bus: &str,
         prefix: &str,
+        overflow: OverflowPolicy,
         handler: SubscriptionHandler,
     ) -> Result<(), ContextError> {
         crate::core::topic::classify_subscription(prefix)?;
@@ -206,10 +225,14 @@ impl AgentContext {
             return Err(ContextError::Stopped);
         }
         let id = reg.subscriptions.len() as u32;
-        self.inner
-            .endpoint
-            .router
-            .subscribe(self.inner.peer_id, &self.inner.mailbox, bus, prefix, id)?;
+        self.inner.endpoint.router.subscribe(
+            self.inner.peer_id,
+            &self.inner.mailbox,
+            bus,
+            prefix,
+            id,
+            overflow,
+        )?;
         reg.subscriptions.push(Some(handler));
         Ok(())
     }

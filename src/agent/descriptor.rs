@@ -26,6 +26,8 @@ pub struct SubscriptionSpec {
     pub bus: &'static str,
     /// The prefix or pattern.
     pub prefix: &'static str,
+    /// What happens to a publication that finds the mailbox full.
+    pub overflow: crate::platform::backpressure::OverflowPolicy,
     /// The handler method's name.
     pub handler: &'static str,
 }

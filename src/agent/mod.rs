@@ -10,6 +10,7 @@
 //! | `#[on_stop]`                       | on stop or platform shutdown, still connected          | `fn(&mut self, &AgentContext)` |
 //! | `#[subscribe("prefix")]`           | once per matching subscription per publication         | `fn(&mut self, &AgentContext, &Publication)` |
 //! | `#[subscribe("a/+/c", bus = "b")]` | MQTT-style pattern, on bus `b`                         | same |
+//! | `#[subscribe("x/", overflow = "drop_newest")]` | on a full mailbox: `drop_oldest` (default), `drop_newest` or `disconnect` (see [`backpressure`](crate::platform::backpressure)) | same |
 //! | `#[rpc]`, `#[rpc(name = "alias")]` | on each call; arguments by position or name            | `fn(&mut self, &AgentContext, a: A, b: B) -> R` |
 //! | `#[periodic(secs = 5, wait = 1)]`  | every 5 s, first after `wait` s (default 0: right after `on_start`, as VOLTTRON); no catch-up | `fn(&mut self, &AgentContext)` |
 //! | `#[schedule(cron = "*/5 * * * *")]`| at each matching minute (UTC)                          | `fn(&mut self, &AgentContext)` |

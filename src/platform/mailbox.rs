@@ -18,6 +18,7 @@ use parking_lot::Mutex;
 use tokio::sync::oneshot;
 
 use crate::core::{Args, Identity, Publication, RpcError, Value};
+use crate::platform::backpressure::{MailboxStats, OverflowPolicy};
 use crate::platform::clock::TimerId;
 
 /// An RPC request in flight.
@@ -112,6 +113,28 @@ struct MailboxState {
     /// A drain is requested or running.
     scheduled: bool,
     closed: bool,
+    /// Publications in `queue` (the bounded kind of envelope).
+    publications: usize,
+    capacity: usize,
+    dropped_oldest: u64,
+    dropped_newest: u64,
+    disconnected: u64,
+}
+
+/// What a publication delivery did.
+pub(crate) enum Delivered {
+    /// Queued (possibly after dropping the oldest queued publication).
+    Queued,
+    /// Dropped under [`OverflowPolicy::DropNewest`].
+    Dropped,
+    /// The mailbox was full under [`OverflowPolicy::Disconnect`]: the subscription must go.
+    Disconnect,
+    /// The mailbox is closed.
+    Closed,
+}
+
+fn is_publication(e: &Envelope) -> bool {
+    matches!(e, Envelope::Publication { .. })
 }
 
 /// A peer's data mailbox.
@@ -122,12 +145,19 @@ pub(crate) struct Mailbox {
 }
 
 impl Mailbox {
-    pub(crate) fn new(activity: Option<Arc<Activity>>) -> Self {
+    /// A mailbox holding at most `capacity` publications (other envelopes are not
+    /// bounded: RPC requests are bounded by their callers, who wait for the reply).
+    pub(crate) fn new(activity: Option<Arc<Activity>>, capacity: usize) -> Self {
         Mailbox {
             state: Mutex::new(MailboxState {
                 queue: VecDeque::new(),
                 scheduled: false,
                 closed: false,
+                publications: 0,
+                capacity: capacity.max(1),
+                dropped_oldest: 0,
+                dropped_newest: 0,
+                disconnected: 0,
             }),
             waker: OnceLock::new(),
             activity,
@@ -177,10 +207,54 @@ impl Mailbox {
         Ok(())
     }
 
+    /// Queues a publication under the subscription's overflow policy.
+    pub(crate) fn deliver_publication(&self, envelope: Envelope, policy: OverflowPolicy) -> Delivered {
+        let wake = {
+            let mut st = self.state.lock();
+            if st.closed {
+                return Delivered::Closed;
+            }
+            if st.publications >= st.capacity {
+                match policy {
+                    OverflowPolicy::DropNewest => {
+                        st.dropped_newest += 1;
+                        return Delivered::Dropped;
+                    }
+                    OverflowPolicy::Disconnect => {
+                        st.disconnected += 1;
+                        return Delivered::Disconnect;
+                    }
+                    OverflowPolicy::DropOldest => {
+                        if let Some(pos) = st.queue.iter().position(is_publication) {
+                            st.queue.remove(pos);
+                            st.publications -= 1;
+                            st.dropped_oldest += 1;
+                            if let Some(a) = &self.activity {
+                                a.end();
+                            }
+                        }
+                    }
+                }
+            }
+            st.queue.push_back(envelope);
+            st.publications += 1;
+            if let Some(a) = &self.activity {
+                a.begin();
+            }
+            !std::mem::replace(&mut st.scheduled, true)
+        };
+        if wake {
+            self.wake();
+        }
+        Delivered::Queued
+    }
+
     /// Moves up to `max` envelopes into `out`.
     pub(crate) fn take_batch(&self, max: usize, out: &mut impl Extend<Envelope>) {
         let mut st = self.state.lock();
         let n = st.queue.len().min(max);
+        let publications = st.queue.iter().take(n).filter(|e| is_publication(e)).count();
+        st.publications -= publications;
         out.extend(st.queue.drain(..n));
     }
 
@@ -188,7 +262,23 @@ impl Mailbox {
     pub(crate) fn put_back(&self, envelopes: impl DoubleEndedIterator<Item = Envelope>) {
         let mut st = self.state.lock();
         for e in envelopes.rev() {
+            if is_publication(&e) {
+                st.publications += 1;
+            }
             st.queue.push_front(e);
+        }
+    }
+
+    /// Counters for the platform handle.
+    pub(crate) fn stats(&self) -> MailboxStats {
+        let st = self.state.lock();
+        MailboxStats {
+            queued: st.queue.len(),
+            queued_publications: st.publications,
+            capacity: st.capacity,
+            dropped_oldest: st.dropped_oldest,
+            dropped_newest: st.dropped_newest,
+            disconnected: st.disconnected,
         }
     }
 
@@ -215,6 +305,7 @@ impl Mailbox {
     pub(crate) fn close(&self) -> Vec<Envelope> {
         let mut st = self.state.lock();
         st.closed = true;
+        st.publications = 0;
         let rest: Vec<Envelope> = st.queue.drain(..).collect();
         if let Some(a) = &self.activity {
             for _ in &rest {

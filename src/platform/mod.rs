@@ -12,6 +12,7 @@
 //! | [`clock`] | the single clock behind every timer, real or virtual |
 //! | `mailbox` | per-agent data queues with idle-to-busy wake-ups |
 
+pub mod backpressure;
 pub mod clock;
 pub(crate) mod endpoint;
 pub(crate) mod mailbox;
@@ -33,6 +34,7 @@ use crate::agent::host::{AgentHost, BootError, KillAgent, StopAgent};
 use crate::agent::{Agent, AgentContext};
 use crate::agent::{IntoTopic, PublishError};
 use crate::core::{Headers, Identity, IdentityError, IntoArgs, RpcError, Value};
+use backpressure::MailboxStats;
 use clock::Clock;
 use endpoint::Endpoint;
 use mailbox::Activity;
@@ -99,7 +101,12 @@ pub struct PlatformBuilder {
     agent_threads: usize,
     rpc_timeout: Duration,
     shutdown_timeout: Duration,
+    mailbox_capacity: usize,
 }
+
+/// Default for [`PlatformBuilder::mailbox_capacity`] (VOLTTRON's router high-water mark
+/// is 6000 messages per socket).
+pub const DEFAULT_MAILBOX_CAPACITY: usize = 10_000;
 
 impl Default for PlatformBuilder {
     fn default() -> Self {
@@ -110,6 +117,7 @@ impl Default for PlatformBuilder {
             agent_threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
             rpc_timeout: DEFAULT_RPC_TIMEOUT,
             shutdown_timeout: Duration::from_secs(10),
+            mailbox_capacity: DEFAULT_MAILBOX_CAPACITY,
         }
     }
 }
@@ -151,6 +159,14 @@ impl PlatformBuilder {
         self
     }
 
+    /// How many publications each agent's mailbox holds before the subscriptions'
+    /// overflow policies apply (default [`DEFAULT_MAILBOX_CAPACITY`]); see
+    /// [`backpressure`].
+    pub fn mailbox_capacity(mut self, capacity: usize) -> Self {
+        self.mailbox_capacity = capacity.max(1);
+        self
+    }
+
     /// Starts the platform threads and core services.
     pub async fn start(self) -> Result<Platform, PlatformError> {
         Identity::new(&self.instance_name).map_err(PlatformError::InstanceName)?;
@@ -172,6 +188,7 @@ impl PlatformBuilder {
                 instance_name: self.instance_name.clone(),
             },
             activity.clone(),
+            self.mailbox_capacity,
         ));
         let stop_drivers = Arc::new(AtomicBool::new(false));
         let (ready_tx, ready_rx) = oneshot::channel();
@@ -422,6 +439,12 @@ impl Platform {
     /// (VOLTTRON's `pubsub.list`).
     pub fn subscriptions(&self, prefix: &str) -> Vec<SubscriptionInfo> {
         self.inner.endpoint.router.subscriptions(prefix)
+    }
+
+    /// The mailbox counters of a connected agent: queued, capacity, and publications
+    /// dropped by each overflow policy.
+    pub fn mailbox_stats(&self, identity: &str) -> Option<MailboxStats> {
+        self.inner.endpoint.router.mailbox_stats(identity)
     }
 
     /// A platform fact, as [`AgentContext::query`].

@@ -15,7 +15,8 @@ use parking_lot::{Mutex, RwLock};
 use smallvec::SmallVec;
 
 use crate::core::{Headers, Identity, Publication, SubscriptionIndex, Topic, TopicError, Value};
-use crate::platform::mailbox::{Activity, Envelope, Mailbox, PeerEvent};
+use crate::platform::backpressure::{MailboxStats, OverflowPolicy};
+use crate::platform::mailbox::{Activity, Delivered, Envelope, Mailbox, PeerEvent};
 
 /// A connected peer.
 pub(crate) struct PeerEntry {
@@ -29,6 +30,7 @@ pub(crate) struct PeerEntry {
 pub(crate) struct SubTarget {
     peer: u64,
     subscription: u32,
+    overflow: OverflowPolicy,
     mailbox: Arc<Mailbox>,
 }
 
@@ -53,6 +55,8 @@ pub(crate) struct Router {
     next_peer: AtomicU64,
     pub(crate) activity: Option<Arc<Activity>>,
     pub(crate) info: QueryInfo,
+    /// Publications an agent's mailbox holds before its overflow policies apply.
+    mailbox_capacity: usize,
 }
 
 /// A subscription as listed by [`Platform::subscriptions`](crate::Platform::subscriptions).
@@ -67,7 +71,7 @@ pub struct SubscriptionInfo {
 }
 
 impl Router {
-    pub(crate) fn new(info: QueryInfo, activity: Option<Arc<Activity>>) -> Self {
+    pub(crate) fn new(info: QueryInfo, activity: Option<Arc<Activity>>, mailbox_capacity: usize) -> Self {
         Router {
             peers: DashMap::new(),
             subscriptions: RwLock::new(SubscriptionTable::default()),
@@ -75,6 +79,7 @@ impl Router {
             next_peer: AtomicU64::new(1),
             activity,
             info,
+            mailbox_capacity,
         }
     }
 
@@ -85,7 +90,7 @@ impl Router {
 
     /// A new mailbox wired to this platform's activity counter.
     pub(crate) fn new_mailbox(&self) -> Arc<Mailbox> {
-        Arc::new(Mailbox::new(self.activity.clone()))
+        Arc::new(Mailbox::new(self.activity.clone(), self.mailbox_capacity))
     }
 
     /// Adds a peer; fails if the identity is taken. Only the router service calls this.
@@ -160,6 +165,7 @@ impl Router {
         bus: &str,
         subscription: &str,
         id: u32,
+        overflow: OverflowPolicy,
     ) -> Result<(), TopicError> {
         let mut table = self.subscriptions.write();
         table.index.insert(
@@ -168,6 +174,7 @@ impl Router {
             SubTarget {
                 peer,
                 subscription: id,
+                overflow,
                 mailbox: mailbox.clone(),
             },
         )?;
@@ -216,6 +223,23 @@ impl Router {
         v
     }
 
+    /// Removes one subscription by id.
+    fn unsubscribe_id(&self, peer: u64, bus: &str, subscription: &str, id: u32) {
+        let mut table = self.subscriptions.write();
+        let table = &mut *table;
+        table
+            .index
+            .remove(bus, subscription, |t| t.peer == peer && t.subscription == id);
+        if let Some(list) = table.by_peer.get_mut(&peer) {
+            list.retain(|(_, _, i)| *i != id);
+        }
+    }
+
+    /// The mailbox counters of a connected peer.
+    pub(crate) fn mailbox_stats(&self, identity: &str) -> Option<MailboxStats> {
+        self.peers.get(identity).map(|e| e.mailbox.stats())
+    }
+
     /// Every subscription, sorted, optionally only those whose text starts with `prefix`.
     pub(crate) fn subscriptions(&self, prefix: &str) -> Vec<SubscriptionInfo> {
         let table = self.subscriptions.read();
@@ -259,21 +283,32 @@ impl Router {
         });
         let table = self.subscriptions.read();
         let mut reached: SmallVec<[u64; 16]> = SmallVec::new();
+        let mut slow: Vec<(u64, String, u32)> = Vec::new();
         table
             .index
-            .for_each_match(bus, publication.topic.as_str(), |_, target| {
-                let delivered = target
-                    .mailbox
-                    .deliver(Envelope::Publication {
-                        publication: publication.clone(),
-                        subscription: target.subscription,
-                    })
-                    .is_ok();
-                if delivered {
-                    reached.push(target.peer);
+            .for_each_match(bus, publication.topic.as_str(), |subscription, target| {
+                let envelope = Envelope::Publication {
+                    publication: publication.clone(),
+                    subscription: target.subscription,
+                };
+                match target.mailbox.deliver_publication(envelope, target.overflow) {
+                    Delivered::Queued => reached.push(target.peer),
+                    Delivered::Dropped | Delivered::Closed => {}
+                    Delivered::Disconnect => {
+                        slow.push((target.peer, subscription.to_owned(), target.subscription))
+                    }
                 }
             });
         drop(table);
+        for (peer, subscription, id) in slow {
+            tracing::warn!(
+                peer,
+                subscription,
+                bus,
+                "slow subscriber: mailbox full, subscription removed"
+            );
+            self.unsubscribe_id(peer, bus, &subscription, id);
+        }
         if reached.len() > 1 {
             reached.sort_unstable();
             reached.dedup();

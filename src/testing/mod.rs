@@ -46,6 +46,7 @@ use parking_lot::Mutex;
 use smallvec::SmallVec;
 
 use crate::core::Publication;
+use crate::platform::backpressure::OverflowPolicy;
 use crate::platform::clock::Clock;
 use crate::platform::mailbox::{Envelope, Mailbox};
 use crate::platform::router::Router;
@@ -82,6 +83,12 @@ impl TestPlatformBuilder {
     /// Agent threads (default 1: deterministic interleaving).
     pub fn agent_threads(mut self, n: usize) -> Self {
         self.builder = self.builder.agent_threads(n);
+        self
+    }
+
+    /// Publications each agent's mailbox holds before overflow policies apply.
+    pub fn mailbox_capacity(mut self, capacity: usize) -> Self {
+        self.builder = self.builder.mailbox_capacity(capacity);
         self
     }
 
@@ -155,9 +162,9 @@ impl TestPlatform {
     pub fn capture_on(&self, bus: &str, prefix: &str) -> Capture {
         let router = self.platform.inner_router();
         let peer = router.next_peer_id();
-        let mailbox = Arc::new(Mailbox::new(None));
+        let mailbox = Arc::new(Mailbox::new(None, usize::MAX));
         router
-            .subscribe(peer, &mailbox, bus, prefix, 0)
+            .subscribe(peer, &mailbox, bus, prefix, 0, OverflowPolicy::DropOldest)
             .expect("a valid capture prefix");
         Capture {
             router,
