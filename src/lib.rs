@@ -125,7 +125,8 @@ pub use crate::core::{
 };
 pub use crate::platform::backpressure::{MailboxStats, OverflowPolicy};
 pub use crate::platform::clock::{Clock, TimerId};
-pub use crate::platform::supervisor::{AgentStatus, ExitReason};
+pub use crate::platform::supervision;
+pub use crate::platform::supervision::{AgentStatus, ExitReason};
 pub use crate::platform::{AgentRef, PeerEvent, Platform, PlatformBuilder, PlatformError, SpawnError};
 
 pub use volttron_macros::{agent, main, test};

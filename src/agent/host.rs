@@ -30,7 +30,8 @@ use crate::core::{RpcError, Value};
 use crate::platform::clock::{Repeat, TimerId};
 use crate::platform::mailbox::{Envelope, Request};
 use crate::platform::router::PeerEntry;
-use crate::platform::supervisor::{AgentExited, ExitReason};
+use crate::platform::supervision::ExitReason;
+use crate::platform::supervisor::AgentExited;
 
 /// How many envelopes one drain handles before yielding to the arbiter.
 const DRAIN_BATCH: usize = 64;
@@ -326,8 +327,9 @@ impl<A: Agent> AgentHost<A> {
         // Tell the supervisor before the waiters: whoever waited for this stop and then
         // asks the supervisor finds the exit recorded (its mailbox is FIFO).
         self.supervisor.do_send(AgentExited {
-            identity: inner.endpoint.identity.clone(),
-            peer_id: inner.peer_id,
+            name: inner.endpoint.identity.to_string(),
+            instance: inner.peer_id,
+            kind: inner.descriptor.name,
             reason,
         });
         for w in self.stop_waiters.drain(..) {
@@ -388,8 +390,9 @@ impl<A: Agent> AgentHost<A> {
         {
             self.phase = Phase::Stopped;
             self.supervisor.do_send(AgentExited {
-                identity: id.clone(),
-                peer_id: inner.peer_id,
+                name: id.to_string(),
+                instance: inner.peer_id,
+                kind: inner.descriptor.name,
                 reason: ExitReason::StartFailed("duplicate identity".into()),
             });
             if let Some(b) = self.boot.take() {

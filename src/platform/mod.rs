@@ -17,7 +17,9 @@ pub mod clock;
 pub(crate) mod endpoint;
 pub(crate) mod mailbox;
 pub mod router;
-pub mod supervisor;
+pub(crate) mod runtime;
+pub mod supervision;
+pub(crate) mod supervisor;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -25,13 +27,10 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use actix::prelude::*;
-use futures::future::{Either, select};
 use parking_lot::Mutex;
 use tokio::sync::oneshot;
 
-use crate::agent::context::ContextInner;
-use crate::agent::host::{AgentHost, BootError, KillAgent, StopAgent};
-use crate::agent::{Agent, AgentContext};
+use crate::agent::Agent;
 use crate::agent::{IntoTopic, PublishError};
 use crate::core::{Headers, Identity, IdentityError, IntoArgs, RpcError, Value};
 use backpressure::MailboxStats;
@@ -39,7 +38,9 @@ use clock::Clock;
 use endpoint::Endpoint;
 use mailbox::Activity;
 use router::{QueryInfo, Router, SubscriptionInfo};
-use supervisor::{AgentControl, AgentStatus, BeginShutdown, Lookup, Spawn, SpawnRefusal, Status, Supervisor};
+use runtime::Runtime;
+use supervision::{AgentStatus, ChildSpec, SupervisorRef, SupervisorSpec};
+use supervisor::{QueryStatus, Shutdown, StartChild, StopChild, SupervisorNode};
 
 pub use endpoint::{DEFAULT_RPC_TIMEOUT, PLATFORM_VERSION, RpcCall};
 pub use mailbox::PeerEvent;
@@ -194,22 +195,35 @@ impl PlatformBuilder {
         let (ready_tx, ready_rx) = oneshot::channel();
         let (done_tx, done_rx) = oneshot::channel();
         let threads = self.agent_threads;
-        // The wall clock is the platform clock when that is real; a virtual clock has no
-        // driver (only `advance` moves it).
-        let driver = wall.clone();
+        let endpoint = Endpoint {
+            identity: Identity::new(PLATFORM_IDENTITY).expect("valid identity"),
+            router,
+            clock,
+            rpc_timeout: self.rpc_timeout,
+        };
+        let shutdown_timeout = self.shutdown_timeout;
         let stop = stop_drivers.clone();
         std::thread::Builder::new()
             .name("volttron-platform".into())
             .spawn(move || {
                 let system = actix_rt::System::new();
-                let (supervisor, arbiters, handles) = system.block_on(async move {
-                    actix_rt::spawn(driver.drive_real(stop));
+                let (rt, root, arbiters) = system.block_on(async move {
+                    // The wall clock is the platform clock when that is real; a virtual
+                    // clock has no driver (only `advance` moves it).
+                    actix_rt::spawn(wall.clone().drive_real(stop));
                     let arbiters: Vec<Arbiter> = (0..threads).map(|_| Arbiter::new()).collect();
                     let handles: Vec<ArbiterHandle> = arbiters.iter().map(|a| a.handle()).collect();
-                    let supervisor = Supervisor::new(handles.clone()).start();
-                    (supervisor, arbiters, handles)
+                    let rt = Arc::new(Runtime::new(
+                        endpoint,
+                        wall,
+                        handles,
+                        Arbiter::current(),
+                        shutdown_timeout,
+                    ));
+                    let root = SupervisorNode::root(rt.clone()).start();
+                    (rt, root, arbiters)
                 });
-                let _ = ready_tx.send((supervisor, System::current(), handles));
+                let _ = ready_tx.send((rt, root, System::current()));
                 let result = system.run();
                 for a in arbiters {
                     a.stop();
@@ -218,26 +232,18 @@ impl PlatformBuilder {
                 let _ = done_tx.send(result.map_err(|e| e.to_string()));
             })
             .map_err(|e| PlatformError::Runtime(e.to_string()))?;
-        let (supervisor, system, arbiters) = ready_rx
+        let (rt, root, system) = ready_rx
             .await
             .map_err(|_| PlatformError::Runtime("platform thread exited during start".into()))?;
         Ok(Platform {
             inner: Arc::new(PlatformInner {
-                endpoint: Endpoint {
-                    identity: Identity::new(PLATFORM_IDENTITY).expect("valid identity"),
-                    router,
-                    clock,
-                    rpc_timeout: self.rpc_timeout,
-                },
-                wall,
+                rt,
                 home: self.home,
                 instance_name: self.instance_name,
-                supervisor,
+                root,
                 system,
-                arbiters,
                 stop_drivers,
                 done: Mutex::new(Some(done_rx)),
-                shutdown_timeout: self.shutdown_timeout,
                 shut_down: AtomicBool::new(false),
             }),
         })
@@ -245,18 +251,14 @@ impl PlatformBuilder {
 }
 
 struct PlatformInner {
-    endpoint: Endpoint,
-    /// Wall-time clock for shutdown deadlines (the platform clock itself when it is real).
-    wall: Clock,
+    rt: Arc<Runtime>,
     home: Option<PathBuf>,
     instance_name: String,
-    supervisor: Addr<Supervisor>,
+    /// The top of the supervision tree.
+    root: Addr<SupervisorNode>,
     system: System,
-    /// The agent threads.
-    arbiters: Vec<ArbiterHandle>,
     stop_drivers: Arc<AtomicBool>,
     done: Mutex<Option<oneshot::Receiver<Result<(), String>>>>,
-    shutdown_timeout: Duration,
     shut_down: AtomicBool,
 }
 
@@ -281,7 +283,6 @@ pub struct Platform {
 #[derive(Clone)]
 pub struct AgentRef {
     identity: Identity,
-    control: AgentControl,
     platform: Platform,
 }
 
@@ -292,12 +293,10 @@ impl AgentRef {
     }
 
     /// Stops the agent: its `on_stop` runs, then it leaves the bus. If it does not finish
-    /// within the platform's shutdown timeout (or, on a virtual clock, if it is stuck
-    /// waiting for time to pass), it is killed without `on_stop`.
+    /// within its shutdown timeout (or, on a virtual clock, if it is stuck waiting for
+    /// time to pass), it is killed without `on_stop`. It is not restarted.
     pub async fn stop(&self) {
-        self.platform
-            .stop_within_timeout(&self.identity, &self.control)
-            .await;
+        self.platform.stop_agent(&self.identity).await;
     }
 }
 
@@ -317,85 +316,90 @@ impl Platform {
 
     /// Starts `agent` as `identity`. Returns once its `on_start` has completed.
     ///
-    /// A duplicate identity is refused at once with [`SpawnError::DuplicateIdentity`].
+    /// A duplicate identity is refused at once with [`SpawnError::DuplicateIdentity`]. The
+    /// agent is [`Restart::Temporary`](supervision::Restart::Temporary): an instance cannot be
+    /// rebuilt; use [`Platform::start_child`] with a factory to have it restarted.
     pub async fn spawn<A: Agent>(
         &self,
         identity: impl TryInto<Identity, Error = IdentityError>,
         agent: A,
     ) -> Result<AgentRef, SpawnError> {
         let identity = identity.try_into()?;
-        if self.inner.shut_down.load(Ordering::Acquire) {
-            return Err(SpawnError::PlatformStopped);
-        }
-        let router = &self.inner.endpoint.router;
-        if router.is_connected(&identity) || identity.as_str() == PLATFORM_IDENTITY {
+        if identity.as_str() == PLATFORM_IDENTITY || self.inner.rt.endpoint.router.is_connected(&identity) {
             return Err(SpawnError::DuplicateIdentity(identity));
         }
-        let peer_id = router.next_peer_id();
-        let ctx = AgentContext {
-            inner: Arc::new(ContextInner {
-                endpoint: Endpoint {
-                    identity: identity.clone(),
-                    ..self.inner.endpoint.clone()
-                },
-                peer_id,
-                mailbox: router.new_mailbox(),
-                agent_type: std::any::TypeId::of::<A>(),
-                descriptor: A::__descriptor(),
-                registry: Default::default(),
-                stop: Default::default(),
-            }),
-        };
-        let (boot_tx, boot_rx) = oneshot::channel();
-        let starter: supervisor::Starter = Box::new(move |arbiter, exited| {
-            let addr =
-                AgentHost::start_in_arbiter(arbiter, move |_| AgentHost::new(agent, ctx, boot_tx, exited));
-            AgentControl {
-                stop: addr.clone().recipient(),
-                kill: addr.recipient(),
-            }
-        });
-        let spawn = Spawn {
-            identity: identity.clone(),
-            peer_id,
-            starter,
-        };
-        let control = match self.inner.supervisor.send(spawn).await {
-            Ok(Ok(control)) => control,
-            Ok(Err(SpawnRefusal::Duplicate)) => return Err(SpawnError::DuplicateIdentity(identity)),
-            Ok(Err(SpawnRefusal::ShuttingDown)) | Err(_) => return Err(SpawnError::PlatformStopped),
-        };
-        match boot_rx.await {
-            Ok(Ok(())) => {}
-            Ok(Err(BootError::Duplicate)) => return Err(SpawnError::DuplicateIdentity(identity)),
-            Ok(Err(BootError::Failed(reason))) => return Err(SpawnError::StartFailed { identity, reason }),
-            Err(_) => return Err(SpawnError::PlatformStopped),
-        }
+        self.start_child(ChildSpec::instance(identity.clone(), agent))
+            .await?;
         Ok(AgentRef {
             identity,
-            control,
             platform: self.clone(),
         })
     }
 
-    /// Stops the agent `identity` (its `on_stop` runs); returns false if it was not running.
+    /// Starts a child of the platform's top supervisor: an agent with its factory,
+    /// restart type and shutdown policy, or a supervisor. Returns once it has started.
+    pub async fn start_child(&self, child: ChildSpec) -> Result<(), SpawnError> {
+        if self.inner.shut_down.load(Ordering::Acquire) {
+            return Err(SpawnError::PlatformStopped);
+        }
+        match self.inner.root.send(StartChild(child)).await {
+            Ok(r) => r.map(|_| ()),
+            Err(_) => Err(SpawnError::PlatformStopped),
+        }
+    }
+
+    /// Starts a supervisor (and, in order, its children) under the platform's top
+    /// supervisor. If one of its children cannot start, the ones already started are
+    /// stopped and the error returned.
+    pub async fn supervise(&self, spec: SupervisorSpec) -> Result<SupervisorRef, SpawnError> {
+        let name = spec.name.clone();
+        self.start_child(ChildSpec::supervisor(spec)).await?;
+        Ok(SupervisorRef {
+            name,
+            parent: self.inner.root.clone(),
+        })
+    }
+
+    /// Stops the agent `identity` (its `on_stop` runs, bounded by its shutdown policy);
+    /// it is not restarted. Returns false if it was not running.
     pub async fn stop_agent(&self, identity: &str) -> bool {
         let Ok(identity) = Identity::new(identity) else {
             return false;
         };
-        match self.inner.supervisor.send(Lookup(identity.clone())).await {
-            Ok(Some(control)) => {
-                self.stop_within_timeout(&identity, &control).await;
-                true
-            }
-            _ => false,
+        let owner = self
+            .inner
+            .rt
+            .registry
+            .get(&identity)
+            .and_then(|r| r.owner.clone());
+        match owner {
+            Some(owner) => owner.send(StopChild(identity.to_string())).await.unwrap_or(false),
+            None => false,
         }
     }
 
-    /// What the supervisor knows of `identity`: running, or how it exited.
+    /// What the platform knows of `identity`: running, restarting, or how it exited.
     pub async fn agent_status(&self, identity: &str) -> Option<AgentStatus> {
         let identity = Identity::new(identity).ok()?;
-        self.inner.supervisor.send(Status(identity)).await.ok().flatten()
+        let owner = self
+            .inner
+            .rt
+            .registry
+            .get(&identity)
+            .and_then(|r| r.owner.clone());
+        match owner {
+            // Asked through its supervisor, so every exit it was sent is accounted for.
+            Some(owner) => owner.send(QueryStatus(identity.clone())).await.ok().flatten(),
+            None => self.inner.rt.registry.get(&identity).map(|r| r.status.clone()),
+        }
+    }
+
+    /// How many times a supervisor has restarted `identity`.
+    pub fn restart_count(&self, identity: &str) -> u32 {
+        Identity::new(identity)
+            .ok()
+            .and_then(|id| self.inner.rt.registry.get(&id).map(|r| r.restarts))
+            .unwrap_or(0)
     }
 
     /// Publishes as `platform` on the default bus; returns how many subscribers it reached.
@@ -412,49 +416,53 @@ impl Platform {
         message: impl Into<Value>,
     ) -> Result<usize, PublishError> {
         let topic = topic.into_topic()?;
-        Ok(self.inner.endpoint.publish(bus, topic, headers, message.into()))
+        Ok(self
+            .inner
+            .rt
+            .endpoint
+            .publish(bus, topic, headers, message.into()))
     }
 
     /// Prepares an RPC call as `platform`; `.await` it for the reply.
     pub fn call(&self, peer: &str, method: &str, args: impl IntoArgs) -> RpcCall {
-        self.inner.endpoint.call(peer, method, args)
+        self.inner.rt.endpoint.call(peer, method, args)
     }
 
     /// Sends an RPC notification as `platform`.
     pub fn notify(&self, peer: &str, method: &str, args: impl IntoArgs) -> Result<(), RpcError> {
-        self.inner.endpoint.notify(peer, method, args)
+        self.inner.rt.endpoint.notify(peer, method, args)
     }
 
     /// Checks that `peer` is alive and handling messages.
     pub async fn ping(&self, peer: &str) -> Result<(), RpcError> {
-        self.inner.endpoint.ping(peer).await
+        self.inner.rt.endpoint.ping(peer).await
     }
 
     /// Connected peers, sorted.
     pub fn peers(&self) -> Vec<Identity> {
-        self.inner.endpoint.router.peers()
+        self.inner.rt.endpoint.router.peers()
     }
 
     /// Every subscription on the platform whose text starts with `prefix`, sorted
     /// (VOLTTRON's `pubsub.list`).
     pub fn subscriptions(&self, prefix: &str) -> Vec<SubscriptionInfo> {
-        self.inner.endpoint.router.subscriptions(prefix)
+        self.inner.rt.endpoint.router.subscriptions(prefix)
     }
 
     /// The mailbox counters of a connected agent: queued, capacity, and publications
     /// dropped by each overflow policy.
     pub fn mailbox_stats(&self, identity: &str) -> Option<MailboxStats> {
-        self.inner.endpoint.router.mailbox_stats(identity)
+        self.inner.rt.endpoint.router.mailbox_stats(identity)
     }
 
     /// A platform fact, as [`AgentContext::query`].
     pub fn query(&self, key: &str) -> Option<Value> {
-        self.inner.endpoint.query(key)
+        self.inner.rt.endpoint.query(key)
     }
 
     /// The platform clock.
     pub fn clock(&self) -> &Clock {
-        &self.inner.endpoint.clock
+        &self.inner.rt.endpoint.clock
     }
 
     /// The instance name.
@@ -467,68 +475,18 @@ impl Platform {
         self.inner.home.as_deref()
     }
 
-    /// Stops every agent, newest first, each given the shutdown timeout to run `on_stop`,
-    /// then stops the platform threads. Idempotent.
+    /// Stops every agent and supervisor, newest first, each under its shutdown policy
+    /// (by default the platform's shutdown timeout for `on_stop`, then a kill), then stops
+    /// the platform threads. Idempotent.
     pub async fn shutdown(&self) {
         if self.inner.shut_down.swap(true, Ordering::AcqRel) {
             return self.wait_stopped().await;
         }
-        let agents = self
-            .inner
-            .supervisor
-            .send(BeginShutdown)
-            .await
-            .unwrap_or_default();
-        for (identity, control) in agents {
-            self.stop_within_timeout(&identity, &control).await;
-        }
+        let _ = self.inner.root.send(Shutdown).await;
         self.inner.stop_drivers.store(true, Ordering::Release);
-        self.inner.wall.wake_driver();
+        self.inner.rt.wall.wake_driver();
         self.inner.system.stop();
         self.wait_stopped().await;
-    }
-
-    /// Stops one agent, killing it if it does not stop in time.
-    async fn stop_within_timeout(&self, identity: &Identity, control: &AgentControl) {
-        let (tx, mut rx) = oneshot::channel();
-        control.stop.do_send(StopAgent {
-            done: Some(tx),
-            counted: false,
-        });
-        // `Some(_)`: stopped, or already gone (the channel closed); `None`: stuck.
-        let finished = if self.clock().is_virtual() {
-            // Nothing but the test moves virtual time: once the platform has stalled,
-            // an agent that has not stopped is waiting for time that will not pass.
-            let mut finished = None;
-            self.settle_until(|| {
-                if finished.is_none() {
-                    finished = match rx.try_recv() {
-                        Err(oneshot::error::TryRecvError::Empty) => None,
-                        other => Some(other.is_ok()),
-                    };
-                }
-                finished.is_some()
-            })
-            .await;
-            finished
-        } else {
-            let deadline = self.inner.wall.sleep(self.inner.shutdown_timeout);
-            match select(&mut rx, deadline).await {
-                Either::Left((r, _)) => Some(r.is_ok()),
-                Either::Right(_) => None,
-            }
-        };
-        if finished.is_some() {
-            return;
-        }
-        let reason = format!("did not stop within {:?}", self.inner.shutdown_timeout);
-        tracing::warn!(agent = identity.as_str(), "{reason}; killing it");
-        let (tx, rx) = oneshot::channel();
-        control.kill.do_send(KillAgent {
-            reason,
-            done: Some(tx),
-        });
-        let _ = rx.await;
     }
 
     async fn wait_stopped(&self) {
@@ -539,7 +497,7 @@ impl Platform {
     }
 
     pub(crate) fn inner_router(&self) -> Arc<Router> {
-        self.inner.endpoint.router.clone()
+        self.inner.rt.endpoint.router.clone()
     }
 
     /// Fires every timer due within `by`, in deadline order, and returns once their
@@ -562,59 +520,9 @@ impl Platform {
     }
 
     /// Waits until every message on the platform has been handled, or everything still
-    /// in flight is blocked (an async handler awaiting a timer or a reply that needs the
-    /// clock to move).
-    ///
-    /// Blocked is detected without sleeping: after two probe round trips through every
-    /// agent thread, nothing was delivered and no handler finished.
+    /// in flight is blocked waiting for time.
     pub(crate) async fn settle(&self) {
-        let Some(activity) = self.inner.endpoint.router.activity.clone() else {
-            return;
-        };
-        self.settle_until(|| activity.in_flight() == 0).await;
-    }
-
-    /// Waits until `done()` holds or the platform is stalled: two probe round trips
-    /// through every agent thread saw no delivery and no finished handler.
-    async fn settle_until(&self, mut done: impl FnMut() -> bool) {
-        let Some(activity) = self.inner.endpoint.router.activity.clone() else {
-            return;
-        };
-        let guard = self.inner.wall.sleep(Duration::from_secs(60));
-        futures::pin_mut!(guard);
-        loop {
-            if done() {
-                return;
-            }
-            let before = activity.progress();
-            let probes = async {
-                self.probe_agent_threads().await;
-                self.probe_agent_threads().await;
-            };
-            futures::pin_mut!(probes);
-            if let Either::Right(_) = select(probes, guard.as_mut()).await {
-                panic!(
-                    "platform still busy after 60 s of wall time ({} messages in flight)",
-                    activity.in_flight()
-                );
-            }
-            if activity.progress() == before && !done() {
-                return;
-            }
-        }
-    }
-
-    /// Runs a no-op through every agent thread and waits for it: whatever was runnable
-    /// there before has had its turn.
-    async fn probe_agent_threads(&self) {
-        for arbiter in &self.inner.arbiters {
-            let (tx, rx) = oneshot::channel::<()>();
-            if arbiter.spawn(async move {
-                let _ = tx.send(());
-            }) {
-                let _ = rx.await;
-            }
-        }
+        self.inner.rt.settle().await;
     }
 }
 
@@ -633,7 +541,7 @@ impl Drop for PlatformInner {
     fn drop(&mut self) {
         if !self.shut_down.swap(true, Ordering::AcqRel) {
             self.stop_drivers.store(true, Ordering::Release);
-            self.wall.wake_driver();
+            self.rt.wall.wake_driver();
             self.system.stop();
         }
     }

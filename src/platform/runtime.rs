@@ -1,0 +1,241 @@
+//! What the platform's actors and its handle share: the routing table, the clocks, the
+//! agent threads, the registry of agents, and the mechanics of starting, stopping and
+//! (on a virtual clock) settling.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use actix::prelude::*;
+use dashmap::DashMap;
+use futures::future::{Either, select};
+use tokio::sync::oneshot;
+
+use crate::agent::context::ContextInner;
+use crate::agent::host::{AgentHost, BootError, KillAgent, StopAgent};
+use crate::agent::{Agent, AgentContext};
+use crate::core::Identity;
+use crate::platform::clock::Clock;
+use crate::platform::endpoint::Endpoint;
+use crate::platform::supervision::{AgentStatus, ExitReason, Shutdown};
+use crate::platform::supervisor::{AgentExited, SupervisorNode};
+
+/// The control channels of one running agent (they bypass its data mailbox).
+#[derive(Clone)]
+pub(crate) struct AgentControl {
+    pub(crate) stop: Recipient<StopAgent>,
+    pub(crate) kill: Recipient<KillAgent>,
+}
+
+/// An agent just started: its controls, its peer number, and the news of its boot.
+pub(crate) struct Started {
+    pub(crate) control: AgentControl,
+    pub(crate) peer_id: u64,
+    pub(crate) boot: oneshot::Receiver<Result<(), BootError>>,
+}
+
+/// What the platform knows of one identity.
+pub(crate) struct AgentRecord {
+    pub(crate) status: AgentStatus,
+    /// How many times a supervisor restarted it.
+    pub(crate) restarts: u32,
+    /// Its controls while running.
+    pub(crate) control: Option<AgentControl>,
+    /// The supervisor it belongs to.
+    pub(crate) owner: Option<Addr<SupervisorNode>>,
+}
+
+pub(crate) struct Runtime {
+    /// The platform's own endpoint (identity `platform`): router, clock, RPC deadline.
+    pub(crate) endpoint: Endpoint,
+    /// Wall time, for shutdown deadlines (the platform clock itself when that is real).
+    pub(crate) wall: Clock,
+    /// The agent threads.
+    arbiters: Vec<ArbiterHandle>,
+    /// The platform thread (supervisors, clock driver).
+    system_arbiter: ArbiterHandle,
+    next_arbiter: AtomicUsize,
+    pub(crate) registry: DashMap<Identity, AgentRecord>,
+    /// Default time an agent gets to stop.
+    pub(crate) shutdown_timeout: Duration,
+}
+
+impl Runtime {
+    pub(crate) fn new(
+        endpoint: Endpoint,
+        wall: Clock,
+        arbiters: Vec<ArbiterHandle>,
+        system_arbiter: ArbiterHandle,
+        shutdown_timeout: Duration,
+    ) -> Self {
+        Runtime {
+            endpoint,
+            wall,
+            arbiters,
+            system_arbiter,
+            next_arbiter: AtomicUsize::new(0),
+            registry: DashMap::new(),
+            shutdown_timeout,
+        }
+    }
+
+    pub(crate) fn clock(&self) -> &Clock {
+        &self.endpoint.clock
+    }
+
+    /// Starts a host for `agent` on the next agent thread (round robin).
+    pub(crate) fn start_agent<A: Agent>(
+        &self,
+        identity: Identity,
+        agent: A,
+        exited: Recipient<AgentExited>,
+    ) -> Started {
+        let router = &self.endpoint.router;
+        let peer_id = router.next_peer_id();
+        let ctx = AgentContext {
+            inner: Arc::new(ContextInner {
+                endpoint: Endpoint {
+                    identity,
+                    ..self.endpoint.clone()
+                },
+                peer_id,
+                mailbox: router.new_mailbox(),
+                agent_type: std::any::TypeId::of::<A>(),
+                descriptor: A::__descriptor(),
+                registry: Default::default(),
+                stop: Default::default(),
+            }),
+        };
+        let (boot_tx, boot) = oneshot::channel();
+        let n = self.next_arbiter.fetch_add(1, Ordering::Relaxed);
+        let arbiter = &self.arbiters[n % self.arbiters.len()];
+        let addr = AgentHost::start_in_arbiter(arbiter, move |_| AgentHost::new(agent, ctx, boot_tx, exited));
+        Started {
+            control: AgentControl {
+                stop: addr.clone().recipient(),
+                kill: addr.recipient(),
+            },
+            peer_id,
+            boot,
+        }
+    }
+
+    /// Stops one agent under a shutdown policy: `on_stop` gets the timeout (or forever),
+    /// then the agent is killed; `BrutalKill` kills at once. Returns how it ended.
+    pub(crate) async fn stop_agent(
+        &self,
+        identity: &Identity,
+        control: &AgentControl,
+        shutdown: Shutdown,
+    ) -> ExitReason {
+        let limit = match shutdown {
+            Shutdown::BrutalKill => {
+                let reason = "brutal kill".to_owned();
+                self.kill_agent(control, reason.clone()).await;
+                return ExitReason::Killed(reason);
+            }
+            Shutdown::Timeout(d) => Some(d),
+            Shutdown::Infinity => None,
+        };
+        let (tx, mut rx) = oneshot::channel();
+        control.stop.do_send(StopAgent {
+            done: Some(tx),
+            counted: false,
+        });
+        // `Some(_)`: stopped, or already gone (the channel closed); `None`: stuck.
+        let finished = if self.clock().is_virtual() {
+            // Nothing but the test moves virtual time: once the platform has stalled,
+            // an agent that has not stopped is waiting for time that will not pass.
+            let mut finished = None;
+            self.settle_until(|| {
+                if finished.is_none() {
+                    finished = match rx.try_recv() {
+                        Err(oneshot::error::TryRecvError::Empty) => None,
+                        other => Some(other.is_ok()),
+                    };
+                }
+                finished.is_some()
+            })
+            .await;
+            finished
+        } else if let Some(limit) = limit {
+            let deadline = self.wall.sleep(limit);
+            match select(&mut rx, deadline).await {
+                Either::Left((r, _)) => Some(r.is_ok()),
+                Either::Right(_) => None,
+            }
+        } else {
+            Some(rx.await.is_ok())
+        };
+        if finished.is_some() {
+            return ExitReason::Normal;
+        }
+        let reason = format!("did not stop within {:?}", limit.unwrap_or_default());
+        tracing::warn!(agent = identity.as_str(), "{reason}; killing it");
+        self.kill_agent(control, reason.clone()).await;
+        ExitReason::Killed(reason)
+    }
+
+    async fn kill_agent(&self, control: &AgentControl, reason: String) {
+        let (tx, rx) = oneshot::channel();
+        control.kill.do_send(KillAgent {
+            reason,
+            done: Some(tx),
+        });
+        let _ = rx.await;
+    }
+
+    /// Waits until every message on the platform has been handled, or everything still
+    /// in flight is blocked (an async handler awaiting a timer or a reply that needs the
+    /// clock to move). Returns at once on platforms without activity tracking.
+    pub(crate) async fn settle(&self) {
+        let Some(activity) = self.endpoint.router.activity.clone() else {
+            return;
+        };
+        self.settle_until(|| activity.in_flight() == 0).await;
+    }
+
+    /// Waits until `done()` holds or the platform is stalled: two probe round trips
+    /// through every platform thread saw no delivery and no finished handler. Blocked is
+    /// detected without sleeping.
+    pub(crate) async fn settle_until(&self, mut done: impl FnMut() -> bool) {
+        let Some(activity) = self.endpoint.router.activity.clone() else {
+            return;
+        };
+        let guard = self.wall.sleep(Duration::from_secs(60));
+        futures::pin_mut!(guard);
+        loop {
+            if done() {
+                return;
+            }
+            let before = activity.progress();
+            let probes = async {
+                self.probe_threads().await;
+                self.probe_threads().await;
+            };
+            futures::pin_mut!(probes);
+            if let Either::Right(_) = select(probes, guard.as_mut()).await {
+                panic!(
+                    "platform still busy after 60 s of wall time ({} messages in flight)",
+                    activity.in_flight()
+                );
+            }
+            if activity.progress() == before && !done() {
+                return;
+            }
+        }
+    }
+
+    /// Runs a no-op through every platform thread and waits for it: whatever was
+    /// runnable there before has had its turn.
+    async fn probe_threads(&self) {
+        for arbiter in self.arbiters.iter().chain(std::iter::once(&self.system_arbiter)) {
+            let (tx, rx) = oneshot::channel::<()>();
+            if arbiter.spawn(async move {
+                let _ = tx.send(());
+            }) {
+                let _ = rx.await;
+            }
+        }
+    }
+}
