@@ -138,6 +138,13 @@ impl<A: Agent> AgentHost<A> {
         }
     }
 
+    /// Tells `settle` that something happened here.
+    fn touch(&self) {
+        if let Some(a) = &self.ctx.inner.endpoint.router.activity {
+            a.touch();
+        }
+    }
+
     fn identity(&self) -> &str {
         self.ctx.identity().as_str()
     }
@@ -194,6 +201,7 @@ impl<A: Agent> AgentHost<A> {
         match completion {
             Completion::Boot => match outcome {
                 Ok(_) => {
+                    self.touch();
                     self.phase = Phase::Running;
                     if let Some(b) = self.boot.take() {
                         let _ = b.send(Ok(()));
@@ -303,6 +311,7 @@ impl<A: Agent> AgentHost<A> {
 
     /// Leaves the bus and ends the actor.
     fn leave(&mut self, reason: ExitReason, actx: &mut Context<Self>) {
+        self.touch();
         if self.phase == Phase::Stopped {
             return;
         }
@@ -633,6 +642,7 @@ impl<A: Agent> Actor for AgentHost<A> {
     type Context = Context<Self>;
 
     fn started(&mut self, actx: &mut Self::Context) {
+        self.touch();
         // Control messages (stop) are few; data goes through the agent's own mailbox.
         actx.set_mailbox_capacity(64);
         let weak = actx.address().downgrade();
@@ -656,6 +666,7 @@ impl<A: Agent> Handler<Drain> for AgentHost<A> {
     type Result = ();
 
     fn handle(&mut self, _: Drain, actx: &mut Context<Self>) {
+        self.touch();
         if self.phase != Phase::Running || self.busy.is_some() {
             return;
         }
@@ -686,6 +697,7 @@ impl<A: Agent> Handler<StopAgent> for AgentHost<A> {
     type Result = ();
 
     fn handle(&mut self, msg: StopAgent, actx: &mut Context<Self>) {
+        self.touch();
         if msg.counted {
             self.counted_stops += 1;
         }
@@ -711,6 +723,7 @@ impl<A: Agent> Handler<KillAgent> for AgentHost<A> {
     type Result = ();
 
     fn handle(&mut self, msg: KillAgent, actx: &mut Context<Self>) {
+        self.touch();
         if self.phase == Phase::Stopped {
             if let Some(done) = msg.done {
                 let _ = done.send(());

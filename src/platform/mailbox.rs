@@ -106,6 +106,11 @@ impl Activity {
     pub(crate) fn progress(&self) -> usize {
         self.progress.load(Ordering::Acquire)
     }
+
+    /// Records a step of progress that is not a delivery (a control message handled).
+    pub(crate) fn touch(&self) {
+        self.progress.fetch_add(1, Ordering::AcqRel);
+    }
 }
 
 struct MailboxState {

@@ -342,6 +342,8 @@ impl Platform {
         if self.inner.shut_down.load(Ordering::Acquire) {
             return Err(SpawnError::PlatformStopped);
         }
+        // Counted as activity, so that `settle` waits for a start that is under way.
+        let _busy = self.inner.rt.busy();
         match self.inner.root.send(StartChild(child)).await {
             Ok(r) => r.map(|_| ()),
             Err(_) => Err(SpawnError::PlatformStopped),
@@ -387,11 +389,14 @@ impl Platform {
             .registry
             .get(&identity)
             .and_then(|r| r.owner.clone());
-        match owner {
-            // Asked through its supervisor, so every exit it was sent is accounted for.
-            Some(owner) => owner.send(QueryStatus(identity.clone())).await.ok().flatten(),
-            None => self.inner.rt.registry.get(&identity).map(|r| r.status.clone()),
+        // Asked through its supervisor, so every exit it was sent is accounted for; a
+        // supervisor that has ended has recorded everything already.
+        if let Some(owner) = owner
+            && let Ok(status) = owner.send(QueryStatus(identity.clone())).await
+        {
+            return status;
         }
+        self.inner.rt.registry.get(&identity).map(|r| r.status.clone())
     }
 
     /// How many times a supervisor has restarted `identity`.

@@ -17,6 +17,7 @@ use crate::agent::{Agent, AgentContext};
 use crate::core::Identity;
 use crate::platform::clock::Clock;
 use crate::platform::endpoint::Endpoint;
+use crate::platform::mailbox::Activity;
 use crate::platform::supervision::{AgentStatus, ExitReason, Shutdown};
 use crate::platform::supervisor::{AgentExited, SupervisorNode};
 
@@ -34,6 +35,17 @@ pub(crate) struct Started {
     pub(crate) boot: oneshot::Receiver<Result<(), BootError>>,
 }
 
+/// Platform activity in progress, for `settle`; ends when dropped.
+pub(crate) struct Busy(Option<Arc<Activity>>);
+
+impl Drop for Busy {
+    fn drop(&mut self) {
+        if let Some(a) = &self.0 {
+            a.end();
+        }
+    }
+}
+
 /// What the platform knows of one identity.
 pub(crate) struct AgentRecord {
     pub(crate) status: AgentStatus,
@@ -44,6 +56,9 @@ pub(crate) struct AgentRecord {
     /// The supervisor it belongs to.
     pub(crate) owner: Option<Addr<SupervisorNode>>,
 }
+
+/// Probe rounds through every platform thread without progress that count as stalled.
+const STALL_PROBES: usize = 3;
 
 pub(crate) struct Runtime {
     /// The platform's own endpoint (identity `platform`): router, clock, RPC deadline.
@@ -128,6 +143,8 @@ impl Runtime {
         control: &AgentControl,
         shutdown: Shutdown,
     ) -> ExitReason {
+        // Counted as activity, so that `settle` waits for a stop under way.
+        let _busy = self.busy();
         let limit = match shutdown {
             Shutdown::BrutalKill => {
                 let reason = "brutal kill".to_owned();
@@ -176,6 +193,22 @@ impl Runtime {
         ExitReason::Killed(reason)
     }
 
+    /// Records progress for `settle` (no-op without tracking).
+    pub(crate) fn touch(&self) {
+        if let Some(a) = &self.endpoint.router.activity {
+            a.touch();
+        }
+    }
+
+    /// Marks platform activity until the guard is dropped (no-op without tracking).
+    pub(crate) fn busy(&self) -> Busy {
+        let activity = self.endpoint.router.activity.clone();
+        if let Some(a) = &activity {
+            a.begin();
+        }
+        Busy(activity)
+    }
+
     async fn kill_agent(&self, control: &AgentControl, reason: String) {
         let (tx, rx) = oneshot::channel();
         control.kill.do_send(KillAgent {
@@ -192,11 +225,15 @@ impl Runtime {
         let Some(activity) = self.endpoint.router.activity.clone() else {
             return;
         };
+        // Work the caller just set in motion on its own executor (a spawned task) gets a
+        // turn before we look.
+        tokio::task::yield_now().await;
+        self.probe_threads().await;
         self.settle_until(|| activity.in_flight() == 0).await;
     }
 
-    /// Waits until `done()` holds or the platform is stalled: two probe round trips
-    /// through every platform thread saw no delivery and no finished handler. Blocked is
+    /// Waits until `done()` holds or the platform is stalled: `STALL_PROBES` probe round trips
+    /// through every platform thread saw no delivery, no finished handler, no control step. Blocked is
     /// detected without sleeping.
     pub(crate) async fn settle_until(&self, mut done: impl FnMut() -> bool) {
         let Some(activity) = self.endpoint.router.activity.clone() else {
@@ -205,22 +242,19 @@ impl Runtime {
         let guard = self.wall.sleep(Duration::from_secs(60));
         futures::pin_mut!(guard);
         loop {
-            if done() {
-                return;
-            }
             let before = activity.progress();
-            let probes = async {
-                self.probe_threads().await;
-                self.probe_threads().await;
-            };
-            futures::pin_mut!(probes);
-            if let Either::Right(_) = select(probes, guard.as_mut()).await {
-                panic!(
-                    "platform still busy after 60 s of wall time ({} messages in flight)",
-                    activity.in_flight()
-                );
+            for _ in 0..STALL_PROBES {
+                if done() {
+                    return;
+                }
+                if let Either::Right(_) = select(Box::pin(self.probe_threads()), guard.as_mut()).await {
+                    panic!(
+                        "platform still busy after 60 s of wall time ({} messages in flight)",
+                        activity.in_flight()
+                    );
+                }
             }
-            if activity.progress() == before && !done() {
+            if done() || activity.progress() == before {
                 return;
             }
         }

@@ -228,8 +228,10 @@ impl SupervisorNode {
                     },
                 );
                 let control = started.control;
+                let busy = rt.busy();
                 Box::pin(
                     fut::wrap_future(started.boot).map(move |boot, act: &mut Self, ctx| {
+                        drop(busy);
                         use crate::agent::host::BootError;
                         let result = match boot {
                             Ok(Ok(())) => Ok(()),
@@ -261,8 +263,10 @@ impl SupervisorNode {
                     exited: None,
                 };
                 let node = SupervisorNode::from_spec(rt.clone(), spec, (me.recipient(), instance)).start();
+                let busy = rt.busy();
                 Box::pin(
                     fut::wrap_future(node.send(StartChildren)).map(move |r, act: &mut Self, ctx| {
+                        drop(busy);
                         let result = r.unwrap_or(Err(SpawnError::PlatformStopped));
                         act.booted(
                             index,
@@ -431,19 +435,20 @@ impl SupervisorNode {
         }
         let _ = identity;
         let delay = self.backoff.delay(n);
-        let activity = self.rt.endpoint.router.activity.clone();
-        if let Some(a) = &activity {
-            a.begin();
-        }
+        let busy = self.rt.busy();
         let stop = self.stop_children(to_stop);
-        let sleep = self.rt.clock().sleep(delay);
+        let sleep = (!delay.is_zero()).then(|| self.rt.clock().sleep(delay));
         let restart = stop
-            .then(move |_, _act: &mut Self, _| fut::wrap_future(sleep))
+            .then(move |_, _act: &mut Self, _| {
+                fut::wrap_future(async move {
+                    if let Some(sleep) = sleep {
+                        sleep.await;
+                    }
+                })
+            })
             .then(move |(), act: &mut Self, _| act.start_in_order(group))
             .map(move |r, act: &mut Self, ctx| {
-                if let Some(a) = &activity {
-                    a.end();
-                }
+                drop(busy);
                 if let Err(e) = r {
                     // A failed restart counts as a crash of that child.
                     tracing::warn!(supervisor = act.name, "restart failed: {e}");
@@ -537,6 +542,7 @@ impl Handler<StartChild> for SupervisorNode {
     type Result = ResponseActFuture<Self, Result<Option<SupervisorHandle>, SpawnError>>;
 
     fn handle(&mut self, msg: StartChild, ctx: &mut Context<Self>) -> Self::Result {
+        self.rt.touch();
         if self.stopping {
             return Box::pin(fut::ready(Err(SpawnError::PlatformStopped)));
         }
@@ -581,6 +587,7 @@ impl Handler<StartChildren> for SupervisorNode {
     type Result = ResponseActFuture<Self, Result<(), SpawnError>>;
 
     fn handle(&mut self, _: StartChildren, _: &mut Context<Self>) -> Self::Result {
+        self.rt.touch();
         let all: Vec<usize> = (0..self.children.len()).collect();
         Box::pin(self.start_in_order(all).then(|r, act: &mut Self, _| -> Step {
             match r {
@@ -606,6 +613,7 @@ impl Handler<AgentExited> for SupervisorNode {
     type Result = ();
 
     fn handle(&mut self, msg: AgentExited, ctx: &mut Context<Self>) {
+        self.rt.touch();
         let Some(&index) = self.by_name.get(&msg.name) else {
             return;
         };
@@ -631,6 +639,7 @@ impl Handler<StopChild> for SupervisorNode {
     type Result = ResponseActFuture<Self, bool>;
 
     fn handle(&mut self, msg: StopChild, _: &mut Context<Self>) -> Self::Result {
+        self.rt.touch();
         let Some(&index) = self.by_name.get(&msg.0) else {
             return Box::pin(fut::ready(false));
         };
@@ -655,6 +664,7 @@ impl Handler<Shutdown> for SupervisorNode {
     type Result = ResponseActFuture<Self, ()>;
 
     fn handle(&mut self, _: Shutdown, _: &mut Context<Self>) -> Self::Result {
+        self.rt.touch();
         self.stopping = true;
         let all: Vec<usize> = (0..self.children.len()).rev().collect();
         Box::pin(self.stop_children(all).map(|_, act: &mut Self, ctx| {
