@@ -205,3 +205,65 @@ async fn a_runtime_subscription_takes_a_policy() {
     assert_eq!(tp.mailbox_stats("picky").unwrap().dropped_newest, 9);
     tp.shutdown().await;
 }
+
+/// Logs readings (the first one takes 5 virtual seconds) and a periodic tick.
+struct Busy {
+    log: Arc<Mutex<Vec<String>>>,
+}
+
+#[volttron::agent]
+impl Busy {
+    #[subscribe("readings/")]
+    async fn reading(&mut self, ctx: &AgentContext, msg: &Publication) {
+        let n = msg.message.as_i64().unwrap();
+        self.log.lock().push(format!("reading {n}"));
+        if n == 0 {
+            ctx.clock().sleep(Duration::from_secs(5)).await;
+        }
+    }
+
+    #[periodic(secs = 3, wait = 3)]
+    fn tick(&mut self, ctx: &AgentContext) {
+        self.log
+            .lock()
+            .push(format!("tick at {}s", ctx.now().timestamp() % 60));
+    }
+
+    #[on_stop]
+    fn stop(&mut self) {
+        self.log.lock().push("stop".into());
+    }
+}
+
+#[volttron::test]
+async fn timers_go_ahead_of_a_flooded_mailbox(tp: TestPlatform) {
+    let log = Arc::new(Mutex::new(Vec::new()));
+    tp.spawn("busy", Busy { log: log.clone() }).await.unwrap();
+    for n in 0..=100 {
+        tp.publish("readings/x", n).unwrap();
+    }
+    tp.advance(Duration::from_secs(5)).await;
+    let log = log.lock();
+    // The tick due at 3 s waited only for the handler that was running (until 5 s), not
+    // for the hundred readings queued before it.
+    assert_eq!(&log[..3], ["reading 0", "tick at 5s", "reading 1"]);
+    assert_eq!(log.len(), 102);
+}
+
+#[volttron::test]
+async fn a_flooded_agent_stops_without_handling_its_backlog(tp: TestPlatform) {
+    let log = Arc::new(Mutex::new(Vec::new()));
+    tp.spawn("busy", Busy { log: log.clone() }).await.unwrap();
+    for n in 0..=1000 {
+        tp.publish("readings/x", n).unwrap();
+    }
+    tp.settle().await;
+    let platform = tp.platform().clone();
+    let stopping = tokio::spawn(async move { platform.stop_agent("busy").await });
+    // The stop waits for the running handler (5 s, within the shutdown timeout), not for
+    // the thousand queued readings.
+    tp.advance(Duration::from_secs(5)).await;
+    assert!(stopping.await.unwrap());
+    assert_eq!(*log.lock(), ["reading 0", "stop"]);
+    tp.assert_peers(&[]);
+}

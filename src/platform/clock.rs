@@ -19,7 +19,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
@@ -56,6 +56,8 @@ struct ClockInner {
     /// Woken when a timer is added (the real driver re-plans; `advance` re-checks).
     changed: Notify,
     next_id: AtomicU64,
+    /// How many `advance` calls are under way (virtual clocks).
+    advancing: AtomicUsize,
 }
 
 enum ClockKind {
@@ -133,6 +135,7 @@ impl Clock {
                 timers: Mutex::new(TimerTable::default()),
                 changed: Notify::new(),
                 next_id: AtomicU64::new(1),
+                advancing: AtomicUsize::new(0),
             }),
         }
     }
@@ -320,6 +323,17 @@ impl Clock {
         }
     }
 
+    /// Marks an `advance` under way until the guard is dropped.
+    pub(crate) fn advancing_guard(&self) -> AdvancingGuard {
+        self.inner.advancing.fetch_add(1, Ordering::AcqRel);
+        AdvancingGuard(self.clone())
+    }
+
+    /// Whether a test is moving this (virtual) clock right now.
+    pub(crate) fn is_advancing(&self) -> bool {
+        self.inner.advancing.load(Ordering::Acquire) > 0
+    }
+
     /// Drives a real clock: fires timers as wall time reaches them. Runs until `stop` is set.
     pub(crate) async fn drive_real(self, stop: Arc<AtomicBool>) {
         let ClockKind::Real { origin } = self.inner.kind else {
@@ -353,6 +367,15 @@ impl std::fmt::Debug for Clock {
             .field("virtual", &self.is_virtual())
             .field("now", &self.now())
             .finish()
+    }
+}
+
+/// Ends an `advance` (see [`Clock::advancing_guard`]).
+pub(crate) struct AdvancingGuard(Clock);
+
+impl Drop for AdvancingGuard {
+    fn drop(&mut self) {
+        self.0.inner.advancing.fetch_sub(1, Ordering::AcqRel);
     }
 }
 

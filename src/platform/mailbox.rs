@@ -114,6 +114,9 @@ impl Activity {
 }
 
 struct MailboxState {
+    /// Timer firings, pings and peer events: handled before `queue`, so that a flooded
+    /// agent still keeps its schedule and answers pings.
+    urgent: VecDeque<Envelope>,
     queue: VecDeque<Envelope>,
     /// A drain is requested or running.
     scheduled: bool,
@@ -155,6 +158,7 @@ impl Mailbox {
     pub(crate) fn new(activity: Option<Arc<Activity>>, capacity: usize) -> Self {
         Mailbox {
             state: Mutex::new(MailboxState {
+                urgent: VecDeque::new(),
                 queue: VecDeque::new(),
                 scheduled: false,
                 closed: false,
@@ -175,7 +179,7 @@ impl Mailbox {
         let _ = self.waker.set(waker);
         let wake = {
             let mut st = self.state.lock();
-            if !st.queue.is_empty() && !st.scheduled {
+            if !(st.queue.is_empty() && st.urgent.is_empty()) && !st.scheduled {
                 st.scheduled = true;
                 true
             } else {
@@ -193,14 +197,20 @@ impl Mailbox {
         }
     }
 
-    /// Queues an envelope; hands it back if the mailbox is closed.
+    /// Queues an envelope; hands it back if the mailbox is closed. Timer firings, pings
+    /// and peer events go ahead of queued data.
     pub(crate) fn deliver(&self, envelope: Envelope) -> Result<(), Envelope> {
         let wake = {
             let mut st = self.state.lock();
             if st.closed {
                 return Err(envelope);
             }
-            st.queue.push_back(envelope);
+            match envelope {
+                Envelope::Timer { .. } | Envelope::Ping(_) | Envelope::Peer(_) => {
+                    st.urgent.push_back(envelope)
+                }
+                _ => st.queue.push_back(envelope),
+            }
             if let Some(a) = &self.activity {
                 a.begin();
             }
@@ -257,7 +267,9 @@ impl Mailbox {
     /// Moves up to `max` envelopes into `out`.
     pub(crate) fn take_batch(&self, max: usize, out: &mut impl Extend<Envelope>) {
         let mut st = self.state.lock();
-        let n = st.queue.len().min(max);
+        let urgent = st.urgent.len().min(max);
+        out.extend(st.urgent.drain(..urgent));
+        let n = st.queue.len().min(max - urgent);
         let publications = st.queue.iter().take(n).filter(|e| is_publication(e)).count();
         st.publications -= publications;
         out.extend(st.queue.drain(..n));
@@ -278,7 +290,7 @@ impl Mailbox {
     pub(crate) fn stats(&self) -> MailboxStats {
         let st = self.state.lock();
         MailboxStats {
-            queued: st.queue.len(),
+            queued: st.queue.len() + st.urgent.len(),
             queued_publications: st.publications,
             capacity: st.capacity,
             dropped_oldest: st.dropped_oldest,
@@ -291,7 +303,7 @@ impl Mailbox {
     /// (the drain stays scheduled), false if the mailbox went idle.
     pub(crate) fn finish_drain(&self) -> bool {
         let mut st = self.state.lock();
-        if st.queue.is_empty() {
+        if st.queue.is_empty() && st.urgent.is_empty() {
             st.scheduled = false;
             false
         } else {
@@ -311,7 +323,8 @@ impl Mailbox {
         let mut st = self.state.lock();
         st.closed = true;
         st.publications = 0;
-        let rest: Vec<Envelope> = st.queue.drain(..).collect();
+        let mut rest: Vec<Envelope> = st.urgent.drain(..).collect();
+        rest.extend(st.queue.drain(..));
         if let Some(a) = &self.activity {
             for _ in &rest {
                 a.end();

@@ -513,6 +513,7 @@ impl Platform {
         if !clock.is_virtual() {
             return;
         }
+        let _advancing = clock.advancing_guard();
         let target = clock.elapsed() + by;
         loop {
             self.settle().await;

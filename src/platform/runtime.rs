@@ -160,10 +160,12 @@ impl Runtime {
             counted: false,
         });
         // `Some(_)`: stopped, or already gone (the channel closed); `None`: stuck.
-        let finished = if self.clock().is_virtual() {
-            // Nothing but the test moves virtual time: once the platform has stalled,
-            // an agent that has not stopped is waiting for time that will not pass.
-            let mut finished = None;
+        let clock = self.clock();
+        let mut finished = None;
+        if clock.is_virtual() {
+            // Only a test moves virtual time. While it is not doing so, an agent that
+            // has not stopped once the platform has stalled is waiting for time that
+            // will not pass; while it is, the timeout below runs on the virtual clock.
             self.settle_until(|| {
                 if finished.is_none() {
                     finished = match rx.try_recv() {
@@ -171,12 +173,14 @@ impl Runtime {
                         other => Some(other.is_ok()),
                     };
                 }
-                finished.is_some()
+                finished.is_some() || clock.is_advancing()
             })
             .await;
+        }
+        let finished = if finished.is_some() || (clock.is_virtual() && !clock.is_advancing()) {
             finished
         } else if let Some(limit) = limit {
-            let deadline = self.wall.sleep(limit);
+            let deadline = clock.sleep(limit);
             match select(&mut rx, deadline).await {
                 Either::Left((r, _)) => Some(r.is_ok()),
                 Either::Right(_) => None,
