@@ -335,12 +335,13 @@ impl<A: Agent> AgentHost<A> {
         }
         // Tell the supervisor before the waiters: whoever waited for this stop and then
         // asks the supervisor finds the exit recorded (its mailbox is FIFO).
-        self.supervisor.do_send(AgentExited {
+        AgentExited {
             name: inner.endpoint.identity.to_string(),
             instance: inner.peer_id,
             kind: inner.descriptor.name,
             reason,
-        });
+        }
+        .report(&self.supervisor, inner.endpoint.router.activity.as_ref());
         for w in self.stop_waiters.drain(..) {
             let _ = w.send(());
         }
@@ -398,12 +399,13 @@ impl<A: Agent> AgentHost<A> {
             .add_peer(inner.endpoint.identity.clone(), entry)
         {
             self.phase = Phase::Stopped;
-            self.supervisor.do_send(AgentExited {
+            AgentExited {
                 name: id.to_string(),
                 instance: inner.peer_id,
                 kind: inner.descriptor.name,
                 reason: ExitReason::StartFailed("duplicate identity".into()),
-            });
+            }
+            .report(&self.supervisor, inner.endpoint.router.activity.as_ref());
             if let Some(b) = self.boot.take() {
                 let _ = b.send(Err(BootError::Duplicate));
             }

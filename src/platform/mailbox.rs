@@ -179,7 +179,8 @@ impl Mailbox {
         let _ = self.waker.set(waker);
         let wake = {
             let mut st = self.state.lock();
-            if !(st.queue.is_empty() && st.urgent.is_empty()) && !st.scheduled {
+            let pending = !st.queue.is_empty() || !st.urgent.is_empty();
+            if pending && !st.scheduled {
                 st.scheduled = true;
                 true
             } else {

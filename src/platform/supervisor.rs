@@ -11,6 +11,7 @@ use actix::prelude::*;
 
 use crate::core::{Headers, Identity, Map, Topic, Value};
 use crate::platform::SpawnError;
+use crate::platform::mailbox::Activity;
 use crate::platform::runtime::{AgentControl, AgentRecord, Runtime};
 use crate::platform::supervision::{
     AgentStatus, Backoff, ChildKind, ChildSpec, ExitReason, Restart, Shutdown as ShutdownPolicy, Strategy,
@@ -30,6 +31,20 @@ pub(crate) struct AgentExited {
     /// The agent type's name, for alert topics.
     pub(crate) kind: &'static str,
     pub(crate) reason: Reason,
+}
+
+impl AgentExited {
+    /// Sends this to a supervisor, counted as platform activity until it is handled (so
+    /// that `settle` waits for the supervisor's reaction).
+    pub(crate) fn report(self, to: &Recipient<AgentExited>, activity: Option<&Arc<Activity>>) {
+        if !to.connected() {
+            return;
+        }
+        if let Some(a) = activity {
+            a.begin();
+        }
+        to.do_send(self);
+    }
 }
 
 /// Starts a child under this supervisor (dynamic supervisors: the root).
@@ -468,12 +483,13 @@ impl SupervisorNode {
         ctx.wait(stop.map(move |_, act: &mut Self, ctx| {
             act.mark_all_down(ExitReason::RestartLimit);
             if let Some((parent, instance)) = act.parent.take() {
-                parent.do_send(AgentExited {
+                AgentExited {
                     name: act.name.clone(),
                     instance,
                     kind: "Supervisor",
                     reason: ExitReason::Crashed(format!("supervisor '{}': {why}", act.name)),
-                });
+                }
+                .report(&parent, act.rt.endpoint.router.activity.as_ref());
             }
             ctx.stop();
         }));
@@ -613,7 +629,10 @@ impl Handler<AgentExited> for SupervisorNode {
     type Result = ();
 
     fn handle(&mut self, msg: AgentExited, ctx: &mut Context<Self>) {
-        self.rt.touch();
+        // Counted since `report`; `end` also records progress.
+        if let Some(a) = &self.rt.endpoint.router.activity {
+            a.end();
+        }
         let Some(&index) = self.by_name.get(&msg.name) else {
             return;
         };
@@ -672,12 +691,13 @@ impl Handler<Shutdown> for SupervisorNode {
                 c.state = ChildState::Down;
             }
             if let Some((parent, instance)) = act.parent.take() {
-                parent.do_send(AgentExited {
+                AgentExited {
                     name: act.name.clone(),
                     instance,
                     kind: "Supervisor",
                     reason: ExitReason::Normal,
-                });
+                }
+                .report(&parent, act.rt.endpoint.router.activity.as_ref());
             }
             ctx.stop();
         }))
