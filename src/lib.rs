@@ -106,13 +106,14 @@
 //! |--------|------|
 //! | [`core`] | vocabulary without a runtime: [`Value`], [`Topic`], [`Identity`], subscription index, RPC errors |
 //! | [`agent`](mod@agent) | the [`Agent`] trait, [`AgentContext`], handler attributes, cron |
-//! | [`platform`] | [`Platform`] and its builder, routing table, supervisor, [`Clock`] |
+//! | [`platform`] | [`Platform`] and its builder, routing table, [`backpressure`](platform::backpressure), [`supervision`], [`Clock`] |
 //! | [`testing`] | [`TestPlatform`](testing::TestPlatform): virtual clock, capture, settle |
 //!
 //! actix runs underneath but never appears in this API.
 //!
-//! A handler panic is caught and ends only that agent. Building with `panic = "abort"`
-//! turns every panic into a process abort and disables this containment.
+//! A handler panic is caught and ends only that agent instance; its supervisor decides
+//! whether a fresh one starts (see [`supervision`]). Building with `panic = "abort"` turns
+//! every panic into a process abort and disables this containment.
 
 pub mod agent;
 pub mod core;

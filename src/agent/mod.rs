@@ -23,8 +23,9 @@
 //! Handlers run one at a time per agent, each to completion, `async` ones included (the
 //! agent's struct is its state, like a kameo actor): an `async` handler may await RPC calls
 //! to *other* agents, but an agent that awaits a call back into itself waits for the
-//! deadline. A handler that panics is contained: the agent exits abnormally, the platform
-//! and the other agents keep running.
+//! deadline. A handler that panics is contained: the agent instance exits abnormally, the
+//! platform and the other agents keep running, and its supervisor decides whether a fresh
+//! instance starts (see [`supervision`](crate::supervision)).
 
 pub(crate) mod context;
 pub mod cron;

@@ -8,7 +8,8 @@
 //! | piece | what it is |
 //! |-------|------------|
 //! | [`router`] | the routing table: peers, subscription index, mailboxes (data path, no actor hop) |
-//! | [`supervisor`] | the actor that owns the agent registry, placement and shutdown order |
+//! | [`supervision`] | OTP-style supervisors: child specs, strategies, restart limits, backoff |
+//! | [`backpressure`] | bounded mailboxes and per-subscription overflow policies |
 //! | [`clock`] | the single clock behind every timer, real or virtual |
 //! | `mailbox` | per-agent data queues with idle-to-busy wake-ups |
 
@@ -460,7 +461,7 @@ impl Platform {
         self.inner.rt.endpoint.router.mailbox_stats(identity)
     }
 
-    /// A platform fact, as [`AgentContext::query`].
+    /// A platform fact, as [`AgentContext::query`](crate::AgentContext::query).
     pub fn query(&self, key: &str) -> Option<Value> {
         self.inner.rt.endpoint.query(key)
     }
