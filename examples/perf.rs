@@ -15,9 +15,12 @@
 //! | `baseline.actix_do_send` | actix actor `do_send`s N messages (chunks of [`CHUNK`](workloads::CHUNK), yielding between) to an actor on the same arbiter; first send to N counted |
 //! | `baseline.tokio_mpsc` | tokio `mpsc::channel(1024)`, 2-worker runtime, one producer task, one consumer task |
 //! | `pubsub.inproc.1to1` | one publisher agent publishes N (chunks of [`CHUNK`](workloads::CHUNK)) from an async RPC handler; one subscriber counts; first publish to N counted; `agent_threads(1)` |
+//! | `pubsub.inproc.1to1_with_slow_subscriber` | ratio: 1to1 rate with one extra subscriber on the prefix whose async handler sleeps 1 ms per message (mailbox fills, `DropOldest` drops; the fast sink alone is timed), / plain 1to1 rate; runs interleaved with 1to1 |
+//! | `pubsub.inproc.slow_subscriber_dropped` | publications the slow subscriber's mailbox dropped during the last measured run (`mailbox_stats("slow")`), to show drops happened |
 //! | `pubsub.inproc.fanout100` | same, 100 subscribers on the prefix; deliveries/s until the last subscriber has counted |
 //! | `pubsub.inproc.1to1_with_100k_subs` | as 1to1 on a platform that also holds 100 agents x 1000 run-time subscriptions `other/{i}/{j}` |
 //! | `rpc.inproc.rtt_p50/p99` | async RPC handler of a caller agent awaits `ctx.call("callee", "echo", (i,))` N times in sequence, `agent_threads(1)` |
+//! | `supervision.restart_us` / `restart_p99_us` | real clock, `agent_threads(1)`, supervisor with zero backoff: from `Instant::now()` before an RPC that panics the agent to the first `ping` the restarted agent answers (retried with `yield_now` while `UnknownPeer`/`PeerStopped`); median / p99 over 200 crashes (quick: 50) after 10 warm-up crashes |
 //! | `agents.spawn_10k` | fresh process: `join_all` of 10,000 `platform.spawn` futures (default agent threads) |
 //! | `agents.idle_bytes` | same process: RSS (`/proc/self/statm`) after minus before, / 10,000 |
 //! | `baseline.uds_pingpong_rtt` | `UnixStream::pair`, 8-byte ping-pong between two threads, median round trip (on a VM this swings with idle-vCPU wake-up latency) |
@@ -27,11 +30,12 @@ use std::os::unix::net::UnixStream;
 use std::time::{Duration, Instant};
 
 use volttron::prelude::*;
+use volttron::supervision::{ChildSpec, Supervisor};
 
 #[path = "../benches/workloads/mod.rs"]
 mod workloads;
 
-use workloads::{Rig, actix_burst, rpc_platform, runtime};
+use workloads::{Rig, SLOW_DELAY, actix_burst, rpc_platform, runtime};
 
 /// Agents spawned for `agents.spawn_10k` / `agents.idle_bytes`.
 const SPAWN_COUNT: usize = 10_000;
@@ -45,6 +49,7 @@ struct Sizes {
     one_to_one: u64,
     fanout_publishes: u64,
     rpc_calls: u64,
+    restart_samples: usize,
     uds_round_trips: usize,
 }
 
@@ -58,6 +63,7 @@ impl Sizes {
                 one_to_one: 300_000,
                 fanout_publishes: 10_000,
                 rpc_calls: 20_000,
+                restart_samples: 50,
                 uds_round_trips: 20_000,
             }
         } else {
@@ -68,6 +74,7 @@ impl Sizes {
                 one_to_one: 1_000_000,
                 fanout_publishes: 30_000,
                 rpc_calls: 50_000,
+                restart_samples: 200,
                 uds_round_trips: 50_000,
             }
         }
@@ -113,6 +120,100 @@ async fn rpc_run(platform: &Platform, n: u64) -> (f64, f64) {
     v.sort_unstable();
     let pct = |p: f64| v[((v.len() - 1) as f64 * p).round() as usize] as f64 / 1000.0;
     (pct(0.50), pct(0.99))
+}
+
+// ---------------------------------------------------------------------------------------
+// Supervision
+// ---------------------------------------------------------------------------------------
+
+/// Marks the deliberate panics of [`Victim::boom`], which the panic hook keeps quiet.
+const BOOM: &str = "perf: deliberate crash";
+
+/// Crashes on `boom`; answers `ping`.
+struct Victim;
+
+#[volttron::agent]
+impl Victim {
+    /// Panics (the caller gets `RpcError::Remote` of kind `"panic"`).
+    #[rpc]
+    fn boom(&mut self) {
+        panic!("{BOOM}");
+    }
+
+    /// Answers at once.
+    #[rpc]
+    fn ping(&mut self) -> u64 {
+        1
+    }
+}
+
+/// Silences the default panic message for [`BOOM`] panics only.
+fn quiet_boom_panics() {
+    let default = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let msg = info
+            .payload()
+            .downcast_ref::<String>()
+            .map(String::as_str)
+            .or_else(|| info.payload().downcast_ref::<&str>().copied());
+        if msg != Some(BOOM) {
+            default(info);
+        }
+    }));
+}
+
+/// One crash-to-recovered sample in microseconds: `victim.boom`, then `victim.ping` until
+/// the restarted victim answers.
+async fn restart_sample(platform: &Platform) -> f64 {
+    let start = Instant::now();
+    match platform.call("victim", "boom", ()).await {
+        Err(RpcError::Remote { kind, .. }) if kind == "panic" => {}
+        other => panic!("victim.boom: expected a panic, got {other:?}"),
+    }
+    loop {
+        match platform
+            .call("victim", "ping", ())
+            .timeout(Duration::from_secs(10))
+            .await
+        {
+            Ok(_) => break,
+            // Not back yet: the old instance is gone, the new one not yet registered.
+            Err(RpcError::UnknownPeer { .. } | RpcError::PeerStopped { .. }) => {
+                tokio::task::yield_now().await
+            }
+            Err(e) => panic!("victim.ping: {e}"),
+        }
+    }
+    start.elapsed().as_nanos() as f64 / 1000.0
+}
+
+/// Returns (median, p99) in microseconds of `n` crash-to-recovered samples, after 10
+/// warm-up crashes, on a fresh real-clock platform.
+async fn restart_run(n: usize) -> (f64, f64) {
+    let platform = Platform::builder()
+        .agent_threads(1)
+        .start()
+        .await
+        .expect("start platform");
+    let spec = Supervisor::builder("bench")
+        .restart_limit(1_000_000, Duration::from_secs(1))
+        .backoff(Duration::ZERO, Duration::ZERO)
+        .child(ChildSpec::agent("victim", || Victim))
+        .build();
+    platform.supervise(spec).await.expect("supervise");
+    const WARM_UP: usize = 10;
+    for _ in 0..WARM_UP {
+        restart_sample(&platform).await;
+    }
+    let mut v = Vec::with_capacity(n);
+    for _ in 0..n {
+        v.push(restart_sample(&platform).await);
+    }
+    assert_eq!(platform.restart_count("victim") as usize, WARM_UP + n);
+    platform.shutdown().await;
+    v.sort_by(f64::total_cmp);
+    let p99 = v[((v.len() - 1) as f64 * 0.99).round() as usize];
+    (median(v), p99)
 }
 
 // ---------------------------------------------------------------------------------------
@@ -289,33 +390,79 @@ fn main() {
 
     let rt = runtime();
     rt.block_on(async {
-        if want("pubsub.inproc.1to1") || want("pubsub.inproc.100k") {
-            // 1to1 and 1to1 with 100k non-matching subscriptions: two platforms, runs
-            // interleaved so drift (thermal, other load) hits both alike.
-            eprintln!("[perf] pubsub.inproc.1to1 / 1to1_with_100k_subs: setting up");
+        let with_100k = want("pubsub.inproc.1to1_with_100k_subs") || want("pubsub.inproc.100k");
+        let with_slow =
+            want("pubsub.inproc.1to1_with_slow_subscriber") || want("pubsub.inproc.slow_subscriber");
+        if want("pubsub.inproc.1to1") || with_100k || with_slow {
+            // 1to1, 1to1 with 100k non-matching subscriptions, and 1to1 with a slow
+            // subscriber: one platform each, runs interleaved so drift (thermal, other
+            // load) hits all alike; the ratios divide by the plain 1to1 of the same runs.
+            eprintln!("[perf] pubsub.inproc.1to1 (+ with_100k_subs, with_slow_subscriber): setting up");
             let mut plain = Rig::start(1, 0, 0).await;
-            let setup = Instant::now();
-            let mut noisy = Rig::start(1, 100, 1000).await;
-            assert_eq!(noisy.platform.subscriptions("other/").len(), 100_000);
-            eprintln!(
-                "[perf] 100 agents with 1000 run-time subscriptions each: {:.0} ms",
-                setup.elapsed().as_secs_f64() * 1000.0
-            );
-            eprintln!("[perf] pubsub.inproc.1to1 (+ with_100k_subs): warm-up + {runs} runs");
+            let mut noisy = None;
+            if with_100k {
+                let setup = Instant::now();
+                let rig = Rig::start(1, 100, 1000).await;
+                assert_eq!(rig.platform.subscriptions("other/").len(), 100_000);
+                eprintln!(
+                    "[perf] 100 agents with 1000 run-time subscriptions each: {:.0} ms",
+                    setup.elapsed().as_secs_f64() * 1000.0
+                );
+                noisy = Some(rig);
+            }
+            // The slow subscriber (SLOW_DELAY per message, on the same agent thread)
+            // cannot keep up: its mailbox fills and DropOldest drops. The rate is still
+            // publications per second from the first publish to the fast sink having
+            // counted all N; the slow subscriber's drops are counted by the platform and
+            // printed as `pubsub.inproc.slow_subscriber_dropped` (last measured run).
+            let mut slow = if with_slow {
+                Some(Rig::with_slow_subscriber(1).await)
+            } else {
+                None
+            };
+            eprintln!("[perf] pubsub.inproc.1to1 (+ others): warm-up + {runs} runs");
             pubsub_run(&mut plain, s.one_to_one).await;
-            pubsub_run(&mut noisy, s.one_to_one).await;
-            let mut a = Vec::new();
-            let mut b = Vec::new();
+            for rig in noisy.iter_mut().chain(slow.iter_mut()) {
+                pubsub_run(rig, s.one_to_one).await;
+            }
+            let (mut a, mut b, mut c) = (Vec::new(), Vec::new(), Vec::new());
+            let mut dropped = 0;
             for _ in 0..runs {
                 a.push(pubsub_run(&mut plain, s.one_to_one).await);
-                b.push(pubsub_run(&mut noisy, s.one_to_one).await);
+                if let Some(rig) = noisy.as_mut() {
+                    b.push(pubsub_run(rig, s.one_to_one).await);
+                }
+                if let Some(rig) = slow.as_mut() {
+                    let before = rig.platform.mailbox_stats("slow").expect("slow stats").dropped();
+                    c.push(pubsub_run(rig, s.one_to_one).await);
+                    let after = rig.platform.mailbox_stats("slow").expect("slow stats").dropped();
+                    dropped = after - before;
+                }
+            }
+            eprintln!("[perf] 1to1 msgs/s per run: plain {a:.0?}, with_100k_subs {b:.0?}, with_slow {c:.0?}");
+            let one = median(a);
+            figures.push(("pubsub.inproc.1to1", one, "msgs/s"));
+            if let Some(rig) = noisy {
+                rig.shutdown().await;
+                let with = median(b);
+                figures.push(("pubsub.inproc.1to1_with_100k_subs", with, "msgs/s"));
+                figures.push(("pubsub.inproc.100k_subs_ratio", with / one, "ratio"));
+            }
+            if let Some(rig) = slow {
+                let stop = Instant::now();
+                rig.shutdown().await;
+                eprintln!(
+                    "[perf] slow subscriber ({SLOW_DELAY:?}/msg) platform shut down in {:.0} ms",
+                    stop.elapsed().as_secs_f64() * 1000.0
+                );
+                figures.push((
+                    "pubsub.inproc.1to1_with_slow_subscriber",
+                    median(c) / one,
+                    "ratio",
+                ));
+                figures.push(("pubsub.inproc.slow_subscriber_dropped", dropped as f64, "msgs"));
             }
             plain.shutdown().await;
-            noisy.shutdown().await;
-            let (one, with) = (median(a), median(b));
-            figures.push(("pubsub.inproc.1to1", one, "msgs/s"));
-            figures.push(("pubsub.inproc.1to1_with_100k_subs", with, "msgs/s"));
-            figures.push(("pubsub.inproc.100k_subs_ratio", with / one, "ratio"));
         }
 
         if want("pubsub.inproc.fanout100") {
@@ -348,6 +495,14 @@ fn main() {
         }
     });
     drop(rt);
+
+    if want("supervision.") {
+        eprintln!("[perf] supervision.restart_us: {} crashes", s.restart_samples);
+        quiet_boom_panics();
+        let (p50, p99) = runtime().block_on(restart_run(s.restart_samples));
+        figures.push(("supervision.restart_us", p50, "us"));
+        figures.push(("supervision.restart_p99_us", p99, "us"));
+    }
 
     if want("agents.") {
         eprintln!("[perf] agents.spawn_10k / idle_bytes: {runs} fresh processes");

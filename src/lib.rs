@@ -122,7 +122,8 @@ pub mod testing;
 
 pub use crate::agent::{Agent, AgentContext, ContextError, CronSchedule, PublishError};
 pub use crate::core::{
-    Args, Headers, Identity, IntoArgs, Map, Publication, RpcError, Topic, Value, from_value, to_value,
+    Args, Headers, Health, Identity, IntoArgs, Map, Publication, RpcError, Status, Topic, Value, from_value,
+    to_value,
 };
 pub use crate::platform::backpressure::{MailboxStats, OverflowPolicy};
 pub use crate::platform::clock::{Clock, TimerId};

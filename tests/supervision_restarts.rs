@@ -404,3 +404,26 @@ async fn a_restarted_agent_rejoins_with_its_subscriptions(tp: TestPlatform) {
     assert_eq!(hits(&tp, "a").await, 1);
     tp.shutdown().await;
 }
+
+#[volttron::test]
+async fn a_crash_sets_health_bad_until_the_fresh_instance_is_up(tp: TestPlatform) {
+    use volttron::Status;
+    let log = Log::default();
+    let spec = Supervisor::builder("healthy")
+        .backoff(Duration::from_secs(2), Duration::from_secs(2))
+        .child(ChildSpec::agent("x", worker(&log)))
+        .build();
+    tp.supervise(spec).await.unwrap();
+    assert_eq!(tp.agent_health("x").await.unwrap().status, Status::Good);
+    crash(&tp, "x").await;
+    let health = tp.agent_health("x").await.unwrap();
+    assert_eq!(health.status, Status::Bad);
+    assert!(health.context.as_deref().unwrap().contains("boom"), "{health:?}");
+    assert_eq!(health.last_updated, tp.now());
+    assert_eq!(tp.agent_status("x").await, Some(AgentStatus::Restarting));
+    tp.advance(Duration::from_secs(2)).await;
+    let health = tp.agent_health("x").await.unwrap();
+    assert_eq!(health.status, Status::Good);
+    assert_eq!(tp.agent_status("x").await, Some(AgentStatus::Running));
+    tp.shutdown().await;
+}

@@ -2,7 +2,8 @@
 //! performance harness (`examples/perf.rs`), so each is written once.
 //!
 //! - pub/sub: a [`Source`] agent publishing in chunks, [`Sink`] agents counting, [`Noise`]
-//!   agents holding non-matching subscriptions, and the [`Rig`] platform tying them up;
+//!   agents holding non-matching subscriptions, a [`SlowSink`] far slower than the source,
+//!   and the [`Rig`] platform tying them up;
 //! - RPC: a [`Callee`] answering `echo` and a [`Caller`] calling it in a loop, on the
 //!   platform from [`rpc_platform`];
 //! - the actix baseline: [`Pinger`] `do_send`s [`Ping`]s to a [`Counter`], run by
@@ -90,6 +91,23 @@ impl Sink {
     }
 }
 
+/// How long [`SlowSink`] takes per publication: over 1000x what the source needs to
+/// publish one, so its mailbox fills up and `DropOldest` drops.
+pub(crate) const SLOW_DELAY: Duration = Duration::from_millis(1);
+
+/// Subscribes to `bench/` like a [`Sink`], but takes [`SLOW_DELAY`] (platform clock) per
+/// publication. Spawned as `slow` by [`Rig::with_slow_subscriber`].
+pub(crate) struct SlowSink;
+
+#[volttron::agent]
+impl SlowSink {
+    /// Sleeps [`SLOW_DELAY`]; the default overflow policy (`DropOldest`) applies.
+    #[subscribe("bench/")]
+    async fn on_data(&mut self, ctx: &AgentContext, _msg: &Publication) {
+        ctx.clock().sleep(SLOW_DELAY).await;
+    }
+}
+
 /// Holds `per` run-time subscriptions that never match the benchmark topic.
 pub(crate) struct Noise {
     /// This agent's number, part of its topics `other/{index}/{j}`.
@@ -120,8 +138,11 @@ pub(crate) struct Rig {
     target: Arc<AtomicU64>,
     /// Instants the sinks reached `target`.
     done: UnboundedReceiver<Instant>,
-    /// Number of sinks.
+    /// Number of sinks (the [`SlowSink`], if any, not counted).
     pub(crate) subscribers: u64,
+    /// Subscribers each publish reaches: the sinks, plus the [`SlowSink`] if any (under
+    /// `DropOldest` the new publication is always queued, so it counts).
+    reach: u64,
     /// Publications each sink has been sent over all runs.
     total_per_sink: u64,
 }
@@ -131,6 +152,16 @@ impl Rig {
     /// subscriptions each, `subscribers` [`Sink`]s and the `source`. One agent thread:
     /// publisher and subscribers share it, like the actix same-arbiter baseline.
     pub(crate) async fn start(subscribers: usize, noise_agents: usize, noise_per_agent: usize) -> Self {
+        Self::build(subscribers, noise_agents, noise_per_agent, false).await
+    }
+
+    /// As [`Rig::start`] with no noise, plus one [`SlowSink`] named `slow` on the same
+    /// prefix (and the same agent thread). [`Rig::run`] still times the sinks only.
+    pub(crate) async fn with_slow_subscriber(subscribers: usize) -> Self {
+        Self::build(subscribers, 0, 0, true).await
+    }
+
+    async fn build(subscribers: usize, noise_agents: usize, noise_per_agent: usize, slow: bool) -> Self {
         let platform = Platform::builder()
             .agent_threads(1)
             .start()
@@ -160,6 +191,9 @@ impl Rig {
                 .await
                 .expect("spawn sink");
         }
+        if slow {
+            platform.spawn("slow", SlowSink).await.expect("spawn slow sink");
+        }
         let source = Source {
             topic: Topic::new("bench/data").expect("topic"),
             started: started.clone(),
@@ -171,12 +205,13 @@ impl Rig {
             target,
             done,
             subscribers: subscribers as u64,
+            reach: subscribers as u64 + u64::from(slow),
             total_per_sink: 0,
         }
     }
 
-    /// Publishes `n`; returns the time from the first publish to the last delivery
-    /// (`n * subscribers` deliveries).
+    /// Publishes `n`; returns the time from the first publish to the last delivery to a
+    /// sink (`n * subscribers` deliveries; a [`SlowSink`] is not waited for).
     pub(crate) async fn run(&mut self, n: u64) -> Duration {
         self.total_per_sink += n;
         self.target.store(self.total_per_sink, Ordering::Relaxed);
@@ -187,7 +222,7 @@ impl Rig {
             .returning()
             .await
             .expect("blast");
-        assert_eq!(reached, n * self.subscribers, "every publish reaches every sink");
+        assert_eq!(reached, n * self.reach, "every publish reaches every subscriber");
         let mut last: Option<Instant> = None;
         for _ in 0..self.subscribers {
             let t = self.done.recv().await.expect("sink done");

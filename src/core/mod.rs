@@ -5,6 +5,7 @@
 //! Everything here is plain data that both the in-process platform and (later) the
 //! socket bridge speak.
 
+pub mod health;
 pub mod identity;
 pub mod publication;
 pub mod rpc;
@@ -12,6 +13,7 @@ pub mod subscription;
 pub mod topic;
 pub mod value;
 
+pub use health::{Health, Status};
 pub use identity::{Identity, IdentityError};
 pub use publication::{Headers, Publication};
 pub use rpc::{Args, IntoArgs, RpcError};

@@ -33,7 +33,7 @@ use tokio::sync::oneshot;
 
 use crate::agent::Agent;
 use crate::agent::{IntoTopic, PublishError};
-use crate::core::{Headers, Identity, IdentityError, IntoArgs, RpcError, Value};
+use crate::core::{Headers, Health, Identity, IdentityError, IntoArgs, RpcError, Value};
 use backpressure::MailboxStats;
 use clock::Clock;
 use endpoint::Endpoint;
@@ -383,6 +383,16 @@ impl Platform {
 
     /// What the platform knows of `identity`: running, restarting, or how it exited.
     pub async fn agent_status(&self, identity: &str) -> Option<AgentStatus> {
+        self.agent_record(identity).await.map(|(status, _)| status)
+    }
+
+    /// `identity`'s health: `STARTING` while it boots, `GOOD` once running, `BAD` with the
+    /// reason after an abnormal exit (kept through a restart until the fresh instance is up).
+    pub async fn agent_health(&self, identity: &str) -> Option<Health> {
+        self.agent_record(identity).await.map(|(_, health)| health)
+    }
+
+    async fn agent_record(&self, identity: &str) -> Option<(AgentStatus, Health)> {
         let identity = Identity::new(identity).ok()?;
         let owner = self
             .inner
@@ -393,11 +403,15 @@ impl Platform {
         // Asked through its supervisor, so every exit it was sent is accounted for; a
         // supervisor that has ended has recorded everything already.
         if let Some(owner) = owner
-            && let Ok(status) = owner.send(QueryStatus(identity.clone())).await
+            && let Ok(record) = owner.send(QueryStatus(identity.clone())).await
         {
-            return status;
+            return record;
         }
-        self.inner.rt.registry.get(&identity).map(|r| r.status.clone())
+        self.inner
+            .rt
+            .registry
+            .get(&identity)
+            .map(|r| (r.status.clone(), r.health.clone()))
     }
 
     /// How many times a supervisor has restarted `identity`.

@@ -14,7 +14,7 @@ use tokio::sync::oneshot;
 use crate::agent::context::ContextInner;
 use crate::agent::host::{AgentHost, BootError, KillAgent, StopAgent};
 use crate::agent::{Agent, AgentContext};
-use crate::core::Identity;
+use crate::core::{Health, Identity};
 use crate::platform::clock::Clock;
 use crate::platform::endpoint::Endpoint;
 use crate::platform::mailbox::Activity;
@@ -49,6 +49,7 @@ impl Drop for Busy {
 /// What the platform knows of one identity.
 pub(crate) struct AgentRecord {
     pub(crate) status: AgentStatus,
+    pub(crate) health: Health,
     /// How many times a supervisor restarted it.
     pub(crate) restarts: u32,
     /// Its controls while running.

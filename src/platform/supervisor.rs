@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use actix::prelude::*;
 
-use crate::core::{Headers, Identity, Map, Topic, Value};
+use crate::core::{Headers, Health, Identity, Map, Status, Topic, Value};
 use crate::platform::SpawnError;
 use crate::platform::mailbox::Activity;
 use crate::platform::runtime::{AgentControl, AgentRecord, Runtime};
@@ -65,9 +65,10 @@ struct StartChildren;
 #[rtype(result = "bool")]
 pub(crate) struct StopChild(pub(crate) String);
 
-/// The status of an agent, answered in order with the exits this supervisor has seen.
+/// The status and health of an agent, answered in order with the exits this supervisor
+/// has seen.
 #[derive(Message)]
-#[rtype(result = "Option<AgentStatus>")]
+#[rtype(result = "Option<(AgentStatus, Health)>")]
 pub(crate) struct QueryStatus(pub(crate) Identity);
 
 /// Stops every child in reverse start order, then the supervisor.
@@ -233,10 +234,16 @@ impl SupervisorNode {
                     exited: None,
                 };
                 let restarts = rt.registry.get(&identity).map_or(0, |r| r.restarts);
+                let health = match rt.registry.get(&identity) {
+                    // A restart keeps the BAD health its crash set until it is up again.
+                    Some(r) if r.health.status == Status::Bad => r.health.clone(),
+                    _ => Health::new(Status::Starting, None, rt.clock().now()),
+                };
                 rt.registry.insert(
                     identity.clone(),
                     AgentRecord {
                         status: AgentStatus::Running,
+                        health,
                         restarts,
                         control: Some(started.control.clone()),
                         owner: Some(me),
@@ -308,6 +315,11 @@ impl SupervisorNode {
         let exited = exited.take();
         match running {
             Some(running) => {
+                if let Running::Agent { identity, .. } = &running {
+                    let id = identity.clone();
+                    self.set_health(&id, Status::Good, None);
+                }
+                let Some(child) = self.child(index) else { return };
                 child.state = ChildState::Running { instance, running };
                 if let Some(reason) = exited {
                     self.exited(index, reason, "Agent", ctx);
@@ -386,6 +398,9 @@ impl SupervisorNode {
             Restart::Temporary => false,
         };
         if reason.is_abnormal() {
+            if let Some(id) = &identity {
+                self.set_health(id, Status::Bad, Some(format!("{reason:?}")));
+            }
             tracing::warn!(supervisor = self.name, child = name, "child exited: {reason:?}");
             self.alert(kind, &name, "child_exited", &format!("{reason:?}"));
         }
@@ -416,6 +431,9 @@ impl SupervisorNode {
                 // Give up on this child only; said once.
                 self.restarts.pop_back();
                 self.alert(kind, &name, "restart_limit", &why);
+                if let Some(id) = &identity {
+                    self.set_health(id, Status::Bad, Some(why.clone()));
+                }
                 self.set_status(&name, AgentStatus::Exited(ExitReason::RestartLimit));
                 self.remove(index);
             } else {
@@ -448,7 +466,7 @@ impl SupervisorNode {
                 }
             }
         }
-        let _ = identity;
+
         let delay = self.backoff.delay(n);
         let busy = self.rt.busy();
         let stop = self.stop_children(to_stop);
@@ -507,6 +525,12 @@ impl SupervisorNode {
         }
         for c in self.children.iter_mut().flatten() {
             c.state = ChildState::Down;
+        }
+    }
+
+    fn set_health(&self, id: &Identity, status: Status, context: Option<String>) {
+        if let Some(mut r) = self.rt.registry.get_mut(id) {
+            r.health = Health::new(status, context, self.rt.clock().now());
         }
     }
 
@@ -591,6 +615,7 @@ impl Handler<StartChild> for SupervisorNode {
                         identity,
                         AgentStatus::Exited(ExitReason::StartFailed(reason.clone())),
                     );
+                    act.set_health(identity, Status::Bad, Some(reason.clone()));
                 }
                 act.remove(index);
                 Err(e)
@@ -705,9 +730,12 @@ impl Handler<Shutdown> for SupervisorNode {
 }
 
 impl Handler<QueryStatus> for SupervisorNode {
-    type Result = Option<AgentStatus>;
+    type Result = Option<(AgentStatus, Health)>;
 
     fn handle(&mut self, msg: QueryStatus, _: &mut Context<Self>) -> Self::Result {
-        self.rt.registry.get(&msg.0).map(|r| r.status.clone())
+        self.rt
+            .registry
+            .get(&msg.0)
+            .map(|r| (r.status.clone(), r.health.clone()))
     }
 }
