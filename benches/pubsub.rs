@@ -1,10 +1,11 @@
-//! Pub/sub benchmarks: a publish reaching one subscriber, reaching 100, and reaching one
-//! while 100,000 non-matching subscriptions are present; plus the actix `do_send`
-//! baseline (one actor to another on the same arbiter).
+//! Pub/sub benchmarks: a publish reaching one subscriber, reaching 100, reaching one
+//! while 100,000 non-matching subscriptions are present, and reaching one while a slow
+//! subscriber (1 ms per message, so its mailbox is full and drops) shares the prefix; plus
+//! the actix `do_send` baseline (one actor to another on the same arbiter).
 //!
 //! Each measurement publishes `iters` messages from an async RPC handler of a publisher
 //! agent (in chunks of [`workloads::CHUNK`], yielding between them) and times first
-//! publish to last delivery. Platforms run with `agent_threads(1)`: publisher and
+//! publish to last delivery (the slow subscriber is not waited for). Platforms run with `agent_threads(1)`: publisher and
 //! subscribers share one agent thread, as the actix baseline shares one arbiter.
 //!
 //! ```text
@@ -46,6 +47,11 @@ fn with_100k_subscriptions(c: &mut Criterion) {
     bench_rig(c, "publish_1_subscriber_100k_nonmatching", 1, rig);
 }
 
+fn with_slow_subscriber(c: &mut Criterion) {
+    let rig = runtime().block_on(Rig::with_slow_subscriber(1));
+    bench_rig(c, "publish_1_subscriber_plus_slow_subscriber", 1, rig);
+}
+
 fn actix_do_send(c: &mut Criterion) {
     let mut group = c.benchmark_group("pubsub");
     group.throughput(Throughput::Elements(1));
@@ -66,6 +72,7 @@ fn benches() {
     one_subscriber(&mut c);
     hundred_subscribers(&mut c);
     with_100k_subscriptions(&mut c);
+    with_slow_subscriber(&mut c);
     actix_do_send(&mut c);
 }
 

@@ -34,7 +34,7 @@
 //! | [`Strategy::OneForAll`] | every child: the others are stopped (reverse order), then all restart in order |
 //! | [`Strategy::RestForOne`] | that child and those started after it |
 //!
-//! More than `N` restarts within `P` (default 3 in 5 s; OTP's is 1 in 5 s) and a
+//! More than `N` restarts within `P` (default 1 in 5 s, as OTP) and a
 //! supervisor gives up: it stops its children in reverse order, stops itself and exits
 //! abnormally to its parent, which applies its own policy. The platform's top supervisor
 //! instead gives up on that one child only, and says so once (log and an alert on
@@ -56,6 +56,11 @@ use crate::agent::Agent;
 use crate::core::Identity;
 use crate::platform::runtime::{Runtime, Started};
 use crate::platform::supervisor::{AgentExited, StopChild, SupervisorNode};
+
+/// Default restart intensity: at most this many restarts...
+pub const DEFAULT_MAX_RESTARTS: u32 = 1;
+/// ...within this period (OTP's defaults).
+pub const DEFAULT_PERIOD: Duration = Duration::from_secs(5);
 
 /// When a child is restarted. See the module docs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -260,15 +265,15 @@ pub struct SupervisorSpec {
 pub struct Supervisor;
 
 impl Supervisor {
-    /// A builder for a supervisor called `name`: `OneForOne`, 3 restarts in 5 s, default
+    /// A builder for a supervisor called `name`: `OneForOne`, 1 restart in 5 s (OTP's default),
     /// backoff, no children.
     pub fn builder(name: impl Into<String>) -> SupervisorBuilder {
         SupervisorBuilder {
             spec: SupervisorSpec {
                 name: name.into(),
                 strategy: Strategy::OneForOne,
-                max_restarts: 3,
-                period: Duration::from_secs(5),
+                max_restarts: DEFAULT_MAX_RESTARTS,
+                period: DEFAULT_PERIOD,
                 backoff: Backoff::default(),
                 children: Vec::new(),
             },
