@@ -233,22 +233,27 @@ impl SupervisorNode {
                     instance,
                     exited: None,
                 };
-                let restarts = rt.registry.get(&identity).map_or(0, |r| r.restarts);
-                let health = match rt.registry.get(&identity) {
-                    // A restart keeps the BAD health its crash set until it is up again.
-                    Some(r) if r.health.status == Status::Bad => r.health.clone(),
-                    _ => Health::new(Status::Starting, None, rt.clock().now()),
-                };
-                rt.registry.insert(
-                    identity.clone(),
-                    AgentRecord {
-                        status: AgentStatus::Running,
-                        health,
-                        restarts,
-                        control: Some(started.control.clone()),
-                        owner: Some(me),
-                    },
-                );
+                match rt.registry.entry(identity.clone()) {
+                    dashmap::Entry::Occupied(mut e) => {
+                        let r = e.get_mut();
+                        r.status = AgentStatus::Running;
+                        // A restart keeps the BAD health its crash set until it is up again.
+                        if r.health.status != Status::Bad {
+                            r.health = Health::new(Status::Starting, None, rt.clock().now());
+                        }
+                        r.control = Some(started.control.clone());
+                        r.owner = Some(me);
+                    }
+                    dashmap::Entry::Vacant(e) => {
+                        e.insert(AgentRecord {
+                            status: AgentStatus::Running,
+                            health: Health::new(Status::Starting, None, rt.clock().now()),
+                            restarts: 0,
+                            control: Some(started.control.clone()),
+                            owner: Some(me),
+                        });
+                    }
+                }
                 let control = started.control;
                 let busy = rt.busy();
                 Box::pin(
