@@ -177,10 +177,13 @@ impl<A: Agent> AgentHost<A> {
                     match result {
                         Ok((agent, outcome)) => {
                             act.agent = Some(Box::new(agent));
+                            // A drain paused for this handler resumes (boot and stop
+                            // completions see to their own follow-up).
+                            let paused_drain = matches!(completion, Completion::Envelope(_));
                             act.complete(completion, outcome, actx);
                             if act.stop_pending && matches!(act.phase, Phase::Running) {
                                 act.begin_stop(actx);
-                            } else if act.phase == Phase::Running {
+                            } else if act.phase == Phase::Running && paused_drain {
                                 actx.notify(Drain);
                             }
                         }
@@ -208,7 +211,8 @@ impl<A: Agent> AgentHost<A> {
                     }
                     if self.stop_pending {
                         self.begin_stop(actx);
-                    } else {
+                    } else if self.ctx.inner.mailbox.drain_requested() {
+                        // Deliveries arrived while booting; their drain was ignored then.
                         actx.notify(Drain);
                     }
                 }

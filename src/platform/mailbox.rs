@@ -300,6 +300,11 @@ impl Mailbox {
         }
     }
 
+    /// Whether deliveries are waiting for a drain (one was requested).
+    pub(crate) fn drain_requested(&self) -> bool {
+        self.state.lock().scheduled
+    }
+
     /// Ends a drain: returns true if more envelopes arrived and the owner must drain again
     /// (the drain stays scheduled), false if the mailbox went idle.
     pub(crate) fn finish_drain(&self) -> bool {
