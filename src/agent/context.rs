@@ -10,8 +10,11 @@ use chrono::{DateTime, Utc};
 use parking_lot::Mutex;
 
 use crate::agent::cron::{CronError, CronSchedule};
+use crate::agent::heartbeat::HeartbeatState;
 use crate::agent::{Agent, descriptor::AgentDescriptor};
-use crate::core::{Headers, Identity, IntoArgs, Publication, RpcError, Topic, TopicError, Value};
+use crate::core::{
+    Headers, Health, Identity, IntoArgs, Map, Publication, RpcError, Status, Topic, TopicError, Value,
+};
 use crate::platform::backpressure::OverflowPolicy;
 use crate::platform::clock::{Clock, Repeat, TimerId};
 use crate::platform::endpoint::{Endpoint, RpcCall};
@@ -100,6 +103,8 @@ pub(crate) enum SubscriptionHandler {
 pub(crate) enum TimerHandler {
     Periodic(usize),
     Cron(usize),
+    /// The built-in heartbeat.
+    Heartbeat,
     /// A boxed `DynTimerHandler<A>`.
     Dynamic(Box<dyn Any + Send>),
 }
@@ -126,6 +131,9 @@ pub(crate) struct ContextInner {
     pub(crate) descriptor: &'static AgentDescriptor,
     pub(crate) registry: Mutex<Registry>,
     pub(crate) stop: OnceLock<Box<dyn Fn() + Send + Sync>>,
+    /// Shared with the platform's record of this identity.
+    pub(crate) health: Arc<Mutex<Health>>,
+    pub(crate) heartbeat: Mutex<HeartbeatState>,
 }
 
 /// An agent's connection to the platform, handed to every handler.
@@ -399,6 +407,52 @@ impl AgentContext {
         if let Some(stop) = self.inner.stop.get() {
             stop();
         }
+    }
+
+    /// This agent's health (VOLTTRON's `health.get_status`).
+    pub fn health(&self) -> Health {
+        self.inner.health.lock().clone()
+    }
+
+    /// Sets this agent's health (VOLTTRON's `health.set_status`). A change is stamped with
+    /// the platform clock and, if the heartbeat runs, published at once.
+    pub fn set_health(&self, status: Status, context: Option<&str>) {
+        let changed = {
+            let mut health = self.inner.health.lock();
+            let context = context.map(str::to_owned);
+            if health.status == status && health.context == context {
+                false
+            } else {
+                *health = Health::new(status, context, self.now());
+                true
+            }
+        };
+        if changed && self.heartbeat().is_running() {
+            self.publish_heartbeat();
+        }
+    }
+
+    /// Publishes an alert on `alerts/<AgentName>/<identity with . as _>` with an
+    /// `alert_key` header (VOLTTRON's `health.send_alert`); returns how many subscribers
+    /// it reached.
+    pub fn send_alert(
+        &self,
+        key: &str,
+        status: Status,
+        context: Option<&str>,
+    ) -> Result<usize, PublishError> {
+        let topic = Topic::new(format!(
+            "alerts/{}/{}",
+            self.agent_name(),
+            self.identity().replace('.', "_")
+        ))?;
+        let mut headers = Headers::new();
+        headers.insert("alert_key".into(), Value::from(key));
+        let mut message = Map::new();
+        message.insert("status".into(), Value::from(status.to_string()));
+        message.insert("context".into(), Value::from(context));
+        message.insert("last_updated".into(), Value::from(self.now().to_rfc3339()));
+        self.publish_with(topic, headers, Value::Map(message))
     }
 
     /// The agent type's name (its struct name).

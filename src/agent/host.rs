@@ -452,6 +452,9 @@ impl<A: Agent> AgentHost<A> {
                 return self.abort_boot(e.to_string(), actx);
             }
         }
+        if inner.heartbeat.lock().autostart {
+            self.ctx.heartbeat().start();
+        }
         // Deliveries may start queueing now; they are handled once on_start is done.
         let addr = actx.address();
         inner.mailbox.set_waker(Box::new(move || addr.do_send(Drain)));
@@ -568,6 +571,7 @@ impl<A: Agent> AgentHost<A> {
                     let handler = match &mut record.handler {
                         Some(TimerHandler::Periodic(i)) => Some(TimerHandler::Periodic(*i)),
                         Some(TimerHandler::Cron(i)) => Some(TimerHandler::Cron(*i)),
+                        Some(TimerHandler::Heartbeat) => Some(TimerHandler::Heartbeat),
                         other => other.take(),
                     };
                     if record.once {
@@ -582,6 +586,12 @@ impl<A: Agent> AgentHost<A> {
             return false;
         };
         match handler {
+            TimerHandler::Heartbeat => {
+                self.ctx.publish_heartbeat();
+                busy.store(false, Ordering::Release);
+                self.ctx.inner.mailbox.handled();
+                false
+            }
             TimerHandler::Periodic(index) => self.run(
                 Invocation::Periodic { index },
                 Completion::Envelope(EnvelopeDone::Timer {
@@ -635,7 +645,8 @@ impl<A: Agent> AgentHost<A> {
                 actx,
             );
         }
-        let result = crate::agent::inspect::answer(descriptor, &method);
+        let result = crate::agent::builtin::answer(&self.ctx, &method, args)
+            .unwrap_or_else(|| crate::agent::inspect::answer(descriptor, &method));
         if let Some(reply) = reply {
             let _ = reply.send(result);
         }

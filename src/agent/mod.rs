@@ -27,10 +27,12 @@
 //! platform and the other agents keep running, and its supervisor decides whether a fresh
 //! instance starts (see [`supervision`](crate::supervision)).
 
+pub(crate) mod builtin;
 pub(crate) mod context;
 pub mod cron;
 mod descriptor;
 mod dispatch;
+pub mod heartbeat;
 pub(crate) mod host;
 pub(crate) mod inspect;
 
@@ -42,6 +44,7 @@ pub use descriptor::{AgentDescriptor, CronSpec, ParamSpec, PeriodicSpec, RpcSpec
 pub use dispatch::{
     ArgReader, AsyncHandler, Dispatch, HandlerError, HandlerReturn, Invocation, Outcome, RpcReturn,
 };
+pub use heartbeat::Heartbeat;
 
 /// An agent: a plain struct whose `impl` block carries `#[volttron::agent]`.
 ///

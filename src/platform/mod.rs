@@ -104,6 +104,7 @@ pub struct PlatformBuilder {
     rpc_timeout: Duration,
     shutdown_timeout: Duration,
     mailbox_capacity: usize,
+    heartbeat: Option<Duration>,
 }
 
 /// Default for [`PlatformBuilder::mailbox_capacity`] (VOLTTRON's router high-water mark
@@ -120,6 +121,7 @@ impl Default for PlatformBuilder {
             rpc_timeout: DEFAULT_RPC_TIMEOUT,
             shutdown_timeout: Duration::from_secs(10),
             mailbox_capacity: DEFAULT_MAILBOX_CAPACITY,
+            heartbeat: None,
         }
     }
 }
@@ -169,6 +171,13 @@ impl PlatformBuilder {
         self
     }
 
+    /// Starts every agent's heartbeat with this period (VOLTTRON's `heartbeat_autostart`;
+    /// off by default, as there). Agents can still start, stop or re-period theirs.
+    pub fn heartbeat(mut self, period: Duration) -> Self {
+        self.heartbeat = Some(period);
+        self
+    }
+
     /// Starts the platform threads and core services.
     pub async fn start(self) -> Result<Platform, PlatformError> {
         Identity::new(&self.instance_name).map_err(PlatformError::InstanceName)?;
@@ -203,6 +212,7 @@ impl PlatformBuilder {
             rpc_timeout: self.rpc_timeout,
         };
         let shutdown_timeout = self.shutdown_timeout;
+        let heartbeat = self.heartbeat;
         let stop = stop_drivers.clone();
         std::thread::Builder::new()
             .name("volttron-platform".into())
@@ -220,6 +230,7 @@ impl PlatformBuilder {
                         handles,
                         Arbiter::current(),
                         shutdown_timeout,
+                        heartbeat,
                     ));
                     let root = SupervisorNode::root(rt.clone()).start();
                     (rt, root, arbiters)
@@ -411,7 +422,7 @@ impl Platform {
             .rt
             .registry
             .get(&identity)
-            .map(|r| (r.status.clone(), r.health.clone()))
+            .map(|r| (r.status.clone(), r.health.lock().clone()))
     }
 
     /// How many times a supervisor has restarted `identity`.

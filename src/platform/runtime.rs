@@ -12,9 +12,10 @@ use futures::future::{Either, select};
 use tokio::sync::oneshot;
 
 use crate::agent::context::ContextInner;
+use crate::agent::heartbeat::HeartbeatState;
 use crate::agent::host::{AgentHost, BootError, KillAgent, StopAgent};
 use crate::agent::{Agent, AgentContext};
-use crate::core::{Health, Identity};
+use crate::core::{Health, Identity, Status};
 use crate::platform::clock::Clock;
 use crate::platform::endpoint::Endpoint;
 use crate::platform::mailbox::Activity;
@@ -49,7 +50,8 @@ impl Drop for Busy {
 /// What the platform knows of one identity.
 pub(crate) struct AgentRecord {
     pub(crate) status: AgentStatus,
-    pub(crate) health: Health,
+    /// Shared with the running instance's context, which may set it.
+    pub(crate) health: Arc<parking_lot::Mutex<Health>>,
     /// How many times a supervisor restarted it.
     pub(crate) restarts: u32,
     /// Its controls while running.
@@ -74,6 +76,9 @@ pub(crate) struct Runtime {
     pub(crate) registry: DashMap<Identity, AgentRecord>,
     /// Default time an agent gets to stop.
     pub(crate) shutdown_timeout: Duration,
+    /// Heartbeat period every agent starts with, if any (else the heartbeat is off until
+    /// started).
+    pub(crate) heartbeat: Option<Duration>,
 }
 
 impl Runtime {
@@ -83,6 +88,7 @@ impl Runtime {
         arbiters: Vec<ArbiterHandle>,
         system_arbiter: ArbiterHandle,
         shutdown_timeout: Duration,
+        heartbeat: Option<Duration>,
     ) -> Self {
         Runtime {
             endpoint,
@@ -92,6 +98,7 @@ impl Runtime {
             next_arbiter: AtomicUsize::new(0),
             registry: DashMap::new(),
             shutdown_timeout,
+            heartbeat,
         }
     }
 
@@ -108,6 +115,16 @@ impl Runtime {
     ) -> Started {
         let router = &self.endpoint.router;
         let peer_id = router.next_peer_id();
+        let health = self.registry.get(&identity).map_or_else(
+            || {
+                Arc::new(parking_lot::Mutex::new(Health::new(
+                    Status::Starting,
+                    None,
+                    self.clock().now(),
+                )))
+            },
+            |r| r.health.clone(),
+        );
         let ctx = AgentContext {
             inner: Arc::new(ContextInner {
                 endpoint: Endpoint {
@@ -120,6 +137,8 @@ impl Runtime {
                 descriptor: A::__descriptor(),
                 registry: Default::default(),
                 stop: Default::default(),
+                health,
+                heartbeat: parking_lot::Mutex::new(HeartbeatState::new(self.heartbeat)),
             }),
         };
         let (boot_tx, boot) = oneshot::channel();

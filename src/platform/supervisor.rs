@@ -222,7 +222,29 @@ impl SupervisorNode {
                 if running_elsewhere || rt.endpoint.router.is_connected(&identity) {
                     return Box::pin(fut::ready(Err(SpawnError::DuplicateIdentity(identity))));
                 }
-                let started = match factory(&rt, identity.clone(), me.clone().recipient()) {
+                // The record first: the agent's context shares its health cell.
+                match rt.registry.entry(identity.clone()) {
+                    dashmap::Entry::Occupied(mut e) => {
+                        let r = e.get_mut();
+                        r.status = AgentStatus::Running;
+                        *r.health.lock() = Health::new(Status::Starting, None, rt.clock().now());
+                        r.owner = Some(me.clone());
+                    }
+                    dashmap::Entry::Vacant(e) => {
+                        e.insert(AgentRecord {
+                            status: AgentStatus::Running,
+                            health: Arc::new(parking_lot::Mutex::new(Health::new(
+                                Status::Starting,
+                                None,
+                                rt.clock().now(),
+                            ))),
+                            restarts: 0,
+                            control: None,
+                            owner: Some(me.clone()),
+                        });
+                    }
+                }
+                let started = match factory(&rt, identity.clone(), me.recipient()) {
                     Ok(s) => s,
                     Err(reason) => {
                         return Box::pin(fut::ready(Err(SpawnError::StartFailed { identity, reason })));
@@ -233,26 +255,8 @@ impl SupervisorNode {
                     instance,
                     exited: None,
                 };
-                match rt.registry.entry(identity.clone()) {
-                    dashmap::Entry::Occupied(mut e) => {
-                        let r = e.get_mut();
-                        r.status = AgentStatus::Running;
-                        // A restart keeps the BAD health its crash set until it is up again.
-                        if r.health.status != Status::Bad {
-                            r.health = Health::new(Status::Starting, None, rt.clock().now());
-                        }
-                        r.control = Some(started.control.clone());
-                        r.owner = Some(me);
-                    }
-                    dashmap::Entry::Vacant(e) => {
-                        e.insert(AgentRecord {
-                            status: AgentStatus::Running,
-                            health: Health::new(Status::Starting, None, rt.clock().now()),
-                            restarts: 0,
-                            control: Some(started.control.clone()),
-                            owner: Some(me),
-                        });
-                    }
+                if let Some(mut r) = rt.registry.get_mut(&identity) {
+                    r.control = Some(started.control.clone());
                 }
                 let control = started.control;
                 let busy = rt.busy();
@@ -320,9 +324,14 @@ impl SupervisorNode {
         let exited = exited.take();
         match running {
             Some(running) => {
-                if let Running::Agent { identity, .. } = &running {
-                    let id = identity.clone();
-                    self.set_health(&id, Status::Good, None);
+                // Up: STARTING becomes GOOD (unless the agent set its health itself).
+                if let Running::Agent { identity, .. } = &running
+                    && let Some(r) = self.rt.registry.get(identity)
+                {
+                    let mut health = r.health.lock();
+                    if health.status == Status::Starting {
+                        *health = Health::new(Status::Good, None, self.rt.clock().now());
+                    }
                 }
                 let Some(child) = self.child(index) else { return };
                 child.state = ChildState::Running { instance, running };
@@ -534,8 +543,8 @@ impl SupervisorNode {
     }
 
     fn set_health(&self, id: &Identity, status: Status, context: Option<String>) {
-        if let Some(mut r) = self.rt.registry.get_mut(id) {
-            r.health = Health::new(status, context, self.rt.clock().now());
+        if let Some(r) = self.rt.registry.get(id) {
+            *r.health.lock() = Health::new(status, context, self.rt.clock().now());
         }
     }
 
@@ -741,6 +750,6 @@ impl Handler<QueryStatus> for SupervisorNode {
         self.rt
             .registry
             .get(&msg.0)
-            .map(|r| (r.status.clone(), r.health.clone()))
+            .map(|r| (r.status.clone(), r.health.lock().clone()))
     }
 }

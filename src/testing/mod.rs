@@ -86,6 +86,12 @@ impl TestPlatformBuilder {
         self
     }
 
+    /// Starts every agent's heartbeat with this period (off by default).
+    pub fn heartbeat(mut self, period: Duration) -> Self {
+        self.builder = self.builder.heartbeat(period);
+        self
+    }
+
     /// Publications each agent's mailbox holds before overflow policies apply.
     pub fn mailbox_capacity(mut self, capacity: usize) -> Self {
         self.builder = self.builder.mailbox_capacity(capacity);

@@ -1,0 +1,177 @@
+//! Health and heartbeat: status with context, the heartbeat's topic, headers, period and
+//! RPCs (VOLTTRON's `health.*` and `heartbeat.*`), alerts, and a heartbeat that goes ahead
+//! of a flooded mailbox.
+
+use std::time::Duration;
+
+use volttron::prelude::*;
+use volttron::testing::TestPlatform;
+use volttron::{Health, Status};
+
+/// Reports on demand and echoes floods.
+struct Probe;
+
+#[volttron::agent]
+impl Probe {
+    #[rpc]
+    fn degrade(&mut self, ctx: &AgentContext, why: String) {
+        ctx.set_health(Status::Bad, Some(&why));
+    }
+
+    #[rpc]
+    fn alert(&mut self, ctx: &AgentContext) -> usize {
+        ctx.send_alert("too_hot", Status::Bad, Some("zone 3 at 31 C"))
+            .unwrap()
+    }
+
+    /// Keeps the agent busy for 5 virtual seconds.
+    #[subscribe("slow/")]
+    async fn slow(&mut self, ctx: &AgentContext, _msg: &Publication) {
+        ctx.clock().sleep(Duration::from_secs(5)).await;
+    }
+
+    #[subscribe("flood/")]
+    fn flood(&mut self, ctx: &AgentContext, msg: &Publication) {
+        ctx.publish("echo/x", msg.message.clone()).unwrap();
+    }
+}
+
+fn status_of(p: &Publication) -> String {
+    p.message["status"].as_str().unwrap().to_owned()
+}
+
+#[volttron::test]
+async fn heartbeat_is_off_by_default_and_controlled_by_rpc(tp: TestPlatform) {
+    let beats = tp.capture("heartbeat/");
+    tp.spawn("probe", Probe).await.unwrap();
+    tp.advance(Duration::from_secs(600)).await;
+    assert!(beats.is_empty());
+
+    tp.call("probe", "heartbeat.start_with_period", (30,))
+        .await
+        .unwrap();
+    tp.advance(Duration::from_secs(60)).await;
+    // One at once, then every 30 s.
+    let times: Vec<String> = beats
+        .publications()
+        .iter()
+        .map(|p| p.header("TimeStamp").and_then(Value::as_str).unwrap().to_owned())
+        .collect();
+    assert_eq!(
+        times,
+        [
+            "2024-01-01T00:10:00+00:00",
+            "2024-01-01T00:10:30+00:00",
+            "2024-01-01T00:11:00+00:00"
+        ]
+    );
+    let first = &beats.publications()[0];
+    assert_eq!(first.topic.as_str(), "heartbeat/probe");
+    assert_eq!(status_of(first), "GOOD");
+    assert_eq!(first.header("period"), Some(&Value::from(30.0)));
+
+    tp.call("probe", "heartbeat.set_period", (10,)).await.unwrap();
+    beats.take();
+    tp.advance(Duration::from_secs(30)).await;
+    assert_eq!(beats.take().len(), 4, "restarted at once, then every 10 s");
+
+    tp.call("probe", "heartbeat.stop", ()).await.unwrap();
+    tp.advance(Duration::from_secs(600)).await;
+    assert!(beats.is_empty());
+    let e = tp.call("probe", "heartbeat.set_period", (0,)).await.unwrap_err();
+    assert!(matches!(e, RpcError::InvalidParams { .. }), "{e}");
+    tp.shutdown().await;
+}
+
+#[volttron::test]
+async fn a_health_change_is_stamped_and_sent_at_once() {
+    let tp = TestPlatform::builder()
+        .heartbeat(Duration::from_secs(60))
+        .start()
+        .await;
+    let beats = tp.capture("heartbeat/probe");
+    tp.spawn("probe", Probe).await.unwrap();
+    tp.advance(Duration::from_secs(5)).await;
+    assert_eq!(beats.len(), 1, "autostarted: one at once");
+
+    tp.call("probe", "degrade", ("sensor offline",)).await.unwrap();
+    let last = beats.last().unwrap();
+    assert_eq!(beats.len(), 2, "the change went out at once");
+    assert_eq!(status_of(&last), "BAD");
+    assert_eq!(last.message["context"], Value::from("sensor offline"));
+
+    let health: Health = tp.agent_health("probe").await.unwrap();
+    assert_eq!(health.status, Status::Bad);
+    assert_eq!(health.last_updated.to_rfc3339(), "2024-01-01T00:00:05+00:00");
+    let via_rpc = tp.call("probe", "health.get_status", ()).await.unwrap();
+    assert_eq!(via_rpc["status"], Value::from("BAD"));
+
+    // Setting the same status again is not a change.
+    tp.call("probe", "health.set_status", ("BAD", "sensor offline"))
+        .await
+        .unwrap();
+    assert_eq!(beats.len(), 2);
+    tp.call("probe", "health.set_status", ("GOOD",)).await.unwrap();
+    assert_eq!(beats.len(), 3);
+    let e = tp
+        .call("probe", "health.set_status", ("FINE",))
+        .await
+        .unwrap_err();
+    assert!(matches!(e, RpcError::InvalidParams { .. }), "{e}");
+    tp.shutdown().await;
+}
+
+#[volttron::test]
+async fn alerts_name_the_agent_and_carry_the_key(tp: TestPlatform) {
+    let alerts = tp.capture("alerts/");
+    tp.spawn("hq.probe", Probe).await.unwrap();
+    assert_eq!(tp.call("hq.probe", "alert", ()).await.unwrap(), Value::from(1));
+    let a = alerts.last().unwrap();
+    assert_eq!(a.topic.as_str(), "alerts/Probe/hq_probe");
+    assert_eq!(a.header("alert_key"), Some(&Value::from("too_hot")));
+    assert_eq!(a.message["status"], Value::from("BAD"));
+    assert_eq!(a.message["context"], Value::from("zone 3 at 31 C"));
+    let reached = tp
+        .call(
+            "hq.probe",
+            "health.send_alert",
+            (
+                "manual",
+                serde_json::json!({"status": "UNKNOWN", "context": "check"}),
+            ),
+        )
+        .await
+        .unwrap();
+    assert_eq!(reached, Value::from(1));
+    assert_eq!(alerts.last().unwrap().message["status"], Value::from("UNKNOWN"));
+    tp.shutdown().await;
+}
+
+#[volttron::test]
+async fn the_heartbeat_goes_ahead_of_a_flooded_mailbox() {
+    let tp = TestPlatform::builder()
+        .heartbeat(Duration::from_secs(3))
+        .start()
+        .await;
+    let all = tp.capture("");
+    tp.spawn("probe", Probe).await.unwrap();
+    tp.advance(Duration::ZERO).await;
+    // Busy until 5 s; a thousand readings queue up behind, and the heartbeat falls due
+    // at 3 s...
+    tp.publish("slow/x", 0).unwrap();
+    tp.settle().await;
+    for n in 0..1000 {
+        tp.publish("flood/x", n).unwrap();
+    }
+    all.take();
+    tp.advance(Duration::from_secs(5)).await;
+    let topics: Vec<String> = all
+        .topics()
+        .into_iter()
+        .filter(|t| t.starts_with("heartbeat/") || t.starts_with("echo/"))
+        .collect();
+    // ...and it goes out as soon as the busy handler is done, ahead of the readings.
+    assert_eq!(topics.len(), 1001);
+    assert_eq!(topics[0], "heartbeat/probe", "{:?}", &topics[..3]);
+    tp.shutdown().await;
+}
