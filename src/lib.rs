@@ -94,7 +94,7 @@
 //!     platform.spawn("echo", Echo).await?;
 //!     let reply: String = platform.call("echo", "echo", ("hello",)).returning().await?;
 //!     assert_eq!(reply, "hello");
-//!     assert_eq!(platform.peers(), ["echo"]);
+//!     assert_eq!(platform.peers(), ["echo", "platform.health"]);
 //!     platform.shutdown().await;
 //!     Ok(())
 //! }
@@ -107,6 +107,7 @@
 //! | [`core`] | vocabulary without a runtime: [`Value`], [`Topic`], [`Identity`], subscription index, RPC errors |
 //! | [`agent`](mod@agent) | the [`Agent`] trait, [`AgentContext`], handler attributes, cron |
 //! | [`platform`] | [`Platform`] and its builder, routing table, [`backpressure`](platform::backpressure), [`supervision`], [`Clock`] |
+//! | [`services`] | the platform's own agents (`platform.health`) under their supervisor |
 //! | [`testing`] | [`TestPlatform`](testing::TestPlatform): virtual clock, capture, settle |
 //!
 //! actix runs underneath but never appears in this API.
@@ -115,9 +116,13 @@
 //! whether a fresh one starts (see [`supervision`]). Building with `panic = "abort"` turns
 //! every panic into a process abort and disables this containment.
 
+// Lets the crate's own agents use `#[volttron::agent]`-generated paths.
+extern crate self as volttron;
+
 pub mod agent;
 pub mod core;
 pub mod platform;
+pub mod services;
 pub mod testing;
 
 pub use crate::agent::{Agent, AgentContext, ContextError, CronSchedule, PublishError};

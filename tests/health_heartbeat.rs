@@ -175,3 +175,36 @@ async fn the_heartbeat_goes_ahead_of_a_flooded_mailbox() {
     assert_eq!(topics[0], "heartbeat/probe", "{:?}", &topics[..3]);
     tp.shutdown().await;
 }
+
+#[volttron::test]
+async fn the_platform_health_service_follows_peers_and_heartbeats() {
+    let tp = TestPlatform::builder()
+        .services(true)
+        .heartbeat(Duration::from_secs(10))
+        .start()
+        .await;
+    tp.spawn("probe", Probe).await.unwrap();
+    tp.spawn("quiet", Probe).await.unwrap();
+    tp.advance(Duration::from_secs(1)).await;
+    tp.call("quiet", "heartbeat.stop", ()).await.unwrap();
+    tp.call("probe", "degrade", ("valve stuck",)).await.unwrap();
+    tp.advance(Duration::from_secs(30)).await;
+
+    let health = tp.platform_health().await.unwrap();
+    let probe = &health["probe"];
+    assert_eq!(probe["connected"], Value::Bool(true));
+    assert_eq!(probe["status"], Value::from("BAD"));
+    assert_eq!(probe["context"], Value::from("valve stuck"));
+    assert_eq!(probe["last_heartbeat"], Value::from("2024-01-01T00:00:30+00:00"));
+    assert_eq!(probe["missed_heartbeats"], Value::from(0u64));
+    // `quiet` stopped its heartbeat at 1 s: three periods have passed since its last one.
+    let quiet = &health["quiet"];
+    assert_eq!(quiet["last_heartbeat"], Value::from("2024-01-01T00:00:00+00:00"));
+    assert_eq!(quiet["missed_heartbeats"], Value::from(3u64));
+
+    tp.stop_agent("quiet").await;
+    tp.settle().await;
+    let health = tp.platform_health().await.unwrap();
+    assert_eq!(health["quiet"]["connected"], Value::Bool(false));
+    tp.shutdown().await;
+}

@@ -24,7 +24,8 @@ async fn runs_inside_an_existing_tokio_runtime() {
     platform.spawn("echo", Echo).await.unwrap();
     let reply: String = platform.call("echo", "echo", ("hi",)).returning().await.unwrap();
     assert_eq!(reply, "hi");
-    assert_eq!(platform.peers(), ["echo"]);
+    // The platform's own services are peers too, as in VOLTTRON.
+    assert_eq!(platform.peers(), ["echo", "platform.health"]);
     assert_eq!(platform.instance_name(), "bms1");
     platform.shutdown().await;
     platform.shutdown().await; // idempotent

@@ -105,6 +105,7 @@ pub struct PlatformBuilder {
     shutdown_timeout: Duration,
     mailbox_capacity: usize,
     heartbeat: Option<Duration>,
+    services: bool,
 }
 
 /// Default for [`PlatformBuilder::mailbox_capacity`] (VOLTTRON's router high-water mark
@@ -122,6 +123,7 @@ impl Default for PlatformBuilder {
             shutdown_timeout: Duration::from_secs(10),
             mailbox_capacity: DEFAULT_MAILBOX_CAPACITY,
             heartbeat: None,
+            services: true,
         }
     }
 }
@@ -175,6 +177,12 @@ impl PlatformBuilder {
     /// off by default, as there). Agents can still start, stop or re-period theirs.
     pub fn heartbeat(mut self, period: Duration) -> Self {
         self.heartbeat = Some(period);
+        self
+    }
+
+    /// Whether to run the platform's own services (`platform.health`, ...; default on).
+    pub fn services(mut self, on: bool) -> Self {
+        self.services = on;
         self
     }
 
@@ -247,7 +255,7 @@ impl PlatformBuilder {
         let (rt, root, system) = ready_rx
             .await
             .map_err(|_| PlatformError::Runtime("platform thread exited during start".into()))?;
-        Ok(Platform {
+        let platform = Platform {
             inner: Arc::new(PlatformInner {
                 rt,
                 home: self.home,
@@ -258,7 +266,18 @@ impl PlatformBuilder {
                 done: Mutex::new(Some(done_rx)),
                 shut_down: AtomicBool::new(false),
             }),
-        })
+        };
+        if self.services {
+            // Before any user agent: shutdown stops them last.
+            let services = ChildSpec::supervisor(crate::services::core_services());
+            if let Err(e) = platform.start_child(services).await {
+                platform.shutdown().await;
+                return Err(PlatformError::Runtime(format!(
+                    "core services did not start: {e}"
+                )));
+            }
+        }
+        Ok(platform)
     }
 }
 
@@ -467,6 +486,13 @@ impl Platform {
     /// Checks that `peer` is alive and handling messages.
     pub async fn ping(&self, peer: &str) -> Result<(), RpcError> {
         self.inner.rt.endpoint.ping(peer).await
+    }
+
+    /// Every peer's connection, last heartbeat and health, from the `platform.health`
+    /// service (VOLTTRON's `get_platform_health()`).
+    pub async fn platform_health(&self) -> Result<Value, RpcError> {
+        self.call(crate::services::health::IDENTITY, "get_platform_health", ())
+            .await
     }
 
     /// Connected peers, sorted.

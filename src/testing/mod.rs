@@ -86,6 +86,13 @@ impl TestPlatformBuilder {
         self
     }
 
+    /// Runs the platform's own services (`platform.health`, ...); off by default in tests,
+    /// so that the peer list and subscriptions are the test's own.
+    pub fn services(mut self, on: bool) -> Self {
+        self.builder = self.builder.services(on);
+        self
+    }
+
     /// Starts every agent's heartbeat with this period (off by default).
     pub fn heartbeat(mut self, period: Duration) -> Self {
         self.builder = self.builder.heartbeat(period);
@@ -131,7 +138,10 @@ impl TestPlatform {
     /// A builder.
     pub fn builder() -> TestPlatformBuilder {
         TestPlatformBuilder {
-            builder: Platform::builder().instance_name("test").agent_threads(1),
+            builder: Platform::builder()
+                .instance_name("test")
+                .agent_threads(1)
+                .services(false),
             start_at: None,
         }
     }
