@@ -28,6 +28,7 @@
 //! instance starts (see [`supervision`](crate::supervision)).
 
 pub(crate) mod builtin;
+pub mod config;
 pub(crate) mod context;
 pub mod cron;
 mod descriptor;

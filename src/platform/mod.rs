@@ -269,7 +269,7 @@ impl PlatformBuilder {
         };
         if self.services {
             // Before any user agent: shutdown stops them last.
-            let services = ChildSpec::supervisor(crate::services::core_services());
+            let services = ChildSpec::supervisor(crate::services::core_services(platform.home()));
             if let Err(e) = platform.start_child(services).await {
                 platform.shutdown().await;
                 return Err(PlatformError::Runtime(format!(

@@ -3,9 +3,13 @@
 //!
 //! | identity | service |
 //! |----------|---------|
+//! | `config.store` | [`config_store`]: per-agent configuration, persisted under the home (only with a home directory) |
 //! | `platform.health` | [`health`]: every peer's connection, last heartbeat and health |
 
+pub mod config_store;
 pub mod health;
+
+use std::path::Path;
 
 use crate::platform::supervision::{ChildSpec, Strategy, Supervisor, SupervisorSpec};
 
@@ -13,10 +17,17 @@ use crate::platform::supervision::{ChildSpec, Strategy, Supervisor, SupervisorSp
 pub const SERVICES: &str = "platform.services";
 
 /// The core services, in dependency order.
-pub(crate) fn core_services() -> SupervisorSpec {
-    Supervisor::builder(SERVICES)
+pub(crate) fn core_services(home: Option<&Path>) -> SupervisorSpec {
+    let mut services = Supervisor::builder(SERVICES)
         .strategy(Strategy::RestForOne)
-        .restart_limit(5, std::time::Duration::from_secs(60))
+        .restart_limit(5, std::time::Duration::from_secs(60));
+    if let Some(home) = home {
+        let home = home.to_path_buf();
+        services = services.child(ChildSpec::agent(config_store::IDENTITY, move || {
+            config_store::ConfigStoreService::new(home.clone())
+        }));
+    }
+    services
         .child(ChildSpec::agent(health::IDENTITY, health::HealthService::default))
         .build()
 }
