@@ -142,7 +142,7 @@ pub use volttron_macros::{agent, main, test};
 
 /// The names most agents need: `use volttron::prelude::*;`.
 pub mod prelude {
-    pub use crate::agent::{Agent, AgentContext, ContextError, PublishError};
+    pub use crate::agent::{Agent, AgentContext, ConfigAction, ConfigUpdate, ContextError, PublishError};
     pub use crate::core::{Args, Headers, Identity, Publication, RpcError, Topic, Value};
     pub use crate::platform::{PeerEvent, Platform};
 }
@@ -151,8 +151,9 @@ pub mod prelude {
 #[doc(hidden)]
 pub mod __private {
     pub use crate::agent::{
-        Agent, AgentContext, AgentDescriptor, ArgReader, CronSpec, Dispatch, HandlerError, HandlerReturn,
-        Invocation, Outcome, ParamSpec, PeriodicSpec, RpcReturn, RpcSpec, SubscriptionSpec,
+        Agent, AgentContext, AgentDescriptor, ArgReader, ConfigSpec, ConfigUpdate, CronSpec, Dispatch,
+        HandlerError, HandlerReturn, Invocation, Outcome, ParamSpec, PeriodicSpec, RpcReturn, RpcSpec,
+        SubscriptionSpec,
     };
     pub use crate::core::{Publication, Value};
     pub use crate::platform::PeerEvent;

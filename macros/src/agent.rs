@@ -181,6 +181,8 @@ fn generate(block: &ItemImpl, handlers: &[Handler]) -> TokenStream {
     let mut periodic_arms = Vec::new();
     let mut crons = Vec::new();
     let mut cron_arms = Vec::new();
+    let mut configs = Vec::new();
+    let mut config_arms = Vec::new();
     let mut setup = None;
     let mut start = None;
     let mut stop = None;
@@ -194,6 +196,14 @@ fn generate(block: &ItemImpl, handlers: &[Handler]) -> TokenStream {
                 Role::Start => start = Some(call(h, &[], false)),
                 Role::Stop => stop = Some(call(h, &[], false)),
                 Role::Peerlist => peerlist = Some(call(h, &[quote!(&__event)], false)),
+                Role::Config { pattern, actions } => {
+                    let i = configs.len();
+                    configs.push(quote! {
+                        ::volttron::__private::ConfigSpec { pattern: #pattern, actions: #actions, handler: #method_name }
+                    });
+                    let body = call(h, &[quote!(&*__update)], false);
+                    config_arms.push(quote!(#i => { #body }));
+                }
                 Role::Subscribe {
                     prefix,
                     bus,
@@ -321,6 +331,11 @@ fn generate(block: &ItemImpl, handlers: &[Handler]) -> TokenStream {
         cron_arms,
         quote!(index),
     );
+    let config_arm = indexed(
+        quote!(::volttron::__private::Invocation::Config),
+        config_arms,
+        quote!(index, update: __update),
+    );
 
     quote! {
         impl #impl_generics ::volttron::__private::Agent for #self_ty #where_clause {
@@ -331,6 +346,7 @@ fn generate(block: &ItemImpl, handlers: &[Handler]) -> TokenStream {
                     rpcs: &[#(#rpcs),*],
                     periodics: &[#(#periodics),*],
                     crons: &[#(#crons),*],
+                    configs: &[#(#configs),*],
                     on_peerlist: #has_peerlist,
                 };
                 &DESCRIPTOR
@@ -350,6 +366,7 @@ fn generate(block: &ItemImpl, handlers: &[Handler]) -> TokenStream {
                     #rpc_arm
                     #periodic_arm
                     #cron_arm
+                    #config_arm
                     #peer_arm
                 }
             }

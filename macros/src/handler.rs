@@ -14,6 +14,7 @@ pub(crate) const ATTRIBUTES: &[&str] = &[
     "periodic",
     "schedule",
     "on_peerlist",
+    "on_config",
 ];
 
 /// What a handler is for.
@@ -39,6 +40,11 @@ pub(crate) enum Role {
         expr: LitStr,
     },
     Peerlist,
+    /// `#[on_config("pattern", actions = [..])]`: bitmask NEW=1, UPDATE=2, DELETE=4.
+    Config {
+        pattern: String,
+        actions: u8,
+    },
 }
 
 impl Role {
@@ -52,6 +58,7 @@ impl Role {
             Role::Periodic { .. } => "periodic",
             Role::Cron { .. } => "schedule",
             Role::Peerlist => "on_peerlist",
+            Role::Config { .. } => "on_config",
         }
     }
 }
@@ -156,6 +163,53 @@ fn parse_role(name: &str, attr: &Attribute) -> syn::Result<Role> {
         "on_start" => no_args(Role::Start),
         "on_stop" => no_args(Role::Stop),
         "on_peerlist" => no_args(Role::Peerlist),
+        "on_config" => {
+            let mut pattern = "*".to_owned();
+            let mut actions = 0b111u8;
+            if let syn::Meta::List(list) = &attr.meta {
+                list.parse_args_with(|input: syn::parse::ParseStream<'_>| {
+                    if input.peek(LitStr) {
+                        pattern = input.parse::<LitStr>()?.value();
+                        if input.is_empty() {
+                            return Ok(());
+                        }
+                        input.parse::<syn::Token![,]>()?;
+                    }
+                    while !input.is_empty() {
+                        let key: syn::Ident = input.parse()?;
+                        if key != "actions" {
+                            return Err(syn::Error::new(
+                                key.span(),
+                                format!("unknown `on_config` argument `{key}`; expected a name pattern, then optionally `actions = [\"NEW\", \"UPDATE\", \"DELETE\"]`"),
+                            ));
+                        }
+                        input.parse::<syn::Token![=]>()?;
+                        let content;
+                        syn::bracketed!(content in input);
+                        let list = content.parse_terminated(|p| p.parse::<LitStr>(), syn::Token![,])?;
+                        actions = 0;
+                        for action in list {
+                            actions |= match action.value().as_str() {
+                                "NEW" => 1,
+                                "UPDATE" => 2,
+                                "DELETE" => 4,
+                                other => {
+                                    return Err(syn::Error::new(
+                                        action.span(),
+                                        format!("unknown config action `{other}`; expected \"NEW\", \"UPDATE\" or \"DELETE\""),
+                                    ));
+                                }
+                            };
+                        }
+                        if !input.is_empty() {
+                            input.parse::<syn::Token![,]>()?;
+                        }
+                    }
+                    Ok(())
+                })?;
+            }
+            Ok(Role::Config { pattern, actions })
+        }
         "rpc" => {
             let mut rpc_name = None;
             if !matches!(attr.meta, syn::Meta::Path(_)) {
@@ -398,6 +452,10 @@ pub(crate) fn analyse(method: &ImplItemFn, roles: Vec<Role>) -> syn::Result<Hand
         Role::Peerlist => Some((
             "PeerEvent",
             "fn(&mut self, ctx: &AgentContext, event: &PeerEvent)",
+        )),
+        Role::Config { .. } => Some((
+            "ConfigUpdate",
+            "fn(&mut self, ctx: &AgentContext, update: &ConfigUpdate)",
         )),
         _ => None,
     };

@@ -134,6 +134,8 @@ pub(crate) struct ContextInner {
     /// Shared with the platform's record of this identity.
     pub(crate) health: Arc<Mutex<Health>>,
     pub(crate) heartbeat: Mutex<HeartbeatState>,
+    /// Configuration defaults, by lower-case name: (name as given, contents).
+    pub(crate) config_defaults: Mutex<std::collections::BTreeMap<String, (String, Value)>>,
 }
 
 /// An agent's connection to the platform, handed to every handler.

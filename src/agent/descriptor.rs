@@ -15,6 +15,8 @@ pub struct AgentDescriptor {
     pub periodics: &'static [PeriodicSpec],
     /// `#[schedule(cron)]` handlers.
     pub crons: &'static [CronSpec],
+    /// `#[on_config]` handlers.
+    pub configs: &'static [ConfigSpec],
     /// Has an `#[on_peerlist]` handler.
     pub on_peerlist: bool,
 }
@@ -70,6 +72,17 @@ pub struct PeriodicSpec {
 pub struct CronSpec {
     /// The cron expression.
     pub expr: &'static str,
+    /// The handler method's name.
+    pub handler: &'static str,
+}
+
+/// One `#[on_config(pattern, actions = [..])]`.
+#[derive(Debug)]
+pub struct ConfigSpec {
+    /// An fnmatch pattern on configuration names (`*`, `?`, `[...]`), case-insensitive.
+    pub pattern: &'static str,
+    /// Bitmask of actions: NEW = 1, UPDATE = 2, DELETE = 4.
+    pub actions: u8,
     /// The handler method's name.
     pub handler: &'static str,
 }

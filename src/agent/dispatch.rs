@@ -8,6 +8,7 @@ use std::sync::Arc;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
+use crate::agent::config::ConfigUpdate;
 use crate::core::{Args, Publication, Value, from_value, to_value};
 use crate::platform::mailbox::PeerEvent;
 
@@ -43,6 +44,13 @@ pub enum Invocation {
     Cron {
         /// Index into the descriptor's crons.
         index: usize,
+    },
+    /// The `index`th `#[on_config]`.
+    Config {
+        /// Index into the descriptor's config handlers.
+        index: usize,
+        /// The change.
+        update: Arc<ConfigUpdate>,
     },
     /// `#[on_peerlist]`.
     Peer(PeerEvent),

@@ -206,6 +206,9 @@ impl<A: Agent> AgentHost<A> {
                 Ok(_) => {
                     self.touch();
                     self.phase = Phase::Running;
+                    if !self.ctx.inner.descriptor.configs.is_empty() {
+                        self.ctx.begin_initial_configs();
+                    }
                     if let Some(b) = self.boot.take() {
                         let _ = b.send(Ok(()));
                     }
@@ -529,6 +532,13 @@ impl<A: Agent> AgentHost<A> {
                 }
             }
             Envelope::Timer { id } => self.handle_timer(id, actx),
+            Envelope::Config { index, update } => self.run(
+                Invocation::Config { index, update },
+                Completion::Envelope(EnvelopeDone::Plain {
+                    handler: descriptor.configs[index].handler,
+                }),
+                actx,
+            ),
         }
     }
 
@@ -634,6 +644,14 @@ impl<A: Agent> AgentHost<A> {
             reply,
         } = request;
         let descriptor = self.ctx.inner.descriptor;
+        if method == crate::agent::config::UPDATE_METHOD {
+            let result = self.config_update(args);
+            if let Some(reply) = reply {
+                let _ = reply.send(result);
+            }
+            self.ctx.inner.mailbox.handled();
+            return false;
+        }
         if let Some(index) = descriptor.rpcs.iter().position(|r| r.name == method) {
             return self.run(
                 Invocation::Rpc { index, args },
@@ -652,6 +670,61 @@ impl<A: Agent> AgentHost<A> {
         }
         self.ctx.inner.mailbox.handled();
         false
+    }
+}
+
+impl<A: Agent> AgentHost<A> {
+    /// A change pushed by the store (or the initial round): queue it, next in line, for
+    /// every `#[on_config]` handler whose pattern and actions match. A deleted entry
+    /// with a default becomes an UPDATE with the default.
+    fn config_update(&mut self, args: crate::core::Args) -> Result<crate::core::Value, RpcError> {
+        use crate::agent::config::{ConfigAction, ConfigUpdate, fnmatch};
+        let invalid = |message: String| RpcError::InvalidParams {
+            method: crate::agent::config::UPDATE_METHOD.into(),
+            message,
+        };
+        let mut reader =
+            crate::agent::ArgReader::new("config.update", &["action", "name", "contents", "initial"], args)
+                .map_err(|e| invalid(error_text(e)))?;
+        let mut action: ConfigAction = reader.next(0).map_err(|e| invalid(error_text(e)))?;
+        let name: String = reader.next(1).map_err(|e| invalid(error_text(e)))?;
+        let mut contents: Value = reader.next(2).map_err(|e| invalid(error_text(e)))?;
+        let initial: bool = reader
+            .next::<Option<bool>>(3)
+            .map_err(|e| invalid(error_text(e)))?
+            .unwrap_or(false);
+        if let Some(default) = self.ctx.config_default(&name) {
+            match action {
+                // After the initial round the agent already has it, from its default.
+                ConfigAction::New if !initial => action = ConfigAction::Update,
+                ConfigAction::New => {}
+                ConfigAction::Delete => {
+                    action = ConfigAction::Update;
+                    contents = default;
+                }
+                ConfigAction::Update => {}
+            }
+        }
+        let update = Arc::new(ConfigUpdate {
+            action,
+            name,
+            contents,
+        });
+        let envelopes: Vec<Envelope> = self
+            .ctx
+            .inner
+            .descriptor
+            .configs
+            .iter()
+            .enumerate()
+            .filter(|(_, spec)| spec.actions & action.bit() != 0 && fnmatch(spec.pattern, &update.name))
+            .map(|(index, _)| Envelope::Config {
+                index,
+                update: update.clone(),
+            })
+            .collect();
+        self.ctx.inner.mailbox.push_urgent(envelopes);
+        Ok(Value::Null)
     }
 }
 

@@ -15,6 +15,7 @@
 //! | `#[periodic(secs = 5, wait = 1)]`  | every 5 s, first after `wait` s (default 0: right after `on_start`, as VOLTTRON); no catch-up | `fn(&mut self, &AgentContext)` |
 //! | `#[schedule(cron = "*/5 * * * *")]`| at each matching minute (UTC)                          | `fn(&mut self, &AgentContext)` |
 //! | `#[on_peerlist]`                   | when a peer joins or leaves                            | `fn(&mut self, &AgentContext, &PeerEvent)` |
+//! | `#[on_config("pat*", actions = ["NEW", "UPDATE", "DELETE"])]` | at start (NEW for each stored config, "config" first) and on each change of a matching configuration | `fn(&mut self, &AgentContext, &ConfigUpdate)` |
 //!
 //! Hooks and subscription/periodic handlers return `()` or `Result<(), E: Display>` (an
 //! error is logged). RPC handlers return any `Serialize` value or `Result<T, E: Display>`
@@ -37,10 +38,13 @@ pub mod heartbeat;
 pub(crate) mod host;
 pub(crate) mod inspect;
 
+pub use config::{ConfigAction, ConfigUpdate};
 pub use context::{AgentContext, ContextError, IntoTopic, PublishError};
 pub use cron::{CronError, CronSchedule};
 #[doc(hidden)]
-pub use descriptor::{AgentDescriptor, CronSpec, ParamSpec, PeriodicSpec, RpcSpec, SubscriptionSpec};
+pub use descriptor::{
+    AgentDescriptor, ConfigSpec, CronSpec, ParamSpec, PeriodicSpec, RpcSpec, SubscriptionSpec,
+};
 #[doc(hidden)]
 pub use dispatch::{
     ArgReader, AsyncHandler, Dispatch, HandlerError, HandlerReturn, Invocation, Outcome, RpcReturn,

@@ -17,6 +17,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use parking_lot::Mutex;
 use tokio::sync::oneshot;
 
+use crate::agent::ConfigUpdate;
 use crate::core::{Args, Identity, Publication, RpcError, Value};
 use crate::platform::backpressure::{MailboxStats, OverflowPolicy};
 use crate::platform::clock::TimerId;
@@ -63,6 +64,8 @@ pub(crate) enum Envelope {
     Peer(PeerEvent),
     /// A timer fired.
     Timer { id: TimerId },
+    /// A configuration change for the `index`th `#[on_config]` handler.
+    Config { index: usize, update: Arc<ConfigUpdate> },
 }
 
 impl Envelope {
@@ -284,6 +287,18 @@ impl Mailbox {
                 st.publications += 1;
             }
             st.queue.push_front(e);
+        }
+    }
+
+    /// Queues the owner's own follow-up work ahead of queued data, in order (counted as
+    /// activity; the owner is draining, so no wake-up is needed).
+    pub(crate) fn push_urgent(&self, envelopes: Vec<Envelope>) {
+        let mut st = self.state.lock();
+        for e in envelopes {
+            if let Some(a) = &self.activity {
+                a.begin();
+            }
+            st.urgent.push_back(e);
         }
     }
 

@@ -139,6 +139,7 @@ impl Runtime {
                 stop: Default::default(),
                 health,
                 heartbeat: parking_lot::Mutex::new(HeartbeatState::new(self.heartbeat)),
+                config_defaults: Default::default(),
             }),
         };
         let (boot_tx, boot) = oneshot::channel();

@@ -18,7 +18,11 @@
 use std::collections::HashMap;
 use std::path::PathBuf;
 
-use crate::config_store::{AgentStore, ConfigEntry, ConfigType, StoreError, format_timestamp, store_path};
+use crate::agent::ConfigAction;
+use crate::agent::config::UPDATE_METHOD;
+use crate::config_store::{
+    AgentStore, Change, ConfigEntry, ConfigType, StoreError, format_timestamp, store_path,
+};
 use crate::core::{Identity, Map, Value};
 use crate::prelude::*;
 
@@ -50,6 +54,34 @@ impl ConfigStoreService {
     }
 }
 
+fn notify_wanted(trigger_callback: Option<bool>, send_update: Option<bool>) -> bool {
+    trigger_callback.unwrap_or(true) && send_update.unwrap_or(true)
+}
+
+/// Tells a running agent about a change to `name` and the UPDATE it means for every
+/// configuration that references it. An agent that is not running is not waited for
+/// (VOLTTRON waits 30 s, issue #2117): it gets everything as NEW at its next start.
+fn push(ctx: &AgentContext, store: &AgentStore, identity: &str, action: ConfigAction, name: &str) {
+    let contents = match action {
+        ConfigAction::Delete => Value::Null,
+        _ => store.get(name).unwrap_or(Value::Null),
+    };
+    if ctx
+        .notify(identity, UPDATE_METHOD, (action, name, contents))
+        .is_err()
+    {
+        return;
+    }
+    for referrer in store.referrers(name) {
+        let contents = store.get(&referrer).unwrap_or(Value::Null);
+        let _ = ctx.notify(
+            identity,
+            UPDATE_METHOD,
+            (ConfigAction::Update, referrer, contents),
+        );
+    }
+}
+
 fn text(e: StoreError) -> String {
     e.to_string()
 }
@@ -68,7 +100,9 @@ fn metadata(entry: &ConfigEntry) -> Map {
 
 #[crate::agent]
 impl ConfigStoreService {
-    /// Stores `raw_contents` as `config_name` of `identity`'s store.
+    /// Stores `raw_contents` as `config_name` of `identity`'s store; the agent's
+    /// `#[on_config]` handlers hear of it (NEW or UPDATE, and UPDATE for every config that
+    /// references it) unless `trigger_callback` or `send_update` is false.
     #[rpc]
     #[allow(clippy::too_many_arguments)]
     fn set_config(
@@ -81,17 +115,39 @@ impl ConfigStoreService {
         trigger_callback: Option<bool>,
         send_update: Option<bool>,
     ) -> Result<(), String> {
-        let _ = (trigger_callback, send_update);
         let config_type: ConfigType = config_type
             .as_deref()
             .unwrap_or("raw")
             .parse()
             .map_err(|e: crate::config_store::UnknownConfigType| e.to_string())?;
         let now = ctx.now();
-        self.store(&identity)?
+        let store = self.store(&identity)?;
+        let change = store
             .set(&config_name, &raw_contents, config_type, now)
-            .map(|_| ())
-            .map_err(text)
+            .map_err(text)?;
+        if notify_wanted(trigger_callback, send_update) {
+            let action = match change {
+                Change::New => ConfigAction::New,
+                Change::Update => ConfigAction::Update,
+            };
+            let name = config_name.trim().to_owned();
+            push(ctx, store, &identity, action, &name);
+        }
+        Ok(())
+    }
+
+    /// Every configuration of `identity`, parsed and resolved, "config" first: the
+    /// initial NEW round an agent receives when it starts.
+    #[rpc]
+    fn initialize_configs(&mut self, identity: String) -> Result<Vec<(String, Value)>, String> {
+        let store = self.store(&identity)?;
+        let mut all: Vec<(String, Value)> = store
+            .names()
+            .into_iter()
+            .filter_map(|n| store.get(&n).ok().map(|v| (n, v)))
+            .collect();
+        all.sort_by_key(|(n, _)| (!n.eq_ignore_ascii_case("config"), n.to_lowercase()));
+        Ok(all)
     }
 
     /// `config_name` of `identity`'s store: its raw text, or (`raw` false) its parsed value.
@@ -138,22 +194,34 @@ impl ConfigStoreService {
     #[rpc]
     fn delete_config(
         &mut self,
+        ctx: &AgentContext,
         identity: String,
         config_name: String,
         trigger_callback: Option<bool>,
         send_update: Option<bool>,
     ) -> Result<(), String> {
-        let _ = (trigger_callback, send_update);
-        self.store(&identity)?
-            .delete(&config_name)
-            .map(|_| ())
-            .map_err(text)
+        let store = self.store(&identity)?;
+        let gone = store.delete(&config_name).map_err(text)?;
+        if notify_wanted(trigger_callback, send_update) {
+            push(ctx, store, &identity, ConfigAction::Delete, &gone.name);
+        }
+        Ok(())
     }
 
     /// Deletes `identity`'s whole store.
     #[rpc]
-    fn delete_store(&mut self, identity: String) -> Result<(), String> {
-        self.store(&identity)?.delete_all().map_err(text)
+    fn delete_store(&mut self, ctx: &AgentContext, identity: String) -> Result<(), String> {
+        let store = self.store(&identity)?;
+        let names = store.names();
+        store.delete_all().map_err(text)?;
+        for name in names {
+            let _ = ctx.notify(
+                &identity,
+                UPDATE_METHOD,
+                (ConfigAction::Delete, name, Value::Null),
+            );
+        }
+        Ok(())
     }
 
     /// Name, type, modification time and raw data of `config_name`.
