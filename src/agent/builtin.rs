@@ -12,22 +12,12 @@
 use std::time::Duration;
 
 use crate::agent::{AgentContext, ArgReader, HandlerError};
-use crate::core::{Args, Map, RpcError, Status, Value};
+use crate::core::{Args, RpcError, Status, Value};
 
 /// Answers `method` if it is a built-in; `None` otherwise.
 pub(crate) fn answer(ctx: &AgentContext, method: &str, args: Args) -> Option<Result<Value, RpcError>> {
     let result = match method {
-        "health.get_status" => no_args(method, args).map(|()| {
-            let health = ctx.health();
-            let mut m = Map::new();
-            m.insert("status".into(), Value::from(health.status.to_string()));
-            m.insert("context".into(), Value::from(health.context));
-            m.insert(
-                "last_updated".into(),
-                Value::from(health.last_updated.to_rfc3339()),
-            );
-            Value::Map(m)
-        }),
+        "health.get_status" => no_args(method, args).map(|()| Value::from(&ctx.health())),
         "health.set_status" => read("health.set_status", &["status", "context"], args, |r| {
             let status: Status = r.next(0)?;
             let context: Option<String> = r.next(1)?;

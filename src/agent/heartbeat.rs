@@ -18,7 +18,7 @@ use std::time::Duration;
 
 use crate::agent::AgentContext;
 use crate::agent::context::TimerHandler;
-use crate::core::{Headers, Map, Topic, Value};
+use crate::core::{Headers, Topic, Value};
 use crate::platform::clock::{Repeat, TimerId};
 
 /// VOLTTRON's default heartbeat period.
@@ -122,13 +122,6 @@ impl AgentContext {
             "period".into(),
             Value::from(self.heartbeat().period().as_secs_f64()),
         );
-        let mut message = Map::new();
-        message.insert("status".into(), Value::from(health.status.to_string()));
-        message.insert("context".into(), Value::from(health.context));
-        message.insert(
-            "last_updated".into(),
-            Value::from(health.last_updated.to_rfc3339()),
-        );
-        let _ = self.publish_with(topic, headers, Value::Map(message));
+        let _ = self.publish_with(topic, headers, Value::from(&health));
     }
 }

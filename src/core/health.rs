@@ -50,6 +50,17 @@ impl Health {
     }
 }
 
+impl From<&Health> for crate::core::Value {
+    /// VOLTTRON's status record: `{"status": "GOOD", "context": .., "last_updated": ".."}`.
+    fn from(h: &Health) -> Self {
+        let mut m = crate::core::Map::new();
+        m.insert("status".into(), h.status.to_string().into());
+        m.insert("context".into(), h.context.clone().into());
+        m.insert("last_updated".into(), h.last_updated.to_rfc3339().into());
+        crate::core::Value::Map(m)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

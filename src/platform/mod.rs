@@ -399,12 +399,7 @@ impl Platform {
         let Ok(identity) = Identity::new(identity) else {
             return false;
         };
-        let owner = self
-            .inner
-            .rt
-            .registry
-            .get(&identity)
-            .and_then(|r| r.owner.clone());
+        let owner = self.inner.rt.owner(&identity);
         match owner {
             Some(owner) => owner.send(StopChild(identity.to_string())).await.unwrap_or(false),
             None => false,
@@ -424,12 +419,7 @@ impl Platform {
 
     async fn agent_record(&self, identity: &str) -> Option<(AgentStatus, Health)> {
         let identity = Identity::new(identity).ok()?;
-        let owner = self
-            .inner
-            .rt
-            .registry
-            .get(&identity)
-            .and_then(|r| r.owner.clone());
+        let owner = self.inner.rt.owner(&identity);
         // Asked through its supervisor, so every exit it was sent is accounted for; a
         // supervisor that has ended has recorded everything already.
         if let Some(owner) = owner

@@ -102,6 +102,11 @@ impl Runtime {
         }
     }
 
+    /// The supervisor an agent belongs to.
+    pub(crate) fn owner(&self, identity: &Identity) -> Option<Addr<SupervisorNode>> {
+        self.registry.get(identity).and_then(|r| r.owner.clone())
+    }
+
     pub(crate) fn clock(&self) -> &Clock {
         &self.endpoint.clock
     }
