@@ -23,12 +23,16 @@
 //! | `supervision.restart_us` / `restart_p99_us` | real clock, `agent_threads(1)`, supervisor with zero backoff: from `Instant::now()` before an RPC that panics the agent to the first `ping` the restarted agent answers (retried with `yield_now` while `UnknownPeer`/`PeerStopped`); median / p99 over 200 crashes (quick: 50) after 10 warm-up crashes |
 //! | `agents.spawn_10k` | fresh process: `join_all` of 10,000 `platform.spawn` futures (default agent threads) |
 //! | `agents.idle_bytes` | same process: RSS (`/proc/self/statm`) after minus before, / 10,000 |
+//! | `config.set_get_rtt_p50/p99` | real clock, `agent_threads(1)`, platform with a home directory (services on): from the platform handle, `config.store.set_config("bench", "cfg", r#"{"n": i}"#, "json")` then `get_config("bench", "cfg", false)`, each set+get pair timed; p50/p99 of 500 pairs (quick: 200) per run. Every set is durable (temporary file, `fsync`, rename, `fsync` of the directory), which dominates |
+//! | `config.get_rtt_p50` | same runs: the `get_config` call of each pair alone, p50 |
+//! | `config.store_10k_entries_load_ms` | `AgentStore::open` of a VOLTTRON-format store file of 10,000 `json` entries (`{"name_i": {"type": "json", "modified": ..., "data": "{\"i\": i}"}}`, written directly with `serde_json`; file in the page cache) |
 //! | `baseline.uds_pingpong_rtt` | `UnixStream::pair`, 8-byte ping-pong between two threads, median round trip (on a VM this swings with idle-vCPU wake-up latency) |
 
 use std::io::{Read, Write};
 use std::os::unix::net::UnixStream;
 use std::time::{Duration, Instant};
 
+use volttron::config_store::AgentStore;
 use volttron::prelude::*;
 use volttron::supervision::{ChildSpec, Supervisor};
 
@@ -39,6 +43,9 @@ use workloads::{Rig, SLOW_DELAY, actix_burst, rpc_platform, runtime};
 
 /// Agents spawned for `agents.spawn_10k` / `agents.idle_bytes`.
 const SPAWN_COUNT: usize = 10_000;
+
+/// Entries in the store file loaded by `config.store_10k_entries_load_ms`.
+const STORE_ENTRIES: usize = 10_000;
 
 /// Workload sizes.
 #[derive(Debug, Clone, Copy)]
@@ -51,6 +58,7 @@ struct Sizes {
     rpc_calls: u64,
     restart_samples: usize,
     uds_round_trips: usize,
+    config_pairs: usize,
 }
 
 impl Sizes {
@@ -65,6 +73,7 @@ impl Sizes {
                 rpc_calls: 20_000,
                 restart_samples: 50,
                 uds_round_trips: 20_000,
+                config_pairs: 200,
             }
         } else {
             Sizes {
@@ -76,6 +85,7 @@ impl Sizes {
                 rpc_calls: 50_000,
                 restart_samples: 200,
                 uds_round_trips: 50_000,
+                config_pairs: 500,
             }
         }
     }
@@ -120,6 +130,87 @@ async fn rpc_run(platform: &Platform, n: u64) -> (f64, f64) {
     v.sort_unstable();
     let pct = |p: f64| v[((v.len() - 1) as f64 * p).round() as usize] as f64 / 1000.0;
     (pct(0.50), pct(0.99))
+}
+
+// ---------------------------------------------------------------------------------------
+// Configuration store
+// ---------------------------------------------------------------------------------------
+
+/// A real-clock platform with a home directory (so the `config.store` service runs, as
+/// services are on by default) and one agent thread. Keep the directory alive as long as
+/// the platform.
+async fn config_platform() -> (Platform, tempfile::TempDir) {
+    let home = tempfile::tempdir().expect("tempdir");
+    let platform = Platform::builder()
+        .home(home.path())
+        .agent_threads(1)
+        .start()
+        .await
+        .expect("start platform");
+    (platform, home)
+}
+
+/// One run of `n` set+get pairs against `config.store`, from the platform handle. Returns
+/// the p50 and p99 of the pairs and the p50 of the gets alone, in microseconds.
+///
+/// Each `set_config` is durable: the store file is rewritten to a temporary file, `fsync`ed,
+/// renamed over the old one and the directory `fsync`ed before the reply, so the pair time
+/// is mostly the disk's flush latency; the get is an in-memory lookup plus an RPC.
+async fn config_run(platform: &Platform, n: usize) -> (f64, f64, f64) {
+    let mut pairs = Vec::with_capacity(n);
+    let mut gets = Vec::with_capacity(n);
+    for i in 0..n {
+        let raw = format!(r#"{{"n": {i}}}"#);
+        let start = Instant::now();
+        platform
+            .call("config.store", "set_config", ("bench", "cfg", raw, "json"))
+            .await
+            .expect("set_config");
+        let get_start = Instant::now();
+        let v = platform
+            .call("config.store", "get_config", ("bench", "cfg", false))
+            .await
+            .expect("get_config");
+        let end = Instant::now();
+        assert_eq!(
+            v["n"],
+            Value::from(i as u64),
+            "get_config returns the value just set"
+        );
+        pairs.push((end - start).as_nanos() as f64 / 1000.0);
+        gets.push((end - get_start).as_nanos() as f64 / 1000.0);
+    }
+    pairs.sort_by(f64::total_cmp);
+    let p99 = pairs[((pairs.len() - 1) as f64 * 0.99).round() as usize];
+    (median(pairs), p99, median(gets))
+}
+
+/// Writes a VOLTTRON-format store file of `n` `json` entries (`name_i` -> `{"i": i}`)
+/// directly with `serde_json` (`AgentStore::set` makes every write durable, which would
+/// take `n` flushes).
+fn write_store_file(path: &std::path::Path, n: usize) {
+    let mut map = serde_json::Map::with_capacity(n);
+    for i in 0..n {
+        map.insert(
+            format!("name_{i}"),
+            serde_json::json!({
+                "type": "json",
+                "modified": "2024-01-01T00:00:00.000000+00:00",
+                "data": format!(r#"{{"i": {i}}}"#),
+            }),
+        );
+    }
+    let bytes = serde_json::to_vec(&serde_json::Value::Object(map)).expect("encode store");
+    std::fs::write(path, bytes).expect("write store file");
+}
+
+/// Milliseconds to open (read, decode, parse every entry) the store file at `path`.
+fn store_load_run(path: &std::path::Path, n: usize) -> f64 {
+    let start = Instant::now();
+    let store = AgentStore::open(path).expect("open store");
+    let ms = start.elapsed().as_secs_f64() * 1000.0;
+    assert_eq!(store.len(), n);
+    ms
 }
 
 // ---------------------------------------------------------------------------------------
@@ -493,8 +584,45 @@ fn main() {
             figures.push(("rpc.inproc.rtt_p50", median(p50), "us"));
             figures.push(("rpc.inproc.rtt_p99", median(p99), "us"));
         }
+
+        let set_get = want("config.set_get_rtt_p50") || want("config.set_get_rtt_p99");
+        let get_only = want("config.get_rtt_p50");
+        if set_get || get_only {
+            eprintln!(
+                "[perf] config.set_get_rtt: warm-up + {runs} runs of {} set+get pairs",
+                s.config_pairs
+            );
+            let (platform, _home) = config_platform().await;
+            config_run(&platform, s.config_pairs).await;
+            let (mut p50, mut p99, mut get) = (Vec::new(), Vec::new(), Vec::new());
+            for _ in 0..runs {
+                let (a, b, c) = config_run(&platform, s.config_pairs).await;
+                p50.push(a);
+                p99.push(b);
+                get.push(c);
+            }
+            platform.shutdown().await;
+            eprintln!("[perf] config set+get p50 per run (us): {p50:.0?}");
+            if set_get {
+                figures.push(("config.set_get_rtt_p50", median(p50), "us"));
+                figures.push(("config.set_get_rtt_p99", median(p99), "us"));
+            }
+            if get_only {
+                figures.push(("config.get_rtt_p50", median(get), "us"));
+            }
+        }
     });
     drop(rt);
+
+    if want("config.store_10k_entries_load_ms") {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("bench.store");
+        write_store_file(&path, STORE_ENTRIES);
+        let v = median(repeat("config.store_10k_entries_load_ms", runs, || {
+            store_load_run(&path, STORE_ENTRIES)
+        }));
+        figures.push(("config.store_10k_entries_load_ms", v, "ms"));
+    }
 
     if want("supervision.") {
         eprintln!("[perf] supervision.restart_us: {} crashes", s.restart_samples);
