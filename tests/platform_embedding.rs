@@ -131,3 +131,47 @@ async fn builder_validates_and_creates_home() {
         .unwrap_err();
     assert!(matches!(e, PlatformError::Home { .. }), "{e}");
 }
+
+/// Blocks its thread until told to go on.
+struct Hog {
+    release: std::sync::Arc<parking_lot::Mutex<Option<mpsc::Receiver<()>>>>,
+}
+
+#[volttron::agent]
+impl Hog {
+    #[rpc]
+    fn hog(&mut self) {
+        if let Some(rx) = self.release.lock().take() {
+            let _ = rx.recv_timeout(Duration::from_secs(30));
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn services_run_on_their_own_thread() {
+    let home = tempfile::tempdir().unwrap();
+    let platform = Platform::builder()
+        .home(home.path())
+        .agent_threads(1)
+        .rpc_timeout(Duration::from_secs(10))
+        .start()
+        .await
+        .unwrap();
+    let (tx, rx) = mpsc::channel();
+    let release = std::sync::Arc::new(parking_lot::Mutex::new(Some(rx)));
+    platform.spawn("hog", Hog { release }).await.unwrap();
+    // The only agent thread is now blocked...
+    let hogging = tokio::spawn(platform.call("hog", "hog", ()).into_future());
+    // ...yet the services answer.
+    let health = platform.platform_health().await.unwrap();
+    assert_eq!(health["hog"]["connected"], Value::Bool(true));
+    platform
+        .call("config.store", "set_config", ("hog", "config", "{}", "json"))
+        .await
+        .unwrap();
+    tx.send(()).unwrap();
+    hogging.await.unwrap().unwrap();
+    platform.shutdown().await;
+}
+
+use std::future::IntoFuture;

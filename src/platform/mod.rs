@@ -221,6 +221,7 @@ impl PlatformBuilder {
         };
         let shutdown_timeout = self.shutdown_timeout;
         let heartbeat = self.heartbeat;
+        let services = self.services;
         let stop = stop_drivers.clone();
         std::thread::Builder::new()
             .name("volttron-platform".into())
@@ -230,12 +231,19 @@ impl PlatformBuilder {
                     // The wall clock is the platform clock when that is real; a virtual
                     // clock has no driver (only `advance` moves it).
                     actix_rt::spawn(wall.clone().drive_real(stop));
-                    let arbiters: Vec<Arbiter> = (0..threads).map(|_| Arbiter::new()).collect();
+                    let mut arbiters: Vec<Arbiter> = (0..threads).map(|_| Arbiter::new()).collect();
                     let handles: Vec<ArbiterHandle> = arbiters.iter().map(|a| a.handle()).collect();
+                    let services_arbiter = services.then(|| {
+                        let a = Arbiter::new();
+                        let h = a.handle();
+                        arbiters.push(a);
+                        h
+                    });
                     let rt = Arc::new(Runtime::new(
                         endpoint,
                         wall,
                         handles,
+                        services_arbiter,
                         Arbiter::current(),
                         shutdown_timeout,
                         heartbeat,

@@ -70,6 +70,8 @@ pub(crate) struct Runtime {
     pub(crate) wall: Clock,
     /// The agent threads.
     arbiters: Vec<ArbiterHandle>,
+    /// The platform services' own thread (a flood of user agents cannot starve them).
+    services_arbiter: Option<ArbiterHandle>,
     /// The platform thread (supervisors, clock driver).
     system_arbiter: ArbiterHandle,
     next_arbiter: AtomicUsize,
@@ -86,6 +88,7 @@ impl Runtime {
         endpoint: Endpoint,
         wall: Clock,
         arbiters: Vec<ArbiterHandle>,
+        services_arbiter: Option<ArbiterHandle>,
         system_arbiter: ArbiterHandle,
         shutdown_timeout: Duration,
         heartbeat: Option<Duration>,
@@ -94,6 +97,7 @@ impl Runtime {
             endpoint,
             wall,
             arbiters,
+            services_arbiter,
             system_arbiter,
             next_arbiter: AtomicUsize::new(0),
             registry: DashMap::new(),
@@ -148,8 +152,13 @@ impl Runtime {
             }),
         };
         let (boot_tx, boot) = oneshot::channel();
-        let n = self.next_arbiter.fetch_add(1, Ordering::Relaxed);
-        let arbiter = &self.arbiters[n % self.arbiters.len()];
+        let arbiter = match &self.services_arbiter {
+            Some(services) if crate::services::is_service(ctx.identity()) => services,
+            _ => {
+                let n = self.next_arbiter.fetch_add(1, Ordering::Relaxed);
+                &self.arbiters[n % self.arbiters.len()]
+            }
+        };
         let addr = AgentHost::start_in_arbiter(arbiter, move |_| AgentHost::new(agent, ctx, boot_tx, exited));
         Started {
             control: AgentControl {
@@ -293,7 +302,12 @@ impl Runtime {
     /// Runs a no-op through every platform thread and waits for it: whatever was
     /// runnable there before has had its turn.
     async fn probe_threads(&self) {
-        for arbiter in self.arbiters.iter().chain(std::iter::once(&self.system_arbiter)) {
+        let threads = self
+            .arbiters
+            .iter()
+            .chain(&self.services_arbiter)
+            .chain(std::iter::once(&self.system_arbiter));
+        for arbiter in threads {
             let (tx, rx) = oneshot::channel::<()>();
             if arbiter.spawn(async move {
                 let _ = tx.send(());

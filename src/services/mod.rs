@@ -1,5 +1,6 @@
 //! The platform's own services, run as agents with VOLTTRON's identities under their own
-//! `RestForOne` supervisor (started before, and stopped after, every user agent).
+//! `RestForOne` supervisor (started before, and stopped after, every user agent), on a
+//! thread of their own so that a flood of user agents cannot starve them.
 //!
 //! | identity | service |
 //! |----------|---------|
@@ -12,6 +13,11 @@ pub mod health;
 use std::path::Path;
 
 use crate::platform::supervision::{ChildSpec, Strategy, Supervisor, SupervisorSpec};
+
+/// Whether `identity` is one of the platform's services (they run on their own thread).
+pub(crate) fn is_service(identity: &str) -> bool {
+    [config_store::IDENTITY, health::IDENTITY].contains(&identity)
+}
 
 /// The services supervisor's name.
 pub const SERVICES: &str = "platform.services";
