@@ -208,3 +208,43 @@ async fn the_platform_health_service_follows_peers_and_heartbeats() {
     assert_eq!(health["quiet"]["connected"], Value::Bool(false));
     tp.shutdown().await;
 }
+
+/// Reacts to its own health changes.
+struct Watchful {
+    seen: std::sync::Arc<parking_lot::Mutex<Vec<String>>>,
+}
+
+#[volttron::agent]
+impl Watchful {
+    #[on_health]
+    fn changed(&mut self, ctx: &AgentContext, health: &Health) {
+        self.seen
+            .lock()
+            .push(format!("{} {:?}", health.status, health.context));
+        if health.status == Status::Bad {
+            ctx.send_alert("self_check", Status::Bad, health.context.as_deref())
+                .unwrap();
+        }
+    }
+
+    #[rpc]
+    fn set(&mut self, ctx: &AgentContext, status: Status, context: Option<String>) {
+        ctx.set_health(status, context.as_deref());
+    }
+}
+
+#[volttron::test]
+async fn a_health_change_calls_on_health(tp: TestPlatform) {
+    let seen = std::sync::Arc::new(parking_lot::Mutex::new(Vec::new()));
+    let alerts = tp.capture("alerts/");
+    tp.spawn("watchful", Watchful { seen: seen.clone() })
+        .await
+        .unwrap();
+    tp.call("watchful", "set", ("BAD", "fan stuck")).await.unwrap();
+    tp.call("watchful", "set", ("BAD", "fan stuck")).await.unwrap(); // no change
+    tp.call("watchful", "health.set_status", ("GOOD",)).await.unwrap();
+    tp.settle().await;
+    assert_eq!(*seen.lock(), ["BAD Some(\"fan stuck\")", "GOOD None"]);
+    assert_eq!(alerts.len(), 1);
+    tp.shutdown().await;
+}

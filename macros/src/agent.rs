@@ -69,7 +69,7 @@ fn validate(handlers: &mut [Handler], errors: &mut Vec<syn::Error>) {
         let method = h.method.clone();
         for role in &mut h.roles {
             match role {
-                Role::Setup | Role::Start | Role::Stop | Role::Peerlist => {
+                Role::Setup | Role::Start | Role::Stop | Role::Peerlist | Role::Health => {
                     let attr = role.attribute();
                     if let Some(first) = hooks.get(attr) {
                         errors.push(syn::Error::new(
@@ -187,6 +187,7 @@ fn generate(block: &ItemImpl, handlers: &[Handler]) -> TokenStream {
     let mut start = None;
     let mut stop = None;
     let mut peerlist = None;
+    let mut health = None;
 
     for h in handlers {
         let method_name = h.method.to_string();
@@ -196,6 +197,7 @@ fn generate(block: &ItemImpl, handlers: &[Handler]) -> TokenStream {
                 Role::Start => start = Some(call(h, &[], false)),
                 Role::Stop => stop = Some(call(h, &[], false)),
                 Role::Peerlist => peerlist = Some(call(h, &[quote!(&__event)], false)),
+                Role::Health => health = Some(call(h, &[quote!(&__health)], false)),
                 Role::Config { pattern, actions } => {
                     let i = configs.len();
                     configs.push(quote! {
@@ -300,6 +302,11 @@ fn generate(block: &ItemImpl, handlers: &[Handler]) -> TokenStream {
     let start = hook(start);
     let stop = hook(stop);
     let has_peerlist = peerlist.is_some();
+    let has_health = health.is_some();
+    let health_arm = match health {
+        Some(body) => quote!(::volttron::__private::Invocation::Health(__health) => { #body }),
+        None => quote!(::volttron::__private::Invocation::Health(_) => #none,),
+    };
     let peer_arm = match peerlist {
         Some(body) => quote!(::volttron::__private::Invocation::Peer(__event) => { #body }),
         None => quote!(::volttron::__private::Invocation::Peer(_) => #none,),
@@ -348,6 +355,7 @@ fn generate(block: &ItemImpl, handlers: &[Handler]) -> TokenStream {
                     crons: &[#(#crons),*],
                     configs: &[#(#configs),*],
                     on_peerlist: #has_peerlist,
+                    on_health: #has_health,
                 };
                 &DESCRIPTOR
             }
@@ -367,6 +375,7 @@ fn generate(block: &ItemImpl, handlers: &[Handler]) -> TokenStream {
                     #periodic_arm
                     #cron_arm
                     #config_arm
+                    #health_arm
                     #peer_arm
                 }
             }

@@ -15,6 +15,7 @@ pub(crate) const ATTRIBUTES: &[&str] = &[
     "schedule",
     "on_peerlist",
     "on_config",
+    "on_health",
 ];
 
 /// What a handler is for.
@@ -40,6 +41,8 @@ pub(crate) enum Role {
         expr: LitStr,
     },
     Peerlist,
+    /// `#[on_health]`.
+    Health,
     /// `#[on_config("pattern", actions = [..])]`: bitmask NEW=1, UPDATE=2, DELETE=4.
     Config {
         pattern: String,
@@ -59,6 +62,7 @@ impl Role {
             Role::Cron { .. } => "schedule",
             Role::Peerlist => "on_peerlist",
             Role::Config { .. } => "on_config",
+            Role::Health => "on_health",
         }
     }
 }
@@ -163,6 +167,7 @@ fn parse_role(name: &str, attr: &Attribute) -> syn::Result<Role> {
         "on_start" => no_args(Role::Start),
         "on_stop" => no_args(Role::Stop),
         "on_peerlist" => no_args(Role::Peerlist),
+        "on_health" => no_args(Role::Health),
         "on_config" => {
             let mut pattern = "*".to_owned();
             let mut actions = 0b111u8;
@@ -453,6 +458,7 @@ pub(crate) fn analyse(method: &ImplItemFn, roles: Vec<Role>) -> syn::Result<Hand
             "PeerEvent",
             "fn(&mut self, ctx: &AgentContext, event: &PeerEvent)",
         )),
+        Role::Health => Some(("Health", "fn(&mut self, ctx: &AgentContext, health: &Health)")),
         Role::Config { .. } => Some((
             "ConfigUpdate",
             "fn(&mut self, ctx: &AgentContext, update: &ConfigUpdate)",

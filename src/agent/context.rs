@@ -429,8 +429,14 @@ impl AgentContext {
                 true
             }
         };
-        if changed && self.heartbeat().is_running() {
-            self.publish_heartbeat();
+        if changed {
+            if self.inner.descriptor.on_health {
+                let health = crate::platform::mailbox::Envelope::Health(self.health());
+                let _ = self.inner.mailbox.deliver(health);
+            }
+            if self.heartbeat().is_running() {
+                self.publish_heartbeat();
+            }
         }
     }
 

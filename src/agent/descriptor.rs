@@ -19,6 +19,8 @@ pub struct AgentDescriptor {
     pub configs: &'static [ConfigSpec],
     /// Has an `#[on_peerlist]` handler.
     pub on_peerlist: bool,
+    /// Has an `#[on_health]` handler.
+    pub on_health: bool,
 }
 
 /// One `#[subscribe]`.

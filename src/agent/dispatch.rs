@@ -54,6 +54,8 @@ pub enum Invocation {
     },
     /// `#[on_peerlist]`.
     Peer(PeerEvent),
+    /// `#[on_health]`: this agent's health changed.
+    Health(crate::core::Health),
 }
 
 /// Why a handler failed.

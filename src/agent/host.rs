@@ -532,6 +532,18 @@ impl<A: Agent> AgentHost<A> {
                 }
             }
             Envelope::Timer { id } => self.handle_timer(id, actx),
+            Envelope::Health(health) => {
+                if descriptor.on_health {
+                    self.run(
+                        Invocation::Health(health),
+                        Completion::Envelope(EnvelopeDone::Plain { handler: "on_health" }),
+                        actx,
+                    )
+                } else {
+                    self.ctx.inner.mailbox.handled();
+                    false
+                }
+            }
             Envelope::Config { index, update } => self.run(
                 Invocation::Config { index, update },
                 Completion::Envelope(EnvelopeDone::Plain {

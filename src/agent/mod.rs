@@ -15,6 +15,7 @@
 //! | `#[periodic(secs = 5, wait = 1)]`  | every 5 s, first after `wait` s (default 0: right after `on_start`, as VOLTTRON); no catch-up | `fn(&mut self, &AgentContext)` |
 //! | `#[schedule(cron = "*/5 * * * *")]`| at each matching minute (UTC)                          | `fn(&mut self, &AgentContext)` |
 //! | `#[on_peerlist]`                   | when a peer joins or leaves                            | `fn(&mut self, &AgentContext, &PeerEvent)` |
+//! | `#[on_health]`                     | when this agent's health changes (`ctx.set_health`, `health.set_status`) | `fn(&mut self, &AgentContext, &Health)` |
 //! | `#[on_config("pat*", actions = ["NEW", "UPDATE", "DELETE"])]` | at start (NEW for each stored config, "config" first) and on each change of a matching configuration | `fn(&mut self, &AgentContext, &ConfigUpdate)` |
 //!
 //! Hooks and subscription/periodic handlers return `()` or `Result<(), E: Display>` (an

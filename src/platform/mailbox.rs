@@ -64,6 +64,8 @@ pub(crate) enum Envelope {
     Peer(PeerEvent),
     /// A timer fired.
     Timer { id: TimerId },
+    /// This agent's health changed.
+    Health(crate::core::Health),
     /// A configuration change for the `index`th `#[on_config]` handler.
     Config { index: usize, update: Arc<ConfigUpdate> },
 }
@@ -117,7 +119,7 @@ impl Activity {
 }
 
 struct MailboxState {
-    /// Timer firings, pings and peer events: handled before `queue`, so that a flooded
+    /// Timer firings, pings, peer events and health changes: handled before `queue`, so that a flooded
     /// agent still keeps its schedule and answers pings.
     urgent: VecDeque<Envelope>,
     queue: VecDeque<Envelope>,
@@ -210,7 +212,7 @@ impl Mailbox {
                 return Err(envelope);
             }
             match envelope {
-                Envelope::Timer { .. } | Envelope::Ping(_) | Envelope::Peer(_) => {
+                Envelope::Timer { .. } | Envelope::Ping(_) | Envelope::Peer(_) | Envelope::Health(_) => {
                     st.urgent.push_back(envelope)
                 }
                 _ => st.queue.push_back(envelope),

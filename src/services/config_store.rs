@@ -11,9 +11,13 @@
 //! | `delete_store` | `identity` | null |
 //! | `get_metadata` | `identity`, `config_name` | `{"name", "type", "modified", "data"}` |
 //!
-//! Agents use it through [`AgentContext::config`](crate::AgentContext::config). Writing
-//! another agent's store will need the `edit_config_store` capability once the auth service
-//! exists; until then any peer may.
+//! Agents use it through [`AgentContext::config`](crate::AgentContext::config).
+//!
+//! Authorization hook: writing another agent's store will need the `edit_config_store`
+//! capability (restricted to `identity: <self>` for agents' own stores) once the auth
+//! service exists. The check belongs at the top of `set_config`, `delete_config` and
+//! `delete_store`, which will then also need the caller's identity; until then any peer may
+//! write any store.
 
 use std::collections::HashMap;
 use std::path::PathBuf;
