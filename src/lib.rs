@@ -107,6 +107,7 @@
 //! | [`core`] | vocabulary without a runtime: [`Value`], [`Topic`], [`Identity`], subscription index, RPC errors |
 //! | [`agent`](mod@agent) | the [`Agent`] trait, [`AgentContext`], handler attributes, cron |
 //! | [`platform`] | [`Platform`] and its builder, routing table, [`backpressure`](platform::backpressure), [`supervision`], [`Clock`] |
+//! | [`bridge`] | the socket bridge's wire protocol: framed, versioned frames, bincode bodies (the transport comes next) |
 //! | [`config_store`] | VOLTTRON's configuration store files: parsing, references, durable writes |
 //! | [`services`] | the platform's own agents (`platform.health`) under their supervisor |
 //! | [`testing`] | [`TestPlatform`](testing::TestPlatform): virtual clock, capture, settle |
@@ -121,6 +122,7 @@
 extern crate self as volttron;
 
 pub mod agent;
+pub mod bridge;
 pub mod config_store;
 pub mod core;
 pub mod platform;
