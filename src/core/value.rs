@@ -729,6 +729,38 @@ impl<'de> Visitor<'de> for BytesVisitor {
     }
 }
 
+/// How deeply lists and maps may nest in the binary face. Decoding is recursive, so an
+/// unbounded depth would let a few bytes from a peer overflow the stack.
+pub const MAX_BINARY_DEPTH: usize = 128;
+
+thread_local! {
+    static BINARY_DEPTH: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+}
+
+/// Counts one level of binary nesting while alive.
+struct DepthGuard;
+
+impl DepthGuard {
+    fn enter<E: de::Error>() -> Result<Self, E> {
+        BINARY_DEPTH.with(|d| {
+            if d.get() >= MAX_BINARY_DEPTH {
+                Err(E::custom(format!(
+                    "Value nested deeper than {MAX_BINARY_DEPTH} lists or maps"
+                )))
+            } else {
+                d.set(d.get() + 1);
+                Ok(DepthGuard)
+            }
+        })
+    }
+}
+
+impl Drop for DepthGuard {
+    fn drop(&mut self) {
+        BINARY_DEPTH.with(|d| d.set(d.get().saturating_sub(1)));
+    }
+}
+
 /// Reads the externally tagged enum (the binary face).
 struct TaggedVisitor;
 
@@ -753,8 +785,14 @@ impl<'de> Visitor<'de> for TaggedVisitor {
             Tag::Float => Value::Float(variant.newtype_variant()?),
             Tag::String => Value::String(variant.newtype_variant()?),
             Tag::Bytes => Value::Bytes(variant.newtype_variant_seed(BytesSeed)?),
-            Tag::List => Value::List(variant.newtype_variant()?),
-            Tag::Map => Value::Map(variant.newtype_variant()?),
+            Tag::List => {
+                let _depth = DepthGuard::enter::<A::Error>()?;
+                Value::List(variant.newtype_variant()?)
+            }
+            Tag::Map => {
+                let _depth = DepthGuard::enter::<A::Error>()?;
+                Value::Map(variant.newtype_variant()?)
+            }
         })
     }
 }
@@ -1659,6 +1697,26 @@ impl<'de> Deserializer<'de> for KeyDeserializer {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn deep_binary_nesting_is_refused_not_a_stack_overflow() {
+        let cfg = bincode::config::standard();
+        // [List, len 1] repeated, then Null: tags 7 and 0, lengths as varints.
+        let nested = |depth: usize| -> Vec<u8> {
+            let mut bytes: Vec<u8> = std::iter::repeat_n([7u8, 1u8], depth).flatten().collect();
+            bytes.push(0);
+            bytes
+        };
+        let ok: Value = bincode::serde::decode_from_slice(&nested(MAX_BINARY_DEPTH), cfg)
+            .unwrap()
+            .0;
+        assert!(matches!(ok, Value::List(_)));
+        let err = bincode::serde::decode_from_slice::<Value, _>(&nested(100_000), cfg).unwrap_err();
+        assert!(err.to_string().contains("nested deeper"), "{err}");
+        // The counter is back to zero: a shallow value still decodes afterwards.
+        let v: Value = bincode::serde::decode_from_slice(&nested(3), cfg).unwrap().0;
+        assert!(matches!(v, Value::List(_)));
+    }
     use proptest::prelude::*;
     use serde::{Deserialize, Serialize};
 
