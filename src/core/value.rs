@@ -745,7 +745,7 @@ impl DepthGuard {
         BINARY_DEPTH.with(|d| {
             if d.get() >= MAX_BINARY_DEPTH {
                 Err(E::custom(format!(
-                    "Value nested deeper than {MAX_BINARY_DEPTH} lists or maps"
+                    "Value lists and maps nest deeper than {MAX_BINARY_DEPTH} levels"
                 )))
             } else {
                 d.set(d.get() + 1);
@@ -1712,7 +1712,7 @@ mod tests {
             .0;
         assert!(matches!(ok, Value::List(_)));
         let err = bincode::serde::decode_from_slice::<Value, _>(&nested(100_000), cfg).unwrap_err();
-        assert!(err.to_string().contains("nested deeper"), "{err}");
+        assert!(err.to_string().contains("nest deeper"), "{err}");
         // The counter is back to zero: a shallow value still decodes afterwards.
         let v: Value = bincode::serde::decode_from_slice(&nested(3), cfg).unwrap().0;
         assert!(matches!(v, Value::List(_)));
