@@ -203,71 +203,79 @@ impl Mailbox {
         }
     }
 
-    /// Queues an envelope; hands it back if the mailbox is closed. Timer firings, pings
-    /// and peer events go ahead of queued data.
+    /// Queues an envelope; hands it back if the mailbox is closed. Timer firings, pings,
+    /// peer and health events and the owner's config follow-ups go ahead of queued data.
     pub(crate) fn deliver(&self, envelope: Envelope) -> Result<(), Envelope> {
-        let wake = {
-            let mut st = self.state.lock();
-            if st.closed {
-                return Err(envelope);
-            }
-            match envelope {
-                Envelope::Timer { .. } | Envelope::Ping(_) | Envelope::Peer(_) | Envelope::Health(_) => {
-                    st.urgent.push_back(envelope)
-                }
-                _ => st.queue.push_back(envelope),
-            }
-            if let Some(a) = &self.activity {
-                a.begin();
-            }
-            !std::mem::replace(&mut st.scheduled, true)
-        };
-        if wake {
-            self.wake();
+        let st = self.state.lock();
+        if st.closed {
+            return Err(envelope);
         }
+        self.enqueue(st, envelope);
         Ok(())
     }
 
     /// Queues a publication under the subscription's overflow policy.
     pub(crate) fn deliver_publication(&self, envelope: Envelope, policy: OverflowPolicy) -> Delivered {
-        let wake = {
-            let mut st = self.state.lock();
-            if st.closed {
-                return Delivered::Closed;
-            }
-            if st.publications >= st.capacity {
-                match policy {
-                    OverflowPolicy::DropNewest => {
-                        st.dropped_newest += 1;
-                        return Delivered::Dropped;
-                    }
-                    OverflowPolicy::Disconnect => {
-                        st.disconnected += 1;
-                        return Delivered::Disconnect;
-                    }
-                    OverflowPolicy::DropOldest => {
-                        if let Some(pos) = st.queue.iter().position(is_publication) {
-                            st.queue.remove(pos);
-                            st.publications -= 1;
-                            st.dropped_oldest += 1;
-                            if let Some(a) = &self.activity {
-                                a.end();
-                            }
+        let mut st = self.state.lock();
+        if st.closed {
+            return Delivered::Closed;
+        }
+        if st.publications >= st.capacity {
+            match policy {
+                OverflowPolicy::DropNewest => {
+                    st.dropped_newest += 1;
+                    return Delivered::Dropped;
+                }
+                OverflowPolicy::Disconnect => {
+                    st.disconnected += 1;
+                    return Delivered::Disconnect;
+                }
+                OverflowPolicy::DropOldest => {
+                    if let Some(pos) = st.queue.iter().position(is_publication) {
+                        st.queue.remove(pos);
+                        st.publications -= 1;
+                        st.dropped_oldest += 1;
+                        if let Some(a) = &self.activity {
+                            a.end();
                         }
                     }
                 }
             }
-            st.queue.push_back(envelope);
-            st.publications += 1;
-            if let Some(a) = &self.activity {
-                a.begin();
+        }
+        self.enqueue(st, envelope);
+        Delivered::Queued
+    }
+
+    /// Queues the owner's own follow-up work, in order, ahead of queued data.
+    pub(crate) fn push_urgent(&self, envelopes: Vec<Envelope>) {
+        for e in envelopes {
+            // Refused only once closed, when the follow-up no longer matters.
+            let _ = self.deliver(e);
+        }
+    }
+
+    /// Pushes onto the right queue, counts it, and wakes the owner if it was idle.
+    fn enqueue(&self, mut st: parking_lot::MutexGuard<'_, MailboxState>, envelope: Envelope) {
+        match envelope {
+            Envelope::Timer { .. }
+            | Envelope::Ping(_)
+            | Envelope::Peer(_)
+            | Envelope::Health(_)
+            | Envelope::Config { .. } => st.urgent.push_back(envelope),
+            Envelope::Publication { .. } => {
+                st.queue.push_back(envelope);
+                st.publications += 1;
             }
-            !std::mem::replace(&mut st.scheduled, true)
-        };
+            _ => st.queue.push_back(envelope),
+        }
+        if let Some(a) = &self.activity {
+            a.begin();
+        }
+        let wake = !std::mem::replace(&mut st.scheduled, true);
+        drop(st);
         if wake {
             self.wake();
         }
-        Delivered::Queued
     }
 
     /// Moves up to `max` envelopes into `out`.
@@ -289,18 +297,6 @@ impl Mailbox {
                 st.publications += 1;
             }
             st.queue.push_front(e);
-        }
-    }
-
-    /// Queues the owner's own follow-up work ahead of queued data, in order (counted as
-    /// activity; the owner is draining, so no wake-up is needed).
-    pub(crate) fn push_urgent(&self, envelopes: Vec<Envelope>) {
-        let mut st = self.state.lock();
-        for e in envelopes {
-            if let Some(a) = &self.activity {
-                a.begin();
-            }
-            st.urgent.push_back(e);
         }
     }
 
