@@ -31,6 +31,16 @@ impl Tenant {
     }
 
     #[rpc]
+    async fn raw(&mut self, ctx: &AgentContext, key: String) -> Result<String, RpcError> {
+        ctx.config().get_raw(&key).await
+    }
+
+    #[rpc]
+    async fn forget(&mut self, ctx: &AgentContext, key: String) -> Result<(), RpcError> {
+        ctx.config().delete(&key).await
+    }
+
+    #[rpc]
     async fn points(&mut self, ctx: &AgentContext, csv: String) -> Result<(), RpcError> {
         ctx.config().set_raw("points", &csv, ConfigType::Csv).await
     }
@@ -180,6 +190,11 @@ async fn agents_read_and_write_their_own_store() {
         .await
         .unwrap();
     assert_eq!(raw, Value::from(r#"{"zone1":21.5}"#));
+    let csv = tp.call("tenant", "raw", ("points",)).await.unwrap();
+    assert_eq!(csv, Value::from("name,unit\nzat,degF\n"));
+    tp.call("tenant", "forget", ("points",)).await.unwrap();
+    let keys = tp.call("tenant", "keys", ()).await.unwrap();
+    assert_eq!(keys, Value::from(vec!["setpoints"]));
     tp.shutdown().await;
 }
 

@@ -75,6 +75,18 @@ async fn heartbeat_is_off_by_default_and_controlled_by_rpc(tp: TestPlatform) {
     tp.advance(Duration::from_secs(30)).await;
     assert_eq!(beats.take().len(), 4, "restarted at once, then every 10 s");
 
+    // restart: one at once, then on the period again.
+    tp.advance(Duration::from_secs(5)).await;
+    beats.take();
+    tp.call("probe", "heartbeat.restart", ()).await.unwrap();
+    tp.advance(Duration::from_secs(10)).await;
+    let times: Vec<String> = beats
+        .take()
+        .iter()
+        .map(|p| p.header("TimeStamp").and_then(Value::as_str).unwrap().to_owned())
+        .collect();
+    assert_eq!(times, ["2024-01-01T00:11:35+00:00", "2024-01-01T00:11:45+00:00"]);
+
     tp.call("probe", "heartbeat.stop", ()).await.unwrap();
     tp.advance(Duration::from_secs(600)).await;
     assert!(beats.is_empty());

@@ -247,3 +247,28 @@ async fn periodic_without_wait_runs_right_after_start(tp: TestPlatform) {
     assert_eq!(*log.lock(), ["a@00:00", "a@00:02"]);
     tp.shutdown().await;
 }
+
+/// Schedules a cron job at run time.
+struct RuntimeCron {
+    log: Log,
+}
+
+#[volttron::agent]
+impl RuntimeCron {
+    #[on_start]
+    fn start(&mut self, ctx: &AgentContext) {
+        ctx.schedule_cron("30 * * * *", |me: &mut RuntimeCron, ctx| {
+            me.log.lock().push(ctx.now().format("%H:%M").to_string());
+        })
+        .unwrap();
+    }
+}
+
+#[volttron::test]
+async fn a_run_time_cron_schedule_fires_on_matching_minutes(tp: TestPlatform) {
+    let log = Log::default();
+    tp.spawn("c", RuntimeCron { log: log.clone() }).await.unwrap();
+    tp.advance(Duration::from_secs(3 * 3600)).await;
+    assert_eq!(*log.lock(), ["00:30", "01:30", "02:30"]);
+    tp.shutdown().await;
+}

@@ -342,6 +342,31 @@ impl Stuck {
 }
 
 #[volttron::test]
+async fn an_infinity_shutdown_waits_for_on_stop(tp: TestPlatform) {
+    let log = Log::default();
+    let stuck = {
+        let log = log.clone();
+        move || Stuck { log: log.clone() }
+    };
+    let spec = Supervisor::builder("patient-stop")
+        .child(ChildSpec::agent("slow", stuck).shutdown(Shutdown::Infinity))
+        .build();
+    let sup = tp.supervise(spec).await.unwrap();
+    let stopping = tokio::spawn(async move { sup.stop().await });
+    tp.settle().await;
+    assert_eq!(*log.lock(), ["stopping"]);
+    // An hour of virtual time later, on_stop finishes: no kill in between.
+    tp.advance(Duration::from_secs(3600)).await;
+    stopping.await.unwrap();
+    assert_eq!(*log.lock(), ["stopping", "stopped"]);
+    assert_eq!(
+        tp.agent_status("slow").await,
+        Some(AgentStatus::Exited(ExitReason::Normal))
+    );
+    tp.shutdown().await;
+}
+
+#[volttron::test]
 async fn shutdown_policies(tp: TestPlatform) {
     let log = Log::default();
     let stuck = {

@@ -196,6 +196,11 @@ impl Runtime {
         });
         // `Some(_)`: stopped, or already gone (the channel closed); `None`: stuck.
         let clock = self.clock();
+        let Some(limit) = limit else {
+            // Infinity: on_stop takes as long as it takes, on any clock.
+            let _ = rx.await;
+            return ExitReason::Normal;
+        };
         let mut finished = None;
         if clock.is_virtual() {
             // Only a test moves virtual time. While it is not doing so, an agent that
@@ -214,19 +219,17 @@ impl Runtime {
         }
         let finished = if finished.is_some() || (clock.is_virtual() && !clock.is_advancing()) {
             finished
-        } else if let Some(limit) = limit {
+        } else {
             let deadline = clock.sleep(limit);
             match select(&mut rx, deadline).await {
                 Either::Left((r, _)) => Some(r.is_ok()),
                 Either::Right(_) => None,
             }
-        } else {
-            Some(rx.await.is_ok())
         };
         if finished.is_some() {
             return ExitReason::Normal;
         }
-        let reason = format!("did not stop within {:?}", limit.unwrap_or_default());
+        let reason = format!("did not stop within {limit:?}");
         tracing::warn!(agent = identity.as_str(), "{reason}; killing it");
         self.kill_agent(control, reason.clone()).await;
         ExitReason::Killed(reason)
