@@ -11,6 +11,8 @@
 //! | `delete_store` | `identity` | null |
 //! | `get_metadata` | `identity`, `config_name` | `{"name", "type", "modified", "data"}` |
 //!
+//! Writes (which fsync) run on the blocking pool, not on the services' thread.
+//!
 //! Agents use it through [`AgentContext::config`](crate::AgentContext::config).
 //!
 //! Authorization hook: writing another agent's store will need the `edit_config_store`
@@ -55,6 +57,26 @@ impl ConfigStoreService {
             self.stores.insert(identity.to_string(), store);
         }
         Ok(self.stores.get_mut(identity.as_str()).expect("just inserted"))
+    }
+
+    /// Runs a write (which fsyncs) on the blocking pool, off the services' thread. The
+    /// store is moved out and back: handlers run one at a time, so nothing else can
+    /// look for it meanwhile.
+    async fn write<T: Send + 'static>(
+        &mut self,
+        identity: &str,
+        f: impl FnOnce(&mut AgentStore) -> Result<T, StoreError> + Send + 'static,
+    ) -> Result<T, String> {
+        self.store(identity)?;
+        let mut store = self.stores.remove(identity).expect("loaded just above");
+        let (store, result) = tokio::task::spawn_blocking(move || {
+            let result = f(&mut store);
+            (store, result)
+        })
+        .await
+        .map_err(|e| format!("store write failed: {e}"))?;
+        self.stores.insert(identity.to_owned(), store);
+        result.map_err(text)
     }
 }
 
@@ -109,7 +131,7 @@ impl ConfigStoreService {
     /// references it) unless `trigger_callback` or `send_update` is false.
     #[rpc]
     #[allow(clippy::too_many_arguments)]
-    fn set_config(
+    async fn set_config(
         &mut self,
         ctx: &AgentContext,
         identity: String,
@@ -125,17 +147,18 @@ impl ConfigStoreService {
             .parse()
             .map_err(|e: crate::config_store::UnknownConfigType| e.to_string())?;
         let now = ctx.now();
-        let store = self.store(&identity)?;
-        let change = store
-            .set(&config_name, &raw_contents, config_type, now)
-            .map_err(text)?;
+        let name = config_name.trim().to_owned();
+        let change = self
+            .write(&identity, move |s| {
+                s.set(&config_name, &raw_contents, config_type, now)
+            })
+            .await?;
         if notify_wanted(trigger_callback, send_update) {
             let action = match change {
                 Change::New => ConfigAction::New,
                 Change::Update => ConfigAction::Update,
             };
-            let name = config_name.trim().to_owned();
-            push(ctx, store, &identity, action, &name);
+            push(ctx, self.store(&identity)?, &identity, action, &name);
         }
         Ok(())
     }
@@ -196,7 +219,7 @@ impl ConfigStoreService {
 
     /// Deletes `config_name` from `identity`'s store.
     #[rpc]
-    fn delete_config(
+    async fn delete_config(
         &mut self,
         ctx: &AgentContext,
         identity: String,
@@ -204,20 +227,24 @@ impl ConfigStoreService {
         trigger_callback: Option<bool>,
         send_update: Option<bool>,
     ) -> Result<(), String> {
-        let store = self.store(&identity)?;
-        let gone = store.delete(&config_name).map_err(text)?;
+        let gone = self.write(&identity, move |s| s.delete(&config_name)).await?;
         if notify_wanted(trigger_callback, send_update) {
-            push(ctx, store, &identity, ConfigAction::Delete, &gone.name);
+            push(
+                ctx,
+                self.store(&identity)?,
+                &identity,
+                ConfigAction::Delete,
+                &gone.name,
+            );
         }
         Ok(())
     }
 
     /// Deletes `identity`'s whole store.
     #[rpc]
-    fn delete_store(&mut self, ctx: &AgentContext, identity: String) -> Result<(), String> {
-        let store = self.store(&identity)?;
-        let names = store.names();
-        store.delete_all().map_err(text)?;
+    async fn delete_store(&mut self, ctx: &AgentContext, identity: String) -> Result<(), String> {
+        let names = self.store(&identity)?.names();
+        self.write(&identity, AgentStore::delete_all).await?;
         for name in names {
             let _ = ctx.notify(
                 &identity,
