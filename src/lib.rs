@@ -122,6 +122,7 @@
 extern crate self as volttron;
 
 pub mod agent;
+pub mod auth;
 pub mod bridge;
 pub mod config_store;
 pub mod core;

@@ -65,6 +65,7 @@ fn arb_rpc_error() -> impl Strategy<Value = RpcError> {
         }),
         s().prop_map(|peer| RpcError::PeerStopped { peer }),
         s().prop_map(|message| RpcError::InvalidReply { message }),
+        (s(), s()).prop_map(|(method, message)| RpcError::Unauthorized { method, message }),
     ]
 }
 

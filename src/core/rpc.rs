@@ -6,6 +6,7 @@
 //! | the peer exports no such method            | [`RpcError::MethodNotFound`] (`method 'x' is not implemented`) | -32601 |
 //! | missing, surplus or mistyped arguments     | [`RpcError::InvalidParams`]             | -32602 |
 //! | the handler returned an error or panicked  | [`RpcError::Remote`]                    | -32000 |
+//! | the caller lacks a capability the method requires | [`RpcError::Unauthorized`]       | -32001        |
 //! | no reply before the deadline               | [`RpcError::Timeout`]                   | —             |
 //! | the peer stopped before replying           | [`RpcError::PeerStopped`]               | —             |
 //! | the reply does not convert to the asked type | [`RpcError::InvalidReply`]            | —             |
@@ -170,6 +171,15 @@ pub enum RpcError {
         /// The kind of failure: `"error"` for a returned error, `"panic"` for a panic.
         kind: String,
     },
+    /// The caller is not authorized to call the method (VOLTTRON's `-32001`): it lacks a
+    /// required capability, or its arguments fall outside the capability's restriction.
+    #[error("unauthorized call to '{method}': {message}")]
+    Unauthorized {
+        /// The method called.
+        method: String,
+        /// Which capability was missing, or which argument was refused.
+        message: String,
+    },
     /// No reply arrived before the deadline.
     #[error("no reply from '{peer}' to '{method}' within {timeout:?}")]
     Timeout {
@@ -201,6 +211,7 @@ impl RpcError {
             RpcError::MethodNotFound { .. } => Some(-32601),
             RpcError::InvalidParams { .. } => Some(-32602),
             RpcError::Remote { .. } | RpcError::UnknownPeer { .. } => Some(-32000),
+            RpcError::Unauthorized { .. } => Some(-32001),
             _ => None,
         }
     }

@@ -7,6 +7,7 @@
 //! | `config.store` | [`config_store`]: per-agent configuration, persisted under the home (only with a home directory) |
 //! | `platform.health` | [`health`]: every peer's connection, last heartbeat and health |
 
+pub mod auth;
 pub mod config_store;
 pub mod health;
 

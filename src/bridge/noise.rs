@@ -1,0 +1,1 @@
+//! Noise protocol handshake and encrypted stream for bridge links.

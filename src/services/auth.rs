@@ -1,0 +1,1 @@
+//! The auth service (`platform.auth`).
