@@ -127,6 +127,7 @@ pub mod bridge;
 pub mod config_store;
 pub mod core;
 pub mod platform;
+pub mod remote;
 pub mod services;
 pub mod testing;
 

@@ -81,16 +81,8 @@ fn arb_frame() -> impl Strategy<Value = Frame> {
     let id = any::<u64>;
     let s = || ".{0,12}";
     prop_oneof![
-        (
-            any::<u16>(),
-            arb_identity(),
-            proptest::option::of(s().prop_map(Credentials::Token))
-        )
-            .prop_map(|(version, identity, credentials)| Frame::from(Hello {
-                version,
-                identity,
-                credentials
-            })),
+        (any::<u16>(), arb_identity())
+            .prop_map(|(version, identity)| Frame::from(Hello { version, identity })),
         (any::<u16>(), s(), arb_identity()).prop_map(|(version, instance_name, identity)| Frame::from(
             Welcome {
                 version,
@@ -98,7 +90,7 @@ fn arb_frame() -> impl Strategy<Value = Frame> {
                 identity
             }
         )),
-        id().prop_map(|id| Frame::from(Ping { id })),
+        (id(), proptest::option::of(arb_identity())).prop_map(|(id, peer)| Frame::from(Ping { id, peer })),
         id().prop_map(|id| Frame::from(Pong { id })),
         (id(), s()).prop_map(|(id, key)| Frame::from(Query { id, key })),
         (id(), proptest::option::of(arb_value()))
@@ -205,10 +197,9 @@ fn sample() -> Vec<Frame> {
         Hello {
             version: PROTOCOL_VERSION,
             identity: Identity::new("listener").unwrap(),
-            credentials: Some(Credentials::Token("s3cret".into())),
         }
         .into(),
-        Ping { id: 7 }.into(),
+        Ping { id: 7, peer: None }.into(),
         Publish {
             id: 8,
             bus: String::new(),
@@ -232,16 +223,12 @@ fn kinds_are_distinct_and_match_frames() {
         assert_eq!(k.as_u8() as usize, i + 1);
     }
     assert_eq!(FrameKind::from_u8(0), None);
-    assert_eq!(Frame::from(Ping { id: 1 }).kind(), FrameKind::Ping);
-    assert_eq!(
-        format!("{:?}", Credentials::Token("s3cret".into())),
-        "Token(<redacted>)"
-    );
+    assert_eq!(Frame::from(Ping { id: 1, peer: None }).kind(), FrameKind::Ping);
 }
 
 #[test]
 fn header_layout() {
-    let buf = encode(&[Ping { id: 1 }.into()]);
+    let buf = encode(&[Ping { id: 1, peer: None }.into()]);
     assert_eq!(&buf[0..4], b"VTRN");
     assert_eq!(&buf[4..6], &[0, 1]);
     assert_eq!(buf[6], FrameKind::Ping.as_u8());
@@ -290,7 +277,7 @@ fn bad_magic() {
     // Detected from the first wrong byte, before a full header.
     let mut buf = BytesMut::from(&b"VX"[..]);
     assert!(matches!(codec.decode(&mut buf), Err(FrameError::BadMagic { .. })));
-    let mut buf = encode(&[Ping { id: 1 }.into()]);
+    let mut buf = encode(&[Ping { id: 1, peer: None }.into()]);
     buf[3] = b'X';
     let err = codec.decode(&mut buf).unwrap_err();
     assert!(matches!(err, FrameError::BadMagic { .. }));
@@ -365,7 +352,7 @@ fn unknown_kind() {
 fn garbage_body_is_a_body_error_and_the_stream_stays_in_sync() {
     let mut buf = header(PROTOCOL_VERSION, FrameKind::PeerAdded.as_u8(), 0, 3);
     buf.put_slice(&[2, b'a', b' ']); // identity "a " is invalid
-    buf.extend_from_slice(&encode(&[Ping { id: 5 }.into()]));
+    buf.extend_from_slice(&encode(&[Ping { id: 5, peer: None }.into()]));
     let mut codec = FrameCodec::default();
     let err = codec.decode(&mut buf).unwrap_err();
     assert!(
@@ -378,7 +365,10 @@ fn garbage_body_is_a_body_error_and_the_stream_stays_in_sync() {
         ),
         "{err}"
     );
-    assert_eq!(codec.decode(&mut buf).unwrap(), Some(Ping { id: 5 }.into()));
+    assert_eq!(
+        codec.decode(&mut buf).unwrap(),
+        Some(Ping { id: 5, peer: None }.into())
+    );
 
     // Truncated payload, trailing bytes, and a string whose length prefix is huge.
     let mut buf = header(PROTOCOL_VERSION, FrameKind::Query.as_u8(), 0, 1);
@@ -387,8 +377,8 @@ fn garbage_body_is_a_body_error_and_the_stream_stays_in_sync() {
         codec.decode(&mut buf),
         Err(FrameError::Body(BodyError::Decode { .. }))
     ));
-    let mut buf = header(PROTOCOL_VERSION, FrameKind::Ping.as_u8(), 0, 3);
-    buf.put_slice(&[1, 0, 0]);
+    let mut buf = header(PROTOCOL_VERSION, FrameKind::Ping.as_u8(), 0, 4);
+    buf.put_slice(&[1, 0, 0, 0]); // id 1, no peer, then two stray bytes
     assert!(matches!(
         codec.decode(&mut buf),
         Err(FrameError::Body(BodyError::TrailingBytes { extra: 2, .. }))

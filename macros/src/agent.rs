@@ -69,7 +69,13 @@ fn validate(handlers: &mut [Handler], errors: &mut Vec<syn::Error>) {
         let method = h.method.clone();
         for role in &mut h.roles {
             match role {
-                Role::Setup | Role::Start | Role::Stop | Role::Peerlist | Role::Health => {
+                Role::Setup
+                | Role::Start
+                | Role::Stop
+                | Role::Peerlist
+                | Role::Health
+                | Role::Connected
+                | Role::Disconnected => {
                     let attr = role.attribute();
                     if let Some(first) = hooks.get(attr) {
                         errors.push(syn::Error::new(
@@ -188,6 +194,8 @@ fn generate(block: &ItemImpl, handlers: &[Handler]) -> TokenStream {
     let mut stop = None;
     let mut peerlist = None;
     let mut health = None;
+    let mut connected = None;
+    let mut disconnected = None;
 
     for h in handlers {
         let method_name = h.method.to_string();
@@ -198,6 +206,8 @@ fn generate(block: &ItemImpl, handlers: &[Handler]) -> TokenStream {
                 Role::Stop => stop = Some(call(h, &[], false)),
                 Role::Peerlist => peerlist = Some(call(h, &[quote!(&__event)], false)),
                 Role::Health => health = Some(call(h, &[quote!(&__health)], false)),
+                Role::Connected => connected = Some(call(h, &[], false)),
+                Role::Disconnected => disconnected = Some(call(h, &[], false)),
                 Role::Config { pattern, actions } => {
                     let i = configs.len();
                     configs.push(quote! {
@@ -301,6 +311,8 @@ fn generate(block: &ItemImpl, handlers: &[Handler]) -> TokenStream {
     let setup = hook(setup);
     let start = hook(start);
     let stop = hook(stop);
+    let connected = hook(connected);
+    let disconnected = hook(disconnected);
     let has_peerlist = peerlist.is_some();
     let has_health = health.is_some();
     let health_arm = match health {
@@ -370,6 +382,8 @@ fn generate(block: &ItemImpl, handlers: &[Handler]) -> TokenStream {
                     ::volttron::__private::Invocation::Setup => { #setup }
                     ::volttron::__private::Invocation::Start => { #start }
                     ::volttron::__private::Invocation::Stop => { #stop }
+                    ::volttron::__private::Invocation::Connected => { #connected }
+                    ::volttron::__private::Invocation::Disconnected => { #disconnected }
                     #pub_arm
                     #rpc_arm
                     #periodic_arm

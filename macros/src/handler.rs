@@ -16,6 +16,8 @@ pub(crate) const ATTRIBUTES: &[&str] = &[
     "on_peerlist",
     "on_config",
     "on_health",
+    "on_connected",
+    "on_disconnected",
 ];
 
 /// What a handler is for.
@@ -43,6 +45,10 @@ pub(crate) enum Role {
     Peerlist,
     /// `#[on_health]`.
     Health,
+    /// `#[on_connected]`: the bridge (re)connected.
+    Connected,
+    /// `#[on_disconnected]`: the bridge lost its platform.
+    Disconnected,
     /// `#[on_config("pattern", actions = [..])]`: bitmask NEW=1, UPDATE=2, DELETE=4.
     Config {
         pattern: String,
@@ -63,6 +69,8 @@ impl Role {
             Role::Peerlist => "on_peerlist",
             Role::Config { .. } => "on_config",
             Role::Health => "on_health",
+            Role::Connected => "on_connected",
+            Role::Disconnected => "on_disconnected",
         }
     }
 }
@@ -168,6 +176,8 @@ fn parse_role(name: &str, attr: &Attribute) -> syn::Result<Role> {
         "on_stop" => no_args(Role::Stop),
         "on_peerlist" => no_args(Role::Peerlist),
         "on_health" => no_args(Role::Health),
+        "on_connected" => no_args(Role::Connected),
+        "on_disconnected" => no_args(Role::Disconnected),
         "on_config" => {
             let mut pattern = "*".to_owned();
             let mut actions = 0b111u8;

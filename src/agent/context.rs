@@ -17,7 +17,7 @@ use crate::core::{
 };
 use crate::platform::backpressure::OverflowPolicy;
 use crate::platform::clock::{Clock, Repeat, TimerId};
-use crate::platform::endpoint::{Endpoint, RpcCall};
+use crate::platform::endpoint::{Endpoint, RpcCall, SubscribeError};
 use crate::platform::mailbox::Mailbox;
 
 /// Why a publish was refused.
@@ -27,6 +27,20 @@ pub enum PublishError {
     /// The topic is not valid.
     #[error("cannot publish: {0}")]
     InvalidTopic(#[from] TopicError),
+    /// `authz.json` protects the topic and this agent lacks the capability.
+    #[error("cannot publish: {0}")]
+    Unauthorized(String),
+    /// The agent is attached through the bridge and its link to the platform is down
+    /// (it is reconnecting).
+    #[error("cannot publish: not connected to the platform")]
+    NotConnected,
+    /// The agent is attached through the bridge and more than the link's limit of
+    /// unsent bytes is waiting: the platform, or the network, is not keeping up.
+    #[error("cannot publish: {queued} bytes are already waiting to be sent to the platform")]
+    LinkFull {
+        /// Bytes waiting.
+        queued: usize,
+    },
 }
 
 /// Why a run-time subscription or timer was refused.
@@ -50,6 +64,10 @@ pub enum ContextError {
     /// The agent has stopped.
     #[error("the agent has stopped")]
     Stopped,
+    /// `authz.json` protects topics the subscription could receive, and this agent
+    /// lacks the capability.
+    #[error("cannot subscribe: {0}")]
+    Unauthorized(String),
 }
 
 /// Anything that names a topic: a [`Topic`] (already valid) or a string (validated).
@@ -178,7 +196,7 @@ impl AgentContext {
         message: impl Into<Value>,
     ) -> Result<usize, PublishError> {
         let topic = topic.into_topic()?;
-        Ok(self.inner.endpoint.publish(bus, topic, headers, message.into()))
+        self.inner.endpoint.publish(bus, topic, headers, message.into())
     }
 
     /// Subscribes at run time, on the default bus: `handler` runs for every publication
@@ -235,14 +253,13 @@ impl AgentContext {
             return Err(ContextError::Stopped);
         }
         let id = reg.subscriptions.len() as u32;
-        self.inner.endpoint.router.subscribe(
-            self.inner.peer_id,
-            &self.inner.mailbox,
-            bus,
-            prefix,
-            id,
-            overflow,
-        )?;
+        self.inner
+            .endpoint
+            .subscribe(self.inner.peer_id, &self.inner.mailbox, bus, prefix, id, overflow)
+            .map_err(|e| match e {
+                SubscribeError::Topic(e) => ContextError::InvalidSubscription(e),
+                SubscribeError::Unauthorized(message) => ContextError::Unauthorized(message),
+            })?;
         reg.subscriptions.push(Some(handler));
         Ok(())
     }
@@ -260,11 +277,7 @@ impl AgentContext {
 
     fn remove_subscriptions(&self, bus: Option<&str>, prefix: Option<&str>) -> usize {
         let mut reg = self.inner.registry.lock();
-        let removed = self
-            .inner
-            .endpoint
-            .router
-            .unsubscribe(self.inner.peer_id, bus, prefix);
+        let removed = self.inner.endpoint.unsubscribe(self.inner.peer_id, bus, prefix);
         for id in &removed {
             if let Some(slot) = reg.subscriptions.get_mut(*id as usize) {
                 *slot = None;

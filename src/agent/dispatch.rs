@@ -21,6 +21,10 @@ pub enum Invocation {
     Start,
     /// `#[on_stop]`.
     Stop,
+    /// `#[on_connected]`: an agent attached through the bridge reached its platform.
+    Connected,
+    /// `#[on_disconnected]`: an agent attached through the bridge lost its platform.
+    Disconnected,
     /// The `index`th `#[subscribe]`.
     Publication {
         /// Index into the descriptor's subscriptions.

@@ -544,6 +544,18 @@ impl<A: Agent> AgentHost<A> {
                     false
                 }
             }
+            Envelope::Link(up) => {
+                let (invocation, handler) = if up {
+                    (Invocation::Connected, "on_connected")
+                } else {
+                    (Invocation::Disconnected, "on_disconnected")
+                };
+                self.run(
+                    invocation,
+                    Completion::Envelope(EnvelopeDone::Plain { handler }),
+                    actx,
+                )
+            }
             Envelope::Config { index, update } => self.run(
                 Invocation::Config { index, update },
                 Completion::Envelope(EnvelopeDone::Plain {

@@ -197,31 +197,14 @@ frames! {
     Error(ErrorFrame) = 20,
 }
 
-/// How an agent proves who it is in [`Hello`].
-#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub enum Credentials {
-    /// A shared secret token.
-    Token(String),
-}
-
-/// Does not print the secret.
-impl std::fmt::Debug for Credentials {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Credentials::Token(_) => f.write_str("Token(<redacted>)"),
-        }
-    }
-}
-
 /// Payload of [`Frame::Hello`].
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Hello {
     /// The highest protocol version the agent speaks.
     pub version: u16,
-    /// The identity the agent wants on the bus.
+    /// The identity the agent wants on the bus. When the link authenticated a key (the
+    /// Noise handshake), the platform checks that the key may use this identity.
     pub identity: Identity,
-    /// Credentials, when the platform requires them.
-    pub credentials: Option<Credentials>,
 }
 
 /// Payload of [`Frame::Welcome`].
@@ -236,10 +219,13 @@ pub struct Welcome {
 }
 
 /// Payload of [`Frame::Ping`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Ping {
     /// Echoed by the [`Pong`].
     pub id: RequestId,
+    /// The peer to ping through the platform (VOLTTRON's `vip.ping(peer)`); `None` pings
+    /// the other end of the link itself.
+    pub peer: Option<Identity>,
 }
 
 /// Payload of [`Frame::Pong`].

@@ -17,6 +17,11 @@
 //!   and [`FrameCodec`](codec::FrameCodec), a `tokio_util` decoder/encoder that enforces the
 //!   maximum frame size from the header, before the body is buffered.
 
+pub mod address;
 pub mod codec;
 pub mod frame;
+pub(crate) mod link;
 pub mod noise;
+pub mod server;
+
+pub use address::{AddressError, BridgeAddress};

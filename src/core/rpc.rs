@@ -9,6 +9,7 @@
 //! | the caller lacks a capability the method requires | [`RpcError::Unauthorized`]       | -32001        |
 //! | no reply before the deadline               | [`RpcError::Timeout`]                   | —             |
 //! | the peer stopped before replying           | [`RpcError::PeerStopped`]               | —             |
+//! | a bridged caller's link is down            | [`RpcError::NotConnected`]              | —             |
 //! | the reply does not convert to the asked type | [`RpcError::InvalidReply`]            | —             |
 
 use std::time::Duration;
@@ -196,6 +197,10 @@ pub enum RpcError {
         /// The peer called.
         peer: String,
     },
+    /// The caller is an agent attached through the bridge whose link to the platform is
+    /// down (it is reconnecting).
+    #[error("not connected to the platform")]
+    NotConnected,
     /// The caller could not convert its arguments, or the reply, to or from [`Value`].
     #[error("value conversion failed: {message}")]
     InvalidReply {

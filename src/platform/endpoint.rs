@@ -11,9 +11,13 @@ use futures::future::{Either, select};
 use serde::de::DeserializeOwned;
 use tokio::sync::oneshot;
 
-use crate::core::{Args, Headers, Identity, IntoArgs, RpcError, Topic, Value, ValueError, from_value};
+use crate::agent::PublishError;
+use crate::core::{
+    Args, Headers, Identity, IntoArgs, RpcError, Topic, TopicError, Value, ValueError, from_value,
+};
+use crate::platform::backpressure::OverflowPolicy;
 use crate::platform::clock::Clock;
-use crate::platform::mailbox::{Envelope, Request};
+use crate::platform::mailbox::{Envelope, Mailbox, Request};
 use crate::platform::router::Router;
 
 /// Default RPC deadline, as VOLTTRON's `get(timeout=30)` convention.
@@ -21,6 +25,22 @@ pub const DEFAULT_RPC_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// The version reported to `query("platform-version")`.
 pub const PLATFORM_VERSION: &str = env!("CARGO_PKG_VERSION");
+
+/// Why a subscription was refused.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub(crate) enum SubscribeError {
+    /// The prefix or pattern is not valid.
+    #[error(transparent)]
+    Topic(#[from] TopicError),
+    /// `authz.json` protects topics this subscription could receive.
+    #[error("{0}")]
+    Unauthorized(String),
+}
+
+/// Whether `identity` is one of the platform's own (never subject to authorization).
+fn is_platform_identity(identity: &str) -> bool {
+    identity == crate::platform::PLATFORM_IDENTITY || crate::services::is_service(identity)
+}
 
 #[derive(Clone)]
 pub(crate) struct Endpoint {
@@ -31,8 +51,64 @@ pub(crate) struct Endpoint {
 }
 
 impl Endpoint {
-    pub(crate) fn publish(&self, bus: &str, topic: Topic, headers: Headers, message: Value) -> usize {
-        self.router.publish(&self.identity, bus, topic, headers, message)
+    /// Publishes as this endpoint's identity: authorized against `authz.json` when the
+    /// platform has auth on, sent up the link in an agent attached through the bridge.
+    pub(crate) fn publish(
+        &self,
+        bus: &str,
+        topic: Topic,
+        headers: Headers,
+        message: Value,
+    ) -> Result<usize, PublishError> {
+        if let Some(auth) = self.authority() {
+            auth.check_publish(&self.identity, topic.as_str())
+                .map_err(|e| PublishError::Unauthorized(e.to_string()))?;
+        }
+        if let Some(up) = self.router.upstream.get() {
+            return up.publish(bus, topic, headers, message);
+        }
+        Ok(self.router.publish(&self.identity, bus, topic, headers, message))
+    }
+
+    /// The authority that checks this endpoint's requests, if any (the platform's own
+    /// identities are not checked).
+    fn authority(&self) -> Option<&Arc<crate::auth::Authority>> {
+        self.router
+            .auth
+            .get()
+            .filter(|_| !is_platform_identity(&self.identity))
+    }
+
+    /// Subscribes the peer `peer` (this endpoint's identity) whose mailbox is `mailbox`.
+    pub(crate) fn subscribe(
+        &self,
+        peer: u64,
+        mailbox: &Arc<Mailbox>,
+        bus: &str,
+        prefix: &str,
+        id: u32,
+        overflow: OverflowPolicy,
+    ) -> Result<(), SubscribeError> {
+        if let Some(auth) = self.authority() {
+            auth.check_subscribe(&self.identity, prefix)
+                .map_err(|e| SubscribeError::Unauthorized(e.to_string()))?;
+        }
+        self.router.subscribe(peer, mailbox, bus, prefix, id, overflow)?;
+        if let Some(up) = self.router.upstream.get() {
+            up.subscribe(id, bus, prefix, overflow);
+        }
+        Ok(())
+    }
+
+    /// Removes subscriptions of `peer`; returns the ids removed.
+    pub(crate) fn unsubscribe(&self, peer: u64, bus: Option<&str>, prefix: Option<&str>) -> Vec<u32> {
+        let removed = self.router.unsubscribe(peer, bus, prefix);
+        if let Some(up) = self.router.upstream.get()
+            && !removed.is_empty()
+        {
+            up.unsubscribe(bus, prefix, &removed);
+        }
+        removed
     }
 
     pub(crate) fn call(&self, peer: &str, method: &str, args: impl IntoArgs) -> RpcCall {
@@ -47,6 +123,12 @@ impl Endpoint {
 
     pub(crate) fn notify(&self, peer: &str, method: &str, args: impl IntoArgs) -> Result<(), RpcError> {
         let args = args.into_args().map_err(|e| invalid_args(method, e))?;
+        if let Some(auth) = self.authority() {
+            auth.check_call(&self.identity, peer, method, &args)?;
+        }
+        if let Some(up) = self.router.upstream.get() {
+            return up.notify(peer, method, args);
+        }
         let mailbox = self.router.mailbox(peer).ok_or_else(|| RpcError::UnknownPeer {
             peer: peer.to_owned(),
         })?;
@@ -63,14 +145,19 @@ impl Endpoint {
     }
 
     pub(crate) async fn ping(&self, peer: &str) -> Result<(), RpcError> {
-        let mailbox = self.router.mailbox(peer).ok_or_else(|| RpcError::UnknownPeer {
-            peer: peer.to_owned(),
-        })?;
-        let (tx, rx) = oneshot::channel();
         let stopped = || RpcError::PeerStopped {
             peer: peer.to_owned(),
         };
-        mailbox.deliver(Envelope::Ping(tx)).map_err(|_| stopped())?;
+        let rx = if let Some(up) = self.router.upstream.get() {
+            up.ping(peer)?
+        } else {
+            let mailbox = self.router.mailbox(peer).ok_or_else(|| RpcError::UnknownPeer {
+                peer: peer.to_owned(),
+            })?;
+            let (tx, rx) = oneshot::channel();
+            mailbox.deliver(Envelope::Ping(tx)).map_err(|_| stopped())?;
+            rx
+        };
         let sleep = self.clock.sleep(self.rpc_timeout);
         match select(rx, sleep).await {
             Either::Left((r, _)) => r.map_err(|_| stopped()),
@@ -83,13 +170,34 @@ impl Endpoint {
     }
 
     pub(crate) fn query(&self, key: &str) -> Option<Value> {
+        if let Some(up) = self.router.upstream.get() {
+            return up.query(key);
+        }
         Some(match key {
             "instance-name" => Value::from(self.router.info.instance_name.as_str()),
             "platform-version" => Value::from(PLATFORM_VERSION),
-            "addresses" => Value::List(Vec::new()),
-            "local_address" => Value::from("inproc://vip"),
+            "addresses" => Value::List(
+                self.router
+                    .info
+                    .addresses
+                    .iter()
+                    .map(|a| Value::from(a.as_str()))
+                    .collect(),
+            ),
+            "local_address" => Value::from(
+                self.router
+                    .info
+                    .addresses
+                    .first()
+                    .map_or("inproc://vip", |a| a.as_str()),
+            ),
             "message-bus" => Value::from("volttron-rs"),
-            "serverkey" => Value::Null,
+            "serverkey" => self
+                .router
+                .info
+                .serverkey
+                .as_deref()
+                .map_or(Value::Null, Value::from),
             _ => return None,
         })
     }
@@ -145,19 +253,27 @@ impl RpcCall {
             timeout,
         } = self;
         let args = args.map_err(|e| invalid_args(&method, e))?;
-        let Some(mailbox) = endpoint.router.mailbox(&peer) else {
-            return Err(RpcError::UnknownPeer { peer });
-        };
-        let (tx, rx) = oneshot::channel();
-        let request = Envelope::Request(Box::new(Request {
-            sender: endpoint.identity.clone(),
-            method: method.clone(),
-            args,
-            reply: Some(tx),
-        }));
-        if mailbox.deliver(request).is_err() {
-            return Err(RpcError::PeerStopped { peer });
+        if let Some(auth) = endpoint.authority() {
+            auth.check_call(&endpoint.identity, &peer, &method, &args)?;
         }
+        let rx = if let Some(up) = endpoint.router.upstream.get() {
+            up.call(&peer, &method, args)?
+        } else {
+            let Some(mailbox) = endpoint.router.mailbox(&peer) else {
+                return Err(RpcError::UnknownPeer { peer });
+            };
+            let (tx, rx) = oneshot::channel();
+            let request = Envelope::Request(Box::new(Request {
+                sender: endpoint.identity.clone(),
+                method: method.clone(),
+                args,
+                reply: Some(tx),
+            }));
+            if mailbox.deliver(request).is_err() {
+                return Err(RpcError::PeerStopped { peer });
+            }
+            rx
+        };
         let sleep = endpoint.clock.sleep(timeout);
         Ok(async move {
             match select(rx, sleep).await {

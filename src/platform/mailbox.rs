@@ -68,6 +68,8 @@ pub(crate) enum Envelope {
     Health(crate::core::Health),
     /// A configuration change for the `index`th `#[on_config]` handler.
     Config { index: usize, update: Arc<ConfigUpdate> },
+    /// The bridge connection of an out-of-process agent came up (`true`) or went down.
+    Link(bool),
 }
 
 impl Envelope {
@@ -261,6 +263,7 @@ impl Mailbox {
             | Envelope::Ping(_)
             | Envelope::Peer(_)
             | Envelope::Health(_)
+            | Envelope::Link(_)
             | Envelope::Config { .. } => st.urgent.push_back(envelope),
             Envelope::Publication { .. } => {
                 st.queue.push_back(envelope);

@@ -33,6 +33,7 @@ use tokio::sync::oneshot;
 
 use crate::agent::Agent;
 use crate::agent::{IntoTopic, PublishError};
+use crate::bridge::BridgeAddress;
 use crate::core::{Headers, Health, Identity, IdentityError, IntoArgs, RpcError, Value};
 use backpressure::MailboxStats;
 use clock::Clock;
@@ -67,6 +68,12 @@ pub enum PlatformError {
     /// The platform threads could not start.
     #[error("cannot start the platform runtime: {0}")]
     Runtime(String),
+    /// A bridge address could not be bound.
+    #[error(transparent)]
+    Listen(#[from] crate::bridge::server::ListenError),
+    /// The platform's key, or the auth files, could not be read or created.
+    #[error("auth: {0}")]
+    Auth(String),
 }
 
 /// Why an agent could not be spawned.
@@ -106,6 +113,13 @@ pub struct PlatformBuilder {
     mailbox_capacity: usize,
     heartbeat: Option<Duration>,
     services: bool,
+    listen: Vec<BridgeAddress>,
+    /// `None`: the default Unix socket when there is a home.
+    default_socket: Option<bool>,
+    auth: bool,
+    allowed_uids: Vec<u32>,
+    hello_timeout: Duration,
+    max_frame: usize,
 }
 
 /// Default for [`PlatformBuilder::mailbox_capacity`] (VOLTTRON's router high-water mark
@@ -124,6 +138,12 @@ impl Default for PlatformBuilder {
             mailbox_capacity: DEFAULT_MAILBOX_CAPACITY,
             heartbeat: None,
             services: true,
+            listen: Vec::new(),
+            default_socket: None,
+            auth: false,
+            allowed_uids: Vec::new(),
+            hello_timeout: crate::bridge::server::DEFAULT_HELLO_TIMEOUT,
+            max_frame: crate::bridge::frame::DEFAULT_MAX_FRAME,
         }
     }
 }
@@ -186,6 +206,61 @@ impl PlatformBuilder {
         self
     }
 
+    /// Also listens for bridge connections on `address` (a TCP address: the links are
+    /// Noise-encrypted). May be called several times.
+    pub fn listen(mut self, address: BridgeAddress) -> Self {
+        self.listen.push(address);
+        self
+    }
+
+    /// Whether to listen on the default Unix socket, `$VOLTTRON_HOME/run/vip.socket`
+    /// (default: yes when the platform has a home).
+    pub fn unix_socket(mut self, on: bool) -> Self {
+        self.default_socket = Some(on);
+        self
+    }
+
+    /// Requires authentication and applies `authz.json` (default off for an embedded
+    /// platform; the `volttron` binary turns it on). Needs a home directory: keys and
+    /// rules live there. Bridged agents must then present a key the platform knows
+    /// (`credentials_store/<identity>.json`, or an approved entry); unknown keys wait in
+    /// the pending list of the `platform.auth` service.
+    pub fn auth(mut self, on: bool) -> Self {
+        self.auth = on;
+        self
+    }
+
+    /// Also accepts Unix-socket peers running as `uid` (the platform's own uid always
+    /// may connect).
+    pub fn allow_uid(mut self, uid: u32) -> Self {
+        self.allowed_uids.push(uid);
+        self
+    }
+
+    /// How long a bridge connection has for its handshake and hello (default 10 s).
+    pub fn hello_timeout(mut self, timeout: Duration) -> Self {
+        self.hello_timeout = timeout;
+        self
+    }
+
+    /// The largest bridge frame body accepted or sent (default 4 MiB).
+    pub fn max_frame(mut self, bytes: usize) -> Self {
+        self.max_frame = bytes;
+        self
+    }
+
+    /// The bridge addresses to bind: the listed ones plus the default socket.
+    fn bridge_addresses(&self) -> Vec<BridgeAddress> {
+        let mut addresses = Vec::new();
+        if let Some(home) = &self.home
+            && self.default_socket != Some(false)
+        {
+            addresses.push(BridgeAddress::Unix(home.join("run").join("vip.socket")));
+        }
+        addresses.extend(self.listen.iter().cloned());
+        addresses
+    }
+
     /// Starts the platform threads and core services.
     pub async fn start(self) -> Result<Platform, PlatformError> {
         Identity::new(&self.instance_name).map_err(PlatformError::InstanceName)?;
@@ -195,6 +270,36 @@ impl PlatformBuilder {
                 source,
             })?;
         }
+        let authority = match (&self.home, self.auth) {
+            (Some(home), true) => {
+                Some(crate::auth::Authority::open(home).map_err(|e| PlatformError::Auth(e.to_string()))?)
+            }
+            (None, true) => {
+                return Err(PlatformError::Auth(
+                    "auth needs a home directory for its keys and rules".into(),
+                ));
+            }
+            (_, false) => None,
+        };
+        let listeners = self
+            .bridge_addresses()
+            .iter()
+            .map(crate::bridge::server::Listener::bind)
+            .collect::<Result<Vec<_>, _>>()?;
+        let server_key = if listeners.is_empty() {
+            None
+        } else {
+            Some(Arc::new(match &self.home {
+                Some(home) => crate::auth::keys::PlatformKey::load_or_create(home)
+                    .map_err(|e| PlatformError::Auth(e.to_string()))?
+                    .key_pair()
+                    .clone(),
+                None => {
+                    crate::auth::keys::KeyPair::generate().map_err(|e| PlatformError::Auth(e.to_string()))?
+                }
+            }))
+        };
+        let addresses: Vec<BridgeAddress> = listeners.iter().map(|l| l.address()).collect();
         let clock = self.clock.clone().unwrap_or_else(Clock::real);
         let wall = if clock.is_virtual() {
             Clock::real()
@@ -205,6 +310,8 @@ impl PlatformBuilder {
         let router = Arc::new(Router::new(
             QueryInfo {
                 instance_name: self.instance_name.clone(),
+                addresses: addresses.iter().map(|a| a.to_string()).collect(),
+                serverkey: server_key.as_ref().map(|k| k.public.to_string()),
             },
             activity.clone(),
             self.mailbox_capacity,
@@ -219,9 +326,13 @@ impl PlatformBuilder {
             clock,
             rpc_timeout: self.rpc_timeout,
         };
+        if let Some(auth) = &authority {
+            let _ = endpoint.router.auth.set(auth.clone());
+        }
         let shutdown_timeout = self.shutdown_timeout;
         let heartbeat = self.heartbeat;
         let services = self.services;
+        let bridged = !listeners.is_empty();
         let stop = stop_drivers.clone();
         std::thread::Builder::new()
             .name("volttron-platform".into())
@@ -233,17 +344,22 @@ impl PlatformBuilder {
                     actix_rt::spawn(wall.clone().drive_real(stop));
                     let mut arbiters: Vec<Arbiter> = (0..threads).map(|_| Arbiter::new()).collect();
                     let handles: Vec<ArbiterHandle> = arbiters.iter().map(|a| a.handle()).collect();
-                    let services_arbiter = services.then(|| {
-                        let a = Arbiter::new();
-                        let h = a.handle();
-                        arbiters.push(a);
-                        h
-                    });
+                    let mut extra_thread = |on: bool| {
+                        on.then(|| {
+                            let a = Arbiter::new();
+                            let h = a.handle();
+                            arbiters.push(a);
+                            h
+                        })
+                    };
+                    let services_arbiter = extra_thread(services);
+                    let bridge_arbiter = extra_thread(bridged);
                     let rt = Arc::new(Runtime::new(
                         endpoint,
                         wall,
                         handles,
                         services_arbiter,
+                        bridge_arbiter,
                         Arbiter::current(),
                         shutdown_timeout,
                         heartbeat,
@@ -273,17 +389,44 @@ impl PlatformBuilder {
                 stop_drivers,
                 done: Mutex::new(Some(done_rx)),
                 shut_down: AtomicBool::new(false),
+                bridge: Mutex::new(None),
             }),
         };
         if self.services {
             // Before any user agent: shutdown stops them last.
-            let services = ChildSpec::supervisor(crate::services::core_services(platform.home()));
+            let services =
+                ChildSpec::supervisor(crate::services::core_services(platform.home(), authority.clone()));
             if let Err(e) = platform.start_child(services).await {
                 platform.shutdown().await;
                 return Err(PlatformError::Runtime(format!(
                     "core services did not start: {e}"
                 )));
             }
+        }
+        if let Some(server_key) = server_key {
+            let shared = Arc::new(crate::bridge::server::BridgeShared {
+                endpoint: platform.inner.rt.endpoint.clone(),
+                auth: authority,
+                server_key,
+                hello_timeout: self.hello_timeout,
+                max_frame: self.max_frame,
+                allowed_uids: listeners
+                    .iter()
+                    .filter_map(|l| l.owner_uid())
+                    .chain(self.allowed_uids.iter().copied())
+                    .collect(),
+                open: Default::default(),
+            });
+            let arbiter = platform
+                .inner
+                .rt
+                .bridge_arbiter
+                .clone()
+                .expect("bridge thread started");
+            for listener in listeners {
+                arbiter.spawn(listener.serve(shared.clone()));
+            }
+            *platform.inner.bridge.lock() = Some((addresses, shared));
         }
         Ok(platform)
     }
@@ -299,6 +442,8 @@ struct PlatformInner {
     stop_drivers: Arc<AtomicBool>,
     done: Mutex<Option<oneshot::Receiver<Result<(), String>>>>,
     shut_down: AtomicBool,
+    /// The bridge's bound addresses and shared state, when it listens.
+    bridge: Mutex<Option<(Vec<BridgeAddress>, Arc<crate::bridge::server::BridgeShared>)>>,
 }
 
 /// A running platform. Cheap to clone; every clone controls the same platform.
@@ -464,11 +609,10 @@ impl Platform {
         message: impl Into<Value>,
     ) -> Result<usize, PublishError> {
         let topic = topic.into_topic()?;
-        Ok(self
-            .inner
+        self.inner
             .rt
             .endpoint
-            .publish(bus, topic, headers, message.into()))
+            .publish(bus, topic, headers, message.into())
     }
 
     /// Prepares an RPC call as `platform`; `.await` it for the reply.
@@ -549,6 +693,35 @@ impl Platform {
         if let Some(done) = done {
             let _ = done.await;
         }
+    }
+
+    /// The bridge addresses this platform listens on (a TCP port 0 resolved to the
+    /// port chosen), as `ipc://...` / `tcp://...`.
+    pub fn addresses(&self) -> Vec<BridgeAddress> {
+        self.inner
+            .bridge
+            .lock()
+            .as_ref()
+            .map(|(a, _)| a.clone())
+            .unwrap_or_default()
+    }
+
+    /// The platform's public key (its *serverkey*), when the bridge listens.
+    pub fn serverkey(&self) -> Option<crate::auth::keys::PublicKey> {
+        self.inner
+            .bridge
+            .lock()
+            .as_ref()
+            .map(|(_, s)| s.server_key.public)
+    }
+
+    /// Bridge connections open right now (including ones still in their handshake).
+    pub fn bridge_connections(&self) -> usize {
+        self.inner
+            .bridge
+            .lock()
+            .as_ref()
+            .map_or(0, |(_, s)| s.open.load(Ordering::Acquire))
     }
 
     pub(crate) fn inner_router(&self) -> Arc<Router> {

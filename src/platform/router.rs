@@ -45,6 +45,10 @@ struct SubscriptionTable {
 #[derive(Debug, Clone)]
 pub(crate) struct QueryInfo {
     pub(crate) instance_name: String,
+    /// The bridge addresses, as `ipc://...`/`tcp://...`.
+    pub(crate) addresses: Vec<String>,
+    /// The platform's public key, when the bridge listens.
+    pub(crate) serverkey: Option<String>,
 }
 
 /// The platform's routing table. See the module docs.
@@ -57,6 +61,11 @@ pub(crate) struct Router {
     pub(crate) info: QueryInfo,
     /// Publications an agent's mailbox holds before its overflow policies apply.
     mailbox_capacity: usize,
+    /// Authorization of publishes, subscriptions and calls (platforms with auth on).
+    pub(crate) auth: std::sync::OnceLock<Arc<crate::auth::Authority>>,
+    /// In the process of an agent attached through the bridge: the link that publishes,
+    /// subscriptions and calls go up instead of through this table.
+    pub(crate) upstream: std::sync::OnceLock<Arc<crate::remote::Upstream>>,
 }
 
 /// A subscription as listed by [`Platform::subscriptions`](crate::Platform::subscriptions).
@@ -80,6 +89,8 @@ impl Router {
             activity,
             info,
             mailbox_capacity,
+            auth: std::sync::OnceLock::new(),
+            upstream: std::sync::OnceLock::new(),
         }
     }
 
@@ -120,6 +131,9 @@ impl Router {
         let removed = self.peers.remove_if(identity, |_, e| e.id == peer_id).is_some();
         if !removed {
             return false;
+        }
+        if let Some(up) = self.upstream.get() {
+            up.local_peer_left(identity);
         }
         self.purge_subscriptions(peer_id);
         let mut watchers = self.watchers.lock();

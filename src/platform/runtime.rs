@@ -72,6 +72,8 @@ pub(crate) struct Runtime {
     arbiters: Vec<ArbiterHandle>,
     /// The platform services' own thread (a flood of user agents cannot starve them).
     services_arbiter: Option<ArbiterHandle>,
+    /// The bridge's thread: listeners and connections (when the bridge listens).
+    pub(crate) bridge_arbiter: Option<ArbiterHandle>,
     /// The platform thread (supervisors, clock driver).
     system_arbiter: ArbiterHandle,
     next_arbiter: AtomicUsize,
@@ -84,11 +86,13 @@ pub(crate) struct Runtime {
 }
 
 impl Runtime {
+    #[allow(clippy::too_many_arguments)]
     pub(crate) fn new(
         endpoint: Endpoint,
         wall: Clock,
         arbiters: Vec<ArbiterHandle>,
         services_arbiter: Option<ArbiterHandle>,
+        bridge_arbiter: Option<ArbiterHandle>,
         system_arbiter: ArbiterHandle,
         shutdown_timeout: Duration,
         heartbeat: Option<Duration>,
@@ -98,6 +102,7 @@ impl Runtime {
             wall,
             arbiters,
             services_arbiter,
+            bridge_arbiter,
             system_arbiter,
             next_arbiter: AtomicUsize::new(0),
             registry: DashMap::new(),
@@ -309,6 +314,7 @@ impl Runtime {
             .arbiters
             .iter()
             .chain(&self.services_arbiter)
+            .chain(&self.bridge_arbiter)
             .chain(std::iter::once(&self.system_arbiter));
         for arbiter in threads {
             let (tx, rx) = oneshot::channel::<()>();

@@ -573,7 +573,7 @@ impl SupervisorNode {
         let mut message = Map::new();
         message.insert("status".into(), Value::from("BAD"));
         message.insert("context".into(), Value::from(context));
-        self.rt.endpoint.publish("", topic, headers, Value::Map(message));
+        let _ = self.rt.endpoint.publish("", topic, headers, Value::Map(message));
     }
 }
 

@@ -5,6 +5,7 @@
 //! | identity | service |
 //! |----------|---------|
 //! | `config.store` | [`config_store`]: per-agent configuration, persisted under the home (only with a home directory) |
+//! | `platform.auth` | [`auth`]: pending keys, approved and denied peers, `authz.json` (only with auth on) |
 //! | `platform.health` | [`health`]: every peer's connection, last heartbeat and health |
 
 pub mod auth;
@@ -17,14 +18,17 @@ use crate::platform::supervision::{ChildSpec, Strategy, Supervisor, SupervisorSp
 
 /// Whether `identity` is one of the platform's services (they run on their own thread).
 pub(crate) fn is_service(identity: &str) -> bool {
-    [config_store::IDENTITY, health::IDENTITY].contains(&identity)
+    [config_store::IDENTITY, health::IDENTITY, auth::IDENTITY].contains(&identity)
 }
 
 /// The services supervisor's name.
 pub const SERVICES: &str = "platform.services";
 
 /// The core services, in dependency order.
-pub(crate) fn core_services(home: Option<&Path>) -> SupervisorSpec {
+pub(crate) fn core_services(
+    home: Option<&Path>,
+    authority: Option<std::sync::Arc<crate::auth::Authority>>,
+) -> SupervisorSpec {
     let mut services = Supervisor::builder(SERVICES)
         .strategy(Strategy::RestForOne)
         .restart_limit(5, std::time::Duration::from_secs(60));
@@ -32,6 +36,11 @@ pub(crate) fn core_services(home: Option<&Path>) -> SupervisorSpec {
         let home = home.to_path_buf();
         services = services.child(ChildSpec::agent(config_store::IDENTITY, move || {
             config_store::ConfigStoreService::new(home.clone())
+        }));
+    }
+    if let Some(authority) = authority {
+        services = services.child(ChildSpec::agent(auth::IDENTITY, move || {
+            auth::AuthService::new(authority.clone())
         }));
     }
     services

@@ -65,6 +65,7 @@ pub struct TestPlatform {
 pub struct TestPlatformBuilder {
     builder: PlatformBuilder,
     start_at: Option<DateTime<Utc>>,
+    authz: Option<String>,
 }
 
 impl TestPlatformBuilder {
@@ -111,9 +112,41 @@ impl TestPlatformBuilder {
         self
     }
 
+    /// Listens on the bridge's Unix socket in the temporary home (off by default), so
+    /// out-of-process agents (or [`Remote`](crate::remote::Remote) ones in the test
+    /// process) can attach; see [`Platform::addresses`].
+    pub fn bridge(mut self, on: bool) -> Self {
+        self.builder = self.builder.unix_socket(on);
+        self
+    }
+
+    /// Also listens on a TCP address (Noise-encrypted links).
+    pub fn listen(mut self, address: crate::bridge::BridgeAddress) -> Self {
+        self.builder = self.builder.listen(address);
+        self
+    }
+
+    /// Runs with authentication and `authz.json` authorization on (default off). The
+    /// rules are read from `authz.json` in the temporary home; the `platform.auth`
+    /// service runs when services are on.
+    pub fn auth(mut self, on: bool) -> Self {
+        self.builder = self.builder.auth(on);
+        self
+    }
+
+    /// Writes `authz.json` (roles, groups, capabilities, protected topics) into the
+    /// temporary home before the platform starts, and turns auth on.
+    pub fn authz(mut self, json: impl Into<String>) -> Self {
+        self.authz = Some(json.into());
+        self.auth(true)
+    }
+
     /// Starts it. Panics if the platform cannot start (this is a test helper).
     pub async fn start(self) -> TestPlatform {
         let home = tempfile::tempdir().expect("create a temporary VOLTTRON_HOME");
+        if let Some(json) = &self.authz {
+            std::fs::write(home.path().join("authz.json"), json).expect("write authz.json");
+        }
         let clock = match self.start_at {
             Some(at) => Clock::virtual_at(at),
             None => Clock::virtual_clock(),
@@ -141,8 +174,10 @@ impl TestPlatform {
             builder: Platform::builder()
                 .instance_name("test")
                 .agent_threads(1)
-                .services(false),
+                .services(false)
+                .unix_socket(false),
             start_at: None,
+            authz: None,
         }
     }
 
