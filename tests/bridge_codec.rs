@@ -81,8 +81,19 @@ fn arb_frame() -> impl Strategy<Value = Frame> {
     let id = any::<u64>;
     let s = || ".{0,12}";
     prop_oneof![
-        (any::<u16>(), arb_identity())
-            .prop_map(|(version, identity)| Frame::from(Hello { version, identity })),
+        (
+            any::<u16>(),
+            arb_identity(),
+            proptest::collection::vec((s(), proptest::collection::vec(s(), 0..3)), 0..3)
+        )
+            .prop_map(|(version, identity, exports)| Frame::from(Hello {
+                version,
+                identity,
+                exports: exports
+                    .into_iter()
+                    .map(|(name, params)| RpcExport { name, params })
+                    .collect(),
+            })),
         (any::<u16>(), s(), arb_identity()).prop_map(|(version, instance_name, identity)| Frame::from(
             Welcome {
                 version,
@@ -197,6 +208,10 @@ fn sample() -> Vec<Frame> {
         Hello {
             version: PROTOCOL_VERSION,
             identity: Identity::new("listener").unwrap(),
+            exports: vec![RpcExport {
+                name: "set_point".into(),
+                params: vec!["point".into(), "value".into()],
+            }],
         }
         .into(),
         Ping { id: 7, peer: None }.into(),

@@ -278,6 +278,7 @@ impl RawClient {
         c.send(Frame::Hello(Hello {
             version: PROTOCOL_VERSION,
             identity: Identity::new(identity).unwrap(),
+            exports: Vec::new(),
         }))
         .await;
         match c.next().await {
@@ -310,6 +311,7 @@ async fn duplicate_hello_gets_an_explicit_error_frame() {
         .send(Frame::Hello(Hello {
             version: PROTOCOL_VERSION,
             identity: Identity::new("dup").unwrap(),
+            exports: Vec::new(),
         }))
         .await;
     let e = second
@@ -464,6 +466,7 @@ async fn bad_frames_close_only_that_connection() {
     c.send(Frame::Hello(Hello {
         version: PROTOCOL_VERSION,
         identity: Identity::new("twice").unwrap(),
+        exports: Vec::new(),
     }))
     .await;
     assert_eq!(

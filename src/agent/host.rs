@@ -399,6 +399,7 @@ impl<A: Agent> AgentHost<A> {
             id: inner.peer_id,
             mailbox: inner.mailbox.clone(),
             watches_peers: descriptor.on_peerlist,
+            exports: crate::platform::router::Exports::Static(descriptor.rpcs),
         };
         if let Err(id) = inner
             .endpoint

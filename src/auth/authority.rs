@@ -175,8 +175,9 @@ impl Authority {
         callee: &str,
         method: &str,
         args: &Args,
+        params: &[String],
     ) -> Result<(), RpcError> {
-        self.authz().check_call(caller, callee, method, args)
+        self.authz().check_call(caller, callee, method, args, params)
     }
 
     /// See [`Authz::check_publish`].
@@ -803,9 +804,12 @@ mod tests {
         assert!(a.check_publish("hvac", "devices/actuators/x").is_ok());
         assert!(a.check_publish("other", "devices/actuators/x").is_err());
         let args = Args::new().kwarg("identity", "hvac");
-        assert!(a.check_call("hvac", "config.store", "set_config", &args).is_ok());
         assert!(
-            a.check_call("other", "config.store", "set_config", &args)
+            a.check_call("hvac", "config.store", "set_config", &args, &[])
+                .is_ok()
+        );
+        assert!(
+            a.check_call("other", "config.store", "set_config", &args, &[])
                 .is_err()
         );
 

@@ -49,10 +49,10 @@
 //! an argument restriction map:
 //!
 //! * a key is a parameter name (`"identity"`) or a positional index written as a string
-//!   (`"0"`); a name is looked up among the call's named arguments, an index among its
-//!   positional ones. The authority does not know the callee's parameter list, so a
-//!   restriction by name is only satisfied by an argument passed by name: a restricted
-//!   argument that is absent (or passed the other way) refuses the call;
+//!   (`"0"`); a name is looked up among the call's named arguments, then among its
+//!   positional ones by the callee's parameter list (the platform knows it for every
+//!   in-process agent, and bridged agents declare theirs in their hello); an index among
+//!   the positional ones. A restricted argument that is absent refuses the call;
 //! * a value is the exact text the argument must have, `"<self>"` for the caller's own
 //!   identity, or a glob (`*` any run of characters, `?` one character; case-sensitive;
 //!   `<self>` may appear inside a glob, as in `"<self>.*"`). A non-string argument is compared
@@ -450,8 +450,18 @@ impl Authz {
     /// Checks a call of `callee`'s `method` by `caller` with `args`: if
     /// `rpc_method_authorizations` lists capabilities for it (for an unlisted method of the
     /// auth service: [`AUTH_MODIFICATIONS`]), the caller must hold each, with every argument
-    /// restriction satisfied. The error names the missing capability or the refused argument.
-    pub fn check_call(&self, caller: &str, callee: &str, method: &str, args: &Args) -> Result<(), RpcError> {
+    /// restriction satisfied. `params` are the method's parameter names in order, when the
+    /// platform knows them (every in-process agent, and bridged agents, which declare their
+    /// exports in their hello): a restriction by name then also applies to an argument
+    /// passed by position. The error names the missing capability or the refused argument.
+    pub fn check_call(
+        &self,
+        caller: &str,
+        callee: &str,
+        method: &str,
+        args: &Args,
+        params: &[String],
+    ) -> Result<(), RpcError> {
         let required: Vec<&str> = match self.rpc.get(callee).and_then(|m| m.get(method)) {
             Some(listed) => listed.iter().map(String::as_str).collect(),
             None if callee == AUTH_SERVICE => vec![AUTH_MODIFICATIONS],
@@ -472,7 +482,7 @@ impl Authz {
                 Some(Grant::Unrestricted) => {}
                 Some(Grant::Restricted(restrictions)) => {
                     for (param, allowed) in restrictions {
-                        let Some(value) = argument(args, param) else {
+                        let Some(value) = argument(args, param, params) else {
                             return Err(refuse(format!(
                                 "capability '{capability}' of '{caller}' restricts argument '{param}', \
                                  which was not given (pass it by name)"
@@ -643,12 +653,16 @@ fn put(map: &mut JsonMap, key: &str, value: Option<Json>) {
     }
 }
 
-/// The argument a restriction key names: a named argument, else (for a number) a
-/// positional one.
-fn argument<'a>(args: &'a Args, param: &str) -> Option<&'a Value> {
-    args.named
-        .get(param)
-        .or_else(|| param.parse::<usize>().ok().and_then(|i| args.positional.get(i)))
+/// The argument a restriction key names: a named argument, else the positional one at
+/// the key's index (a number), or at the position of that name in `params`.
+fn argument<'a>(args: &'a Args, param: &str, params: &[String]) -> Option<&'a Value> {
+    args.named.get(param).or_else(|| {
+        let index = param
+            .parse::<usize>()
+            .ok()
+            .or_else(|| params.iter().position(|p| p == param))?;
+        args.positional.get(index)
+    })
 }
 
 /// Whether `topic` is `prefix` or below it, level-wise; everything is under `""`.
@@ -1084,7 +1098,7 @@ mod tests {
         assert!(d.check_publish("x", "devices/actuators/a").is_ok());
         assert!(d.check_subscribe("x", "").is_ok());
         assert!(
-            d.check_call("x", "config.store", "set_config", &Args::new())
+            d.check_call("x", "config.store", "set_config", &Args::new(), &[])
                 .is_ok()
         );
     }
@@ -1092,7 +1106,7 @@ mod tests {
     #[test]
     fn the_auth_service_requires_auth_modifications_unless_listed() {
         let e = Authz::default()
-            .check_call("x", AUTH_SERVICE, "set_role", &Args::new())
+            .check_call("x", AUTH_SERVICE, "set_role", &Args::new(), &[])
             .unwrap_err();
         assert!(
             e.to_string().contains(
@@ -1107,19 +1121,20 @@ mod tests {
         )
         .unwrap();
         assert!(
-            a.check_call("admin", AUTH_SERVICE, "approve_authorization", &Args::new())
+            a.check_call("admin", AUTH_SERVICE, "approve_authorization", &Args::new(), &[])
                 .is_ok()
         );
         assert!(
-            a.check_call("x", AUTH_SERVICE, "approve_authorization", &Args::new())
+            a.check_call("x", AUTH_SERVICE, "approve_authorization", &Args::new(), &[])
                 .is_err()
         );
         assert!(
-            a.check_call("x", AUTH_SERVICE, "get_roles", &Args::new()).is_ok(),
+            a.check_call("x", AUTH_SERVICE, "get_roles", &Args::new(), &[])
+                .is_ok(),
             "opened"
         );
         assert!(
-            a.check_call("admin", AUTH_SERVICE, "set_role", &Args::new())
+            a.check_call("admin", AUTH_SERVICE, "set_role", &Args::new(), &[])
                 .is_err(),
             "listed wins"
         );
@@ -1271,7 +1286,7 @@ mod tests {
     }
 
     fn call(a: &Authz, caller: &str, args: Args) -> Result<(), String> {
-        a.check_call(caller, "svc", "m", &args).map_err(|e| {
+        a.check_call(caller, "svc", "m", &args, &[]).map_err(|e| {
             assert_eq!(e.code(), Some(-32001));
             e.to_string()
         })
@@ -1286,8 +1301,11 @@ mod tests {
             e,
             "unauthorized call to 'm': 'other' lacks capability 'edit' required by svc.m"
         );
-        assert!(a.check_call("other", "svc", "unlisted", &Args::new()).is_ok());
-        assert!(a.check_call("other", "elsewhere", "m", &Args::new()).is_ok());
+        assert!(
+            a.check_call("other", "svc", "unlisted", &Args::new(), &[])
+                .is_ok()
+        );
+        assert!(a.check_call("other", "elsewhere", "m", &Args::new(), &[]).is_ok());
     }
 
     #[test]
@@ -1348,8 +1366,15 @@ mod tests {
         let e = call(&a, "me", Args::new().arg("me").arg("config")).unwrap_err();
         assert!(
             e.contains("pass it by name"),
-            "positional does not satisfy a named restriction: {e}"
+            "without the parameter list, positional does not satisfy a named restriction: {e}"
         );
+        // With the callee's parameter names, positional arguments are matched by them.
+        let params = ["identity".to_owned(), "config_name".to_owned()];
+        let positional = Args::new().arg("me").arg("config");
+        assert!(a.check_call("me", "svc", "m", &positional, &params).is_ok());
+        let other = Args::new().arg("someone").arg("config");
+        let e = a.check_call("me", "svc", "m", &other, &params).unwrap_err();
+        assert!(e.to_string().contains("'identity' = \"someone\""), "{e}");
     }
 
     #[test]
@@ -1490,7 +1515,7 @@ mod tests {
         assert!(b.users().get("new.agent").is_none());
 
         let b = a.set_rpc_authorization("svc", "m", Some(&caps(&["c"]))).unwrap();
-        assert!(b.check_call("x", "svc", "m", &Args::new()).is_err());
+        assert!(b.check_call("x", "svc", "m", &Args::new(), &[]).is_err());
         let b = b.set_rpc_authorization("svc", "m", Some(&[])).unwrap();
         assert!(
             b.rpc_method_authorizations().get("svc").is_none(),

@@ -205,6 +205,18 @@ pub struct Hello {
     /// The identity the agent wants on the bus. When the link authenticated a key (the
     /// Noise handshake), the platform checks that the key may use this identity.
     pub identity: Identity,
+    /// The RPC methods the agent exports, with their parameter names: the platform
+    /// applies `authz.json` argument restrictions by name to positional arguments too.
+    pub exports: Vec<RpcExport>,
+}
+
+/// One RPC method an agent exports, in [`Hello`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RpcExport {
+    /// The method's name.
+    pub name: String,
+    /// Its parameter names, in order.
+    pub params: Vec<String>,
 }
 
 /// Payload of [`Frame::Welcome`].

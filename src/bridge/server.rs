@@ -43,7 +43,7 @@ use crate::auth::{Authority, KeyVerdict};
 use crate::core::{Identity, RpcError, Value};
 use crate::platform::endpoint::{Endpoint, SubscribeError};
 use crate::platform::mailbox::{Envelope, Mailbox, PeerEvent};
-use crate::platform::router::PeerEntry;
+use crate::platform::router::{Exports, PeerEntry};
 
 /// How long a new connection has to complete its handshake and `Hello`.
 pub const DEFAULT_HELLO_TIMEOUT: Duration = Duration::from_secs(10);
@@ -400,6 +400,7 @@ async fn run_session<R, W>(
         id: peer_id,
         mailbox: mailbox.clone(),
         watches_peers: true,
+        exports: Exports::Declared(Arc::new(hello.exports)),
     };
     if router.add_peer(identity.clone(), entry).is_err() {
         tracing::info!(

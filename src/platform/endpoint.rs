@@ -124,7 +124,8 @@ impl Endpoint {
     pub(crate) fn notify(&self, peer: &str, method: &str, args: impl IntoArgs) -> Result<(), RpcError> {
         let args = args.into_args().map_err(|e| invalid_args(method, e))?;
         if let Some(auth) = self.authority() {
-            auth.check_call(&self.identity, peer, method, &args)?;
+            let params = self.router.param_names(peer, method);
+            auth.check_call(&self.identity, peer, method, &args, &params)?;
         }
         if let Some(up) = self.router.upstream.get() {
             return up.notify(peer, method, args);
@@ -254,7 +255,8 @@ impl RpcCall {
         } = self;
         let args = args.map_err(|e| invalid_args(&method, e))?;
         if let Some(auth) = endpoint.authority() {
-            auth.check_call(&endpoint.identity, &peer, &method, &args)?;
+            let params = endpoint.router.param_names(&peer, &method);
+            auth.check_call(&endpoint.identity, &peer, &method, &args, &params)?;
         }
         let rx = if let Some(up) = endpoint.router.upstream.get() {
             up.call(&peer, &method, args)?

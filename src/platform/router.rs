@@ -24,6 +24,19 @@ pub(crate) struct PeerEntry {
     pub(crate) mailbox: Arc<Mailbox>,
     /// Wants `peerlist` add/drop events.
     pub(crate) watches_peers: bool,
+    /// Its RPC methods' parameter names, for authorization restrictions on arguments.
+    pub(crate) exports: Exports,
+}
+
+/// The RPC methods a peer exports, with their parameter names.
+#[derive(Clone)]
+pub(crate) enum Exports {
+    /// Not known (a mirrored peer in a bridged agent's process).
+    Unknown,
+    /// An in-process agent's, from its descriptor.
+    Static(&'static [crate::agent::RpcSpec]),
+    /// A bridged agent's, as declared in its hello.
+    Declared(Arc<Vec<crate::bridge::frame::RpcExport>>),
 }
 
 /// What a subscription points at.
@@ -150,6 +163,26 @@ impl Router {
             for (bus, sub, _) in list {
                 table.index.remove(&bus, &sub, |t| t.peer == peer);
             }
+        }
+    }
+
+    /// The parameter names of `peer`'s `method`, in order (empty when not known).
+    pub(crate) fn param_names(&self, peer: &str, method: &str) -> Vec<String> {
+        let Some(entry) = self.peers.get(peer) else {
+            return Vec::new();
+        };
+        match &entry.exports {
+            Exports::Unknown => Vec::new(),
+            Exports::Static(rpcs) => rpcs
+                .iter()
+                .find(|r| r.name == method)
+                .map(|r| r.params.iter().map(|p| p.name.to_owned()).collect())
+                .unwrap_or_default(),
+            Exports::Declared(rpcs) => rpcs
+                .iter()
+                .find(|r| r.name == method)
+                .map(|r| r.params.clone())
+                .unwrap_or_default(),
         }
     }
 

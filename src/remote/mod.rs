@@ -317,7 +317,20 @@ impl Remote {
             message: "no identity given".into(),
         })?)?;
         let this = Arc::new(self);
-        let link = this.first_connect(&identity).await?;
+        let exports: Vec<RpcExport> = A::__descriptor()
+            .rpcs
+            .iter()
+            .map(|r| RpcExport {
+                name: r.name.to_owned(),
+                params: r.params.iter().map(|p| p.name.to_owned()).collect(),
+            })
+            .collect();
+        let hello = Hello {
+            version: PROTOCOL_VERSION,
+            identity: identity.clone(),
+            exports,
+        };
+        let link = this.first_connect(&hello).await?;
         let mut builder = Platform::builder()
             .instance_name(link.welcome.instance_name.clone())
             .services(false)
@@ -361,7 +374,7 @@ impl Remote {
             let _ = up.handle(frame);
         }
         let barrier = up.barrier();
-        let task = tokio::spawn(maintain(this, identity.clone(), up.clone(), frames, writer));
+        let task = tokio::spawn(maintain(this, hello, up.clone(), frames, writer));
         // Once the platform has handled the agent's subscriptions, as an in-process spawn
         // guarantees.
         let _ = barrier.await;
@@ -375,11 +388,11 @@ impl Remote {
     }
 
     /// Connects, retrying transient failures until the connect timeout.
-    async fn first_connect(&self, identity: &Identity) -> Result<Link, RemoteError> {
+    async fn first_connect(&self, hello: &Hello) -> Result<Link, RemoteError> {
         let deadline = tokio::time::Instant::now() + self.connect_timeout;
         let mut delay = self.backoff.0;
         loop {
-            match self.connect_once(identity, Vec::new()).await {
+            match self.connect_once(hello, Vec::new()).await {
                 Ok(link) => return Ok(link),
                 Err(ConnectError::Refused(code, message)) => {
                     return Err(RemoteError::Refused { code, message });
@@ -402,7 +415,7 @@ impl Remote {
     }
 
     /// One attempt: transport, handshake, hello, welcome, peer list.
-    async fn connect_once(&self, identity: &Identity, resubscribe: Vec<Frame>) -> Result<Link, ConnectError> {
+    async fn connect_once(&self, hello: &Hello, resubscribe: Vec<Frame>) -> Result<Link, ConnectError> {
         let (read, write): (BoxRead, BoxWrite) = match &self.address {
             BridgeAddress::Unix(path) => {
                 let mut stream = tokio::net::UnixStream::connect(path).await?;
@@ -437,10 +450,7 @@ impl Remote {
         let mut frames = FramedRead::with_capacity(read, codec.clone(), 64 * 1024);
         let mut write = write;
         let mut enc = codec;
-        let hello = std::iter::once(Frame::Hello(Hello {
-            version: PROTOCOL_VERSION,
-            identity: identity.clone(),
-        }));
+        let hello = std::iter::once(Frame::Hello(hello.clone()));
         // The peer-list reply comes after the platform has handled the subscriptions.
         let mut hello_bytes = bytes::BytesMut::new();
         for frame in hello
@@ -496,11 +506,12 @@ impl Remote {
 /// Reads frames until the link drops, then reconnects, for as long as the agent runs.
 async fn maintain(
     remote: Arc<Remote>,
-    identity: Identity,
+    hello: Hello,
     up: Arc<Upstream>,
     mut frames: FramedRead<BoxRead, FrameCodec>,
     mut writer: tokio::task::JoinHandle<std::io::Result<()>>,
 ) {
+    let identity = hello.identity.clone();
     loop {
         let reason = loop {
             tokio::select! {
@@ -540,7 +551,7 @@ async fn maintain(
             if up.is_gone() {
                 return;
             }
-            match remote.connect_once(&identity, up.resubscribe_frames()).await {
+            match remote.connect_once(&hello, up.resubscribe_frames()).await {
                 Ok(link) => break link,
                 Err(ConnectError::Transient(e) | ConnectError::Refused(_, e)) => {
                     tracing::debug!(

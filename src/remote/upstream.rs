@@ -325,6 +325,7 @@ impl Upstream {
             id,
             mailbox,
             watches_peers: false,
+            exports: crate::platform::router::Exports::Unknown,
         };
         if router.add_peer(peer.clone(), entry).is_ok() {
             mirror.insert(peer, id);
