@@ -357,27 +357,27 @@ impl Remote {
         } = link;
         up.link_up(&welcome, &peers);
         let writer = tokio::spawn(write_loop(up.outbox.clone(), write, |_| false));
-        if let Some(path) = &this.agent_config {
+        for frame in early {
+            let _ = up.handle(frame);
+        }
+        // Frames are read from now on: the agent's `on_start` may call out.
+        let agent_config = this.agent_config.clone();
+        let task = tokio::spawn(maintain(this, hello, up.clone(), frames, writer));
+        if let Some(path) = &agent_config {
             seed_config(&platform, &identity, path).await;
         }
-        let spawned = platform.spawn(identity.as_str(), agent).await;
-        if let Err(e) = spawned {
-            up.link_down();
-            writer.abort();
+        if let Err(e) = platform.spawn(identity.as_str(), agent).await {
+            up.local_peer_left(&identity);
+            let _ = task.await;
             platform.shutdown().await;
             return Err(e.into());
         }
         if let Some(mailbox) = router.mailbox(&identity) {
             up.set_local(mailbox);
         }
-        for frame in early {
-            let _ = up.handle(frame);
-        }
-        let barrier = up.barrier();
-        let task = tokio::spawn(maintain(this, hello, up.clone(), frames, writer));
         // Once the platform has handled the agent's subscriptions, as an in-process spawn
         // guarantees.
-        let _ = barrier.await;
+        let _ = up.barrier().await;
         up.tell_connected();
         Ok(RemoteAgent {
             identity,
@@ -531,7 +531,9 @@ async fn maintain(
             }
         };
         if up.is_gone() {
-            // Let what the agent sent last (e.g. its final publish) go out.
+            // Let what the agent sent last (its final publishes, the reply to the call
+            // that stopped it) go out.
+            let _ = tokio::time::timeout(Duration::from_secs(1), up.replies_sent()).await;
             up.outbox.close();
             let _ = tokio::time::timeout(Duration::from_secs(1), &mut writer).await;
             return;

@@ -40,6 +40,9 @@ pub(crate) struct Upstream {
     /// The local agent's mailbox, once it is running.
     local: Mutex<Option<Arc<Mailbox>>>,
     router: std::sync::Weak<Router>,
+    /// Requests from the platform whose replies are not sent yet.
+    answering: std::sync::atomic::AtomicUsize,
+    answered: Notify,
     /// The local agent left (stopped or crashed).
     gone: AtomicBool,
     pub(super) gone_notify: Notify,
@@ -73,6 +76,8 @@ impl Upstream {
             mirror: Mutex::new(HashMap::new()),
             local: Mutex::new(None),
             router: Arc::downgrade(router),
+            answering: Default::default(),
+            answered: Notify::new(),
             gone: AtomicBool::new(false),
             gone_notify: Notify::new(),
         })
@@ -228,6 +233,18 @@ impl Upstream {
         }
     }
 
+    /// Resolves once every request from the platform has its reply queued (the agent
+    /// stopped: the last replies, e.g. to the call that stopped it, still go out).
+    pub(super) async fn replies_sent(&self) {
+        loop {
+            let notified = self.answered.notified();
+            if self.answering.load(Ordering::Acquire) == 0 {
+                return;
+            }
+            notified.await;
+        }
+    }
+
     pub(crate) fn is_gone(&self) -> bool {
         self.gone.load(Ordering::Acquire)
     }
@@ -380,6 +397,7 @@ impl Upstream {
                 }
                 let this = self.clone();
                 let id = r.id;
+                self.answering.fetch_add(1, Ordering::AcqRel);
                 tokio::spawn(async move {
                     let result = rx.await.unwrap_or_else(|_| {
                         Err(RpcError::PeerStopped {
@@ -387,6 +405,9 @@ impl Upstream {
                         })
                     });
                     let _ = this.send(&Frame::RpcReply(RpcReply { id, result }));
+                    if this.answering.fetch_sub(1, Ordering::AcqRel) == 1 {
+                        this.answered.notify_waiters();
+                    }
                 });
             }
             Frame::RpcNotify(n) => {
