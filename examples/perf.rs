@@ -26,6 +26,12 @@
 //! | `config.set_get_rtt_p50/p99` | real clock, `agent_threads(1)`, platform with a home directory (services on): from the platform handle, `config.store.set_config("bench", "cfg", r#"{"n": i}"#, "json")` then `get_config("bench", "cfg", false)`, each set+get pair timed; p50/p99 of 500 pairs (quick: 200) per run. Every set is durable (temporary file, `fsync`, rename, `fsync` of the directory), which dominates |
 //! | `config.get_rtt_p50` | same runs: the `get_config` call of each pair alone, p50 |
 //! | `config.store_10k_entries_load_ms` | `AgentStore::open` of a VOLTTRON-format store file of 10,000 `json` entries (`{"name_i": {"type": "json", "modified": ..., "data": "{\"i\": i}"}}`, written directly with `serde_json`; file in the page cache) |
+//! | `bridge.pubsub.remote_to_remote` | a platform on a Unix socket and two agents attached through it from this process (each with its own local runtime; 2-worker tokio runtime for their links): the publisher's async RPC publishes N 200-byte string payloads (yielding every [`CHUNK`](workloads::CHUNK) and when its link buffer is full), then an end marker; the sink counts until the marker. Delivered payloads / (RPC sent to marker received) |
+//! | `bridge.pubsub.delivered_ratio` | payloads the sink counted / N in the last run (below 1 when a full mailbox dropped some) |
+//! | `bridge.rpc.rtt_p50/p99` | the platform handle calls the remote sink's `echo(i)` N times in sequence (one socket round trip each way through the platform's bridge thread) |
+//! | `bridge.rpc.rtt_p50_vs_uds` | ratio `bridge.rpc.rtt_p50` / `baseline.uds_pingpong_rtt` of the same run (target <= 3) |
+//! | `bridge.connect_ms.uds` / `.tcp_noise` | from `connect()` to the `Welcome` frame on a fresh connection: Unix socket plain, or TCP with the Noise XX handshake first; median of 50 connections |
+//! | `bridge.remote_agent_rss_kib` | the release `remote_agent` example as a child process attached to a platform: `VmRSS` from `/proc/<pid>/status` 2 s after it joined (it ticks and heartbeats every second) |
 //! | `baseline.uds_pingpong_rtt` | `UnixStream::pair`, 8-byte ping-pong between two threads, median round trip (on a VM this swings with idle-vCPU wake-up latency) |
 
 use std::io::{Read, Write};
@@ -59,6 +65,8 @@ struct Sizes {
     restart_samples: usize,
     uds_round_trips: usize,
     config_pairs: usize,
+    bridge_stream: u64,
+    bridge_calls: usize,
 }
 
 impl Sizes {
@@ -74,6 +82,8 @@ impl Sizes {
                 restart_samples: 50,
                 uds_round_trips: 20_000,
                 config_pairs: 200,
+                bridge_stream: 300_000,
+                bridge_calls: 5_000,
             }
         } else {
             Sizes {
@@ -86,6 +96,8 @@ impl Sizes {
                 restart_samples: 200,
                 uds_round_trips: 50_000,
                 config_pairs: 500,
+                bridge_stream: 1_000_000,
+                bridge_calls: 20_000,
             }
         }
     }
@@ -433,6 +445,129 @@ fn spawn_run() -> (f64, f64) {
 }
 
 // ---------------------------------------------------------------------------------------
+// Bridge
+// ---------------------------------------------------------------------------------------
+
+type Figures = Vec<(&'static str, f64, &'static str)>;
+
+/// The `bridge.*` figures (see the table in the module docs).
+fn bridge_figures(s: &Sizes, want: &dyn Fn(&str) -> bool, uds_rtt: Option<f64>, figures: &mut Figures) {
+    use workloads::bridge::{BridgeRig, connect_tcp_noise, connect_uds};
+    let runs = s.runs;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    rt.block_on(async {
+        let rig = BridgeRig::start().await;
+        if want("bridge.pubsub") {
+            eprintln!(
+                "[perf] bridge.pubsub.remote_to_remote: warm-up + {runs} runs of {}",
+                s.bridge_stream
+            );
+            rig.pubsub_run(s.bridge_stream / 10).await;
+            let mut rates = Vec::new();
+            let mut delivered = 0;
+            for _ in 0..runs {
+                let (rate, d) = rig.pubsub_run(s.bridge_stream).await;
+                rates.push(rate);
+                delivered = d;
+            }
+            eprintln!("[perf] bridge.pubsub per run (msgs/s): {rates:.0?}");
+            figures.push(("bridge.pubsub.remote_to_remote", median(rates), "msgs/s"));
+            figures.push((
+                "bridge.pubsub.delivered_ratio",
+                delivered as f64 / s.bridge_stream as f64,
+                "ratio",
+            ));
+        }
+        if want("bridge.rpc") {
+            eprintln!(
+                "[perf] bridge.rpc.rtt: warm-up + {runs} runs of {}",
+                s.bridge_calls
+            );
+            rig.rpc_run(s.bridge_calls / 10).await;
+            let (mut p50, mut p99) = (Vec::new(), Vec::new());
+            for _ in 0..runs {
+                let (a, b) = rig.rpc_run(s.bridge_calls).await;
+                p50.push(a);
+                p99.push(b);
+            }
+            let p50 = median(p50);
+            figures.push(("bridge.rpc.rtt_p50", p50, "us"));
+            figures.push(("bridge.rpc.rtt_p99", median(p99), "us"));
+            if let Some(uds) = uds_rtt {
+                figures.push(("bridge.rpc.rtt_p50_vs_uds", p50 / uds, "ratio"));
+            }
+        }
+        if want("bridge.connect_ms") {
+            eprintln!("[perf] bridge.connect_ms: 50 connections each way");
+            let keys = volttron::auth::keys::KeyPair::generate().expect("keys");
+            let (unix, tcp) = (rig.unix_address(), rig.tcp_address());
+            let (mut u, mut t) = (Vec::new(), Vec::new());
+            for i in 0..51 {
+                u.push(connect_uds(&unix, &format!("probe.u{i}")).await);
+                t.push(connect_tcp_noise(&tcp, &keys, &format!("probe.t{i}")).await);
+            }
+            figures.push(("bridge.connect_ms.uds", median(u[1..].to_vec()), "ms"));
+            figures.push(("bridge.connect_ms.tcp_noise", median(t[1..].to_vec()), "ms"));
+        }
+        rig.shutdown().await;
+        if want("bridge.remote_agent_rss_kib") {
+            eprintln!("[perf] bridge.remote_agent_rss_kib: the remote_agent example as a child");
+            figures.push(("bridge.remote_agent_rss_kib", remote_agent_rss_kib().await, "KiB"));
+        }
+    });
+}
+
+/// Launches the release `remote_agent` example against a fresh platform and reads its RSS.
+async fn remote_agent_rss_kib() -> f64 {
+    let exe = std::env::current_exe().expect("current exe");
+    let binary = exe.with_file_name("remote_agent");
+    if !binary.exists() {
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        let status = std::process::Command::new(cargo)
+            .args(["build", "--release", "--example", "remote_agent"])
+            .status()
+            .expect("cargo build");
+        assert!(status.success(), "building the remote_agent example failed");
+    }
+    let home = tempfile::tempdir().expect("tempdir");
+    let platform = Platform::builder()
+        .home(home.path())
+        .start()
+        .await
+        .expect("platform");
+    let mut child = std::process::Command::new(&binary)
+        .env("AGENT_VIP_IDENTITY", "rss.meter")
+        .env("VOLTTRON_HOME", home.path())
+        .env("RUST_LOG", "warn")
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .expect("launch remote_agent");
+    let joined = Instant::now();
+    while !platform.peers().iter().any(|p| p.as_str() == "rss.meter") {
+        assert!(
+            joined.elapsed() < Duration::from_secs(30),
+            "the remote agent did not join"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let status = std::fs::read_to_string(format!("/proc/{}/status", child.id())).expect("status");
+    let kib: f64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.split_whitespace().next()?.parse().ok())
+        .expect("VmRSS");
+    let _ = child.kill();
+    let _ = child.wait();
+    platform.shutdown().await;
+    kib
+}
+
+// ---------------------------------------------------------------------------------------
 // Main
 // ---------------------------------------------------------------------------------------
 
@@ -654,16 +789,29 @@ fn main() {
         ));
     }
 
-    if want("baseline.uds_pingpong_rtt") {
+    let mut uds_rtt = None;
+    if want("baseline.uds_pingpong_rtt") || want("bridge.rpc") {
         let v = median(repeat("baseline.uds_pingpong_rtt", runs, || {
             uds_run(s.uds_round_trips)
         }));
+        uds_rtt = Some(v);
         figures.push(("baseline.uds_pingpong_rtt", v, "us"));
+    }
+
+    let bridge = [
+        "bridge.pubsub",
+        "bridge.rpc",
+        "bridge.connect_ms",
+        "bridge.remote_agent_rss_kib",
+    ];
+    if bridge.iter().any(|b| want(b)) {
+        bridge_figures(&s, &want, uds_rtt, &mut figures);
     }
 
     for (name, value, unit) in figures {
         let text = match unit {
             "us" | "ms" => format!("{value:.2}"),
+            "KiB" => format!("{value:.0}"),
             "ratio" => format!("{value:.3}"),
             _ => format!("{value:.0}"),
         };

@@ -9,12 +9,16 @@
 //! - the actix baseline: [`Pinger`] `do_send`s [`Ping`]s to a [`Counter`], run by
 //!   [`actix_burst`].
 //!
+//! - the bridge: [`bridge`], remote agents attached over a Unix socket.
+//!
 //! Both platforms run with `agent_threads(1)`: every agent shares one agent thread, as the
 //! actix baseline shares one arbiter.
 //!
 //! Benchmarks include it with `mod workloads;`, the example with
 //! `#[path = "../benches/workloads/mod.rs"] mod workloads;` (a directory with a `mod.rs`
 //! is not discovered as a benchmark target by cargo).
+
+pub(crate) mod bridge;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};

@@ -51,6 +51,9 @@ pub const DEFAULT_HELLO_TIMEOUT: Duration = Duration::from_secs(10);
 /// Envelopes the writer turns into frames per batch.
 const DRAIN_BATCH: usize = 512;
 
+/// Frames a reader handles before it yields to the other tasks of its thread.
+pub(crate) const YIELD_EVERY: u32 = 128;
+
 /// What every session of one platform shares.
 pub(crate) struct BridgeShared {
     /// The platform's own endpoint (router, clock, RPC deadline); sessions copy it with
@@ -445,7 +448,13 @@ async fn run_session<R, W>(
             session.mailbox.finish_drain()
         }))
     };
+    let mut handled = 0u32;
     let reason = loop {
+        handled = handled.wrapping_add(1);
+        if handled.is_multiple_of(YIELD_EVERY) {
+            // Let this thread's writers drain what these frames queued before reading on.
+            tokio::task::yield_now().await;
+        }
         match frames.next().await {
             None => break "the agent closed the connection".to_owned(),
             Some(Err(FrameError::Io(e))) => break format!("read failed: {e}"),

@@ -724,6 +724,13 @@ impl Platform {
             .map_or(0, |(_, s)| s.open.load(Ordering::Acquire))
     }
 
+    pub(crate) fn spawn_on_agent_thread(
+        &self,
+        fut: impl std::future::Future<Output = ()> + Send + 'static,
+    ) -> bool {
+        self.inner.rt.spawn_on_agent_thread(fut)
+    }
+
     pub(crate) fn inner_router(&self) -> Arc<Router> {
         self.inner.rt.endpoint.router.clone()
     }

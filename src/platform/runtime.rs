@@ -111,6 +111,15 @@ impl Runtime {
         }
     }
 
+    /// Runs `fut` on the first agent thread (a bridged agent's link shares its agent's
+    /// thread: no hop between the socket and the handlers). False if the thread is gone.
+    pub(crate) fn spawn_on_agent_thread(
+        &self,
+        fut: impl std::future::Future<Output = ()> + Send + 'static,
+    ) -> bool {
+        self.arbiters[0].spawn(fut)
+    }
+
     /// The supervisor an agent belongs to.
     pub(crate) fn owner(&self, identity: &Identity) -> Option<Addr<SupervisorNode>> {
         self.registry.get(identity).and_then(|r| r.owner.clone())

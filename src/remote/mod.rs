@@ -59,6 +59,7 @@ use std::time::Duration;
 
 use futures::StreamExt;
 use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::sync::oneshot;
 use tokio_util::codec::FramedRead;
 
 use crate::agent::Agent;
@@ -330,9 +331,11 @@ impl Remote {
             identity: identity.clone(),
             exports,
         };
-        let link = this.first_connect(&hello).await?;
+        // The agent's local runtime: one agent thread, which also runs the link, so a
+        // frame reaches its handler (and a reply its socket) without a thread hop. The
+        // instance name is the platform's (queries go up the link).
         let mut builder = Platform::builder()
-            .instance_name(link.welcome.instance_name.clone())
+            .instance_name("remote")
             .services(false)
             .agent_threads(1)
             .rpc_timeout(this.rpc_timeout);
@@ -348,27 +351,31 @@ impl Remote {
             this.address.to_string(),
         );
         let _ = router.upstream.set(up.clone());
-        let Link {
-            frames,
-            write,
-            welcome,
-            peers,
-            early,
-        } = link;
-        up.link_up(&welcome, &peers);
-        let writer = tokio::spawn(write_loop(up.outbox.clone(), write, |_| false));
-        for frame in early {
-            let _ = up.handle(frame);
-        }
-        // Frames are read from now on: the agent's `on_start` may call out.
+        let (ready_tx, ready_rx) = oneshot::channel();
+        let (finished_tx, finished) = oneshot::channel();
         let agent_config = this.agent_config.clone();
-        let task = tokio::spawn(maintain(this, hello, up.clone(), frames, writer));
+        let link = run_link(this, hello, up.clone(), ready_tx, finished_tx);
+        if !platform.spawn_on_agent_thread(link) {
+            platform.shutdown().await;
+            return Err(RemoteError::Runtime(PlatformError::Runtime(
+                "the agent thread is gone".into(),
+            )));
+        }
+        let connected = ready_rx.await.unwrap_or_else(|_| {
+            Err(RemoteError::Runtime(PlatformError::Runtime(
+                "the link task ended".into(),
+            )))
+        });
+        if let Err(e) = connected {
+            platform.shutdown().await;
+            return Err(e);
+        }
         if let Some(path) = &agent_config {
             seed_config(&platform, &identity, path).await;
         }
         if let Err(e) = platform.spawn(identity.as_str(), agent).await {
             up.local_peer_left(&identity);
-            let _ = task.await;
+            let _ = finished.await;
             platform.shutdown().await;
             return Err(e.into());
         }
@@ -383,7 +390,7 @@ impl Remote {
             identity,
             platform,
             up,
-            task,
+            finished,
         })
     }
 
@@ -503,6 +510,33 @@ impl Remote {
     }
 }
 
+/// The link's whole life, on the agent's thread: first connection (reported on
+/// `ready`), then [`maintain`]. `finished` fires when it is over.
+async fn run_link(
+    remote: Arc<Remote>,
+    hello: Hello,
+    up: Arc<Upstream>,
+    ready: oneshot::Sender<Result<(), RemoteError>>,
+    finished: oneshot::Sender<()>,
+) {
+    let link = match remote.first_connect(&hello).await {
+        Ok(link) => link,
+        Err(e) => {
+            let _ = ready.send(Err(e));
+            let _ = finished.send(());
+            return;
+        }
+    };
+    up.link_up(&link.welcome, &link.peers);
+    let writer = tokio::spawn(write_loop(up.outbox.clone(), link.write, |_| false));
+    for frame in link.early {
+        let _ = up.handle(frame);
+    }
+    let _ = ready.send(Ok(()));
+    maintain(remote, hello, up, link.frames, writer).await;
+    let _ = finished.send(());
+}
+
 /// Reads frames until the link drops, then reconnects, for as long as the agent runs.
 async fn maintain(
     remote: Arc<Remote>,
@@ -513,7 +547,15 @@ async fn maintain(
 ) {
     let identity = hello.identity.clone();
     loop {
+        let mut handled = 0u32;
+        let gone = up.gone_notify.notified();
+        futures::pin_mut!(gone);
         let reason = loop {
+            handled = handled.wrapping_add(1);
+            if handled.is_multiple_of(crate::bridge::server::YIELD_EVERY) {
+                // Let the agent handle what these frames delivered before reading on.
+                tokio::task::yield_now().await;
+            }
             tokio::select! {
                 frame = frames.next() => match frame {
                     None => break "the platform closed the connection".to_owned(),
@@ -524,7 +566,7 @@ async fn maintain(
                         }
                     }
                 },
-                _ = up.gone_notify.notified() => {}
+                _ = &mut gone => gone.set(up.gone_notify.notified()),
             }
             if up.is_gone() {
                 break String::new();
@@ -634,7 +676,8 @@ pub struct RemoteAgent {
     identity: Identity,
     platform: Platform,
     up: Arc<Upstream>,
-    task: tokio::task::JoinHandle<()>,
+    /// Fires when the link task is over.
+    finished: oneshot::Receiver<()>,
 }
 
 impl RemoteAgent {
@@ -667,7 +710,7 @@ impl RemoteAgent {
     /// Stops the agent if it still runs, closes the link and the local runtime.
     pub async fn shutdown(self) {
         self.platform.stop_agent(self.identity.as_str()).await;
-        let _ = tokio::time::timeout(Duration::from_secs(2), self.task).await;
+        let _ = tokio::time::timeout(Duration::from_secs(2), self.finished).await;
         self.platform.shutdown().await;
     }
 }
