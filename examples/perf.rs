@@ -8,7 +8,8 @@
 //!
 //! Every figure is the median of its runs (one discarded warm-up run first, except for
 //! the spawn/RSS figures, which run each time in a fresh child process so the allocator
-//! starts cold). Only figures go to stdout; progress goes to stderr.
+//! starts cold). Only figures go to stdout; progress goes to stderr (`PERF_SMAPS=1` also
+//! prints the remote agent's resident memory per mapping).
 //!
 //! | figure | how it is measured |
 //! |--------|--------------------|
@@ -31,7 +32,8 @@
 //! | `bridge.rpc.rtt_p50/p99` | the platform handle calls the remote sink's `echo(i)` N times in sequence (one socket round trip each way through the platform's bridge thread) |
 //! | `bridge.rpc.rtt_p50_vs_uds` | ratio `bridge.rpc.rtt_p50` / `baseline.uds_pingpong_rtt` of the same run (target <= 3) |
 //! | `bridge.connect_ms.uds` / `.tcp_noise` | from `connect()` to the `Welcome` frame on a fresh connection: Unix socket plain, or TCP with the Noise XX handshake first; median of 50 connections |
-//! | `bridge.remote_agent_rss_kib` | the release `remote_agent` example as a child process attached to a platform: `VmRSS` from `/proc/<pid>/status` 2 s after it joined (it ticks and heartbeats every second) |
+//! | `bridge.remote_agent_rss_kib` | the `remote_agent` example, built by this harness as an agent binary is meant to be (`--profile agent --no-default-features`: size-optimized, no multi-thread runtime linked), as a child process attached to a platform: `VmRSS` from `/proc/<pid>/status` 2 s after it joined (it ticks and heartbeats every second). Most of it is file-backed: the binary's code and libc, shared by every process that maps them |
+//! | `bridge.remote_agent_private_kib` | same process: `RssAnon` (memory private to the agent process) |
 //! | `baseline.uds_pingpong_rtt` | `UnixStream::pair`, 8-byte ping-pong between two threads, median round trip (on a VM this swings with idle-vCPU wake-up latency) |
 
 use std::io::{Read, Write};
@@ -516,23 +518,33 @@ fn bridge_figures(s: &Sizes, want: &dyn Fn(&str) -> bool, uds_rtt: Option<f64>, 
         rig.shutdown().await;
         if want("bridge.remote_agent_rss_kib") {
             eprintln!("[perf] bridge.remote_agent_rss_kib: the remote_agent example as a child");
-            figures.push(("bridge.remote_agent_rss_kib", remote_agent_rss_kib().await, "KiB"));
+            let (rss, private) = remote_agent_rss_kib().await;
+            figures.push(("bridge.remote_agent_rss_kib", rss, "KiB"));
+            figures.push(("bridge.remote_agent_private_kib", private, "KiB"));
         }
     });
 }
 
-/// Launches the release `remote_agent` example against a fresh platform and reads its RSS.
-async fn remote_agent_rss_kib() -> f64 {
+/// Builds the `remote_agent` example with the size-optimized `agent` profile, launches it
+/// against a fresh platform and reads its RSS.
+async fn remote_agent_rss_kib() -> (f64, f64) {
     let exe = std::env::current_exe().expect("current exe");
-    let binary = exe.with_file_name("remote_agent");
-    if !binary.exists() {
-        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-        let status = std::process::Command::new(cargo)
-            .args(["build", "--release", "--example", "remote_agent"])
-            .status()
-            .expect("cargo build");
-        assert!(status.success(), "building the remote_agent example failed");
-    }
+    // target/<profile>/examples/perf -> target/
+    let target = exe.ancestors().nth(3).expect("target directory");
+    let binary = target.join("agent").join("examples").join("remote_agent");
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let status = std::process::Command::new(cargo)
+        .args([
+            "build",
+            "--profile",
+            "agent",
+            "--no-default-features",
+            "--example",
+            "remote_agent",
+        ])
+        .status()
+        .expect("cargo build");
+    assert!(status.success(), "building the remote_agent example failed");
     let home = tempfile::tempdir().expect("tempdir");
     let platform = Platform::builder()
         .home(home.path())
@@ -556,11 +568,48 @@ async fn remote_agent_rss_kib() -> f64 {
     }
     tokio::time::sleep(Duration::from_secs(2)).await;
     let status = std::fs::read_to_string(format!("/proc/{}/status", child.id())).expect("status");
-    let kib: f64 = status
+    let breakdown: Vec<&str> = status
         .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.split_whitespace().next()?.parse().ok())
-        .expect("VmRSS");
+        .filter(|l| {
+            ["RssAnon", "RssFile", "RssShmem", "Threads"]
+                .iter()
+                .any(|k| l.starts_with(k))
+        })
+        .collect();
+    if std::env::var_os("PERF_SMAPS").is_some() {
+        let smaps = std::fs::read_to_string(format!("/proc/{}/smaps", child.id())).unwrap_or_default();
+        let mut name = String::new();
+        for l in smaps.lines() {
+            if l.contains('-') && !l.starts_with(|c: char| c.is_ascii_uppercase()) {
+                name = l.split_whitespace().nth(5).unwrap_or("[anon]").to_owned();
+            } else if let Some(v) = l.strip_prefix("Rss:") {
+                let kb: u64 = v
+                    .split_whitespace()
+                    .next()
+                    .and_then(|x| x.parse().ok())
+                    .unwrap_or(0);
+                if kb > 0 {
+                    eprintln!("[smaps] {kb:>6} kB {name}");
+                }
+            }
+        }
+    }
+    eprintln!(
+        "[perf] remote agent: {}",
+        breakdown
+            .join(", ")
+            .split_whitespace()
+            .collect::<Vec<_>>()
+            .join(" ")
+    );
+    let field = |name: &str| -> f64 {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(name))
+            .and_then(|v| v.split_whitespace().next()?.parse().ok())
+            .expect("a /proc status field")
+    };
+    let kib = (field("VmRSS:"), field("RssAnon:"));
     let _ = child.kill();
     let _ = child.wait();
     platform.shutdown().await;

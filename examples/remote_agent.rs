@@ -14,6 +14,7 @@
 //! | `VOLTTRON_PLATFORM_ADDRESS` | `ipc://$VOLTTRON_HOME/run/vip.socket` |
 //! | `AGENT_CREDENTIALS` | `$VOLTTRON_HOME/credentials_store/<identity>.json` |
 //! | `AGENT_CONFIG` | none |
+//! | `RUST_LOG` | `info` (a level only) |
 //!
 //! What it does: every `interval` seconds (from its `config`, default 1) it publishes a
 //! reading on `devices/remote/<identity>/all`; it exports `echo(value)`, `readings()` and
@@ -22,7 +23,6 @@
 use std::time::Duration;
 
 use tracing::info;
-use tracing_subscriber::EnvFilter;
 use volttron::prelude::*;
 
 /// A meter living in another process.
@@ -95,8 +95,14 @@ impl RemoteMeter {
 }
 
 fn main() {
+    // A level from RUST_LOG (`error`, `warn`, `info`, `debug`, `trace`; default `info`):
+    // a plain level keeps the filter code, and the agent's memory, small.
+    let level = std::env::var("RUST_LOG")
+        .ok()
+        .and_then(|l| l.parse::<tracing::Level>().ok())
+        .unwrap_or(tracing::Level::INFO);
     tracing_subscriber::fmt()
-        .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")))
+        .with_max_level(level)
         .with_writer(std::io::stderr)
         .init();
     if let Err(e) = volttron::remote::run(RemoteMeter::default()) {

@@ -167,11 +167,18 @@ pub mod __private {
     pub use std::time::Duration;
     pub use tokio;
 
-    /// Builds the runtime for `#[volttron::main]` and `#[volttron::test]`.
+    /// Builds the runtime for `#[volttron::main]` and `#[volttron::test]`: multi-thread
+    /// when asked and the `multi-thread` feature is on, else current-thread.
     pub fn runtime(multi_thread: bool) -> tokio::runtime::Runtime {
+        #[cfg(feature = "multi-thread")]
         let mut b = if multi_thread {
             tokio::runtime::Builder::new_multi_thread()
         } else {
+            tokio::runtime::Builder::new_current_thread()
+        };
+        #[cfg(not(feature = "multi-thread"))]
+        let mut b = {
+            let _ = multi_thread;
             tokio::runtime::Builder::new_current_thread()
         };
         b.enable_all().build().expect("build the tokio runtime")
