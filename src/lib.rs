@@ -126,6 +126,7 @@ pub mod auth;
 pub mod bridge;
 pub mod config_store;
 pub mod core;
+pub(crate) mod durable;
 pub mod platform;
 pub mod remote;
 pub mod services;

@@ -16,9 +16,7 @@ use parking_lot::{Mutex, RwLock};
 use serde_json::Value as Json;
 
 use crate::auth::authz::{AUTHZ_FILE, Authz, AuthzError, TopicAccess, Unauthorized};
-use crate::auth::entries::{
-    AUTH_FILE, AuthEntries, AuthEntry, DeniedEntry, EntriesError, same_key, write_atomic,
-};
+use crate::auth::entries::{AUTH_FILE, AuthEntries, AuthEntry, DeniedEntry, EntriesError, same_key};
 use crate::auth::pending::{FailureTracker, PendingList, PendingPeer};
 use crate::core::{Args, Identity, RpcError};
 
@@ -352,7 +350,15 @@ impl Authority {
             });
         }
         let new = edit(&self.authz())?;
-        write_atomic(&path, new.to_json_string().as_bytes()).map_err(|source| AuthError::Write {
+        crate::durable::write(
+            &path,
+            new.to_json_string().as_bytes(),
+            crate::durable::Perms::KeepExisting,
+            crate::durable::IfExists::Replace,
+        )
+        .map(|_| ())
+        .map_err(|e| e.source)
+        .map_err(|source| AuthError::Write {
             file: path.clone(),
             source,
         })?;

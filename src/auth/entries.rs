@@ -26,7 +26,7 @@
 //! rename, directory `fsync`), so a crash leaves the old or the new list, never a mix.
 
 use std::fs;
-use std::io::{self, Write};
+use std::io;
 use std::path::{Path, PathBuf};
 
 use base64::Engine as _;
@@ -265,9 +265,16 @@ impl AuthEntries {
 
     /// Replaces `path` atomically and durably with these entries.
     pub fn save(&self, path: &Path) -> Result<(), EntriesError> {
-        write_atomic(path, self.to_json_string().as_bytes()).map_err(|source| EntriesError::Write {
+        crate::durable::write(
+            path,
+            self.to_json_string().as_bytes(),
+            crate::durable::Perms::KeepExisting,
+            crate::durable::IfExists::Replace,
+        )
+        .map(|_| ())
+        .map_err(|e| EntriesError::Write {
             file: path.to_owned(),
-            source,
+            source: e.source,
         })
     }
 
@@ -357,26 +364,6 @@ impl AuthEntries {
         self.deny = kept;
         gone
     }
-}
-
-/// Replaces `path` with `bytes` atomically and durably: a temporary file in the same
-/// directory (owner read/write only), `fsync`, rename over `path`, `fsync` of the directory.
-/// Creates the directory if needed. On error `path` is unchanged.
-pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
-    let dir = match path.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p,
-        _ => Path::new("."),
-    };
-    fs::create_dir_all(dir)?;
-    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("auth");
-    let mut tmp = tempfile::Builder::new()
-        .prefix(&format!(".{name}."))
-        .suffix(".tmp")
-        .tempfile_in(dir)?;
-    tmp.write_all(bytes)?;
-    tmp.as_file().sync_all()?;
-    tmp.persist(path).map_err(|e| e.error)?;
-    fs::File::open(dir)?.sync_all()
 }
 
 #[cfg(test)]

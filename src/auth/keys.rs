@@ -38,7 +38,7 @@
 use std::collections::BTreeMap;
 use std::fmt;
 use std::fs;
-use std::io::{self, Write};
+use std::io;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
@@ -47,6 +47,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::bridge::noise::NOISE_PARAMS;
+use crate::durable::{self, IfExists, Perms, parent};
 
 /// The length of a key in bytes.
 pub const KEY_LEN: usize = 32;
@@ -407,88 +408,16 @@ fn create_private_dir(dir: &Path) -> Result<(), KeyError> {
     builder.create(dir).map_err(|e| KeyError::io(dir, e))
 }
 
-fn parent(path: &Path) -> &Path {
-    match path.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p,
-        _ => Path::new("."),
-    }
-}
-
-/// How [`write_private`] treats an existing file.
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Existing {
-    /// Replace it.
-    Replace,
-    /// Leave it and report `false`.
-    Keep,
-}
-
-/// Writes `bytes` to `path` atomically and durably with mode `0600`: a temporary file in the
-/// same directory, created `0600`, written, `fsync`ed, renamed over `path` (or, with
-/// [`Existing::Keep`], linked to `path` only if `path` does not exist), then the directory
-/// `fsync`ed. Returns whether `path` was written.
-///
-/// This is `config_store::atomic::replace` (which keeps an existing file's mode rather than
-/// setting one, and is private to `config_store`) with the mode fixed to `0600` from the start,
-/// so that secret bytes never sit in a file others can read, and with a no-clobber variant so
-/// that two processes creating the same key agree on one.
-fn write_private(path: &Path, bytes: &[u8], existing: Existing) -> Result<bool, KeyError> {
-    let dir = parent(path);
-    let file_name = path.file_name().and_then(|n| n.to_str()).unwrap_or("key");
-    let mut tmp = tempfile::Builder::new()
-        .prefix(&format!(".{file_name}."))
-        .suffix(".tmp")
-        .tempfile_in(dir)
-        .map_err(|e| KeyError::io(dir, e))?;
-    let tmp_path = tmp.path().to_owned();
-    let write = |tmp: &mut tempfile::NamedTempFile| -> io::Result<()> {
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::PermissionsExt;
-            tmp.as_file().set_permissions(fs::Permissions::from_mode(0o600))?;
-        }
-        tmp.write_all(bytes)?;
-        tmp.as_file().sync_all()
-    };
-    // On error the temporary file is removed when `tmp` is dropped.
-    write(&mut tmp).map_err(|e| KeyError::io(&tmp_path, e))?;
-    match existing {
-        Existing::Replace => {
-            tmp.persist(path).map_err(|e| KeyError::io(path, e.error))?;
-        }
-        Existing::Keep => match tmp.persist_noclobber(path) {
-            Ok(_) => {}
-            Err(e) if e.error.kind() == io::ErrorKind::AlreadyExists => return Ok(false),
-            Err(e) => return Err(KeyError::io(path, e.error)),
-        },
-    }
-    sync_dir(dir)?;
-    Ok(true)
+/// Writes `bytes` to `path` atomically and durably with mode `0600` from the start, so
+/// secret bytes never sit in a file others can read ([`crate::durable`]). With
+/// [`IfExists::Keep`] an existing file is left alone (two processes creating the same key
+/// agree on one). Returns whether `path` was written.
+fn write_private(path: &Path, bytes: &[u8], if_exists: IfExists) -> Result<bool, KeyError> {
+    durable::write(path, bytes, Perms::OwnerOnly, if_exists).map_err(|e| KeyError::io(e.path, e.source))
 }
 
 fn remove_file(path: &Path) -> Result<bool, KeyError> {
-    match fs::remove_file(path) {
-        Ok(()) => {
-            sync_dir(parent(path))?;
-            Ok(true)
-        }
-        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(false),
-        Err(e) => Err(KeyError::io(path, e)),
-    }
-}
-
-fn sync_dir(dir: &Path) -> Result<(), KeyError> {
-    #[cfg(unix)]
-    {
-        fs::File::open(dir)
-            .and_then(|d| d.sync_all())
-            .map_err(|e| KeyError::io(dir, e))
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = dir;
-        Ok(())
-    }
+    durable::remove(path).map_err(|e| KeyError::io(e.path, e.source))
 }
 
 /// Loads the key pair at `path`, or generates one and writes it there (creating the directory
@@ -499,7 +428,7 @@ fn load_or_create_at(path: &Path) -> Result<KeyPair, KeyError> {
     }
     create_private_dir(parent(path))?;
     let keys = KeyPair::generate()?;
-    if write_private(path, &key_file_bytes(&keys), Existing::Keep)? {
+    if write_private(path, &key_file_bytes(&keys), IfExists::Keep)? {
         Ok(keys)
     } else {
         read_key_file(path)?
@@ -566,7 +495,7 @@ impl CredentialStore {
     pub fn store(&self, identity: &str, keys: &KeyPair) -> Result<(), KeyError> {
         let path = self.path(identity)?;
         create_private_dir(&self.dir)?;
-        write_private(&path, &key_file_bytes(keys), Existing::Replace).map(|_| ())
+        write_private(&path, &key_file_bytes(keys), IfExists::Replace).map(|_| ())
     }
 
     /// Removes `identity`'s key pair; `false` if it had none.
@@ -752,7 +681,7 @@ impl KnownHosts {
         let mut bytes = serde_json::to_vec_pretty(&self.hosts).unwrap_or_default();
         bytes.push(b'\n');
         create_private_dir(parent(&self.path))?;
-        write_private(&self.path, &bytes, Existing::Replace).map(|_| ())
+        write_private(&self.path, &bytes, IfExists::Replace).map(|_| ())
     }
 }
 
@@ -873,7 +802,7 @@ mod tests {
         // The no-clobber path: a file that appears between the read and the write wins.
         let other = KeyPair::generate().unwrap();
         let path = store.path("x").unwrap();
-        assert!(!write_private(&path, &key_file_bytes(&other), Existing::Keep).unwrap());
+        assert!(!write_private(&path, &key_file_bytes(&other), IfExists::Keep).unwrap());
         assert_eq!(store.load("x").unwrap(), Some(first));
     }
 

@@ -67,3 +67,9 @@ impl StoreError {
         }
     }
 }
+
+impl From<crate::durable::DurableError> for StoreError {
+    fn from(e: crate::durable::DurableError) -> Self {
+        StoreError::io(e.path, e.source)
+    }
+}

@@ -30,7 +30,6 @@
 //! assert_eq!(store.referrers("points"), vec!["config".to_string()]);
 //! ```
 
-mod atomic;
 mod comments;
 mod error;
 mod format;

@@ -8,8 +8,9 @@ use chrono::{DateTime, SubsecRound, Utc};
 
 use super::error::StoreError;
 use super::parse::{ConfigType, parse};
-use super::{atomic, format, names, refs};
+use super::{format, names, refs};
 use crate::core::value::Value;
+use crate::durable::{self, IfExists, Perms};
 
 /// One configuration as stored: VOLTTRON's `{"type", "modified", "data"}` under its name.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -162,7 +163,12 @@ impl AgentStore {
             .collect();
         all.push(&stored.entry);
         all.sort_by_cached_key(|e| names::key(&e.name));
-        atomic::replace(&self.path, &format::encode(&all))?;
+        durable::write(
+            &self.path,
+            &format::encode(&all),
+            Perms::KeepExisting,
+            IfExists::Replace,
+        )?;
         Ok(match self.entries.insert(key, stored) {
             Some(_) => Change::Update,
             None => Change::New,
@@ -189,9 +195,14 @@ impl AgentStore {
             .map(|(_, s)| &s.entry)
             .collect();
         if rest.is_empty() {
-            atomic::remove(&self.path)?;
+            durable::remove(&self.path)?;
         } else {
-            atomic::replace(&self.path, &format::encode(&rest))?;
+            durable::write(
+                &self.path,
+                &format::encode(&rest),
+                Perms::KeepExisting,
+                IfExists::Replace,
+            )?;
         }
         let removed = self.entries.remove(&key).map(|s| s.entry);
         removed.ok_or_else(|| StoreError::NotFound(name.to_owned()))
@@ -203,7 +214,7 @@ impl AgentStore {
     ///
     /// [`StoreError::Io`]; nothing has changed then.
     pub fn delete_all(&mut self) -> Result<(), StoreError> {
-        atomic::remove(&self.path)?;
+        durable::remove(&self.path)?;
         self.entries.clear();
         Ok(())
     }

@@ -5,9 +5,9 @@ use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, TimeZone, Utc};
 
-use super::atomic::{FAIL_AT, FailAt};
 use super::*;
 use crate::core::value::Value;
+use crate::durable::{FAIL_AT, FailAt};
 
 fn t(secs: i64) -> DateTime<Utc> {
     Utc.timestamp_opt(1_700_000_000 + secs, 123_456_789).unwrap()
