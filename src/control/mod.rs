@@ -1,0 +1,3 @@
+//! The control service: installed agents run as child processes.
+
+pub mod process;

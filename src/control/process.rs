@@ -1,0 +1,1 @@
+//! Agent processes: launch, stop, watch.

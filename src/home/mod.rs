@@ -1,0 +1,1 @@
+//! `$VOLTTRON_HOME`: its layout, the platform configuration file, installed agents.
