@@ -538,3 +538,29 @@ async fn a_thousand_idle_connections_do_not_stop_the_platform_serving() {
     remote.shutdown().await;
     p.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_connection_without_agent_code_calls_publishes_and_subscribes() {
+    let home = tempfile::tempdir().unwrap();
+    let p = platform(home.path()).await;
+    let (tx, mut heard) = mpsc::unbounded_channel();
+    p.spawn("local", Local { heard: tx }).await.unwrap();
+    let conn = Remote::new(socket(&p))
+        .identity("control.connection")
+        .connect()
+        .await
+        .unwrap();
+    let four: i64 = conn.call("local", "double", (2,)).returning().await.unwrap();
+    assert_eq!(four, 4);
+    let mut stream = conn.subscribe("status/").unwrap();
+    // The subscription is in force once the platform answers a call made after it.
+    conn.ping("local").await.unwrap();
+    p.publish("status/zone1", "ok").unwrap();
+    let got = within("a publication", DEADLINE, stream.recv()).await.unwrap();
+    assert_eq!(got.topic.as_str(), "status/zone1");
+    conn.publish("from_remote/cli", 1).unwrap();
+    expect(&mut heard, "control.connection from_remote/cli 1").await;
+    assert!(conn.peers().iter().any(|i| i.as_str() == "local"));
+    conn.close().await;
+    p.shutdown().await;
+}

@@ -49,8 +49,10 @@
 //! the publication is queued on the link (the count of subscribers reached is known only
 //! on the platform).
 
+mod connection;
 mod upstream;
 
+pub use connection::Connection;
 pub(crate) use upstream::Upstream;
 
 use std::path::{Path, PathBuf};
