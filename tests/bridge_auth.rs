@@ -454,3 +454,45 @@ fn uid_probe_child() {
         input.extend_from_slice(&chunk[..n]);
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tcp_clients_that_stall_or_send_garbage_are_closed() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let s = setup().await;
+    let BridgeAddress::Tcp(addr) = s.tcp.clone() else {
+        panic!()
+    };
+    // Says nothing: closed after the hello timeout (2 s here), nothing sent back.
+    let mut silent = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let mut buf = [0u8; 64];
+    let n = tokio::time::timeout(DEADLINE, silent.read(&mut buf))
+        .await
+        .expect("closed in time");
+    assert!(matches!(n, Ok(0) | Err(_)), "{n:?}");
+    // Garbage instead of a handshake: any 32 bytes pass for an ephemeral key, so the
+    // platform answers message 2, then waits for a message 3 that never comes: closed after
+    // the hello timeout. Garbage where message 3 belongs: closed at once.
+    for tail in [&b""[..], &b"\x00\x40garbage"[..]] {
+        let mut garbage = tokio::net::TcpStream::connect(addr).await.unwrap();
+        garbage
+            .write_all(b"\x00\x20not a noise message at all......")
+            .await
+            .unwrap();
+        garbage.write_all(tail).await.unwrap();
+        let mut all = Vec::new();
+        let read = tokio::time::timeout(DEADLINE, garbage.read_to_end(&mut all)).await;
+        assert!(read.is_ok(), "closed in time");
+        assert!(
+            all.len() <= 2 + 96,
+            "at most message 2 came back: {} bytes",
+            all.len()
+        );
+    }
+    // The platform still serves a proper client.
+    let agent = remote(&s, &s.tcp, "trusted", keys(&s, "trusted"))
+        .start(Client)
+        .await
+        .unwrap();
+    agent.shutdown().await;
+    s.platform.shutdown().await;
+}
