@@ -17,8 +17,8 @@
 //! | `RUST_LOG` | `info` (a level only) |
 //!
 //! What it does: every `interval` seconds (from its `config`, default 1) it publishes a
-//! reading on `devices/remote/<identity>/all`; it exports `echo(value)`, `readings()` and
-//! `stop_agent()`; it logs configuration changes and link events; it also heartbeats.
+//! reading on `devices/remote/<identity>/all`; it exports `echo(value)`, `readings()`,
+//! `interval()`, `write_data(name, text)` (into its `data/` directory) and `stop_agent()`; it logs configuration changes and link events; it also heartbeats.
 
 use std::time::Duration;
 
@@ -68,6 +68,24 @@ impl RemoteMeter {
         self.readings
     }
 
+    /// The publishing interval in seconds (from the `config`'s `interval`).
+    #[rpc]
+    fn interval(&mut self) -> u64 {
+        self.interval
+    }
+
+    /// Writes `text` to `data/<name>` (its own writable directory) and returns the path.
+    #[rpc]
+    fn write_data(&mut self, name: String, text: String) -> Result<String, String> {
+        if name.contains('/') || name.starts_with('.') {
+            return Err(format!("{name:?} is not a plain file name"));
+        }
+        let path = std::path::Path::new("data").join(name);
+        std::fs::create_dir_all("data").map_err(|e| e.to_string())?;
+        std::fs::write(&path, text).map_err(|e| e.to_string())?;
+        Ok(path.display().to_string())
+    }
+
     /// Stops the agent (the process then exits 0).
     #[rpc]
     fn stop_agent(&mut self, ctx: &AgentContext) -> bool {
@@ -103,6 +121,7 @@ fn main() {
         .unwrap_or(tracing::Level::INFO);
     tracing_subscriber::fmt()
         .with_max_level(level)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_writer(std::io::stderr)
         .init();
     if let Err(e) = volttron::remote::run(RemoteMeter::default()) {

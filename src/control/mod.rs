@@ -1,3 +1,5 @@
 //! The control service: installed agents run as child processes.
 
+pub mod parent;
 pub mod process;
+pub mod restart;

@@ -37,9 +37,13 @@ pub(crate) enum SubscribeError {
     Unauthorized(String),
 }
 
-/// Whether `identity` is one of the platform's own (never subject to authorization).
+/// Whether `identity` is one of the platform's own (never subject to authorization):
+/// the platform handle, its services, and `control.connection` (`vctl`, whose key only
+/// the platform's user can read).
 fn is_platform_identity(identity: &str) -> bool {
-    identity == crate::platform::PLATFORM_IDENTITY || crate::services::is_service(identity)
+    identity == crate::platform::PLATFORM_IDENTITY
+        || identity == crate::services::control::CONTROL_CONNECTION
+        || crate::services::is_service(identity)
 }
 
 #[derive(Clone)]

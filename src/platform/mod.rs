@@ -120,6 +120,9 @@ pub struct PlatformBuilder {
     allowed_uids: Vec<u32>,
     hello_timeout: Duration,
     max_frame: usize,
+    control: bool,
+    agent_restart: crate::control::restart::RestartPolicy,
+    agent_stop_grace: Duration,
 }
 
 /// Default for [`PlatformBuilder::mailbox_capacity`] (VOLTTRON's router high-water mark
@@ -144,6 +147,9 @@ impl Default for PlatformBuilder {
             allowed_uids: Vec::new(),
             hello_timeout: crate::bridge::server::DEFAULT_HELLO_TIMEOUT,
             max_frame: crate::bridge::frame::DEFAULT_MAX_FRAME,
+            control: false,
+            agent_restart: Default::default(),
+            agent_stop_grace: Duration::from_secs(10),
         }
     }
 }
@@ -249,6 +255,28 @@ impl PlatformBuilder {
         self
     }
 
+    /// Runs the `control` service: the agents installed under the home's `agents/` run as
+    /// child processes, attached through the Unix socket (what the `volttron` binary
+    /// does; needs a home and the default socket).
+    pub fn control(mut self, on: bool) -> Self {
+        self.control = on;
+        self
+    }
+
+    /// How the control service restarts crashed agent processes (default: 1 s backoff
+    /// doubling to 1 min, at most 5 restarts in 10 min).
+    pub fn agent_restart(mut self, policy: crate::control::restart::RestartPolicy) -> Self {
+        self.agent_restart = policy;
+        self
+    }
+
+    /// How long each step of stopping an agent process (SIGINT, then SIGTERM) waits
+    /// before the next (default 10 s).
+    pub fn agent_stop_grace(mut self, grace: Duration) -> Self {
+        self.agent_stop_grace = grace;
+        self
+    }
+
     /// The bridge addresses to bind: the listed ones plus the default socket.
     fn bridge_addresses(&self) -> Vec<BridgeAddress> {
         let mut addresses = Vec::new();
@@ -300,6 +328,29 @@ impl PlatformBuilder {
             }))
         };
         let addresses: Vec<BridgeAddress> = listeners.iter().map(|l| l.address()).collect();
+        let control = match (&self.home, self.control) {
+            (_, false) => None,
+            (Some(home), true) => {
+                let socket = addresses
+                    .iter()
+                    .find(|a| matches!(a, BridgeAddress::Unix(_)))
+                    .ok_or_else(|| {
+                        PlatformError::Runtime("the control service needs the Unix socket".into())
+                    })?;
+                Some(crate::services::control::ControlConfig {
+                    home: crate::home::VolttronHome::new(home.clone()),
+                    address: socket.to_string(),
+                    serverkey: server_key.as_ref().map(|k| k.public.to_string()),
+                    restart: self.agent_restart,
+                    grace: self.agent_stop_grace,
+                })
+            }
+            (None, true) => {
+                return Err(PlatformError::Runtime(
+                    "the control service needs a home directory".into(),
+                ));
+            }
+        };
         let clock = self.clock.clone().unwrap_or_else(Clock::real);
         let wall = if clock.is_virtual() {
             Clock::real()
@@ -394,8 +445,11 @@ impl PlatformBuilder {
         };
         if self.services {
             // Before any user agent: shutdown stops them last.
-            let services =
-                ChildSpec::supervisor(crate::services::core_services(platform.home(), authority.clone()));
+            let services = ChildSpec::supervisor(crate::services::core_services(
+                platform.home(),
+                authority.clone(),
+                control,
+            ));
             if let Err(e) = platform.start_child(services).await {
                 platform.shutdown().await;
                 return Err(PlatformError::Runtime(format!(

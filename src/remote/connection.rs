@@ -23,7 +23,8 @@ impl ConnectionAgent {
     }
 }
 
-/// A live connection to a platform. See the [module docs](self).
+/// A live connection to a platform, made by [`Remote::connect`]: a client with no agent
+/// code of its own (what `vctl` is), calling, publishing and subscribing under one identity.
 pub struct Connection {
     agent: RemoteAgent,
     ctx: AgentContext,

@@ -44,6 +44,7 @@
 //! | link back | subscriptions are sent again, the peer list is mirrored again, `#[on_connected]` runs |
 //! | agent stops (or crashes) | the link closes and [`run`] returns |
 //! | SIGINT / SIGTERM | the agent is stopped (`on_stop` runs), then the link closes |
+//! | the launching platform process dies (`VOLTTRON_PARENT_PID` set and no longer the parent) | the same, within half a second |
 //!
 //! A publish through the bridge does not wait for the platform: it returns `Ok(0)` once
 //! the publication is queued on the link (the count of subscribers reached is known only
@@ -304,10 +305,17 @@ impl Remote {
                 None => futures::future::pending::<()>().await,
             }
         };
+        // Launched by a platform (VOLTTRON_PARENT_PID): stop when it is gone, as a
+        // PR_SET_PDEATHSIG would (without an unsafe pre_exec hook).
+        let orphaned = crate::control::parent::parent_watch(Duration::from_millis(500));
         tokio::select! {
             _ = running.stopped() => {}
             _ = tokio::signal::ctrl_c() => running.stop().await,
             _ = terminated => running.stop().await,
+            _ = orphaned => {
+                tracing::warn!("the platform that launched this agent is gone; stopping");
+                running.stop().await;
+            }
         }
         running.shutdown().await;
         Ok(())

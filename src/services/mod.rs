@@ -6,10 +6,12 @@
 //! |----------|---------|
 //! | `config.store` | [`config_store`]: per-agent configuration, persisted under the home (only with a home directory) |
 //! | `platform.auth` | [`auth`]: pending keys, approved and denied peers, `authz.json` (only with auth on) |
+//! | `control` | [`control`]: installed agents as child processes (only for platforms run by the `volttron` binary, or with `PlatformBuilder::control`) |
 //! | `platform.health` | [`health`]: every peer's connection, last heartbeat and health |
 
 pub mod auth;
 pub mod config_store;
+pub mod control;
 pub mod health;
 
 use std::path::Path;
@@ -18,7 +20,13 @@ use crate::platform::supervision::{ChildSpec, Strategy, Supervisor, SupervisorSp
 
 /// Whether `identity` is one of the platform's services (they run on their own thread).
 pub(crate) fn is_service(identity: &str) -> bool {
-    [config_store::IDENTITY, health::IDENTITY, auth::IDENTITY].contains(&identity)
+    [
+        config_store::IDENTITY,
+        health::IDENTITY,
+        auth::IDENTITY,
+        control::IDENTITY,
+    ]
+    .contains(&identity)
 }
 
 /// The services supervisor's name.
@@ -28,6 +36,7 @@ pub const SERVICES: &str = "platform.services";
 pub(crate) fn core_services(
     home: Option<&Path>,
     authority: Option<std::sync::Arc<crate::auth::Authority>>,
+    control: Option<control::ControlConfig>,
 ) -> SupervisorSpec {
     let mut services = Supervisor::builder(SERVICES)
         .strategy(Strategy::RestForOne)
@@ -43,7 +52,11 @@ pub(crate) fn core_services(
             auth::AuthService::new(authority.clone())
         }));
     }
-    services
-        .child(ChildSpec::agent(health::IDENTITY, health::HealthService::default))
-        .build()
+    services = services.child(ChildSpec::agent(health::IDENTITY, health::HealthService::default));
+    if let Some(config) = control {
+        services = services.child(ChildSpec::agent(control::IDENTITY, move || {
+            control::ControlService::new(config.clone())
+        }));
+    }
+    services.build()
 }

@@ -1,0 +1,944 @@
+//! `vctl`: controls a running platform over the bridge, as `control.connection`.
+//!
+//! ```text
+//! vctl install target/release/examples/remote_agent --vip-identity meter.1 --agent-config meter.json --start
+//! vctl status                       # UUID AGENT IDENTITY TAG PRIORITY STATUS HEALTH
+//! vctl stop meter.1 ; vctl start --tag meters '*'
+//! vctl config get meter.1 config ; vctl rpc call meter.1 echo '"hi"'
+//! vctl subscribe devices/           # until Ctrl-C
+//! vctl shutdown --platform
+//! ```
+//!
+//! Every command takes `--json` (machine-readable output) and `-t SECS` (how long to wait
+//! for the platform, default 60). Any failure exits non-zero with a one-line reason.
+
+use std::borrow::Cow;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::{Args as ClapArgs, Parser, Subcommand};
+use serde_json::json;
+use volttron::auth::keys::{CredentialStore, KeyPair, PlatformKey};
+use volttron::bridge::BridgeAddress;
+use volttron::home::VolttronHome;
+use volttron::home::pid::PidFile;
+use volttron::home::select::{By, Selectable, select_all, select_one};
+use volttron::remote::{Connection, Remote};
+use volttron::services::control::CONTROL_CONNECTION;
+use volttron::{Args as RpcArgs, Value};
+
+/// Control a running VOLTTRON platform.
+#[derive(Debug, Parser)]
+#[command(name = "vctl", version)]
+struct Cli {
+    /// The platform home (default: $VOLTTRON_HOME, else ~/.volttron).
+    #[arg(long, global = true, value_name = "DIR")]
+    volttron_home: Option<PathBuf>,
+    /// Print JSON instead of tables.
+    #[arg(long, global = true)]
+    json: bool,
+    /// Seconds to wait for the platform.
+    #[arg(short = 't', long, global = true, default_value_t = 60.0)]
+    timeout: f64,
+    #[command(subcommand)]
+    command: Command,
+}
+
+/// Which field agent patterns match (default: identity, UUID prefix, or name).
+#[derive(Debug, Clone, ClapArgs)]
+struct Selection {
+    /// Agents: identities, UUID prefixes, names or globs.
+    #[arg(required = true)]
+    patterns: Vec<String>,
+    /// Match tags.
+    #[arg(long)]
+    tag: bool,
+    /// Match whole names.
+    #[arg(long)]
+    name: bool,
+    /// Match UUID prefixes.
+    #[arg(long)]
+    uuid: bool,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Install an executable, or a cargo project (built with `cargo build --release`).
+    Install {
+        /// The executable or the project directory.
+        path: PathBuf,
+        /// The agent's identity.
+        #[arg(long)]
+        vip_identity: Option<String>,
+        /// A tag.
+        #[arg(long)]
+        tag: Option<String>,
+        /// The agent's initial configuration (JSON), stored as its `config`.
+        #[arg(long, value_name = "FILE")]
+        agent_config: Option<PathBuf>,
+        /// Replace an agent installed under the same identity (keeps its data/ and keys).
+        #[arg(long)]
+        force: bool,
+        /// Autostart priority (lower starts first).
+        #[arg(long)]
+        priority: Option<u32>,
+        /// Start it with the platform.
+        #[arg(long)]
+        enable: bool,
+        /// Start it now.
+        #[arg(long)]
+        start: bool,
+    },
+    /// The installed agents.
+    List,
+    /// The installed agents with their process state and health.
+    Status,
+    /// One agent's health.
+    Health {
+        /// The agent.
+        agent: String,
+    },
+    /// Start agents.
+    Start(Selection),
+    /// Stop agents.
+    Stop(Selection),
+    /// Restart agents.
+    Restart(Selection),
+    /// Uninstall agents (directory, keys, configuration store, authorization entries).
+    Remove(Selection),
+    /// Start agents with the platform.
+    Enable {
+        #[command(flatten)]
+        selection: Selection,
+        /// Priority (lower starts first; default 50).
+        #[arg(short, long)]
+        priority: Option<u32>,
+    },
+    /// Do not start agents with the platform.
+    Disable(Selection),
+    /// Set or remove an agent's tag.
+    Tag {
+        /// The agent.
+        agent: String,
+        /// The tag (omit with --remove).
+        tag: Option<String>,
+        /// Remove the tag.
+        #[arg(long)]
+        remove: bool,
+    },
+    /// The configuration store.
+    #[command(subcommand)]
+    Config(ConfigCommand),
+    /// Authentication and authorization.
+    #[command(subcommand)]
+    Auth(AuthCommand),
+    /// Remote procedure calls.
+    #[command(subcommand)]
+    Rpc(RpcCommand),
+    /// Publish a JSON message.
+    Publish {
+        /// The topic.
+        topic: String,
+        /// The message (JSON; text that is not JSON is sent as a string).
+        message: String,
+    },
+    /// Print publications under a prefix until Ctrl-C.
+    Subscribe {
+        /// The prefix (or an MQTT-style pattern).
+        prefix: String,
+    },
+    /// The connected peers.
+    Peerlist,
+    /// Stop every agent; with --platform, the platform too.
+    Shutdown {
+        /// Stop the platform as well.
+        #[arg(long)]
+        platform: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum ConfigCommand {
+    /// Store a configuration from a file.
+    Store {
+        /// The agent.
+        identity: String,
+        /// The configuration's name.
+        name: String,
+        /// The file.
+        file: PathBuf,
+        /// The type: json (default), csv or raw.
+        #[arg(long = "type", default_value = "json", value_parser = ["json", "csv", "raw"])]
+        config_type: String,
+    },
+    /// Print a configuration.
+    Get {
+        /// The agent.
+        identity: String,
+        /// The configuration's name.
+        name: String,
+        /// Print the stored text instead of the parsed value.
+        #[arg(long)]
+        raw: bool,
+    },
+    /// List an agent's configurations (or, without an agent, the stores).
+    List {
+        /// The agent.
+        identity: Option<String>,
+    },
+    /// Delete a configuration, or with --all the whole store.
+    Delete {
+        /// The agent.
+        identity: String,
+        /// The configuration's name.
+        name: Option<String>,
+        /// Delete every configuration of the agent.
+        #[arg(long)]
+        all: bool,
+    },
+    /// Edit a configuration in $EDITOR.
+    Edit {
+        /// The agent.
+        identity: String,
+        /// The configuration's name.
+        name: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum AuthCommand {
+    /// Print a new key pair (JSON).
+    Keypair,
+    /// Print the platform's public key.
+    Serverkey,
+    /// Approved entries.
+    List,
+    /// Approve a key for an identity.
+    Add {
+        /// The identity.
+        identity: String,
+        /// Its public key.
+        public_key: String,
+        /// A comment.
+        #[arg(long)]
+        comments: Option<String>,
+    },
+    /// Remove an identity's entry.
+    Remove {
+        /// The identity.
+        identity: String,
+    },
+    /// Keys waiting for approval.
+    Pending,
+    /// Approve a pending identity or key.
+    Approve {
+        /// The identity or key.
+        identity_or_key: String,
+    },
+    /// Deny a pending identity or key.
+    Deny {
+        /// The identity or key.
+        identity_or_key: String,
+    },
+    /// Roles and their capabilities.
+    Roles,
+    /// Groups and their roles.
+    Groups,
+    /// Protected topics.
+    ProtectedTopics,
+    /// Set a role's capabilities.
+    SetRole {
+        /// The role.
+        name: String,
+        /// Its capabilities.
+        capabilities: Vec<String>,
+    },
+    /// Protect a topic prefix for publish or subscribe.
+    Protect {
+        /// `publish` or `subscribe`.
+        #[arg(value_parser = ["publish", "subscribe"])]
+        kind: String,
+        /// The prefix.
+        prefix: String,
+        /// The capabilities required.
+        #[arg(required = true)]
+        capabilities: Vec<String>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum RpcCommand {
+    /// Call a method: arguments are JSON (text that is not JSON is a string).
+    Call {
+        /// The peer.
+        peer: String,
+        /// The method.
+        method: String,
+        /// Arguments.
+        args: Vec<String>,
+    },
+    /// The methods a peer exports (every peer's without one).
+    List {
+        /// The peer.
+        peer: Option<String>,
+    },
+}
+
+/// An installed agent as the control service lists it.
+#[derive(Debug, Clone, serde::Deserialize, serde::Serialize)]
+struct AgentRow {
+    identity: String,
+    uuid: String,
+    name: String,
+    tag: Option<String>,
+    priority: Option<u64>,
+    autostart: bool,
+    #[serde(default)]
+    pid: Option<u64>,
+    #[serde(default)]
+    state: Option<String>,
+    #[serde(default)]
+    last_exit: Option<String>,
+}
+
+impl Selectable for AgentRow {
+    fn identity(&self) -> &str {
+        &self.identity
+    }
+    fn uuid(&self) -> Cow<'_, str> {
+        Cow::Borrowed(&self.uuid)
+    }
+    fn name(&self) -> &str {
+        &self.name
+    }
+    fn tag(&self) -> Option<&str> {
+        self.tag.as_deref()
+    }
+}
+
+type Outcome = Result<(), String>;
+
+struct Ctl {
+    home: VolttronHome,
+    json: bool,
+    timeout: Duration,
+}
+
+impl Ctl {
+    /// Connects as `control.connection` (a second `vctl` at once gets a suffixed identity).
+    async fn connect(&self) -> Result<Connection, String> {
+        let pid_file = self.home.pid_file();
+        if !matches!(PidFile::running(&pid_file), Ok(Some(_))) && !self.home.socket_path().exists() {
+            return Err(format!(
+                "no platform is running on {}",
+                self.home.path().display()
+            ));
+        }
+        let address = BridgeAddress::Unix(self.home.socket_path());
+        let credentials = CredentialStore::new(self.home.path());
+        let keys = credentials.load(CONTROL_CONNECTION).map_err(|e| e.to_string())?;
+        let serverkey = PlatformKey::public_key(self.home.path()).map_err(|e| e.to_string())?;
+        for identity in [
+            CONTROL_CONNECTION.to_owned(),
+            format!("{CONTROL_CONNECTION}.{}", std::process::id()),
+        ] {
+            let mut remote = Remote::new(address.clone())
+                .identity(&identity)
+                .connect_timeout(self.timeout)
+                .rpc_timeout(self.timeout);
+            if let Some(k) = &keys {
+                remote = remote.credentials(k.clone());
+            }
+            if let Some(k) = serverkey {
+                remote = remote.serverkey(k);
+            }
+            match remote.connect().await {
+                Ok(c) => return Ok(c),
+                Err(volttron::remote::RemoteError::Refused {
+                    code: volttron::bridge::frame::ErrorCode::DuplicateIdentity,
+                    ..
+                }) => {}
+                Err(e) => return Err(e.to_string()),
+            }
+        }
+        Err("two other vctl commands are connected; try again".into())
+    }
+
+    fn print(&self, value: &serde_json::Value, table: impl FnOnce() -> String) {
+        if self.json {
+            println!("{value}");
+        } else {
+            let text = table();
+            if !text.is_empty() {
+                println!("{text}");
+            }
+        }
+    }
+}
+
+async fn call(
+    conn: &Connection,
+    peer: &str,
+    method: &str,
+    args: impl volttron::IntoArgs,
+) -> Result<Value, String> {
+    conn.call(peer, method, args)
+        .await
+        .map_err(|e| format!("{peer}.{method}: {e}"))
+}
+
+async fn agents(conn: &Connection, method: &str) -> Result<Vec<AgentRow>, String> {
+    let v = call(conn, "control", method, ()).await?;
+    volttron::from_value(v).map_err(|e| e.to_string())
+}
+
+fn by(s: &Selection) -> By {
+    By {
+        tag: s.tag,
+        name: s.name,
+        uuid: s.uuid,
+        ..By::default()
+    }
+}
+
+fn table(header: &[&str], rows: Vec<Vec<String>>) -> String {
+    let mut widths: Vec<usize> = header.iter().map(|h| h.len()).collect();
+    for row in &rows {
+        for (i, cell) in row.iter().enumerate() {
+            widths[i] = widths[i].max(cell.chars().count());
+        }
+    }
+    let line = |cells: Vec<String>| {
+        cells
+            .iter()
+            .enumerate()
+            .map(|(i, c)| format!("{c:<w$}", w = widths[i]))
+            .collect::<Vec<_>>()
+            .join("  ")
+            .trim_end()
+            .to_owned()
+    };
+    let mut out = vec![line(header.iter().map(|h| h.to_string()).collect())];
+    out.extend(rows.into_iter().map(line));
+    out.join("\n")
+}
+
+/// A command-line value: JSON if it parses, else a string.
+fn json_arg(text: &str) -> Value {
+    serde_json::from_str::<serde_json::Value>(text)
+        .map(Value::from)
+        .unwrap_or_else(|_| Value::from(text))
+}
+
+fn absolute(path: &Path) -> Result<PathBuf, String> {
+    std::fs::canonicalize(path).map_err(|e| format!("{}: {e}", path.display()))
+}
+
+/// Builds a cargo project; returns (binary, package name-version, default identity).
+fn build_cargo_project(dir: &Path) -> Result<(PathBuf, String, Option<String>), String> {
+    let status = std::process::Command::new("cargo")
+        .args(["build", "--release"])
+        .current_dir(dir)
+        .status()
+        .map_err(|e| format!("cannot run cargo: {e}"))?;
+    if !status.success() {
+        return Err(format!(
+            "cargo build --release failed in {} ({status})",
+            dir.display()
+        ));
+    }
+    let out = std::process::Command::new("cargo")
+        .args(["metadata", "--no-deps", "--format-version", "1"])
+        .current_dir(dir)
+        .output()
+        .map_err(|e| format!("cannot run cargo metadata: {e}"))?;
+    let meta: serde_json::Value =
+        serde_json::from_slice(&out.stdout).map_err(|e| format!("cargo metadata: {e}"))?;
+    let manifest = absolute(&dir.join("Cargo.toml"))?;
+    let package = meta["packages"]
+        .as_array()
+        .and_then(|p| {
+            p.iter().find(|p| {
+                p["manifest_path"].as_str().map(PathBuf::from).as_deref() == Some(manifest.as_path())
+            })
+        })
+        .ok_or("cargo metadata names no package for this directory")?;
+    let name = package["name"].as_str().unwrap_or_default().to_owned();
+    let version = package["version"].as_str().unwrap_or_default().to_owned();
+    let identity = package["metadata"]["volttron"]["identity"]
+        .as_str()
+        .map(str::to_owned);
+    let target = meta["target_directory"]
+        .as_str()
+        .ok_or("cargo metadata has no target directory")?;
+    let binary = Path::new(target).join("release").join(&name);
+    if !binary.exists() {
+        return Err(format!("the build made no binary {}", binary.display()));
+    }
+    Ok((binary, format!("{name}-{version}"), identity))
+}
+
+async fn install(
+    ctl: &Ctl,
+    path: &Path,
+    vip_identity: Option<String>,
+    options: (Option<String>, Option<PathBuf>, bool, Option<u32>, bool, bool),
+) -> Outcome {
+    let (tag, agent_config, force, priority, enable, start) = options;
+    let (binary, name, default_identity) = if path.is_dir() {
+        build_cargo_project(path)?
+    } else {
+        let stem = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .ok_or_else(|| format!("{} is not a file name", path.display()))?
+            .to_owned();
+        (absolute(path)?, stem, None)
+    };
+    let conn = ctl.connect().await?;
+    let installed = agents(&conn, "list_agents").await?;
+    let identity = match vip_identity.or(default_identity) {
+        Some(id) => id,
+        None => (1..)
+            .map(|n| format!("{name}_{n}"))
+            .find(|id| !installed.iter().any(|a| &a.identity == id))
+            .expect("an unused suffix"),
+    };
+    let config = agent_config.as_deref().map(absolute).transpose()?;
+    let config = config.map(|p| p.display().to_string());
+    let installed = call(
+        &conn,
+        "control",
+        "install_agent",
+        (
+            binary.display().to_string(),
+            identity.as_str(),
+            name.as_str(),
+            tag,
+            config,
+            priority,
+            enable,
+            force,
+        ),
+    )
+    .await?;
+    let mut pid = Value::Null;
+    if start {
+        pid = call(&conn, "control", "start_agent", (identity.as_str(),)).await?;
+    }
+    ctl.print(&json!({"identity": identity, "installed": installed.to_string(), "pid": serde_json::Value::from(pid.clone())}), || {
+        match pid.as_u64() {
+            Some(p) => format!("Installed {identity} and started it (pid {p})"),
+            None => format!("Installed {identity}"),
+        }
+    });
+    conn.close().await;
+    Ok(())
+}
+
+async fn status(ctl: &Ctl, conn: &Connection) -> Outcome {
+    let rows = agents(conn, "status_agents").await?;
+    let health = call(conn, "platform.health", "get_platform_health", ())
+        .await
+        .unwrap_or(Value::Null);
+    // Health is shown for connected agents only (a stopped agent's last heartbeat is stale).
+    let health_of = |id: &str| -> String {
+        health
+            .get(id)
+            .filter(|h| h.get("connected").and_then(|c| c.as_bool()) == Some(true))
+            .and_then(|h| h.get("status"))
+            .and_then(|s| s.as_str())
+            .map(str::to_owned)
+            .unwrap_or_default()
+    };
+    let uuid_len = volttron::home::select::unique_uuid_prefix_len(&rows).max(4);
+    let json_rows: Vec<serde_json::Value> = rows
+        .iter()
+        .map(|r| {
+            let mut v = serde_json::to_value(r).unwrap_or_default();
+            v["health"] = json!(health_of(&r.identity));
+            v
+        })
+        .collect();
+    ctl.print(&serde_json::Value::Array(json_rows), || {
+        table(
+            &["UUID", "AGENT", "IDENTITY", "TAG", "PRIORITY", "STATUS", "HEALTH"],
+            rows.iter()
+                .map(|r| {
+                    let status = match (r.pid, r.state.as_deref()) {
+                        (Some(pid), _) => format!("running [{pid}]"),
+                        (None, Some("gave up")) => {
+                            format!("gave up ({})", r.last_exit.clone().unwrap_or_default())
+                        }
+                        (None, _) => r.last_exit.clone().unwrap_or_default(),
+                    };
+                    vec![
+                        r.uuid.chars().take(uuid_len).collect(),
+                        r.name.clone(),
+                        r.identity.clone(),
+                        r.tag.clone().unwrap_or_default(),
+                        r.priority.map(|p| p.to_string()).unwrap_or_default(),
+                        status,
+                        health_of(&r.identity),
+                    ]
+                })
+                .collect(),
+        )
+    });
+    Ok(())
+}
+
+async fn for_selected(ctl: &Ctl, conn: &Connection, s: &Selection, method: &str, verb: &str) -> Outcome {
+    let rows = agents(conn, "list_agents").await?;
+    let chosen = select_all(&rows, &s.patterns, by(s)).map_err(|e| e.to_string())?;
+    let mut done = Vec::new();
+    for agent in chosen {
+        let result = call(conn, "control", method, (agent.identity.as_str(),)).await?;
+        done.push(json!({"identity": agent.identity, "result": serde_json::Value::from(result)}));
+        if !ctl.json {
+            println!("{verb} {}", agent.identity);
+        }
+    }
+    if ctl.json {
+        println!("{}", serde_json::Value::Array(done));
+    }
+    Ok(())
+}
+
+async fn run(cli: Cli) -> Outcome {
+    let home = VolttronHome::resolve(cli.volttron_home.clone()).map_err(|e| e.to_string())?;
+    if !(cli.timeout > 0.0 && cli.timeout.is_finite()) {
+        return Err(format!(
+            "--timeout must be a positive number of seconds, not {}",
+            cli.timeout
+        ));
+    }
+    let ctl = Ctl {
+        home,
+        json: cli.json,
+        timeout: Duration::from_secs_f64(cli.timeout),
+    };
+    match cli.command {
+        Command::Auth(AuthCommand::Keypair) => {
+            let keys = KeyPair::generate().map_err(|e| e.to_string())?;
+            println!("{}", keys.to_json());
+            return Ok(());
+        }
+        Command::Auth(AuthCommand::Serverkey) => {
+            let key = PlatformKey::public_key(ctl.home.path())
+                .map_err(|e| e.to_string())?
+                .ok_or_else(|| format!("{} has no platform key yet", ctl.home.path().display()))?;
+            ctl.print(&json!({"serverkey": key.to_string()}), || key.to_string());
+            return Ok(());
+        }
+        Command::Install {
+            path,
+            vip_identity,
+            tag,
+            agent_config,
+            force,
+            priority,
+            enable,
+            start,
+        } => {
+            return install(
+                &ctl,
+                &path,
+                vip_identity,
+                (tag, agent_config, force, priority, enable, start),
+            )
+            .await;
+        }
+        _ => {}
+    }
+    let conn = ctl.connect().await?;
+    let result = command(&ctl, &conn, cli.command).await;
+    conn.close().await;
+    result
+}
+
+async fn command(ctl: &Ctl, conn: &Connection, command: Command) -> Outcome {
+    match command {
+        Command::List => {
+            let rows = agents(conn, "list_agents").await?;
+            let v = serde_json::to_value(&rows).map_err(|e| e.to_string())?;
+            ctl.print(&v, || {
+                table(
+                    &["AGENT", "IDENTITY", "TAG", "PRIORITY", "AUTOSTART"],
+                    rows.iter()
+                        .map(|r| {
+                            vec![
+                                r.name.clone(),
+                                r.identity.clone(),
+                                r.tag.clone().unwrap_or_default(),
+                                r.priority.map(|p| p.to_string()).unwrap_or_default(),
+                                if r.autostart {
+                                    "enabled".into()
+                                } else {
+                                    String::new()
+                                },
+                            ]
+                        })
+                        .collect(),
+                )
+            });
+        }
+        Command::Status => status(ctl, conn).await?,
+        Command::Health { agent } => {
+            let rows = agents(conn, "list_agents").await?;
+            let identity = select_one(&rows, &agent, By::default())
+                .map(|a| a.identity.clone())
+                .unwrap_or(agent);
+            let health = call(conn, "platform.health", "get_platform_health", ()).await?;
+            let entry = health
+                .get(&identity)
+                .cloned()
+                .ok_or_else(|| format!("no health known for '{identity}'"))?;
+            let v = serde_json::Value::from(entry);
+            ctl.print(&v, || serde_json::to_string_pretty(&v).unwrap_or_default());
+        }
+        Command::Start(s) => for_selected(ctl, conn, &s, "start_agent", "Started").await?,
+        Command::Stop(s) => for_selected(ctl, conn, &s, "stop_agent", "Stopped").await?,
+        Command::Restart(s) => for_selected(ctl, conn, &s, "restart_agent", "Restarted").await?,
+        Command::Remove(s) => for_selected(ctl, conn, &s, "remove_agent", "Removed").await?,
+        Command::Disable(s) => for_selected(ctl, conn, &s, "disable_agent", "Disabled").await?,
+        Command::Enable { selection, priority } => {
+            let rows = agents(conn, "list_agents").await?;
+            let chosen = select_all(&rows, &selection.patterns, by(&selection)).map_err(|e| e.to_string())?;
+            for agent in chosen {
+                call(
+                    conn,
+                    "control",
+                    "enable_agent",
+                    (agent.identity.as_str(), priority),
+                )
+                .await?;
+                if !ctl.json {
+                    println!("Enabled {}", agent.identity);
+                }
+            }
+        }
+        Command::Tag { agent, tag, remove } => {
+            if tag.is_none() && !remove {
+                return Err("give a tag, or --remove".into());
+            }
+            let rows = agents(conn, "list_agents").await?;
+            let a = select_one(&rows, &agent, By::default()).map_err(|e| e.to_string())?;
+            let tag = if remove { None } else { tag };
+            call(conn, "control", "tag_agent", (a.identity.as_str(), tag)).await?;
+        }
+        Command::Config(c) => config(ctl, conn, c).await?,
+        Command::Auth(a) => auth(ctl, conn, a).await?,
+        Command::Rpc(RpcCommand::Call { peer, method, args }) => {
+            let args = RpcArgs {
+                positional: args.iter().map(|a| json_arg(a)).collect(),
+                named: Default::default(),
+            };
+            let v = serde_json::Value::from(call(conn, &peer, &method, args).await?);
+            ctl.print(&v, || v.to_string());
+        }
+        Command::Rpc(RpcCommand::List { peer }) => {
+            let peers: Vec<String> = match peer {
+                Some(p) => vec![p],
+                None => conn.peers().iter().map(|p| p.to_string()).collect(),
+            };
+            let mut all = serde_json::Map::new();
+            for p in peers {
+                if let Ok(v) = call(conn, &p, "inspect", ()).await {
+                    all.insert(p, serde_json::Value::from(v));
+                }
+            }
+            let v = serde_json::Value::Object(all);
+            ctl.print(&v, || serde_json::to_string_pretty(&v).unwrap_or_default());
+        }
+        Command::Publish { topic, message } => {
+            conn.publish(topic.as_str(), json_arg(&message))
+                .map_err(|e| e.to_string())?;
+            // Once the platform answers this, it has handled the publish.
+            conn.ping(CONTROL_SERVICE).await.map_err(|e| e.to_string())?;
+        }
+        Command::Subscribe { prefix } => {
+            let mut stream = conn.subscribe(&prefix).map_err(|e| e.to_string())?;
+            conn.ping(CONTROL_SERVICE).await.map_err(|e| e.to_string())?;
+            loop {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => break,
+                    p = stream.recv() => {
+                        let Some(p) = p else { break };
+                        let headers = serde_json::Value::from(Value::from(p.headers.clone()));
+                        let message = serde_json::Value::from(p.message.clone());
+                        if ctl.json {
+                            println!("{}", json!({"sender": p.sender.as_str(), "topic": p.topic.as_str(), "headers": headers, "message": message}));
+                        } else {
+                            println!("{} {} {} {}", p.sender, p.topic, headers, message);
+                        }
+                    }
+                }
+            }
+        }
+        Command::Peerlist => {
+            let peers: Vec<String> = conn.peers().iter().map(|p| p.to_string()).collect();
+            ctl.print(&json!(peers), || peers.join("\n"));
+        }
+        Command::Shutdown { platform } => {
+            let rows = agents(conn, "status_agents").await?;
+            for r in rows.iter().filter(|r| r.pid.is_some()) {
+                call(conn, "control", "stop_agent", (r.identity.as_str(),)).await?;
+            }
+            if platform {
+                call(conn, "control", "shutdown_platform", ()).await?;
+            }
+        }
+        Command::Install { .. } => {}
+    }
+    Ok(())
+}
+
+/// The control service, pinged as a barrier.
+const CONTROL_SERVICE: &str = "control";
+
+async fn config(ctl: &Ctl, conn: &Connection, c: ConfigCommand) -> Outcome {
+    let store = "config.store";
+    match c {
+        ConfigCommand::Store {
+            identity,
+            name,
+            file,
+            config_type,
+        } => {
+            let text = std::fs::read_to_string(&file).map_err(|e| format!("{}: {e}", file.display()))?;
+            call(
+                conn,
+                store,
+                "set_config",
+                (identity.as_str(), name.as_str(), text, config_type.as_str()),
+            )
+            .await?;
+        }
+        ConfigCommand::Get { identity, name, raw } => {
+            let v = call(conn, store, "get_config", (identity.as_str(), name.as_str(), raw)).await?;
+            let j = serde_json::Value::from(v.clone());
+            ctl.print(&j, || match v.as_str() {
+                Some(s) if raw => s.to_owned(),
+                _ => serde_json::to_string_pretty(&j).unwrap_or_default(),
+            });
+        }
+        ConfigCommand::List { identity } => {
+            let v = match identity {
+                Some(id) => call(conn, store, "list_configs", (id.as_str(),)).await?,
+                None => call(conn, store, "list_stores", ()).await?,
+            };
+            let j = serde_json::Value::from(v);
+            ctl.print(&j, || {
+                j.as_array()
+                    .map(|a| a.iter().filter_map(|x| x.as_str()).collect::<Vec<_>>().join("\n"))
+                    .unwrap_or_default()
+            });
+        }
+        ConfigCommand::Delete { identity, name, all } => match (name, all) {
+            (_, true) => {
+                call(conn, store, "delete_store", (identity.as_str(),)).await?;
+            }
+            (Some(name), false) => {
+                call(conn, store, "delete_config", (identity.as_str(), name.as_str())).await?;
+            }
+            (None, false) => return Err("give a configuration name, or --all".into()),
+        },
+        ConfigCommand::Edit { identity, name } => {
+            let current = call(
+                conn,
+                store,
+                "get_config",
+                (identity.as_str(), name.as_str(), true),
+            )
+            .await
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_owned))
+            .unwrap_or_else(|| "{}".into());
+            let file = tempfile::Builder::new()
+                .suffix(".json")
+                .tempfile()
+                .map_err(|e| e.to_string())?;
+            std::fs::write(file.path(), &current).map_err(|e| e.to_string())?;
+            let editor = std::env::var("EDITOR").unwrap_or_else(|_| "vi".into());
+            let status = std::process::Command::new(&editor)
+                .arg(file.path())
+                .status()
+                .map_err(|e| format!("cannot run {editor}: {e}"))?;
+            if !status.success() {
+                return Err(format!("{editor} exited with {status}; nothing stored"));
+            }
+            let edited = std::fs::read_to_string(file.path()).map_err(|e| e.to_string())?;
+            if edited != current {
+                call(
+                    conn,
+                    store,
+                    "set_config",
+                    (identity.as_str(), name.as_str(), edited, "json"),
+                )
+                .await?;
+            }
+        }
+    }
+    Ok(())
+}
+
+async fn auth(ctl: &Ctl, conn: &Connection, a: AuthCommand) -> Outcome {
+    let svc = "platform.auth";
+    let v = match a {
+        AuthCommand::List => call(conn, svc, "get_auth_entries", ()).await?,
+        AuthCommand::Pending => call(conn, svc, "get_authorization_pending", ()).await?,
+        AuthCommand::Roles => call(conn, svc, "get_roles", ()).await?,
+        AuthCommand::Groups => call(conn, svc, "get_groups", ()).await?,
+        AuthCommand::ProtectedTopics => call(conn, svc, "get_protected_topics", ()).await?,
+        AuthCommand::Add {
+            identity,
+            public_key,
+            comments,
+        } => call(conn, svc, "add_auth_entry", (identity, public_key, comments)).await?,
+        AuthCommand::Remove { identity } => call(conn, svc, "remove_auth_entry", (identity,)).await?,
+        AuthCommand::Approve { identity_or_key } => {
+            call(conn, svc, "approve_authorization", (identity_or_key,)).await?
+        }
+        AuthCommand::Deny { identity_or_key } => {
+            call(conn, svc, "deny_authorization", (identity_or_key,)).await?
+        }
+        AuthCommand::SetRole { name, capabilities } => {
+            call(conn, svc, "set_role", (name, capabilities)).await?
+        }
+        AuthCommand::Protect {
+            kind,
+            prefix,
+            capabilities,
+        } => call(conn, svc, "set_protected_topic", (kind, prefix, capabilities)).await?,
+        AuthCommand::Keypair | AuthCommand::Serverkey => Value::Null,
+    };
+    let j = serde_json::Value::from(v);
+    ctl.print(&j, || {
+        if j.is_null() {
+            String::new()
+        } else {
+            serde_json::to_string_pretty(&j).unwrap_or_default()
+        }
+    });
+    Ok(())
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("vctl: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("vctl: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,172 @@
+//! `volttron`: runs a platform from `$VOLTTRON_HOME`.
+//!
+//! ```text
+//! volttron                         # ~/.volttron, or $VOLTTRON_HOME
+//! volttron --volttron-home /srv/v -vv -l /var/log/volttron.log
+//! volttron --vip-address tcp://0.0.0.0:22916 --instance-name campus1
+//! ```
+//!
+//! Reads `$VOLTTRON_HOME/config` (VOLTTRON's INI `[volttron]` section); flags override it.
+//! Writes `VOLTTRON_PID`, refuses a second platform on the same home, listens on
+//! `$VOLTTRON_HOME/run/vip.socket` (and any `vip-address`), runs the core services with
+//! auth on and the `control` service, autostarts enabled agents in priority order, and
+//! shuts down gracefully on SIGINT or SIGTERM (agents stopped in reverse order).
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::{ArgAction, Parser};
+use volttron::Platform;
+use volttron::auth::keys::CredentialStore;
+use volttron::bridge::BridgeAddress;
+use volttron::control::restart::RestartPolicy;
+use volttron::home::VolttronHome;
+use volttron::home::config::PlatformConfig;
+use volttron::home::pid::PidFile;
+use volttron::services::control::CONTROL_CONNECTION;
+
+/// Command-line options (they override `$VOLTTRON_HOME/config`).
+#[derive(Debug, Parser)]
+#[command(
+    name = "volttron",
+    version,
+    about = "Run a VOLTTRON platform from $VOLTTRON_HOME"
+)]
+struct Args {
+    /// The platform home (default: $VOLTTRON_HOME, else ~/.volttron).
+    #[arg(long, value_name = "DIR")]
+    volttron_home: Option<PathBuf>,
+    /// The instance name (config: instance-name).
+    #[arg(long, value_name = "NAME")]
+    instance_name: Option<String>,
+    /// Also listen here, e.g. tcp://0.0.0.0:22916 (config: vip-address; repeatable).
+    #[arg(long = "vip-address", value_name = "ADDRESS")]
+    vip_address: Vec<String>,
+    /// Turn authentication and authorization off (config: auth = false).
+    #[arg(long)]
+    no_auth: bool,
+    /// Log to this file instead of stderr.
+    #[arg(short = 'l', long = "log", value_name = "FILE")]
+    log: Option<PathBuf>,
+    /// More logging (-v debug, -vv trace).
+    #[arg(short, long, action = ArgAction::Count)]
+    verbose: u8,
+    /// Less logging (-q warnings only, -qq errors only).
+    #[arg(short, long, action = ArgAction::Count)]
+    quiet: u8,
+}
+
+fn init_logging(args: &Args) -> Result<(), String> {
+    let level = match (args.verbose, args.quiet) {
+        (0, 0) => tracing::Level::INFO,
+        (1, _) => tracing::Level::DEBUG,
+        (v, _) if v >= 2 => tracing::Level::TRACE,
+        (_, 1) => tracing::Level::WARN,
+        _ => tracing::Level::ERROR,
+    };
+    let builder = tracing_subscriber::fmt().with_max_level(level);
+    match &args.log {
+        None => builder.with_writer(std::io::stderr).init(),
+        Some(path) => {
+            let file = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(path)
+                .map_err(|e| format!("cannot open the log file {}: {e}", path.display()))?;
+            builder
+                .with_ansi(false)
+                .with_writer(std::sync::Mutex::new(file))
+                .init();
+        }
+    }
+    Ok(())
+}
+
+async fn run(args: Args) -> Result<(), String> {
+    let home = VolttronHome::resolve(args.volttron_home.clone()).map_err(|e| e.to_string())?;
+    home.ensure().map_err(|e| e.to_string())?;
+    let file = PlatformConfig::load(home.config_file()).map_err(|e| e.to_string())?;
+    let flags = PlatformConfig {
+        instance_name: args.instance_name.clone(),
+        vip_addresses: (!args.vip_address.is_empty()).then(|| args.vip_address.clone()),
+        auth: args.no_auth.then_some(false),
+        ..PlatformConfig::default()
+    };
+    let config = file.merge(flags);
+    let _pid = PidFile::acquire(home.pid_file()).map_err(|e| e.to_string())?;
+
+    let mut builder = Platform::builder()
+        .home(home.path())
+        .instance_name(config.instance_name.clone().unwrap_or_else(|| "volttron1".into()))
+        .auth(config.auth.unwrap_or(true))
+        .control(true);
+    let socket = BridgeAddress::Unix(home.socket_path());
+    for text in config.vip_addresses.iter().flatten() {
+        let address: BridgeAddress = text.parse().map_err(|e| format!("vip-address: {e}"))?;
+        // The home's socket is always there.
+        if address != socket {
+            builder = builder.listen(address);
+        }
+    }
+    let mut restart = RestartPolicy::default();
+    if let Some(limit) = config.agent_restart_limit {
+        restart.limit = limit;
+    }
+    if let Some(period) = config.agent_restart_period {
+        restart.period = period;
+    }
+    builder = builder.agent_restart(restart);
+    // vctl's key: made once, readable only by the platform's user.
+    CredentialStore::new(home.path())
+        .load_or_create(CONTROL_CONNECTION)
+        .map_err(|e| e.to_string())?;
+    let platform = builder.start().await.map_err(|e| e.to_string())?;
+    tracing::info!(
+        home = %home.path().display(),
+        instance = platform.instance_name(),
+        addresses = ?platform.addresses().iter().map(|a| a.to_string()).collect::<Vec<_>>(),
+        "platform running"
+    );
+    match platform
+        .call("control", "start_enabled", ())
+        .timeout(Duration::from_secs(60))
+        .returning::<Vec<String>>()
+        .await
+    {
+        Ok(started) if !started.is_empty() => tracing::info!(?started, "autostarted agents"),
+        Ok(_) => {}
+        Err(e) => tracing::error!("autostart failed: {e}"),
+    }
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .map_err(|e| format!("cannot watch SIGTERM: {e}"))?;
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => tracing::info!("SIGINT: shutting down"),
+        _ = term.recv() => tracing::info!("SIGTERM: shutting down"),
+    }
+    platform.shutdown().await;
+    tracing::info!("platform stopped");
+    Ok(())
+}
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    if let Err(e) = init_logging(&args) {
+        eprintln!("volttron: {e}");
+        return ExitCode::FAILURE;
+    }
+    let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("volttron: cannot start: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(args)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("volttron: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,480 @@
+//! The control service (`control`): installed agents as child processes. `vctl` talks to
+//! it over the bridge.
+//!
+//! | RPC | does |
+//! |---|---|
+//! | `list_agents()` | the installed agents: identity, uuid, name, tag, priority, autostart |
+//! | `status_agents()` | the same plus `running` (pid), `state`, `last_exit` |
+//! | `install_agent(source, identity, name, tag, config, priority, enable, force)` | installs an executable (see [`crate::home::install`]); creates its key pair; loads `config` into its store; returns the identity |
+//! | `start_agent(identity)` / `stop_agent(identity)` / `restart_agent(identity)` | launch; SIGINT, grace, SIGTERM, grace, SIGKILL to its process group |
+//! | `remove_agent(identity)` | stops it, deletes its directory, key pair, configuration store and authorization entries |
+//! | `enable_agent(identity, priority)` / `disable_agent(identity)` / `tag_agent(identity, tag)` | autostart and tag |
+//! | `start_enabled()` | launches the enabled agents in priority order (lowest number first) |
+//! | `shutdown_platform()` | asks the platform process to stop (SIGTERM to itself) |
+//!
+//! A crashed agent (non-zero exit or a signal) is restarted with exponential backoff on
+//! the platform clock, at most `limit` times within `period` ([`RestartPolicy`]); past
+//! that it stays down, its state is `gave up`, and one alert is sent
+//! (`alerts/ControlService/control`), until someone starts it again. A clean exit is not
+//! restarted. Agents are launched with the environment `volttron::remote::run` reads, in
+//! their own process group, with their directory as working directory; their output goes
+//! to the platform log tagged with their identity.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::mpsc;
+
+use crate::auth::keys::CredentialStore;
+use crate::control::process::{AgentProcess, Exit, ExitReport, LaunchSpec};
+use crate::control::restart::{CrashMonitor, Decision, MonitorState, RestartPolicy};
+use crate::core::{Map, Status, Value};
+use crate::home::VolttronHome;
+use crate::home::install::{self, InstallSpec, InstalledAgent, Program};
+use crate::prelude::*;
+
+/// The service's identity.
+pub const IDENTITY: &str = "control";
+
+/// The identity `vctl` connects under (VOLTTRON's).
+pub const CONTROL_CONNECTION: &str = "control.connection";
+
+/// How the control service launches agents.
+#[derive(Debug, Clone)]
+pub(crate) struct ControlConfig {
+    pub(crate) home: VolttronHome,
+    /// The address agents connect to (`ipc://.../vip.socket`).
+    pub(crate) address: String,
+    /// The platform's public key, for `VOLTTRON_SERVERKEY`.
+    pub(crate) serverkey: Option<String>,
+    pub(crate) restart: RestartPolicy,
+    /// Each stop step's grace period.
+    pub(crate) grace: Duration,
+}
+
+struct Running {
+    process: Arc<AgentProcess>,
+}
+
+/// The control service agent. See the module docs.
+pub(crate) struct ControlService {
+    config: ControlConfig,
+    running: HashMap<String, Running>,
+    monitors: HashMap<String, CrashMonitor>,
+    last_exit: HashMap<String, Exit>,
+    exits: mpsc::UnboundedSender<ExitReport>,
+    exits_rx: Option<mpsc::UnboundedReceiver<ExitReport>>,
+}
+
+impl ControlService {
+    pub(crate) fn new(config: ControlConfig) -> Self {
+        let (exits, exits_rx) = mpsc::unbounded_channel();
+        ControlService {
+            config,
+            running: HashMap::new(),
+            monitors: HashMap::new(),
+            last_exit: HashMap::new(),
+            exits,
+            exits_rx: Some(exits_rx),
+        }
+    }
+
+    fn installed(&self, identity: &str) -> Result<InstalledAgent, String> {
+        install::find(&self.config.home, identity).map_err(|e| e.to_string())
+    }
+
+    fn monitor(&mut self, identity: &str) -> &mut CrashMonitor {
+        let policy = self.config.restart;
+        self.monitors
+            .entry(identity.to_owned())
+            .or_insert_with(|| CrashMonitor::new(policy))
+    }
+
+    /// Launches `identity` (not counting as an explicit start: the crash monitor's history
+    /// is kept).
+    fn launch(&mut self, identity: &str) -> Result<u32, String> {
+        if let Some(r) = self.running.get(identity) {
+            return Err(format!(
+                "agent '{identity}' is already running (pid {})",
+                r.process.pid()
+            ));
+        }
+        let agent = self.installed(identity)?;
+        let home = self.config.home.path();
+        let credentials = CredentialStore::new(home);
+        credentials.load_or_create(identity).map_err(|e| e.to_string())?;
+        let mut spec = match &agent.program {
+            Program::Executable(path) => LaunchSpec::new(identity, path, &agent.dir),
+            Program::Command(words) => LaunchSpec::from_command(identity, words.clone(), &agent.dir)
+                .ok_or_else(|| format!("agent '{identity}' has an empty command"))?,
+        };
+        spec = spec
+            .env("AGENT_VIP_IDENTITY", identity)
+            .env("VOLTTRON_HOME", home.display().to_string())
+            .env("VOLTTRON_PLATFORM_ADDRESS", self.config.address.clone())
+            .env(
+                "AGENT_CREDENTIALS",
+                credentials
+                    .path(identity)
+                    .map_err(|e| e.to_string())?
+                    .display()
+                    .to_string(),
+            )
+            .env("AGENT_UUID", agent.uuid.to_string())
+            .env("AGENT_TAG", agent.tag.clone().unwrap_or_default())
+            .report_exits(self.exits.clone());
+        if let Some(config) = &agent.config {
+            spec = spec.env("AGENT_CONFIG", config.display().to_string());
+        }
+        if let Some(key) = &self.config.serverkey {
+            spec = spec.env("VOLTTRON_SERVERKEY", key.clone());
+        }
+        let process = AgentProcess::launch(&spec).map_err(|e| e.to_string())?;
+        let pid = process.pid();
+        tracing::info!(agent = identity, pid, "agent started");
+        self.running.insert(
+            identity.to_owned(),
+            Running {
+                process: Arc::new(process),
+            },
+        );
+        Ok(pid)
+    }
+
+    /// An explicit start: clears the crash history, then launches.
+    fn start(&mut self, identity: &str) -> Result<u32, String> {
+        let pid = self.launch(identity)?;
+        self.monitor(identity).started();
+        Ok(pid)
+    }
+
+    /// Acts on an agent's exit: restart after a backoff, give up, or leave it down.
+    fn on_exit(&mut self, ctx: &AgentContext, identity: String, exit: Exit) {
+        self.last_exit.insert(identity.clone(), exit);
+        let decision = self.monitor(&identity).exited(exit, ctx.clock().elapsed());
+        tracing::info!(agent = identity.as_str(), %exit, ?decision, "agent exited");
+        match decision {
+            Decision::Restart { after, attempt } => {
+                let id = identity.clone();
+                let scheduled = ctx.schedule_once::<ControlService>(after, move |this, ctx| {
+                    if this.monitor(&id).restart_due(ctx.clock().elapsed())
+                        && let Err(e) = this.launch(&id)
+                    {
+                        tracing::warn!(agent = id.as_str(), attempt, "restart failed: {e}");
+                        // As a shell reports a command it cannot run.
+                        this.on_exit(ctx, id.clone(), Exit::Code(127));
+                    }
+                });
+                if let Err(e) = scheduled {
+                    tracing::warn!(agent = identity.as_str(), "restart not scheduled: {e}");
+                }
+            }
+            Decision::GaveUp { restarts, last_exit } => {
+                let message = format!(
+                    "agent '{identity}' crashed ({last_exit}) after {restarts} restarts; not restarted until started again"
+                );
+                tracing::error!(agent = identity.as_str(), "{message}");
+                let _ = ctx.send_alert(&format!("agent_gave_up.{identity}"), Status::Bad, Some(&message));
+            }
+            Decision::Exited | Decision::Stopped | Decision::Ignored => {}
+        }
+    }
+
+    fn record(&self, agent: &InstalledAgent) -> Map {
+        let mut m = Map::new();
+        m.insert("identity".into(), Value::from(agent.identity.as_str()));
+        m.insert("uuid".into(), Value::from(agent.uuid.to_string()));
+        m.insert("name".into(), Value::from(agent.name.as_str()));
+        m.insert(
+            "tag".into(),
+            agent.tag.as_deref().map_or(Value::Null, Value::from),
+        );
+        m.insert(
+            "priority".into(),
+            agent.priority.map_or(Value::Null, |p| Value::from(u64::from(p))),
+        );
+        m.insert("autostart".into(), Value::from(agent.autostart));
+        m
+    }
+
+    fn state_text(&self, identity: &str) -> &'static str {
+        match self.monitors.get(identity).map(|m| m.state()) {
+            _ if self.running.contains_key(identity) => "running",
+            Some(MonitorState::BackingOff { .. }) => "restarting",
+            Some(MonitorState::GaveUp) => "gave up",
+            _ => "stopped",
+        }
+    }
+
+    /// Stops the process of `identity`, if it runs; returns how it ended.
+    async fn stop_process(&mut self, identity: &str) -> Option<Exit> {
+        self.monitor(identity).stop_requested();
+        let running = self.running.remove(identity)?;
+        let outcome = running.process.stop(self.config.grace).await;
+        tracing::info!(agent = identity, step = ?outcome.step, exit = %outcome.exit, "agent stopped");
+        self.last_exit.insert(identity.to_owned(), outcome.exit);
+        Some(outcome.exit)
+    }
+}
+
+fn exit_value(exit: Option<&Exit>) -> Value {
+    match exit {
+        None => Value::Null,
+        Some(e) => Value::from(e.to_string()),
+    }
+}
+
+#[crate::agent]
+impl ControlService {
+    #[on_start]
+    fn start_watching(&mut self, ctx: &AgentContext) {
+        // Exit reports arrive from the process watchers' threads; each becomes a
+        // notification to this service, handled in order with everything else.
+        if let Some(mut rx) = self.exits_rx.take() {
+            let ctx = ctx.clone();
+            tokio::spawn(async move {
+                while let Some(report) = rx.recv().await {
+                    let _ = ctx.notify(IDENTITY, "agent_exited", (report.identity, u64::from(report.pid)));
+                }
+            });
+        }
+    }
+
+    /// Stops every running agent, in reverse autostart order.
+    #[on_stop]
+    async fn stop_all(&mut self) {
+        let agents = install::list(&self.config.home).unwrap_or_default();
+        let mut order: Vec<String> = install::autostart_order(&agents)
+            .into_iter()
+            .map(|a| a.identity.to_string())
+            .collect();
+        for identity in self.running.keys() {
+            if !order.contains(identity) {
+                order.push(identity.clone());
+            }
+        }
+        for identity in order.into_iter().rev() {
+            self.stop_process(&identity).await;
+        }
+    }
+
+    /// Internal: a watcher saw an agent process end.
+    #[rpc]
+    fn agent_exited(&mut self, ctx: &AgentContext, identity: String, pid: u64) {
+        let Some(running) = self.running.get(&identity) else {
+            return;
+        };
+        if u64::from(running.process.pid()) != pid {
+            return;
+        }
+        // Reaped before the report was sent.
+        let exit = running.process.try_exit().unwrap_or(Exit::Unknown);
+        self.running.remove(&identity);
+        self.on_exit(ctx, identity, exit);
+    }
+
+    /// The installed agents.
+    #[rpc]
+    fn list_agents(&mut self) -> Result<Vec<Map>, String> {
+        let agents = install::list(&self.config.home).map_err(|e| e.to_string())?;
+        Ok(agents.iter().map(|a| self.record(a)).collect())
+    }
+
+    /// The installed agents with their process state.
+    #[rpc]
+    fn status_agents(&mut self) -> Result<Vec<Map>, String> {
+        let agents = install::list(&self.config.home).map_err(|e| e.to_string())?;
+        Ok(agents
+            .iter()
+            .map(|a| {
+                let id = a.identity.as_str();
+                let mut m = self.record(a);
+                m.insert(
+                    "pid".into(),
+                    self.running
+                        .get(id)
+                        .map_or(Value::Null, |r| Value::from(u64::from(r.process.pid()))),
+                );
+                m.insert("state".into(), Value::from(self.state_text(id)));
+                m.insert("last_exit".into(), exit_value(self.last_exit.get(id)));
+                m
+            })
+            .collect())
+    }
+
+    /// Installs an agent executable (or replaces one, with `force`).
+    #[rpc]
+    #[allow(clippy::too_many_arguments)]
+    async fn install_agent(
+        &mut self,
+        ctx: &AgentContext,
+        source: String,
+        identity: String,
+        name: String,
+        tag: Option<String>,
+        config: Option<String>,
+        priority: Option<u32>,
+        enable: Option<bool>,
+        force: Option<bool>,
+    ) -> Result<String, String> {
+        let force = force.unwrap_or(false);
+        if force && self.running.contains_key(&identity) {
+            self.stop_process(&identity).await;
+        }
+        // A reinstall keeps what it is not told to change: tag, priority, autostart.
+        let previous = if force {
+            install::find(&self.config.home, &identity).ok()
+        } else {
+            None
+        };
+        let mut spec = InstallSpec::new(identity.clone(), name, Program::Executable(PathBuf::from(source)));
+        spec.tag = tag.or_else(|| previous.as_ref().and_then(|p| p.tag.clone()));
+        spec.priority = priority.or_else(|| previous.as_ref().and_then(|p| p.priority));
+        spec.enable = enable.unwrap_or(false) || previous.as_ref().is_some_and(|p| p.autostart);
+        spec.force = force;
+        spec.config = config.as_ref().map(PathBuf::from);
+        let home = self.config.home.clone();
+        let installed = tokio::task::spawn_blocking(move || {
+            let agent = install::install(&home, &spec).map_err(|e| e.to_string())?;
+            CredentialStore::new(home.path())
+                .load_or_create(agent.identity.as_str())
+                .map_err(|e| e.to_string())?;
+            Ok::<_, String>(agent)
+        })
+        .await
+        .map_err(|e| e.to_string())??;
+        if let Some(path) = &installed.config {
+            let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+            ctx.call(
+                crate::services::config_store::IDENTITY,
+                "set_config",
+                (identity.as_str(), "config", text, "json", false),
+            )
+            .await
+            .map_err(|e| format!("the agent's config was not stored: {e}"))?;
+        }
+        tracing::info!(agent = identity.as_str(), "agent installed");
+        Ok(installed.identity.to_string())
+    }
+
+    /// Starts an installed agent; returns its pid.
+    #[rpc]
+    fn start_agent(&mut self, identity: String) -> Result<u32, String> {
+        self.start(&identity)
+    }
+
+    /// Stops an agent; returns how it ended (`null` if it was not running).
+    #[rpc]
+    async fn stop_agent(&mut self, identity: String) -> Result<Value, String> {
+        self.installed(&identity)?;
+        Ok(exit_value(self.stop_process(&identity).await.as_ref()))
+    }
+
+    /// Stops (if running) and starts an agent; returns its new pid.
+    #[rpc]
+    async fn restart_agent(&mut self, identity: String) -> Result<u32, String> {
+        self.installed(&identity)?;
+        self.stop_process(&identity).await;
+        self.start(&identity)
+    }
+
+    /// Stops and uninstalls an agent: its directory, key pair, configuration store and
+    /// authorization entries.
+    #[rpc]
+    async fn remove_agent(&mut self, ctx: &AgentContext, identity: String) -> Result<(), String> {
+        self.installed(&identity)?;
+        self.stop_process(&identity).await;
+        self.monitors.remove(&identity);
+        self.last_exit.remove(&identity);
+        let home = self.config.home.clone();
+        let id = identity.clone();
+        tokio::task::spawn_blocking(move || {
+            install::remove(&home, &id).map_err(|e| e.to_string())?;
+            CredentialStore::new(home.path())
+                .remove(&id)
+                .map_err(|e| e.to_string())?;
+            Ok::<_, String>(())
+        })
+        .await
+        .map_err(|e| e.to_string())??;
+        // Best effort: these services may not run (no auth, no store for it).
+        let _ = ctx
+            .call(
+                crate::services::config_store::IDENTITY,
+                "delete_store",
+                (identity.as_str(),),
+            )
+            .await;
+        if ctx
+            .peers()
+            .iter()
+            .any(|p| p.as_str() == crate::services::auth::IDENTITY)
+        {
+            let _ = ctx
+                .call(
+                    crate::services::auth::IDENTITY,
+                    "remove_auth_entry",
+                    (identity.as_str(),),
+                )
+                .await;
+            let _ = ctx
+                .call(
+                    crate::services::auth::IDENTITY,
+                    "remove_user",
+                    (identity.as_str(),),
+                )
+                .await;
+        }
+        tracing::info!(agent = identity.as_str(), "agent removed");
+        Ok(())
+    }
+
+    /// Enables autostart, optionally with a priority.
+    #[rpc]
+    fn enable_agent(&mut self, identity: String, priority: Option<u32>) -> Result<(), String> {
+        install::enable(&self.config.home, &identity, priority)
+            .map(|_| ())
+            .map_err(|e| e.to_string())
+    }
+
+    /// Disables autostart.
+    #[rpc]
+    fn disable_agent(&mut self, identity: String) -> Result<(), String> {
+        install::disable(&self.config.home, &identity)
+            .map(|_| ())
+            .map_err(|e| e.to_string())
+    }
+
+    /// Sets (or, with `null`, clears) an agent's tag.
+    #[rpc]
+    fn tag_agent(&mut self, identity: String, tag: Option<String>) -> Result<(), String> {
+        install::set_tag(&self.config.home, &identity, tag.as_deref())
+            .map(|_| ())
+            .map_err(|e| e.to_string())
+    }
+
+    /// Launches the enabled agents in priority order; returns the identities started.
+    #[rpc]
+    fn start_enabled(&mut self) -> Result<Vec<String>, String> {
+        let agents = install::list(&self.config.home).map_err(|e| e.to_string())?;
+        let mut started = Vec::new();
+        for agent in install::autostart_order(&agents) {
+            let id = agent.identity.to_string();
+            match self.start(&id) {
+                Ok(_) => started.push(id),
+                Err(e) => tracing::error!(agent = id.as_str(), "autostart failed: {e}"),
+            }
+        }
+        Ok(started)
+    }
+
+    /// Asks the platform process to shut down (as SIGTERM would).
+    #[rpc]
+    fn shutdown_platform(&mut self) -> Result<(), String> {
+        tracing::info!("shutdown requested through the control service");
+        rustix::process::kill_process(rustix::process::getpid(), rustix::process::Signal::TERM)
+            .map_err(|e| e.to_string())
+    }
+}

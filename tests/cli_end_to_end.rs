@@ -1,0 +1,339 @@
+//! `volttron` and `vctl` as a user drives them: a platform on a temporary home, the example
+//! remote agent installed with a config and started, seen in `status` with health GOOD,
+//! its heartbeat received with `subscribe`, its RPC called, its config changed and the
+//! callback observed, killed and restarted, crashed past the restart limit, reinstalled
+//! with `--force` with its `data/` intact, removed; then bad input, and the platform shut
+//! down with `vctl shutdown --platform`.
+//!
+//! Waits are on explicit conditions (a command's output, a process exit) polled against
+//! a deadline: the platform and the agent are other processes.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+const DEADLINE: Duration = Duration::from_secs(30);
+
+fn remote_agent_binary() -> PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    let path = exe
+        .parent()
+        .unwrap()
+        .parent()
+        .unwrap()
+        .join("examples")
+        .join("remote_agent");
+    if !path.exists() {
+        let status = Command::new(env!("CARGO"))
+            .args(["build", "--example", "remote_agent"])
+            .status()
+            .unwrap();
+        assert!(status.success());
+    }
+    path
+}
+
+struct Home {
+    dir: tempfile::TempDir,
+}
+
+impl Home {
+    fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    fn vctl(&self, args: &[&str]) -> Output {
+        Command::new(env!("CARGO_BIN_EXE_vctl"))
+            .arg("--volttron-home")
+            .arg(self.path())
+            .args(["-t", "20"])
+            .args(args)
+            .output()
+            .unwrap()
+    }
+
+    /// Runs vctl; panics with its stderr unless it succeeds; returns stdout.
+    fn ok(&self, args: &[&str]) -> String {
+        let out = self.vctl(args);
+        assert!(
+            out.status.success(),
+            "vctl {args:?} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    }
+
+    /// Runs vctl; expects a failure; returns its one-line reason.
+    fn fails(&self, args: &[&str]) -> String {
+        let out = self.vctl(args);
+        assert!(!out.status.success(), "vctl {args:?} should fail");
+        let err = String::from_utf8(out.stderr).unwrap();
+        assert_eq!(err.trim_end().lines().count(), 1, "one line: {err}");
+        err
+    }
+
+    fn status(&self) -> Vec<Value> {
+        serde_json::from_str(&self.ok(&["status", "--json"])).unwrap()
+    }
+
+    fn agent(&self, identity: &str) -> Option<Value> {
+        self.status().into_iter().find(|a| a["identity"] == identity)
+    }
+
+    /// Polls `status` until `f` holds for the agent (or panics at the deadline).
+    fn wait_for(&self, identity: &str, what: &str, f: impl Fn(&Value) -> bool) -> Value {
+        let start = Instant::now();
+        loop {
+            if let Some(a) = self.agent(identity)
+                && f(&a)
+            {
+                return a;
+            }
+            assert!(
+                start.elapsed() < DEADLINE,
+                "{identity}: {what}: {:?}",
+                self.agent(identity)
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    fn start_platform(&self) -> PlatformProcess {
+        let child = PlatformProcess(
+            Command::new(env!("CARGO_BIN_EXE_volttron"))
+                .arg("--volttron-home")
+                .arg(self.path())
+                .arg("-q")
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .unwrap(),
+        );
+        let start = Instant::now();
+        while self.vctl(&["peerlist"]).status.code() != Some(0) {
+            assert!(start.elapsed() < DEADLINE, "the platform did not come up");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        child
+    }
+}
+
+/// The platform process: killed (with its agents, which notice their parent is gone) if
+/// the test fails before shutting it down.
+struct PlatformProcess(Child);
+
+impl Drop for PlatformProcess {
+    fn drop(&mut self) {
+        if self.0.try_wait().ok().flatten().is_none() {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+}
+
+fn pid(a: &Value) -> Option<u64> {
+    a["pid"].as_u64()
+}
+
+#[test]
+fn a_user_session_with_volttron_and_vctl() {
+    let home = Home {
+        dir: tempfile::tempdir().unwrap(),
+    };
+    // Two restarts within a minute, then give up.
+    std::fs::write(
+        home.path().join("config"),
+        "[volttron]\ninstance-name = e2e\nagent-restart-limit = 2\nagent-restart-period = 60\n",
+    )
+    .unwrap();
+    let mut platform = home.start_platform();
+    // One platform per home.
+    let second = Command::new(env!("CARGO_BIN_EXE_volttron"))
+        .arg("--volttron-home")
+        .arg(home.path())
+        .output()
+        .unwrap();
+    assert!(!second.status.success());
+    assert!(String::from_utf8_lossy(&second.stderr).contains("already running"));
+
+    let agent = remote_agent_binary();
+    let config = home.path().join("meter.json");
+    std::fs::write(&config, r#"{"interval": 1}"#).unwrap();
+    let out = home.ok(&[
+        "install",
+        agent.to_str().unwrap(),
+        "--vip-identity",
+        "meter.e2e",
+        "--agent-config",
+        config.to_str().unwrap(),
+        "--tag",
+        "meters",
+        "--start",
+    ]);
+    assert!(out.contains("meter.e2e"), "{out}");
+    let a = home.wait_for("meter.e2e", "running with health GOOD", |a| {
+        pid(a).is_some() && a["health"] == "GOOD"
+    });
+    let first_pid = pid(&a).unwrap();
+    let table = home.ok(&["status"]);
+    assert!(table.contains("UUID") && table.contains("HEALTH"), "{table}");
+    assert!(table.contains(&format!("running [{first_pid}]")), "{table}");
+
+    // Its heartbeat, through `vctl subscribe` (which streams until interrupted).
+    let mut sub = Command::new(env!("CARGO_BIN_EXE_vctl"))
+        .arg("--volttron-home")
+        .arg(home.path())
+        .args(["--json", "subscribe", "heartbeat/meter.e2e"])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(sub.stdout.take().unwrap()),
+        &mut line,
+    )
+    .unwrap();
+    let beat: Value = serde_json::from_str(&line).unwrap();
+    assert_eq!(beat["topic"], "heartbeat/meter.e2e");
+    assert_eq!(beat["message"]["status"], "GOOD");
+    sub.kill().unwrap();
+    sub.wait().unwrap();
+
+    // RPC, and a config change observed through the agent's callback.
+    assert_eq!(
+        home.ok(&["rpc", "call", "meter.e2e", "echo", r#""hello""#])
+            .trim(),
+        r#""hello""#
+    );
+    assert_eq!(home.ok(&["rpc", "call", "meter.e2e", "interval"]).trim(), "1");
+    let new_config = home.path().join("meter2.json");
+    std::fs::write(&new_config, r#"{"interval": 7}"#).unwrap();
+    home.ok(&[
+        "config",
+        "store",
+        "meter.e2e",
+        "config",
+        new_config.to_str().unwrap(),
+    ]);
+    let start = Instant::now();
+    while home.ok(&["rpc", "call", "meter.e2e", "interval"]).trim() != "7" {
+        assert!(start.elapsed() < DEADLINE, "the config callback did not run");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    home.ok(&[
+        "rpc",
+        "call",
+        "meter.e2e",
+        "write_data",
+        "keep.txt",
+        "survives reinstall",
+    ]);
+
+    // Killed: restarted with a new pid. Killed twice more: the limit (2) is exceeded.
+    rustix_kill(first_pid);
+    let a = home.wait_for("meter.e2e", "restarted", |a| {
+        pid(a).is_some_and(|p| p != first_pid)
+    });
+    let second_pid = pid(&a).unwrap();
+    rustix_kill(second_pid);
+    let a = home.wait_for("meter.e2e", "restarted again", |a| {
+        pid(a).is_some_and(|p| p != first_pid && p != second_pid)
+    });
+    rustix_kill(pid(&a).unwrap());
+    let a = home.wait_for("meter.e2e", "given up", |a| a["state"] == "gave up");
+    assert!(pid(&a).is_none());
+    assert!(home.ok(&["status"]).contains("gave up"));
+
+    // Reinstall with --force: data/ survives; it starts again.
+    assert!(
+        home.fails(&["install", agent.to_str().unwrap(), "--vip-identity", "meter.e2e"])
+            .contains("--force")
+    );
+    home.ok(&[
+        "install",
+        agent.to_str().unwrap(),
+        "--vip-identity",
+        "meter.e2e",
+        "--force",
+        "--start",
+    ]);
+    let kept = std::fs::read_to_string(home.path().join("agents/meter.e2e/data/keep.txt")).unwrap();
+    assert_eq!(kept, "survives reinstall");
+    home.wait_for("meter.e2e", "running after reinstall", |a| pid(a).is_some());
+
+    // Selection by tag; stop is clean (exit 0) and not restarted.
+    home.ok(&[
+        "install",
+        agent.to_str().unwrap(),
+        "--vip-identity",
+        "meter.two",
+        "--tag",
+        "meters",
+    ]);
+    let out = home.ok(&["stop", "--tag", "meters"]);
+    assert!(out.contains("meter.e2e"), "{out}");
+    let a = home.wait_for("meter.e2e", "stopped", |a| pid(a).is_none());
+    assert_eq!(a["last_exit"], "exit code 0");
+
+    // Bad input: one-line reasons, non-zero status.
+    assert!(
+        home.fails(&["start", "no-such-agent"])
+            .contains("no agent matches")
+    );
+    assert!(
+        home.fails(&["install", "/no/such/file"])
+            .contains("/no/such/file")
+    );
+    assert!(
+        home.fails(&[
+            "install",
+            agent.to_str().unwrap(),
+            "--vip-identity",
+            "bad identity!"
+        ])
+        .contains("identity")
+    );
+    let bad_json = home.path().join("bad.json");
+    std::fs::write(&bad_json, "{not json").unwrap();
+    assert!(
+        !home
+            .fails(&[
+                "config",
+                "store",
+                "meter.e2e",
+                "config",
+                bad_json.to_str().unwrap()
+            ])
+            .is_empty()
+    );
+
+    // Remove: directory and keys gone.
+    home.ok(&["remove", "meter.e2e"]);
+    assert!(!home.path().join("agents/meter.e2e").exists());
+    assert!(!home.path().join("credentials_store/meter.e2e.json").exists());
+    assert!(home.agent("meter.e2e").is_none());
+
+    home.ok(&["shutdown", "--platform"]);
+    let start = Instant::now();
+    let status = loop {
+        if let Some(status) = platform.0.try_wait().unwrap() {
+            break status;
+        }
+        assert!(start.elapsed() < DEADLINE, "the platform did not stop");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(status.success(), "{status}");
+    let down = home.fails(&["status"]);
+    assert!(down.contains("no platform is running"), "{down}");
+}
+
+fn rustix_kill(pid: u64) {
+    let status = Command::new("kill")
+        .args(["-9", &pid.to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+}
