@@ -74,14 +74,16 @@ impl RemoteMeter {
         self.interval
     }
 
-    /// Writes `text` to `data/<name>` (its own writable directory) and returns the path.
+    /// Writes `text` to `<data_dir>/<name>` (its own writable directory) and returns the path.
     #[rpc]
-    fn write_data(&mut self, name: String, text: String) -> Result<String, String> {
+    fn write_data(&mut self, ctx: &AgentContext, name: String, text: String) -> Result<String, String> {
         if name.contains('/') || name.starts_with('.') {
             return Err(format!("{name:?} is not a plain file name"));
         }
-        let path = std::path::Path::new("data").join(name);
-        std::fs::create_dir_all("data").map_err(|e| e.to_string())?;
+        let dir = ctx
+            .data_dir()
+            .ok_or("no data directory: the platform has no home")?;
+        let path = dir.join(name);
         std::fs::write(&path, text).map_err(|e| e.to_string())?;
         Ok(path.display().to_string())
     }

@@ -285,3 +285,32 @@ async fn a_stuck_agent_is_killed(tp: TestPlatform) {
     // Killed at shutdown too; the agent started before it still got its on_stop.
     assert_eq!(log.lock().last().unwrap(), "first stop");
 }
+
+/// Writes into its data directory on request.
+struct Archivist;
+
+#[volttron::agent]
+impl Archivist {
+    #[rpc]
+    fn archive(&mut self, ctx: &AgentContext, text: String) -> Result<String, String> {
+        let dir = ctx.data_dir().ok_or("no data directory")?;
+        std::fs::write(dir.join("archive.txt"), text).map_err(|e| e.to_string())?;
+        Ok(dir.display().to_string())
+    }
+}
+
+#[volttron::test]
+async fn agents_have_a_data_directory_under_the_home(tp: TestPlatform) {
+    tp.spawn("archivist", Archivist).await.unwrap();
+    let dir: String = tp
+        .call("archivist", "archive", ("kept",))
+        .returning()
+        .await
+        .unwrap();
+    let expected = tp.home_dir().join("agents").join("archivist").join("data");
+    assert_eq!(std::path::PathBuf::from(dir), expected);
+    assert_eq!(
+        std::fs::read_to_string(expected.join("archive.txt")).unwrap(),
+        "kept"
+    );
+}

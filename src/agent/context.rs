@@ -476,6 +476,17 @@ impl AgentContext {
         self.publish_with(topic, headers, Value::Map(message))
     }
 
+    /// The agent's own writable directory, `$VOLTTRON_HOME/agents/<identity>/data`
+    /// (created if missing), kept across reinstalls with `--force`; `None` on a platform
+    /// without a home. An agent attached through the bridge gets the one of the home its
+    /// platform launched it from (`VOLTTRON_HOME`).
+    pub fn data_dir(&self) -> Option<std::path::PathBuf> {
+        let home = self.inner.endpoint.router.info.home.as_ref()?;
+        let dir = home.join("agents").join(self.identity().as_str()).join("data");
+        std::fs::create_dir_all(&dir).ok()?;
+        Some(dir)
+    }
+
     /// The agent type's name (its struct name).
     pub fn agent_name(&self) -> &'static str {
         self.inner.descriptor.name

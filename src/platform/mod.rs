@@ -363,6 +363,7 @@ impl PlatformBuilder {
                 instance_name: self.instance_name.clone(),
                 addresses: addresses.iter().map(|a| a.to_string()).collect(),
                 serverkey: server_key.as_ref().map(|k| k.public.to_string()),
+                home: self.home.clone(),
             },
             activity.clone(),
             self.mailbox_capacity,

@@ -62,6 +62,8 @@ pub(crate) struct QueryInfo {
     pub(crate) addresses: Vec<String>,
     /// The platform's public key, when the bridge listens.
     pub(crate) serverkey: Option<String>,
+    /// The platform home, if any.
+    pub(crate) home: Option<std::path::PathBuf>,
 }
 
 /// The platform's routing table. See the module docs.

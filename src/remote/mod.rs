@@ -126,6 +126,7 @@ pub enum RemoteError {
 #[must_use = "call .run(agent) or .start(agent)"]
 pub struct Remote {
     address: BridgeAddress,
+    home: Option<PathBuf>,
     identity: Option<String>,
     keys: Option<KeyPair>,
     serverkey: Option<PublicKey>,
@@ -181,6 +182,7 @@ impl Remote {
     pub fn new(address: BridgeAddress) -> Self {
         Remote {
             address,
+            home: None,
             identity: None,
             keys: None,
             serverkey: None,
@@ -218,7 +220,7 @@ impl Remote {
                 })?,
             None => BridgeAddress::Unix(home.join("run").join("vip.socket")),
         };
-        let mut remote = Remote::new(address).identity(&identity);
+        let mut remote = Remote::new(address).identity(&identity).home(home.clone());
         remote.keys = match var("AGENT_CREDENTIALS") {
             Some(c) => Some(parse_credentials(&c).map_err(|message| RemoteError::Environment {
                 name: "AGENT_CREDENTIALS",
@@ -247,6 +249,13 @@ impl Remote {
     /// The identity to register under.
     pub fn identity(mut self, identity: &str) -> Self {
         self.identity = Some(identity.to_owned());
+        self
+    }
+
+    /// The platform home the agent belongs to (`VOLTTRON_HOME`): its
+    /// [`data_dir`](crate::AgentContext::data_dir) is under it.
+    pub fn home(mut self, home: impl Into<PathBuf>) -> Self {
+        self.home = Some(home.into());
         self
     }
 
@@ -351,6 +360,10 @@ impl Remote {
             .rpc_timeout(this.rpc_timeout);
         if let Some(period) = this.heartbeat {
             builder = builder.heartbeat(period);
+        }
+        if let Some(home) = &this.home {
+            // For data_dir(); this local runtime listens on nothing.
+            builder = builder.home(home).unix_socket(false);
         }
         let platform = builder.start().await?;
         let router = platform.inner_router();
