@@ -337,3 +337,86 @@ fn rustix_kill(pid: u64) {
         .unwrap();
     assert!(status.success());
 }
+
+#[test]
+fn cargo_projects_install_and_enabled_agents_autostart() {
+    let home = Home {
+        dir: tempfile::tempdir().unwrap(),
+    };
+    // A cargo project whose package metadata names its identity (no dependencies: it
+    // builds in a second). Not an agent: it only has to keep running.
+    let project = tempfile::tempdir().unwrap();
+    std::fs::write(
+        project.path().join("Cargo.toml"),
+        "[package]\nname = \"tiny\"\nversion = \"0.2.0\"\nedition = \"2021\"\n\n\
+         [package.metadata.volttron]\nidentity = \"tiny.agent\"\n\n[workspace]\n",
+    )
+    .unwrap();
+    std::fs::create_dir(project.path().join("src")).unwrap();
+    std::fs::write(
+        project.path().join("src/main.rs"),
+        "fn main() { std::thread::sleep(std::time::Duration::from_secs(600)); }\n",
+    )
+    .unwrap();
+
+    let platform = home.start_platform();
+    let out = home.ok(&[
+        "--json",
+        "install",
+        project.path().to_str().unwrap(),
+        "--enable",
+        "--priority",
+        "10",
+    ]);
+    let installed: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(installed["identity"], "tiny.agent");
+    let agent = remote_agent_binary();
+    home.ok(&[
+        "install",
+        agent.to_str().unwrap(),
+        "--vip-identity",
+        "meter.auto",
+        "--enable",
+        "--priority",
+        "5",
+    ]);
+    let list: Vec<Value> = serde_json::from_str(&home.ok(&["list", "--json"])).unwrap();
+    let tiny = list.iter().find(|a| a["identity"] == "tiny.agent").unwrap();
+    assert_eq!(tiny["name"], "tiny-0.2.0");
+    assert_eq!(tiny["priority"], 10);
+    assert_eq!(tiny["autostart"], true);
+    assert!(
+        home.agent("tiny.agent").and_then(|a| pid(&a)).is_none(),
+        "installed, not started"
+    );
+
+    // Restart the platform: both start by themselves.
+    home.ok(&["shutdown", "--platform"]);
+    drop(platform_wait(platform));
+    let platform = home.start_platform();
+    home.wait_for("meter.auto", "autostarted", |a| {
+        pid(a).is_some() && a["health"] == "GOOD"
+    });
+    home.wait_for("tiny.agent", "autostarted", |a| pid(a).is_some());
+    home.ok(&["disable", "tiny.agent"]);
+    let list: Vec<Value> = serde_json::from_str(&home.ok(&["list", "--json"])).unwrap();
+    assert_eq!(
+        list.iter().find(|a| a["identity"] == "tiny.agent").unwrap()["autostart"],
+        false
+    );
+    home.ok(&["shutdown", "--platform"]);
+    let status = platform_wait(platform);
+    assert!(status.success(), "{status}");
+}
+
+/// Waits for the platform process to exit after `vctl shutdown --platform`.
+fn platform_wait(mut platform: PlatformProcess) -> std::process::ExitStatus {
+    let start = Instant::now();
+    loop {
+        if let Some(status) = platform.0.try_wait().unwrap() {
+            return status;
+        }
+        assert!(start.elapsed() < DEADLINE, "the platform did not stop");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
