@@ -392,7 +392,7 @@ fn cargo_projects_install_and_enabled_agents_autostart() {
 
     // Restart the platform: both start by themselves.
     home.ok(&["shutdown", "--platform"]);
-    drop(platform_wait(platform));
+    assert!(platform_wait(platform).success());
     let platform = home.start_platform();
     home.wait_for("meter.auto", "autostarted", |a| {
         pid(a).is_some() && a["health"] == "GOOD"
