@@ -1076,17 +1076,7 @@ mod tests {
         let again = Authz::from_json(&a.to_json(), a.file()).unwrap();
         assert_eq!(again.to_json(), a.to_json(), "round trip");
         assert!(a.to_json_string().ends_with("}\n"));
-        let doc_example = include_str!("authz.rs")
-            .split("//! ```json\n")
-            .nth(1)
-            .unwrap()
-            .split("//! ```\n")
-            .next()
-            .unwrap()
-            .lines()
-            .map(|l| l.strip_prefix("//!").unwrap_or(l))
-            .collect::<Vec<_>>()
-            .join("\n");
+        let doc_example = crate::auth::doc_json_example(include_str!("authz.rs"));
         Authz::parse(&doc_example, Path::new("doc")).expect("the module docs' example parses");
     }
 

@@ -384,17 +384,7 @@ mod tests {
 
     #[test]
     fn parses_the_documented_example_and_round_trips() {
-        let doc = include_str!("entries.rs")
-            .split("//! ```json\n")
-            .nth(1)
-            .unwrap()
-            .split("//! ```\n")
-            .next()
-            .unwrap()
-            .lines()
-            .map(|l| l.strip_prefix("//!").unwrap_or(l))
-            .collect::<Vec<_>>()
-            .join("\n");
+        let doc = crate::auth::doc_json_example(include_str!("entries.rs"));
         let e = AuthEntries::parse(&doc, Path::new("auth.json")).unwrap();
         assert_eq!(e.entries().len(), 1);
         assert_eq!(e.bound_key("hvac.agent"), Some(KEY_A));
