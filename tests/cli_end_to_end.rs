@@ -245,6 +245,7 @@ fn a_user_session_with_volttron_and_vctl() {
     rustix_kill(pid(&a).unwrap());
     let a = home.wait_for("meter.e2e", "given up", |a| a["state"] == "gave up");
     assert!(pid(&a).is_none());
+    assert_eq!(a["health"], "BAD");
     assert!(home.ok(&["status"]).contains("gave up"));
 
     // Reinstall with --force: data/ survives; it starts again.

@@ -300,6 +300,9 @@ struct AgentRow {
     state: Option<String>,
     #[serde(default)]
     last_exit: Option<String>,
+    /// Set by the control service for an agent it gave up on.
+    #[serde(default)]
+    health: Option<String>,
 }
 
 impl Selectable for AgentRow {
@@ -542,8 +545,16 @@ async fn status(ctl: &Ctl, conn: &Connection) -> Outcome {
     let health = call(conn, "platform.health", "get_platform_health", ())
         .await
         .unwrap_or(Value::Null);
-    // Health is shown for connected agents only (a stopped agent's last heartbeat is stale).
+    // The control service's verdict first (BAD for an agent it gave up on); else the
+    // heartbeat of a connected agent (a stopped agent's last heartbeat is stale).
     let health_of = |id: &str| -> String {
+        if let Some(h) = rows
+            .iter()
+            .find(|r| r.identity == id)
+            .and_then(|r| r.health.clone())
+        {
+            return h;
+        }
         health
             .get(id)
             .filter(|h| h.get("connected").and_then(|c| c.as_bool()) == Some(true))

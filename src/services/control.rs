@@ -4,7 +4,7 @@
 //! | RPC | does |
 //! |---|---|
 //! | `list_agents()` | the installed agents: identity, uuid, name, tag, priority, autostart |
-//! | `status_agents()` | the same plus `running` (pid), `state`, `last_exit` |
+//! | `status_agents()` | the same plus `pid`, `state` (`running`, `restarting`, `gave up`, `stopped`), `last_exit`, and `health` `BAD` for an agent given up on |
 //! | `install_agent(source, identity, name, tag, config, priority, enable, force)` | installs an executable (see [`crate::home::install`]); creates its key pair; loads `config` into its store; returns the identity |
 //! | `start_agent(identity)` / `stop_agent(identity)` / `restart_agent(identity)` | launch; SIGINT, grace, SIGTERM, grace, SIGKILL to its process group |
 //! | `remove_agent(identity)` | stops it, deletes its directory, key pair, configuration store and authorization entries |
@@ -298,6 +298,10 @@ impl ControlService {
                         .map_or(Value::Null, |r| Value::from(u64::from(r.process.pid()))),
                 );
                 m.insert("state".into(), Value::from(self.state_text(id)));
+                // An agent given up on is BAD, whatever its last heartbeat said.
+                if self.state_text(id) == "gave up" {
+                    m.insert("health".into(), Value::from("BAD"));
+                }
                 m.insert("last_exit".into(), exit_value(self.last_exit.get(id)));
                 m
             })
