@@ -131,6 +131,7 @@ pub(crate) mod durable;
 pub mod home;
 pub mod platform;
 pub mod remote;
+pub mod resources;
 pub mod services;
 pub mod testing;
 
