@@ -34,6 +34,8 @@
 //! | `bridge.connect_ms.uds` / `.tcp_noise` | from `connect()` to the `Welcome` frame on a fresh connection: Unix socket plain, or TCP with the Noise XX handshake first; median of 50 connections |
 //! | `bridge.remote_agent_rss_kib` | the `remote_agent` example, built by this harness as an agent binary is meant to be (`--profile agent --no-default-features`: size-optimized, no multi-thread runtime linked), as a child process attached to a platform: `VmRSS` from `/proc/<pid>/status` 2 s after it joined (it ticks and heartbeats every second). Most of it is file-backed: the binary's code and libc, shared by every process that maps them |
 //! | `bridge.remote_agent_private_kib` | same process: `RssAnon` (memory private to the agent process) |
+//! | `resources.sample_100_agents_ms` | one round of the `/proc` sampler (`resources::monitor::Sampler::sample`) over 100 agent processes (`sleep` children, each its own agent): stat, statm and children of each |
+//! | `resources.monitor_cpu_percent_at_1hz` | the same round's cost as a share of one core when sampling once a second (`round_ms / 1000 × 100`) |
 //! | `baseline.uds_pingpong_rtt` | `UnixStream::pair`, 8-byte ping-pong between two threads, median round trip (on a VM this swings with idle-vCPU wake-up latency) |
 
 use std::io::{Read, Write};
@@ -447,6 +449,42 @@ fn spawn_run() -> (f64, f64) {
 }
 
 // ---------------------------------------------------------------------------------------
+// Resources
+// ---------------------------------------------------------------------------------------
+
+/// Median milliseconds of one sampling round over 100 agent processes.
+fn resources_round_ms(runs: usize) -> f64 {
+    use volttron::resources::monitor::{ProcessKey, Sampler, bogomips_per_core};
+    let mut children: Vec<std::process::Child> = (0..100)
+        .map(|_| {
+            std::process::Command::new("sleep")
+                .arg("120")
+                .spawn()
+                .expect("spawn sleep")
+        })
+        .collect();
+    let agents: Vec<(String, ProcessKey)> = children
+        .iter()
+        .enumerate()
+        .map(|(i, c)| (format!("agent{i}"), ProcessKey::of(c.id()).expect("a live child")))
+        .collect();
+    let mut sampler = Sampler::new(bogomips_per_core().unwrap_or(0.0));
+    sampler.sample(&agents, Instant::now());
+    let mut times = Vec::new();
+    for _ in 0..runs.max(5) * 4 {
+        let t = Instant::now();
+        let usage = sampler.sample(&agents, Instant::now());
+        times.push(t.elapsed().as_secs_f64() * 1000.0);
+        assert_eq!(usage.len(), 100);
+    }
+    for c in &mut children {
+        let _ = c.kill();
+        let _ = c.wait();
+    }
+    median(times)
+}
+
+// ---------------------------------------------------------------------------------------
 // Bridge
 // ---------------------------------------------------------------------------------------
 
@@ -838,6 +876,17 @@ fn main() {
         ));
     }
 
+    if want("resources.") {
+        eprintln!("[perf] resources.sample_100_agents_ms: 100 processes, {runs} runs");
+        let ms = resources_round_ms(runs);
+        figures.push(("resources.sample_100_agents_ms", ms, "ms"));
+        figures.push((
+            "resources.monitor_cpu_percent_at_1hz",
+            ms / 1000.0 * 100.0,
+            "percent",
+        ));
+    }
+
     let mut uds_rtt = None;
     if want("baseline.uds_pingpong_rtt") || want("bridge.rpc") {
         let v = median(repeat("baseline.uds_pingpong_rtt", runs, || {
@@ -862,6 +911,7 @@ fn main() {
             "us" | "ms" => format!("{value:.2}"),
             "KiB" => format!("{value:.0}"),
             "ratio" => format!("{value:.3}"),
+            "percent" => format!("{value:.2}"),
             _ => format!("{value:.0}"),
         };
         println!("{name} {text} {unit}");

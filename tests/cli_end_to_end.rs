@@ -421,3 +421,78 @@ fn platform_wait(mut platform: PlatformProcess) -> std::process::ExitStatus {
         std::thread::sleep(Duration::from_millis(50));
     }
 }
+
+#[test]
+fn resource_contracts_are_admitted_and_usage_is_reported() {
+    let home = Home {
+        dir: tempfile::tempdir().unwrap(),
+    };
+    std::fs::write(
+        home.path().join("config"),
+        "[volttron]\nagent-monitor-frequency = 0.2\n",
+    )
+    .unwrap();
+    let contract = |name: &str, json: &str| {
+        let path = home.path().join(name);
+        std::fs::write(&path, json).unwrap();
+        path
+    };
+    let greedy = contract("greedy.json", r#"{"requirements": {"cpu.bogomips": 0.9}}"#);
+    let sparc = contract(
+        "sparc.json",
+        r#"{"requirements": {}, "hard_requirements": {"architecture": "sparc"}}"#,
+    );
+    let third = contract(
+        "third.json",
+        r#"{"requirements": {"cpu.bogomips": 0.3, "memory.soft_limit_in_bytes": 50000000}}"#,
+    );
+    let platform = home.start_platform();
+    let agent = remote_agent_binary();
+    let install = |identity: &str, exereqs: &Path| -> Output {
+        home.vctl(&[
+            "install",
+            agent.to_str().unwrap(),
+            "--vip-identity",
+            identity,
+            "--exereqs",
+            exereqs.to_str().unwrap(),
+            "--start",
+        ])
+    };
+    // More than the budget (80 % of the machine's BogoMIPS), or the wrong machine: refused,
+    // nothing installed.
+    let out = install("greedy", &greedy);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("cpu.bogomips") && err.contains("available"), "{err}");
+    let out = install("sparc", &sparc);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("architecture"));
+    assert!(home.agent("greedy").is_none() && home.agent("sparc").is_none());
+
+    // Two fit (0.3 + 0.3 of 0.8); a third does not while they run.
+    for id in ["meter.a", "meter.b"] {
+        let out = install(id, &third);
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    }
+    let out = install("meter.c", &third);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("cpu.bogomips"));
+    let a = home.wait_for("meter.a", "sampled", |a| {
+        a["usage"]["rss_bytes"].as_u64().unwrap_or(0) > 0
+    });
+    assert!(a["reservation"]["cpu_mips"].as_f64().unwrap() > 0.0, "{a}");
+    assert_eq!(a["reservation"]["memory_bytes"], 50_000_000);
+    let table = home.ok(&["status", "--resources"]);
+    assert!(table.contains("RESERVED") && table.contains("MIPS"), "{table}");
+
+    // Stopping one frees its reservation: the third now fits.
+    home.ok(&["stop", "meter.a"]);
+    let out = install("meter.c", &third);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    home.wait_for("meter.c", "running", |a| pid(a).is_some());
+    // And meter.a cannot start again while b and c hold the budget.
+    let err = home.fails(&["start", "meter.a"]);
+    assert!(err.contains("cpu.bogomips"), "{err}");
+    home.ok(&["shutdown", "--platform"]);
+    assert!(platform_wait(platform).success());
+}

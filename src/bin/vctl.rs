@@ -89,11 +89,19 @@ enum Command {
         /// Start it now.
         #[arg(long)]
         start: bool,
+        /// Its resource contract (default: `exereqs.json` or `execreqs.json` in a project
+        /// directory).
+        #[arg(long, value_name = "FILE")]
+        exereqs: Option<PathBuf>,
     },
     /// The installed agents.
     List,
     /// The installed agents with their process state and health.
-    Status,
+    Status {
+        /// Also each agent's reservation and its CPU and memory use.
+        #[arg(long)]
+        resources: bool,
+    },
     /// One agent's health.
     Health {
         /// The agent.
@@ -303,6 +311,12 @@ struct AgentRow {
     /// Set by the control service for an agent it gave up on.
     #[serde(default)]
     health: Option<String>,
+    /// The agent's contract's share of the budget.
+    #[serde(default)]
+    reservation: Option<serde_json::Value>,
+    /// CPU and memory sampled from /proc.
+    #[serde(default)]
+    usage: Option<serde_json::Value>,
 }
 
 impl Selectable for AgentRow {
@@ -482,13 +496,37 @@ fn build_cargo_project(dir: &Path) -> Result<(PathBuf, String, Option<String>), 
     Ok((binary, format!("{name}-{version}"), identity))
 }
 
-async fn install(
-    ctl: &Ctl,
-    path: &Path,
+/// What `vctl install` was told besides the path.
+struct InstallOptions {
     vip_identity: Option<String>,
-    options: (Option<String>, Option<PathBuf>, bool, Option<u32>, bool, bool),
-) -> Outcome {
-    let (tag, agent_config, force, priority, enable, start) = options;
+    tag: Option<String>,
+    agent_config: Option<PathBuf>,
+    force: bool,
+    priority: Option<u32>,
+    enable: bool,
+    start: bool,
+    exereqs: Option<PathBuf>,
+}
+
+async fn install(ctl: &Ctl, path: &Path, options: InstallOptions) -> Outcome {
+    let InstallOptions {
+        vip_identity,
+        tag,
+        agent_config,
+        force,
+        priority,
+        enable,
+        start,
+        exereqs,
+    } = options;
+    let exereqs = exereqs.or_else(|| {
+        path.is_dir().then(|| {
+            ["exereqs.json", "execreqs.json"]
+                .iter()
+                .map(|f| path.join(f))
+                .find(|p| p.exists())
+        })?
+    });
     let (binary, name, default_identity) = if path.is_dir() {
         build_cargo_project(path)?
     } else {
@@ -510,22 +548,19 @@ async fn install(
     };
     let config = agent_config.as_deref().map(absolute).transpose()?;
     let config = config.map(|p| p.display().to_string());
-    let installed = call(
-        &conn,
-        "control",
-        "install_agent",
-        (
-            binary.display().to_string(),
-            identity.as_str(),
-            name.as_str(),
-            tag,
-            config,
-            priority,
-            enable,
-            force,
-        ),
-    )
-    .await?;
+    let exereqs = exereqs.as_deref().map(absolute).transpose()?;
+    let exereqs = exereqs.map(|p| p.display().to_string());
+    let args = RpcArgs::new()
+        .kwarg("source", binary.display().to_string())
+        .kwarg("identity", identity.as_str())
+        .kwarg("name", name.as_str())
+        .kwarg("tag", tag)
+        .kwarg("config", config)
+        .kwarg("priority", priority)
+        .kwarg("enable", enable)
+        .kwarg("force", force)
+        .kwarg("exereqs", exereqs);
+    let installed = call(&conn, "control", "install_agent", args).await?;
     let mut pid = Value::Null;
     if start {
         pid = call(&conn, "control", "start_agent", (identity.as_str(),)).await?;
@@ -540,7 +575,7 @@ async fn install(
     Ok(())
 }
 
-async fn status(ctl: &Ctl, conn: &Connection) -> Outcome {
+async fn status(ctl: &Ctl, conn: &Connection, resources: bool) -> Outcome {
     let rows = agents(conn, "status_agents").await?;
     let health = call(conn, "platform.health", "get_platform_health", ())
         .await
@@ -572,9 +607,13 @@ async fn status(ctl: &Ctl, conn: &Connection) -> Outcome {
             v
         })
         .collect();
+    let mut header = vec!["UUID", "AGENT", "IDENTITY", "TAG", "PRIORITY", "STATUS", "HEALTH"];
+    if resources {
+        header.extend(["CPU", "RSS", "RESERVED"]);
+    }
     ctl.print(&serde_json::Value::Array(json_rows), || {
         table(
-            &["UUID", "AGENT", "IDENTITY", "TAG", "PRIORITY", "STATUS", "HEALTH"],
+            &header,
             rows.iter()
                 .map(|r| {
                     let status = match (r.pid, r.state.as_deref()) {
@@ -584,7 +623,7 @@ async fn status(ctl: &Ctl, conn: &Connection) -> Outcome {
                         }
                         (None, _) => r.last_exit.clone().unwrap_or_default(),
                     };
-                    vec![
+                    let mut row = vec![
                         r.uuid.chars().take(uuid_len).collect(),
                         r.name.clone(),
                         r.identity.clone(),
@@ -592,12 +631,49 @@ async fn status(ctl: &Ctl, conn: &Connection) -> Outcome {
                         r.priority.map(|p| p.to_string()).unwrap_or_default(),
                         status,
                         health_of(&r.identity),
-                    ]
+                    ];
+                    if resources {
+                        row.extend(resource_cells(r));
+                    }
+                    row
                 })
                 .collect(),
         )
     });
     Ok(())
+}
+
+/// CPU (% of a core and MIPS), RSS and the reservation, for `status --resources`.
+fn resource_cells(r: &AgentRow) -> [String; 3] {
+    let usage = r.usage.as_ref().filter(|u| u["gone"] != true);
+    let cpu = usage
+        .and_then(|u| {
+            u["cpu_percent_of_core"]
+                .as_f64()
+                .map(|p| (p, u["cpu_mips"].as_f64()))
+        })
+        .map(|(p, mips)| match mips {
+            Some(m) => format!("{p:.1}% ({m:.0} MIPS)"),
+            None => format!("{p:.1}%"),
+        })
+        .unwrap_or_default();
+    let rss = usage
+        .and_then(|u| u["rss_bytes"].as_u64())
+        .map(|b| format!("{:.1} MB", b as f64 / 1e6))
+        .unwrap_or_default();
+    let reserved = r
+        .reservation
+        .as_ref()
+        .filter(|v| !v.is_null())
+        .map(|v| {
+            format!(
+                "{:.0} MIPS, {:.1} MB",
+                v["cpu_mips"].as_f64().unwrap_or(0.0),
+                v["memory_bytes"].as_u64().unwrap_or(0) as f64 / 1e6
+            )
+        })
+        .unwrap_or_default();
+    [cpu, rss, reserved]
 }
 
 async fn for_selected(ctl: &Ctl, conn: &Connection, s: &Selection, method: &str, verb: &str) -> Outcome {
@@ -652,14 +728,19 @@ async fn run(cli: Cli) -> Outcome {
             priority,
             enable,
             start,
+            exereqs,
         } => {
-            return install(
-                &ctl,
-                &path,
+            let options = InstallOptions {
                 vip_identity,
-                (tag, agent_config, force, priority, enable, start),
-            )
-            .await;
+                tag,
+                agent_config,
+                force,
+                priority,
+                enable,
+                start,
+                exereqs,
+            };
+            return install(&ctl, &path, options).await;
         }
         _ => {}
     }
@@ -695,7 +776,7 @@ async fn command(ctl: &Ctl, conn: &Connection, command: Command) -> Outcome {
                 )
             });
         }
-        Command::Status => status(ctl, conn).await?,
+        Command::Status { resources } => status(ctl, conn, resources).await?,
         Command::Health { agent } => {
             let rows = agents(conn, "list_agents").await?;
             let identity = select_one(&rows, &agent, By::default())

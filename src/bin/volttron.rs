@@ -117,6 +117,9 @@ async fn run(args: Args) -> Result<(), String> {
         restart.period = period;
     }
     builder = builder.agent_restart(restart);
+    if let Some(every) = config.agent_monitor_frequency {
+        builder = builder.agent_monitor_interval(every);
+    }
     // vctl's key: made once, readable only by the platform's user.
     CredentialStore::new(home.path())
         .load_or_create(CONTROL_CONNECTION)

@@ -123,6 +123,7 @@ pub struct PlatformBuilder {
     control: bool,
     agent_restart: crate::control::restart::RestartPolicy,
     agent_stop_grace: Duration,
+    agent_monitor_interval: Duration,
 }
 
 /// Default for [`PlatformBuilder::mailbox_capacity`] (VOLTTRON's router high-water mark
@@ -150,6 +151,7 @@ impl Default for PlatformBuilder {
             control: false,
             agent_restart: Default::default(),
             agent_stop_grace: Duration::from_secs(10),
+            agent_monitor_interval: Duration::from_secs(2),
         }
     }
 }
@@ -277,6 +279,13 @@ impl PlatformBuilder {
         self
     }
 
+    /// How often the control service samples agent processes' CPU and memory from
+    /// `/proc` (default 2 s; VOLTTRON's `agent-monitor-frequency`).
+    pub fn agent_monitor_interval(mut self, interval: Duration) -> Self {
+        self.agent_monitor_interval = interval.max(Duration::from_millis(10));
+        self
+    }
+
     /// The bridge addresses to bind: the listed ones plus the default socket.
     fn bridge_addresses(&self) -> Vec<BridgeAddress> {
         let mut addresses = Vec::new();
@@ -343,6 +352,7 @@ impl PlatformBuilder {
                     serverkey: server_key.as_ref().map(|k| k.public.to_string()),
                     restart: self.agent_restart,
                     grace: self.agent_stop_grace,
+                    monitor_interval: self.agent_monitor_interval,
                 })
             }
             (None, true) => {

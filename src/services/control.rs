@@ -4,9 +4,9 @@
 //! | RPC | does |
 //! |---|---|
 //! | `list_agents()` | the installed agents: identity, uuid, name, tag, priority, autostart |
-//! | `status_agents()` | the same plus `pid`, `state` (`running`, `restarting`, `gave up`, `stopped`), `last_exit`, and `health` `BAD` for an agent given up on |
-//! | `install_agent(source, identity, name, tag, config, priority, enable, force)` | installs an executable (see [`crate::home::install`]); creates its key pair; loads `config` into its store; returns the identity |
-//! | `start_agent(identity)` / `stop_agent(identity)` / `restart_agent(identity)` | launch; SIGINT, grace, SIGTERM, grace, SIGKILL to its process group |
+//! | `status_agents()` | the same plus `reservation` (its contract's share of the budget), `usage` (CPU and RSS sampled from `/proc`), `pid`, `state` (`running`, `restarting`, `gave up`, `stopped`), `last_exit`, and `health` `BAD` for an agent given up on |
+//! | `install_agent(source, identity, name, tag, config, priority, enable, force, exereqs)` | installs an executable (see [`crate::home::install`]); refuses a resource contract the machine cannot honour; creates its key pair; loads `config` into its store; returns the identity |
+//! | `start_agent(identity)` / `stop_agent(identity)` / `restart_agent(identity)` | launch (after admitting its `exereqs.json` contract against the budget: 80% of the machine's BogoMIPS, 50% of its memory, minus what running agents reserved); SIGINT, grace, SIGTERM, grace, SIGKILL to its process group |
 //! | `remove_agent(identity)` | stops it, deletes its directory, key pair, configuration store and authorization entries |
 //! | `enable_agent(identity, priority)` / `disable_agent(identity)` / `tag_agent(identity, tag)` | autostart and tag |
 //! | `start_enabled()` | launches the enabled agents in priority order (lowest number first) |
@@ -34,6 +34,9 @@ use crate::core::{Map, Status, Value};
 use crate::home::VolttronHome;
 use crate::home::install::{self, InstallSpec, InstalledAgent, Program};
 use crate::prelude::*;
+use crate::resources::admission::{Admission, BudgetPolicy};
+use crate::resources::contract::{Contract, Machine};
+use crate::resources::monitor::{Monitor, MonitorHandle, ProcessKey, Sampler, bogomips_per_core};
 
 /// The service's identity.
 pub const IDENTITY: &str = "control";
@@ -52,6 +55,8 @@ pub(crate) struct ControlConfig {
     pub(crate) restart: RestartPolicy,
     /// Each stop step's grace period.
     pub(crate) grace: Duration,
+    /// How often agent processes are sampled from `/proc`.
+    pub(crate) monitor_interval: Duration,
 }
 
 struct Running {
@@ -66,6 +71,12 @@ pub(crate) struct ControlService {
     last_exit: HashMap<String, Exit>,
     exits: mpsc::UnboundedSender<ExitReport>,
     exits_rx: Option<mpsc::UnboundedReceiver<ExitReport>>,
+    /// The machine's facts (hard requirements, totals), probed at start.
+    machine: Option<Machine>,
+    /// What running agents have reserved of the budget.
+    admission: Option<Admission>,
+    /// The `/proc` sampler's thread.
+    monitor: Option<MonitorHandle>,
 }
 
 impl ControlService {
@@ -78,7 +89,49 @@ impl ControlService {
             last_exit: HashMap::new(),
             exits,
             exits_rx: Some(exits_rx),
+            machine: None,
+            admission: None,
+            monitor: None,
         }
+    }
+
+    /// Checks `identity`'s contract (in `dir`) against the budget; with `reserve`, books it.
+    fn admit(&mut self, identity: &str, dir: &std::path::Path, reserve: bool) -> Result<(), String> {
+        let (Some(machine), Some(admission)) = (&self.machine, &mut self.admission) else {
+            return Ok(());
+        };
+        let Some((_, contract)) = Contract::find(dir).map_err(|e| e.to_string())? else {
+            return Ok(());
+        };
+        let result = if reserve {
+            admission.admit(identity, &contract, machine)
+        } else {
+            admission.check(identity, &contract, machine)
+        };
+        result
+            .map(|_| ())
+            .map_err(|refusal| refusal.for_agent(identity).to_string())
+    }
+
+    /// Tells the sampler which processes are the agents'.
+    fn update_monitor(&self) {
+        if let Some(monitor) = &self.monitor {
+            let agents = self
+                .running
+                .iter()
+                .filter_map(|(id, r)| Some((id.clone(), ProcessKey::of(r.process.pid())?)))
+                .collect();
+            monitor.set_agents(agents);
+        }
+    }
+
+    /// The agent process is gone: its reservation is free again.
+    fn forget_process(&mut self, identity: &str) {
+        self.running.remove(identity);
+        if let Some(admission) = &mut self.admission {
+            admission.release(identity);
+        }
+        self.update_monitor();
     }
 
     fn installed(&self, identity: &str) -> Result<InstalledAgent, String> {
@@ -102,6 +155,22 @@ impl ControlService {
             ));
         }
         let agent = self.installed(identity)?;
+        self.admit(identity, &agent.dir, true)?;
+        let launched = self.spawn_process(&agent);
+        match &launched {
+            Ok(_) => self.update_monitor(),
+            Err(_) => {
+                if let Some(admission) = &mut self.admission {
+                    admission.release(identity);
+                }
+            }
+        }
+        launched
+    }
+
+    /// Starts the process of an installed agent.
+    fn spawn_process(&mut self, agent: &InstalledAgent) -> Result<u32, String> {
+        let identity = agent.identity.as_str();
         let home = self.config.home.path();
         let credentials = CredentialStore::new(home);
         credentials.load_or_create(identity).map_err(|e| e.to_string())?;
@@ -211,8 +280,9 @@ impl ControlService {
     /// Stops the process of `identity`, if it runs; returns how it ended.
     async fn stop_process(&mut self, identity: &str) -> Option<Exit> {
         self.monitor(identity).stop_requested();
-        let running = self.running.remove(identity)?;
-        let outcome = running.process.stop(self.config.grace).await;
+        let running = self.running.get(identity)?.process.clone();
+        let outcome = running.stop(self.config.grace).await;
+        self.forget_process(identity);
         tracing::info!(agent = identity, step = ?outcome.step, exit = %outcome.exit, "agent stopped");
         self.last_exit.insert(identity.to_owned(), outcome.exit);
         Some(outcome.exit)
@@ -230,6 +300,18 @@ fn exit_value(exit: Option<&Exit>) -> Value {
 impl ControlService {
     #[on_start]
     fn start_watching(&mut self, ctx: &AgentContext) {
+        match Machine::probe() {
+            Ok(machine) => {
+                self.admission = Some(Admission::new(&machine, BudgetPolicy::default()));
+                self.machine = Some(machine);
+            }
+            Err(e) => tracing::warn!("resource contracts are not checked: {e}"),
+        }
+        let sampler = Sampler::new(bogomips_per_core().unwrap_or(0.0));
+        match Monitor::new(sampler, self.config.monitor_interval).spawn() {
+            Ok(handle) => self.monitor = Some(handle),
+            Err(e) => tracing::warn!("agent processes are not sampled: {e}"),
+        }
         // Exit reports arrive from the process watchers' threads; each becomes a
         // notification to this service, handled in order with everything else.
         if let Some(mut rx) = self.exits_rx.take() {
@@ -271,7 +353,7 @@ impl ControlService {
         }
         // Reaped before the report was sent.
         let exit = running.process.try_exit().unwrap_or(Exit::Unknown);
-        self.running.remove(&identity);
+        self.forget_process(&identity);
         self.on_exit(ctx, identity, exit);
     }
 
@@ -298,6 +380,16 @@ impl ControlService {
                         .map_or(Value::Null, |r| Value::from(u64::from(r.process.pid()))),
                 );
                 m.insert("state".into(), Value::from(self.state_text(id)));
+                let reservation = self.admission.as_ref().and_then(|a| a.reserved(id));
+                m.insert(
+                    "reservation".into(),
+                    reservation.map_or(Value::Null, |r| crate::core::to_value(&r).unwrap_or(Value::Null)),
+                );
+                let usage = self.monitor.as_ref().and_then(|mon| mon.get(id));
+                m.insert(
+                    "usage".into(),
+                    usage.map_or(Value::Null, |u| crate::core::to_value(&u).unwrap_or(Value::Null)),
+                );
                 // An agent given up on is BAD, whatever its last heartbeat said.
                 if self.state_text(id) == "gave up" {
                     m.insert("health".into(), Value::from("BAD"));
@@ -322,7 +414,18 @@ impl ControlService {
         priority: Option<u32>,
         enable: Option<bool>,
         force: Option<bool>,
+        exereqs: Option<String>,
     ) -> Result<String, String> {
+        // A contract the machine cannot honour is refused before anything is installed.
+        if let Some(path) = &exereqs {
+            let text = std::fs::read_to_string(path).map_err(|e| format!("{path}: {e}"))?;
+            let contract = Contract::parse(&text, path).map_err(|e| e.to_string())?;
+            if let (Some(machine), Some(admission)) = (&self.machine, &self.admission) {
+                admission
+                    .check(&identity, &contract, machine)
+                    .map_err(|r| r.for_agent(&identity).to_string())?;
+            }
+        }
         let force = force.unwrap_or(false);
         if force && self.running.contains_key(&identity) {
             self.stop_process(&identity).await;
@@ -339,6 +442,7 @@ impl ControlService {
         spec.enable = enable.unwrap_or(false) || previous.as_ref().is_some_and(|p| p.autostart);
         spec.force = force;
         spec.config = config.as_ref().map(PathBuf::from);
+        spec.exereqs = exereqs.as_ref().map(PathBuf::from);
         let home = self.config.home.clone();
         let installed = tokio::task::spawn_blocking(move || {
             let agent = install::install(&home, &spec).map_err(|e| e.to_string())?;
