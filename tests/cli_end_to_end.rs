@@ -178,6 +178,27 @@ fn a_user_session_with_volttron_and_vctl() {
         pid(a).is_some() && a["health"] == "GOOD"
     });
     let first_pid = pid(&a).unwrap();
+    // Launched through the sandbox: no capabilities at all, no-new-privs.
+    let proc_status = std::fs::read_to_string(format!("/proc/{first_pid}/status")).unwrap();
+    let field = |name: &str| {
+        proc_status
+            .lines()
+            .find_map(|l| l.strip_prefix(name))
+            .map(|v| v.trim().to_owned())
+            .unwrap_or_default()
+    };
+    assert_eq!(field("CapEff:"), "0000000000000000", "{proc_status}");
+    assert_eq!(field("CapPrm:"), "0000000000000000");
+    assert_eq!(field("CapAmb:"), "0000000000000000");
+    assert_eq!(field("NoNewPrivs:"), "1");
+    // The bounding set can be emptied only by a platform holding CAP_SETPCAP (root here).
+    let ours = std::fs::read_to_string("/proc/self/status").unwrap();
+    if ours
+        .lines()
+        .any(|l| l.starts_with("CapEff:") && l.trim_end() != "CapEff:\t0000000000000000")
+    {
+        assert_eq!(field("CapBnd:"), "0000000000000000");
+    }
     let table = home.ok(&["status"]);
     assert!(table.contains("UUID") && table.contains("HEALTH"), "{table}");
     assert!(table.contains(&format!("running [{first_pid}]")), "{table}");
@@ -493,6 +514,77 @@ fn resource_contracts_are_admitted_and_usage_is_reported() {
     // And meter.a cannot start again while b and c hold the budget.
     let err = home.fails(&["start", "meter.a"]);
     assert!(err.contains("cpu.bogomips"), "{err}");
+    home.ok(&["shutdown", "--platform"]);
+    assert!(platform_wait(platform).success());
+}
+
+#[test]
+fn under_pressure_an_agent_over_its_contract_is_terminated_and_others_keep_running() {
+    let home = Home {
+        dir: tempfile::tempdir().unwrap(),
+    };
+    // Simulated pressure: MemAvailable is always below a threshold of 1 PB.
+    std::fs::write(
+        home.path().join("config"),
+        "[volttron]\nagent-monitor-frequency = 0.2\nmemory-pressure-below = 1000000000000000\n",
+    )
+    .unwrap();
+    // A memory hog (a shell holding ~40 MB in a variable) with a 1 MB contract.
+    let hog = home.path().join("hog.sh");
+    std::fs::write(
+        &hog,
+        "#!/bin/sh\nx=$(head -c 40000000 /dev/zero | tr '\\0' a)\nexec sleep 600\n",
+    )
+    .unwrap();
+    std::fs::set_permissions(&hog, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let small = home.path().join("small.json");
+    std::fs::write(
+        &small,
+        r#"{"requirements": {"memory.soft_limit_in_bytes": 1000000}}"#,
+    )
+    .unwrap();
+    let roomy = home.path().join("roomy.json");
+    std::fs::write(
+        &roomy,
+        r#"{"requirements": {"memory.soft_limit_in_bytes": 500000000}}"#,
+    )
+    .unwrap();
+
+    let platform = home.start_platform();
+    let agent = remote_agent_binary();
+    home.ok(&[
+        "install",
+        agent.to_str().unwrap(),
+        "--vip-identity",
+        "polite",
+        "--exereqs",
+        roomy.to_str().unwrap(),
+        "--start",
+    ]);
+    home.ok(&[
+        "install",
+        hog.to_str().unwrap(),
+        "--vip-identity",
+        "hog",
+        "--exereqs",
+        small.to_str().unwrap(),
+        "--start",
+    ]);
+    let hog_state = home.wait_for("hog", "terminated", |a| a["state"] == "terminated");
+    assert_eq!(hog_state["health"], "BAD");
+    let reason = hog_state["reason"].as_str().unwrap();
+    assert!(
+        reason.contains("memory pressure") && reason.contains("'hog'"),
+        "{reason}"
+    );
+    let table = home.ok(&["status"]);
+    assert!(table.contains("terminated: memory pressure"), "{table}");
+    // Not restarted; the well-behaved agent keeps running with a good heartbeat.
+    let polite = home.wait_for("polite", "running and GOOD", |a| {
+        pid(a).is_some() && a["health"] == "GOOD"
+    });
+    assert_eq!(polite["state"], "running");
+    assert!(home.agent("hog").and_then(|a| pid(&a)).is_none());
     home.ok(&["shutdown", "--platform"]);
     assert!(platform_wait(platform).success());
 }

@@ -317,6 +317,9 @@ struct AgentRow {
     /// CPU and memory sampled from /proc.
     #[serde(default)]
     usage: Option<serde_json::Value>,
+    /// Why the platform terminated it, if it did.
+    #[serde(default)]
+    reason: Option<String>,
 }
 
 impl Selectable for AgentRow {
@@ -620,6 +623,9 @@ async fn status(ctl: &Ctl, conn: &Connection, resources: bool) -> Outcome {
                         (Some(pid), _) => format!("running [{pid}]"),
                         (None, Some("gave up")) => {
                             format!("gave up ({})", r.last_exit.clone().unwrap_or_default())
+                        }
+                        (None, Some("terminated")) => {
+                            format!("terminated: {}", r.reason.clone().unwrap_or_default())
                         }
                         (None, _) => r.last_exit.clone().unwrap_or_default(),
                     };

@@ -120,6 +120,12 @@ async fn run(args: Args) -> Result<(), String> {
     if let Some(every) = config.agent_monitor_frequency {
         builder = builder.agent_monitor_interval(every);
     }
+    if let Some(text) = config.extra.get("memory-pressure-below") {
+        let bytes: u64 = text
+            .parse()
+            .map_err(|_| format!("config: memory-pressure-below must be a number of bytes, not {text:?}"))?;
+        builder = builder.agent_memory_pressure_below(bytes);
+    }
     // vctl's key: made once, readable only by the platform's user.
     CredentialStore::new(home.path())
         .load_or_create(CONTROL_CONNECTION)

@@ -124,6 +124,7 @@ pub struct PlatformBuilder {
     agent_restart: crate::control::restart::RestartPolicy,
     agent_stop_grace: Duration,
     agent_monitor_interval: Duration,
+    agent_memory_pressure_below: Option<u64>,
 }
 
 /// Default for [`PlatformBuilder::mailbox_capacity`] (VOLTTRON's router high-water mark
@@ -152,6 +153,7 @@ impl Default for PlatformBuilder {
             agent_restart: Default::default(),
             agent_stop_grace: Duration::from_secs(10),
             agent_monitor_interval: Duration::from_secs(2),
+            agent_memory_pressure_below: None,
         }
     }
 }
@@ -286,6 +288,13 @@ impl PlatformBuilder {
         self
     }
 
+    /// The MemAvailable (bytes) below which the machine counts as under memory pressure,
+    /// when agents over their resource contract are acted on (default: 10 % of MemTotal).
+    pub fn agent_memory_pressure_below(mut self, bytes: u64) -> Self {
+        self.agent_memory_pressure_below = Some(bytes);
+        self
+    }
+
     /// The bridge addresses to bind: the listed ones plus the default socket.
     fn bridge_addresses(&self) -> Vec<BridgeAddress> {
         let mut addresses = Vec::new();
@@ -353,6 +362,7 @@ impl PlatformBuilder {
                     restart: self.agent_restart,
                     grace: self.agent_stop_grace,
                     monitor_interval: self.agent_monitor_interval,
+                    memory_pressure_below: self.agent_memory_pressure_below,
                 })
             }
             (None, true) => {

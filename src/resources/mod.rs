@@ -7,4 +7,6 @@
 
 pub mod admission;
 pub mod contract;
+pub mod enforcement;
 pub mod monitor;
+pub mod sandbox;

@@ -12,6 +12,15 @@
 //! | `start_enabled()` | launches the enabled agents in priority order (lowest number first) |
 //! | `shutdown_platform()` | asks the platform process to stop (SIGTERM to itself) |
 //!
+//! Under pressure (MemAvailable below a threshold, or the agents' CPU use above the
+//! budget), agents over their contract are warned (an alert), then terminated, worst
+//! offender first, one per monitor round; a terminated agent shows `terminated` with the
+//! reason and health BAD, and is not restarted until started again.
+//!
+//! Agents are launched through the `volttron-sandbox` trampoline (found beside the running
+//! binary, or at `$VOLTTRON_SANDBOX`): no capabilities, an empty bounding set,
+//! no-new-privs.
+//!
 //! A crashed agent (non-zero exit or a signal) is restarted with exponential backoff on
 //! the platform clock, at most `limit` times within `period` ([`RestartPolicy`]); past
 //! that it stays down, its state is `gave up`, and one alert is sent
@@ -36,7 +45,11 @@ use crate::home::install::{self, InstallSpec, InstalledAgent, Program};
 use crate::prelude::*;
 use crate::resources::admission::{Admission, BudgetPolicy};
 use crate::resources::contract::{Contract, Machine};
+use crate::resources::enforcement::{
+    self, Action, Enforcer, PressurePolicy, cpu_demand_mips, mem_available_bytes,
+};
 use crate::resources::monitor::{Monitor, MonitorHandle, ProcessKey, Sampler, bogomips_per_core};
+use crate::resources::sandbox::{self, SandboxOptions};
 
 /// The service's identity.
 pub const IDENTITY: &str = "control";
@@ -57,6 +70,9 @@ pub(crate) struct ControlConfig {
     pub(crate) grace: Duration,
     /// How often agent processes are sampled from `/proc`.
     pub(crate) monitor_interval: Duration,
+    /// MemAvailable below which the machine is under memory pressure (default: 10 % of
+    /// MemTotal).
+    pub(crate) memory_pressure_below: Option<u64>,
 }
 
 struct Running {
@@ -77,6 +93,11 @@ pub(crate) struct ControlService {
     admission: Option<Admission>,
     /// The `/proc` sampler's thread.
     monitor: Option<MonitorHandle>,
+    /// Acts on agents over their contract while the machine is under pressure.
+    enforcer: Option<Enforcer>,
+    /// Agents terminated for exceeding their contract, with the reason (until started
+    /// again).
+    terminated: HashMap<String, String>,
 }
 
 impl ControlService {
@@ -92,6 +113,50 @@ impl ControlService {
             machine: None,
             admission: None,
             monitor: None,
+            enforcer: None,
+            terminated: HashMap::new(),
+        }
+    }
+
+    /// One enforcement round: under pressure, warn then terminate agents over their
+    /// contract, worst first (see [`crate::resources::enforcement`]).
+    fn enforce(&mut self, ctx: &AgentContext) {
+        let (Some(enforcer), Some(admission), Some(monitor)) =
+            (&mut self.enforcer, &self.admission, &self.monitor)
+        else {
+            return;
+        };
+        let latest = monitor.latest();
+        let agents: Vec<_> = self
+            .running
+            .keys()
+            .filter_map(|id| Some((id.clone(), admission.reserved(id)?, latest.get(id)?.clone())))
+            .collect();
+        let demand = cpu_demand_mips(latest.values());
+        let available = mem_available_bytes().unwrap_or(u64::MAX);
+        let pressure =
+            enforcement::pressure(&enforcer.policy(), available, demand, admission.budget().cpu_mips);
+        for action in enforcer.round(pressure, &agents) {
+            match action {
+                Action::Warn { identity, reason } => {
+                    tracing::warn!(agent = identity.as_str(), "{reason}");
+                    let _ = ctx.send_alert(
+                        &format!("agent_over_contract.{identity}"),
+                        Status::Bad,
+                        Some(&reason),
+                    );
+                }
+                Action::Terminate { identity, reason } => {
+                    tracing::error!(agent = identity.as_str(), "terminating: {reason}");
+                    let _ = ctx.send_alert(
+                        &format!("agent_terminated.{identity}"),
+                        Status::Bad,
+                        Some(&reason),
+                    );
+                    self.terminated.insert(identity.clone(), reason.clone());
+                    let _ = ctx.notify(IDENTITY, "terminate_agent", (identity, reason));
+                }
+            }
         }
     }
 
@@ -200,6 +265,19 @@ impl ControlService {
         if let Some(key) = &self.config.serverkey {
             spec = spec.env("VOLTTRON_SERVERKEY", key.clone());
         }
+        // Through the sandbox trampoline when it is installed beside this binary: empty
+        // capability sets (bounding included), no ambient capabilities, no-new-privs.
+        if let Some(trampoline) = sandbox::find_trampoline() {
+            let (program, args) =
+                sandbox::sandbox_command(&trampoline, &SandboxOptions::default(), &spec.program, &spec.args);
+            spec.program = program;
+            spec.args = args;
+        } else {
+            tracing::warn!(
+                agent = identity,
+                "volttron-sandbox not found: the agent runs with this process's privileges"
+            );
+        }
         let process = AgentProcess::launch(&spec).map_err(|e| e.to_string())?;
         let pid = process.pid();
         tracing::info!(agent = identity, pid, "agent started");
@@ -212,9 +290,10 @@ impl ControlService {
         Ok(pid)
     }
 
-    /// An explicit start: clears the crash history, then launches.
+    /// An explicit start: clears the crash history (and a termination), then launches.
     fn start(&mut self, identity: &str) -> Result<u32, String> {
         let pid = self.launch(identity)?;
+        self.terminated.remove(identity);
         self.monitor(identity).started();
         Ok(pid)
     }
@@ -271,6 +350,7 @@ impl ControlService {
     fn state_text(&self, identity: &str) -> &'static str {
         match self.monitors.get(identity).map(|m| m.state()) {
             _ if self.running.contains_key(identity) => "running",
+            _ if self.terminated.contains_key(identity) => "terminated",
             Some(MonitorState::BackingOff { .. }) => "restarting",
             Some(MonitorState::GaveUp) => "gave up",
             _ => "stopped",
@@ -306,6 +386,17 @@ impl ControlService {
                 self.machine = Some(machine);
             }
             Err(e) => tracing::warn!("resource contracts are not checked: {e}"),
+        }
+        if let Some(machine) = &self.machine {
+            let mut policy = PressurePolicy::for_machine(machine);
+            if let Some(below) = self.config.memory_pressure_below {
+                policy.memory_available_below = below;
+            }
+            self.enforcer = Some(Enforcer::new(policy));
+            let every = self.config.monitor_interval;
+            if let Err(e) = ctx.schedule_every::<ControlService>(every, |this, ctx| this.enforce(ctx)) {
+                tracing::warn!("resource contracts are not enforced: {e}");
+            }
         }
         let sampler = Sampler::new(bogomips_per_core().unwrap_or(0.0));
         match Monitor::new(sampler, self.config.monitor_interval).spawn() {
@@ -357,6 +448,17 @@ impl ControlService {
         self.on_exit(ctx, identity, exit);
     }
 
+    /// Internal: stops an agent the enforcer terminated; it is not restarted until
+    /// started again.
+    #[rpc]
+    async fn terminate_agent(&mut self, identity: String, reason: String) {
+        self.terminated.insert(identity.clone(), reason);
+        self.stop_process(&identity).await;
+        if let Some(enforcer) = &mut self.enforcer {
+            enforcer.forget(&identity);
+        }
+    }
+
     /// The installed agents.
     #[rpc]
     fn list_agents(&mut self) -> Result<Vec<Map>, String> {
@@ -390,9 +492,13 @@ impl ControlService {
                     "usage".into(),
                     usage.map_or(Value::Null, |u| crate::core::to_value(&u).unwrap_or(Value::Null)),
                 );
-                // An agent given up on is BAD, whatever its last heartbeat said.
-                if self.state_text(id) == "gave up" {
+                // An agent given up on, or terminated for its resource use, is BAD,
+                // whatever its last heartbeat said.
+                if matches!(self.state_text(id), "gave up" | "terminated") {
                     m.insert("health".into(), Value::from("BAD"));
+                }
+                if let Some(reason) = self.terminated.get(id) {
+                    m.insert("reason".into(), Value::from(reason.as_str()));
                 }
                 m.insert("last_exit".into(), exit_value(self.last_exit.get(id)));
                 m
