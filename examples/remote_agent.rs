@@ -62,6 +62,12 @@ impl RemoteMeter {
         value
     }
 
+    /// Its resource reservation and use, as the platform sees them.
+    #[rpc]
+    async fn resources(&mut self, ctx: &AgentContext) -> Result<Value, RpcError> {
+        ctx.resource_usage().await
+    }
+
     /// How many readings were published.
     #[rpc]
     fn readings(&mut self) -> u64 {

@@ -505,6 +505,9 @@ fn resource_contracts_are_admitted_and_usage_is_reported() {
     assert_eq!(a["reservation"]["memory_bytes"], 50_000_000);
     let table = home.ok(&["status", "--resources"]);
     assert!(table.contains("RESERVED") && table.contains("MIPS"), "{table}");
+    // The agent sees the same figures through its context.
+    let own: Value = serde_json::from_str(&home.ok(&["rpc", "call", "meter.a", "resources"])).unwrap();
+    assert_eq!(own["reservation"]["memory_bytes"], 50_000_000, "{own}");
 
     // Stopping one frees its reservation: the third now fits.
     home.ok(&["stop", "meter.a"]);

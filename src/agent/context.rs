@@ -487,6 +487,18 @@ impl AgentContext {
         Some(dir)
     }
 
+    /// This agent's resource reservation and its latest CPU and memory use, as the
+    /// platform's `control` service sampled them (`{"reservation": .., "usage": ..}`;
+    /// nulls for an agent the control service did not launch).
+    pub async fn resource_usage(&self) -> Result<Value, RpcError> {
+        self.call(
+            crate::services::control::IDENTITY,
+            "agent_resources",
+            (self.identity().as_str(),),
+        )
+        .await
+    }
+
     /// The agent type's name (its struct name).
     pub fn agent_name(&self) -> &'static str {
         self.inner.descriptor.name

@@ -770,6 +770,14 @@ impl Platform {
         }
     }
 
+    /// An agent process's resource reservation and latest sampled CPU and memory use
+    /// (`{"reservation": .., "usage": ..}`), from the `control` service (platforms run with
+    /// [`PlatformBuilder::control`]).
+    pub async fn agent_resources(&self, identity: &str) -> Result<Value, RpcError> {
+        self.call(crate::services::control::IDENTITY, "agent_resources", (identity,))
+            .await
+    }
+
     /// The bridge addresses this platform listens on (a TCP port 0 resolved to the
     /// port chosen), as `ipc://...` / `tcp://...`.
     pub fn addresses(&self) -> Vec<BridgeAddress> {

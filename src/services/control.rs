@@ -9,6 +9,7 @@
 //! | `start_agent(identity)` / `stop_agent(identity)` / `restart_agent(identity)` | launch (after admitting its `exereqs.json` contract against the budget: 80% of the machine's BogoMIPS, 50% of its memory, minus what running agents reserved); SIGINT, grace, SIGTERM, grace, SIGKILL to its process group |
 //! | `remove_agent(identity)` | stops it, deletes its directory, key pair, configuration store and authorization entries |
 //! | `enable_agent(identity, priority)` / `disable_agent(identity)` / `tag_agent(identity, tag)` | autostart and tag |
+//! | `agent_resources(identity)` | its reservation and latest sampled use (`AgentContext::resource_usage`, `Platform::agent_resources`) |
 //! | `start_enabled()` | launches the enabled agents in priority order (lowest number first) |
 //! | `shutdown_platform()` | asks the platform process to stop (SIGTERM to itself) |
 //!
@@ -457,6 +458,23 @@ impl ControlService {
         if let Some(enforcer) = &mut self.enforcer {
             enforcer.forget(&identity);
         }
+    }
+
+    /// One agent's reservation and its latest sampled use (CPU, RSS), or nulls.
+    #[rpc]
+    fn agent_resources(&mut self, identity: String) -> Map {
+        let mut m = Map::new();
+        let reservation = self.admission.as_ref().and_then(|a| a.reserved(&identity));
+        m.insert(
+            "reservation".into(),
+            reservation.map_or(Value::Null, |r| crate::core::to_value(&r).unwrap_or(Value::Null)),
+        );
+        let usage = self.monitor.as_ref().and_then(|mon| mon.get(&identity));
+        m.insert(
+            "usage".into(),
+            usage.map_or(Value::Null, |u| crate::core::to_value(&u).unwrap_or(Value::Null)),
+        );
+        m
     }
 
     /// The installed agents.
