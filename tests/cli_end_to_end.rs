@@ -505,6 +505,17 @@ fn resource_contracts_are_admitted_and_usage_is_reported() {
     assert_eq!(a["reservation"]["memory_bytes"], 50_000_000);
     let table = home.ok(&["status", "--resources"]);
     assert!(table.contains("RESERVED") && table.contains("MIPS"), "{table}");
+    // Where cgroups v1 are writable (as on the development machine), it runs in its own
+    // group; elsewhere the platform logs that it measures through /proc only.
+    let group = Path::new("/sys/fs/cgroup/cpu/volttron-volttron1");
+    if group.exists() {
+        let cgroups = std::fs::read_to_string(format!("/proc/{}/cgroup", pid(&a).unwrap())).unwrap();
+        assert!(cgroups.contains("volttron-volttron1/meter.a"), "{cgroups}");
+        let shares = std::fs::read_to_string(group.join("meter.a").join("cpu.shares")).unwrap();
+        assert!(shares.trim().parse::<u64>().unwrap() >= 2, "{shares}");
+    } else {
+        println!("no writable cgroup v1 hierarchy here: the cgroup check is skipped");
+    }
     // The agent sees the same figures through its context.
     let own: Value = serde_json::from_str(&home.ok(&["rpc", "call", "meter.a", "resources"])).unwrap();
     assert_eq!(own["reservation"]["memory_bytes"], 50_000_000, "{own}");

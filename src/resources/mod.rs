@@ -6,6 +6,7 @@
 //! the budget, the reservations and the refusals.
 
 pub mod admission;
+pub mod cgroup;
 pub mod contract;
 pub mod enforcement;
 pub mod monitor;

@@ -4,7 +4,7 @@
 //! An agent process is launched through the `volttron-sandbox` trampoline:
 //!
 //! ```text
-//! volttron-sandbox [--uid N] [--gid N] [--read-only-except DIR] [--] PROGRAM [ARGS...]
+//! volttron-sandbox [--cgroup FILE]... [--uid N] [--gid N] [--read-only-except DIR] [--] PROGRAM [ARGS...]
 //! ```
 //!
 //! [`sandbox_command`] builds that command line for a program and its arguments, and
@@ -21,6 +21,7 @@
 //! | step | how | when it cannot |
 //! |---|---|---|
 //! | refuses a process with more than one thread | counts `/proc/self/task` | error |
+//! | with cgroups: joins each | writes `0` (the writing process) to each given `cgroup.procs` file | error |
 //! | clears the ambient set | `caps::clear(None, CapSet::Ambient)` | error (skipped on kernels without ambient capabilities, before 4.3) |
 //! | empties the bounding set | `caps::clear(None, CapSet::Bounding)`, then any capability newer than the `caps` crate knows, by number, with `PR_CAPBSET_DROP` | needs `CAP_SETPCAP`: a process without it (an unprivileged platform) keeps its bounding set, reported in [`Entered::bounding_set_kept`] |
 //! | with a gid: clears the supplementary groups, sets real, effective and saved gid | `setgroups(0)`, `setresgid` | error |
@@ -28,6 +29,15 @@
 //! | clears the inheritable, effective and permitted sets | `caps::clear` | error |
 //! | sets no-new-privs | `prctl(PR_SET_NO_NEW_PRIVS)` | error |
 //! | with a writable directory: Landlock | see below | a kernel without Landlock: reported in [`Entered::landlock`] |
+//!
+//! The cgroups are joined first, while the process still has the platform's uid and
+//! capabilities (a `cgroup.procs` file is typically writable by root only) and before
+//! Landlock would forbid the write; the agent then starts inside its group, with no window
+//! in which it runs outside it (see [`super::cgroup`]). A cgroup that was asked for and
+//! cannot be joined is an error, like any other set-up step (exit 126): the platform passes
+//! `--cgroup` only where it created the group, so failing to join it is unexpected, and
+//! the agent must not run outside the limits it was given. Without `--cgroup` nothing is
+//! joined (the platform's fallback: procfs measurement and termination).
 //!
 //! The bounding set is emptied before the uid changes because dropping from it needs
 //! `CAP_SETPCAP`, which a process gives up when it leaves uid 0. With no-new-privs and
@@ -88,8 +98,10 @@ pub const EXIT_CANNOT_EXECUTE: i32 = 126;
 pub const EXIT_USAGE: i32 = 2;
 
 /// The trampoline's usage text.
-pub const USAGE: &str =
-    "usage: volttron-sandbox [--uid N] [--gid N] [--read-only-except DIR] [--] PROGRAM [ARGS...]";
+pub const USAGE: &str = concat!(
+    "usage: volttron-sandbox [--cgroup FILE]... [--uid N] [--gid N] [--read-only-except DIR] ",
+    "[--] PROGRAM [ARGS...]"
+);
 
 /// The Landlock ABI whose write accesses are handled (see the module docs).
 const LANDLOCK_ABI: ABI = ABI::V4;
@@ -106,6 +118,9 @@ pub struct SandboxOptions {
     pub gid: Option<u32>,
     /// Allow writes only beneath this directory (Landlock, best effort).
     pub writable_only: Option<PathBuf>,
+    /// Join these cgroups first: write `0` to each of these `cgroup.procs` files
+    /// ([`AgentCgroup::procs_files`](super::cgroup::AgentCgroup::procs_files)).
+    pub cgroup_procs: Vec<PathBuf>,
 }
 
 /// A parsed trampoline command line: see [`parse_args`].
@@ -149,6 +164,14 @@ pub enum SandboxError {
     BoundingSet {
         /// The capability's number.
         number: u32,
+        /// The error.
+        source: io::Error,
+    },
+    /// A cgroup could not be joined.
+    #[error("cannot join the cgroup {}: {source}", file.display())]
+    Cgroup {
+        /// Its `cgroup.procs` file.
+        file: PathBuf,
         /// The error.
         source: io::Error,
     },
@@ -239,7 +262,11 @@ pub fn sandbox_command(
     program: &Path,
     args: &[OsString],
 ) -> (PathBuf, Vec<OsString>) {
-    let mut out = Vec::with_capacity(args.len() + 8);
+    let mut out = Vec::with_capacity(args.len() + 8 + 2 * options.cgroup_procs.len());
+    for file in &options.cgroup_procs {
+        out.push("--cgroup".into());
+        out.push(file.as_os_str().to_owned());
+    }
     if let Some(uid) = options.uid {
         out.push("--uid".into());
         out.push(uid.to_string().into());
@@ -276,8 +303,8 @@ pub fn find_trampoline() -> Option<PathBuf> {
 }
 
 /// Parses the trampoline's arguments (without `argv[0]`): options, an optional `--`, the
-/// program, its arguments. Options are `--uid N`, `--gid N` and `--read-only-except DIR`,
-/// each also as `--opt=value`; the first argument that is not an option is the program.
+/// program, its arguments. Options are `--cgroup FILE` (repeatable), `--uid N`, `--gid N`
+/// and `--read-only-except DIR`, each also as `--opt=value`; the first argument that is not an option is the program.
 /// The error is a one-line message for the usage.
 pub fn parse_args(args: impl IntoIterator<Item = OsString>) -> Result<Invocation, String> {
     let mut options = SandboxOptions::default();
@@ -305,6 +332,13 @@ pub fn parse_args(args: impl IntoIterator<Item = OsString>) -> Result<Invocation
         match name {
             "--uid" => options.uid = Some(parse_id(name, &value(name)?)?),
             "--gid" => options.gid = Some(parse_id(name, &value(name)?)?),
+            "--cgroup" => {
+                let file = value(name)?;
+                if file.is_empty() {
+                    return Err(format!("{name} needs a cgroup.procs file"));
+                }
+                options.cgroup_procs.push(file.into());
+            }
             "--read-only-except" => {
                 let dir = value(name)?;
                 if dir.is_empty() {
@@ -349,6 +383,12 @@ pub fn enter(options: &SandboxOptions) -> Result<Entered, SandboxError> {
     }
     let mut entered = Entered::default();
 
+    for file in &options.cgroup_procs {
+        std::fs::write(file, "0").map_err(|source| SandboxError::Cgroup {
+            file: file.clone(),
+            source,
+        })?;
+    }
     if caps::runtime::ambient_set_supported().is_ok() {
         caps::clear(None, CapSet::Ambient).map_err(caps_error("ambient"))?;
     }
@@ -454,6 +494,10 @@ mod tests {
             uid: Some(65534),
             gid: Some(65533),
             writable_only: Some("/var/lib/agent/data".into()),
+            cgroup_procs: vec![
+                "/cg/cpu/a/cgroup.procs".into(),
+                "/cg/memory/a/cgroup.procs".into(),
+            ],
         };
         let args = os(&["--uid", "-x", "--"]);
         let (program, argv) = sandbox_command(
@@ -483,5 +527,13 @@ mod tests {
         assert!(parse_args(os(&["--uid", "1", "p"])).unwrap_err().contains("gid"));
         assert!(parse_args(os(&["--bogus", "p"])).is_err());
         assert!(parse_args(os(&["--read-only-except=", "p"])).is_err());
+        assert!(parse_args(os(&["--cgroup", "p"])).is_err());
+        assert!(parse_args(os(&["--cgroup=", "p"])).is_err());
+        let parsed = parse_args(os(&["--cgroup", "/a", "--cgroup=/b", "p"])).unwrap();
+        assert_eq!(
+            parsed.options.cgroup_procs,
+            [PathBuf::from("/a"), PathBuf::from("/b")]
+        );
+        assert_eq!(parsed.program, "p");
     }
 }

@@ -18,6 +18,11 @@
 //! offender first, one per monitor round; a terminated agent shows `terminated` with the
 //! reason and health BAD, and is not restarted until started again.
 //!
+//! Where cgroups are writable (v2, or v1), an agent with a contract runs in its own group
+//! (CPU shares in proportion to its BogoMIPS, its memory soft limit), joined by the
+//! trampoline before exec; elsewhere only `/proc` measurement and termination apply. Which
+//! one is logged at start.
+//!
 //! Agents are launched through the `volttron-sandbox` trampoline (found beside the running
 //! binary, or at `$VOLTTRON_SANDBOX`): no capabilities, an empty bounding set,
 //! no-new-privs.
@@ -45,6 +50,7 @@ use crate::home::VolttronHome;
 use crate::home::install::{self, InstallSpec, InstalledAgent, Program};
 use crate::prelude::*;
 use crate::resources::admission::{Admission, BudgetPolicy};
+use crate::resources::cgroup::{AgentCgroup, CGROUP_ROOT, CgroupLimits, CgroupSupport};
 use crate::resources::contract::{Contract, Machine};
 use crate::resources::enforcement::{
     self, Action, Enforcer, PressurePolicy, cpu_demand_mips, mem_available_bytes,
@@ -78,6 +84,8 @@ pub(crate) struct ControlConfig {
 
 struct Running {
     process: Arc<AgentProcess>,
+    /// Its own cgroup, if the machine allows (removed when this is dropped).
+    _cgroup: Option<AgentCgroup>,
 }
 
 /// The control service agent. See the module docs.
@@ -99,6 +107,8 @@ pub(crate) struct ControlService {
     /// Agents terminated for exceeding their contract, with the reason (until started
     /// again).
     terminated: HashMap<String, String>,
+    /// Whether agents get their own cgroups (detected at start).
+    cgroups: Option<CgroupSupport>,
 }
 
 impl ControlService {
@@ -116,6 +126,29 @@ impl ControlService {
             monitor: None,
             enforcer: None,
             terminated: HashMap::new(),
+            cgroups: None,
+        }
+    }
+
+    /// A cgroup for an agent with a reservation, where cgroups are writable: CPU shares
+    /// in proportion to its BogoMIPS, its memory soft limit.
+    fn agent_cgroup(&self, identity: &str) -> Option<AgentCgroup> {
+        let support = self.cgroups.as_ref().filter(|c| c.is_available())?;
+        let reservation = self.admission.as_ref()?.reserved(identity)?;
+        let machine = self.machine.as_ref()?;
+        let limits = CgroupLimits {
+            cpu_mips: (reservation.cpu_mips > 0.0).then_some(reservation.cpu_mips),
+            total_mips: machine.bogomips_total,
+            cpus: std::thread::available_parallelism().map_or(1, |n| n.get()),
+            memory_soft_bytes: (reservation.memory_bytes > 0).then_some(reservation.memory_bytes),
+            memory_max_bytes: None,
+        };
+        match AgentCgroup::create(support, identity, &limits) {
+            Ok(group) => Some(group),
+            Err(e) => {
+                tracing::warn!(agent = identity, "no cgroup for the agent: {e}");
+                None
+            }
         }
     }
 
@@ -268,9 +301,14 @@ impl ControlService {
         }
         // Through the sandbox trampoline when it is installed beside this binary: empty
         // capability sets (bounding included), no ambient capabilities, no-new-privs.
+        let cgroup = self.agent_cgroup(identity);
         if let Some(trampoline) = sandbox::find_trampoline() {
-            let (program, args) =
-                sandbox::sandbox_command(&trampoline, &SandboxOptions::default(), &spec.program, &spec.args);
+            let options = SandboxOptions {
+                // The trampoline joins the group before it execs: no window outside it.
+                cgroup_procs: cgroup.as_ref().map(|g| g.procs_files()).unwrap_or_default(),
+                ..SandboxOptions::default()
+            };
+            let (program, args) = sandbox::sandbox_command(&trampoline, &options, &spec.program, &spec.args);
             spec.program = program;
             spec.args = args;
         } else {
@@ -286,6 +324,7 @@ impl ControlService {
             identity.to_owned(),
             Running {
                 process: Arc::new(process),
+                _cgroup: cgroup,
             },
         );
         Ok(pid)
@@ -388,6 +427,11 @@ impl ControlService {
             }
             Err(e) => tracing::warn!("resource contracts are not checked: {e}"),
         }
+        let name = ctx
+            .query("instance-name")
+            .and_then(|v| v.as_str().map(str::to_owned))
+            .unwrap_or_else(|| "volttron".into());
+        self.cgroups = Some(CgroupSupport::detect(std::path::Path::new(CGROUP_ROOT), &name));
         if let Some(machine) = &self.machine {
             let mut policy = PressurePolicy::for_machine(machine);
             if let Some(below) = self.config.memory_pressure_below {
@@ -431,6 +475,11 @@ impl ControlService {
         }
         for identity in order.into_iter().rev() {
             self.stop_process(&identity).await;
+        }
+        // The agents' groups went with them; the platform's own group goes last (kept,
+        // with a warning, while another platform of the same name still uses it).
+        if let Some(cgroups) = &self.cgroups {
+            cgroups.remove_platform_group();
         }
     }
 
