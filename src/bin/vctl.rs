@@ -65,35 +65,7 @@ struct Selection {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Install an executable, or a cargo project (built with `cargo build --release`).
-    Install {
-        /// The executable or the project directory.
-        path: PathBuf,
-        /// The agent's identity.
-        #[arg(long)]
-        vip_identity: Option<String>,
-        /// A tag.
-        #[arg(long)]
-        tag: Option<String>,
-        /// The agent's initial configuration (JSON), stored as its `config`.
-        #[arg(long, value_name = "FILE")]
-        agent_config: Option<PathBuf>,
-        /// Replace an agent installed under the same identity (keeps its data/ and keys).
-        #[arg(long)]
-        force: bool,
-        /// Autostart priority (lower starts first).
-        #[arg(long)]
-        priority: Option<u32>,
-        /// Start it with the platform.
-        #[arg(long)]
-        enable: bool,
-        /// Start it now.
-        #[arg(long)]
-        start: bool,
-        /// Its resource contract (default: `exereqs.json` or `execreqs.json` in a project
-        /// directory).
-        #[arg(long, value_name = "FILE")]
-        exereqs: Option<PathBuf>,
-    },
+    Install(InstallOptions),
     /// The installed agents.
     List,
     /// The installed agents with their process state and health.
@@ -499,20 +471,41 @@ fn build_cargo_project(dir: &Path) -> Result<(PathBuf, String, Option<String>), 
     Ok((binary, format!("{name}-{version}"), identity))
 }
 
-/// What `vctl install` was told besides the path.
+/// What `vctl install` was told.
+#[derive(Debug, ClapArgs)]
 struct InstallOptions {
+    /// The executable or the project directory.
+    path: PathBuf,
+    /// The agent's identity.
+    #[arg(long)]
     vip_identity: Option<String>,
+    /// A tag.
+    #[arg(long)]
     tag: Option<String>,
+    /// The agent's initial configuration (JSON), stored as its `config`.
+    #[arg(long, value_name = "FILE")]
     agent_config: Option<PathBuf>,
+    /// Replace an agent installed under the same identity (keeps its data/ and keys).
+    #[arg(long)]
     force: bool,
+    /// Autostart priority (lower starts first).
+    #[arg(long)]
     priority: Option<u32>,
+    /// Start it with the platform.
+    #[arg(long)]
     enable: bool,
+    /// Start it now.
+    #[arg(long)]
     start: bool,
+    /// Its resource contract (default: `exereqs.json` or `execreqs.json` in a project
+    /// directory).
+    #[arg(long, value_name = "FILE")]
     exereqs: Option<PathBuf>,
 }
 
-async fn install(ctl: &Ctl, path: &Path, options: InstallOptions) -> Outcome {
+async fn install(ctl: &Ctl, options: InstallOptions) -> Outcome {
     let InstallOptions {
+        path,
         vip_identity,
         tag,
         agent_config,
@@ -522,6 +515,7 @@ async fn install(ctl: &Ctl, path: &Path, options: InstallOptions) -> Outcome {
         start,
         exereqs,
     } = options;
+    let path = path.as_path();
     let exereqs = exereqs.or_else(|| {
         path.is_dir().then(|| {
             ["exereqs.json", "execreqs.json"]
@@ -725,29 +719,7 @@ async fn run(cli: Cli) -> Outcome {
             ctl.print(&json!({"serverkey": key.to_string()}), || key.to_string());
             return Ok(());
         }
-        Command::Install {
-            path,
-            vip_identity,
-            tag,
-            agent_config,
-            force,
-            priority,
-            enable,
-            start,
-            exereqs,
-        } => {
-            let options = InstallOptions {
-                vip_identity,
-                tag,
-                agent_config,
-                force,
-                priority,
-                enable,
-                start,
-                exereqs,
-            };
-            return install(&ctl, &path, options).await;
-        }
+        Command::Install(options) => return install(&ctl, options).await,
         _ => {}
     }
     let conn = ctl.connect().await?;
@@ -888,7 +860,7 @@ async fn command(ctl: &Ctl, conn: &Connection, command: Command) -> Outcome {
                 call(conn, "control", "shutdown_platform", ()).await?;
             }
         }
-        Command::Install { .. } => {}
+        Command::Install(_) => {}
     }
     Ok(())
 }
