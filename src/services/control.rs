@@ -409,6 +409,13 @@ impl ControlService {
     }
 }
 
+/// Runs file work (which fsyncs) on the blocking pool, off the services' thread.
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, String> + Send + 'static,
+) -> Result<T, String> {
+    tokio::task::spawn_blocking(f).await.map_err(|e| e.to_string())?
+}
+
 fn exit_value(exit: Option<&Exit>) -> Value {
     match exit {
         None => Value::Null,
@@ -590,9 +597,12 @@ impl ControlService {
         exereqs: Option<String>,
     ) -> Result<String, String> {
         // A contract the machine cannot honour is refused before anything is installed.
-        if let Some(path) = &exereqs {
-            let text = std::fs::read_to_string(path).map_err(|e| format!("{path}: {e}"))?;
-            let contract = Contract::parse(&text, path).map_err(|e| e.to_string())?;
+        if let Some(path) = exereqs.clone() {
+            let contract = blocking(move || {
+                let text = std::fs::read_to_string(&path).map_err(|e| format!("{path}: {e}"))?;
+                Contract::parse(&text, &path).map_err(|e| e.to_string())
+            })
+            .await?;
             if let (Some(machine), Some(admission)) = (&self.machine, &self.admission) {
                 admission
                     .check(&identity, &contract, machine)
@@ -617,17 +627,21 @@ impl ControlService {
         spec.config = config.as_ref().map(PathBuf::from);
         spec.exereqs = exereqs.as_ref().map(PathBuf::from);
         let home = self.config.home.clone();
-        let installed = tokio::task::spawn_blocking(move || {
+        let (installed, config_text) = blocking(move || {
             let agent = install::install(&home, &spec).map_err(|e| e.to_string())?;
             CredentialStore::new(home.path())
                 .load_or_create(agent.identity.as_str())
                 .map_err(|e| e.to_string())?;
-            Ok::<_, String>(agent)
+            let text = match &agent.config {
+                Some(path) => {
+                    Some(std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?)
+                }
+                None => None,
+            };
+            Ok((agent, text))
         })
-        .await
-        .map_err(|e| e.to_string())??;
-        if let Some(path) = &installed.config {
-            let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+        .await?;
+        if let Some(text) = config_text {
             ctx.call(
                 crate::services::config_store::IDENTITY,
                 "set_config",
@@ -671,15 +685,14 @@ impl ControlService {
         self.last_exit.remove(&identity);
         let home = self.config.home.clone();
         let id = identity.clone();
-        tokio::task::spawn_blocking(move || {
+        blocking(move || {
             install::remove(&home, &id).map_err(|e| e.to_string())?;
             CredentialStore::new(home.path())
                 .remove(&id)
                 .map_err(|e| e.to_string())?;
-            Ok::<_, String>(())
+            Ok(())
         })
-        .await
-        .map_err(|e| e.to_string())??;
+        .await?;
         // Best effort: these services may not run (no auth, no store for it).
         let _ = ctx
             .call(
@@ -714,26 +727,38 @@ impl ControlService {
 
     /// Enables autostart, optionally with a priority.
     #[rpc]
-    fn enable_agent(&mut self, identity: String, priority: Option<u32>) -> Result<(), String> {
-        install::enable(&self.config.home, &identity, priority)
-            .map(|_| ())
-            .map_err(|e| e.to_string())
+    async fn enable_agent(&mut self, identity: String, priority: Option<u32>) -> Result<(), String> {
+        let home = self.config.home.clone();
+        blocking(move || {
+            install::enable(&home, &identity, priority)
+                .map(|_| ())
+                .map_err(|e| e.to_string())
+        })
+        .await
     }
 
     /// Disables autostart.
     #[rpc]
-    fn disable_agent(&mut self, identity: String) -> Result<(), String> {
-        install::disable(&self.config.home, &identity)
-            .map(|_| ())
-            .map_err(|e| e.to_string())
+    async fn disable_agent(&mut self, identity: String) -> Result<(), String> {
+        let home = self.config.home.clone();
+        blocking(move || {
+            install::disable(&home, &identity)
+                .map(|_| ())
+                .map_err(|e| e.to_string())
+        })
+        .await
     }
 
     /// Sets (or, with `null`, clears) an agent's tag.
     #[rpc]
-    fn tag_agent(&mut self, identity: String, tag: Option<String>) -> Result<(), String> {
-        install::set_tag(&self.config.home, &identity, tag.as_deref())
-            .map(|_| ())
-            .map_err(|e| e.to_string())
+    async fn tag_agent(&mut self, identity: String, tag: Option<String>) -> Result<(), String> {
+        let home = self.config.home.clone();
+        blocking(move || {
+            install::set_tag(&home, &identity, tag.as_deref())
+                .map(|_| ())
+                .map_err(|e| e.to_string())
+        })
+        .await
     }
 
     /// Launches the enabled agents in priority order; returns the identities started.
