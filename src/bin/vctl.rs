@@ -25,7 +25,10 @@ use volttron::home::VolttronHome;
 use volttron::home::pid::PidFile;
 use volttron::home::select::{By, Selectable, select_all, select_one};
 use volttron::remote::{Connection, Remote};
-use volttron::services::control::CONTROL_CONNECTION;
+use volttron::services::auth::IDENTITY as AUTH;
+use volttron::services::config_store::IDENTITY as CONFIG_STORE;
+use volttron::services::control::{CONTROL_CONNECTION, IDENTITY as CONTROL};
+use volttron::services::health::IDENTITY as HEALTH;
 use volttron::{Args as RpcArgs, Value};
 
 /// Control a running VOLTTRON platform.
@@ -381,7 +384,7 @@ async fn call(
 }
 
 async fn agents(conn: &Connection, method: &str) -> Result<Vec<AgentRow>, String> {
-    let v = call(conn, "control", method, ()).await?;
+    let v = call(conn, CONTROL, method, ()).await?;
     volttron::from_value(v).map_err(|e| e.to_string())
 }
 
@@ -557,10 +560,10 @@ async fn install(ctl: &Ctl, options: InstallOptions) -> Outcome {
         .kwarg("enable", enable)
         .kwarg("force", force)
         .kwarg("exereqs", exereqs);
-    let installed = call(&conn, "control", "install_agent", args).await?;
+    let installed = call(&conn, CONTROL, "install_agent", args).await?;
     let mut pid = Value::Null;
     if start {
-        pid = call(&conn, "control", "start_agent", (identity.as_str(),)).await?;
+        pid = call(&conn, CONTROL, "start_agent", (identity.as_str(),)).await?;
     }
     ctl.print(&json!({"identity": identity, "installed": installed.to_string(), "pid": serde_json::Value::from(pid.clone())}), || {
         match pid.as_u64() {
@@ -574,7 +577,7 @@ async fn install(ctl: &Ctl, options: InstallOptions) -> Outcome {
 
 async fn status(ctl: &Ctl, conn: &Connection, resources: bool) -> Outcome {
     let rows = agents(conn, "status_agents").await?;
-    let health = call(conn, "platform.health", "get_platform_health", ())
+    let health = call(conn, HEALTH, "get_platform_health", ())
         .await
         .unwrap_or(Value::Null);
     // The control service's verdict first (BAD for an agent it gave up on); else the
@@ -681,7 +684,7 @@ async fn for_selected(ctl: &Ctl, conn: &Connection, s: &Selection, method: &str,
     let chosen = select_all(&rows, &s.patterns, by(s)).map_err(|e| e.to_string())?;
     let mut done = Vec::new();
     for agent in chosen {
-        let result = call(conn, "control", method, (agent.identity.as_str(),)).await?;
+        let result = call(conn, CONTROL, method, (agent.identity.as_str(),)).await?;
         done.push(json!({"identity": agent.identity, "result": serde_json::Value::from(result)}));
         if !ctl.json {
             println!("{verb} {}", agent.identity);
@@ -760,7 +763,7 @@ async fn command(ctl: &Ctl, conn: &Connection, command: Command) -> Outcome {
             let identity = select_one(&rows, &agent, By::default())
                 .map(|a| a.identity.clone())
                 .unwrap_or(agent);
-            let health = call(conn, "platform.health", "get_platform_health", ()).await?;
+            let health = call(conn, HEALTH, "get_platform_health", ()).await?;
             let entry = health
                 .get(&identity)
                 .cloned()
@@ -777,13 +780,7 @@ async fn command(ctl: &Ctl, conn: &Connection, command: Command) -> Outcome {
             let rows = agents(conn, "list_agents").await?;
             let chosen = select_all(&rows, &selection.patterns, by(&selection)).map_err(|e| e.to_string())?;
             for agent in chosen {
-                call(
-                    conn,
-                    "control",
-                    "enable_agent",
-                    (agent.identity.as_str(), priority),
-                )
-                .await?;
+                call(conn, CONTROL, "enable_agent", (agent.identity.as_str(), priority)).await?;
                 if !ctl.json {
                     println!("Enabled {}", agent.identity);
                 }
@@ -796,7 +793,7 @@ async fn command(ctl: &Ctl, conn: &Connection, command: Command) -> Outcome {
             let rows = agents(conn, "list_agents").await?;
             let a = select_one(&rows, &agent, By::default()).map_err(|e| e.to_string())?;
             let tag = if remove { None } else { tag };
-            call(conn, "control", "tag_agent", (a.identity.as_str(), tag)).await?;
+            call(conn, CONTROL, "tag_agent", (a.identity.as_str(), tag)).await?;
         }
         Command::Config(c) => config(ctl, conn, c).await?,
         Command::Auth(a) => auth(ctl, conn, a).await?,
@@ -826,11 +823,11 @@ async fn command(ctl: &Ctl, conn: &Connection, command: Command) -> Outcome {
             conn.publish(topic.as_str(), json_arg(&message))
                 .map_err(|e| e.to_string())?;
             // Once the platform answers this, it has handled the publish.
-            conn.ping(CONTROL_SERVICE).await.map_err(|e| e.to_string())?;
+            conn.ping(CONTROL).await.map_err(|e| e.to_string())?;
         }
         Command::Subscribe { prefix } => {
             let mut stream = conn.subscribe(&prefix).map_err(|e| e.to_string())?;
-            conn.ping(CONTROL_SERVICE).await.map_err(|e| e.to_string())?;
+            conn.ping(CONTROL).await.map_err(|e| e.to_string())?;
             loop {
                 tokio::select! {
                     _ = tokio::signal::ctrl_c() => break,
@@ -854,10 +851,10 @@ async fn command(ctl: &Ctl, conn: &Connection, command: Command) -> Outcome {
         Command::Shutdown { platform } => {
             let rows = agents(conn, "status_agents").await?;
             for r in rows.iter().filter(|r| r.pid.is_some()) {
-                call(conn, "control", "stop_agent", (r.identity.as_str(),)).await?;
+                call(conn, CONTROL, "stop_agent", (r.identity.as_str(),)).await?;
             }
             if platform {
-                call(conn, "control", "shutdown_platform", ()).await?;
+                call(conn, CONTROL, "shutdown_platform", ()).await?;
             }
         }
         Command::Install(_) => {}
@@ -865,11 +862,8 @@ async fn command(ctl: &Ctl, conn: &Connection, command: Command) -> Outcome {
     Ok(())
 }
 
-/// The control service, pinged as a barrier.
-const CONTROL_SERVICE: &str = "control";
-
 async fn config(ctl: &Ctl, conn: &Connection, c: ConfigCommand) -> Outcome {
-    let store = "config.store";
+    let store = CONFIG_STORE;
     match c {
         ConfigCommand::Store {
             identity,
@@ -955,7 +949,7 @@ async fn config(ctl: &Ctl, conn: &Connection, c: ConfigCommand) -> Outcome {
 }
 
 async fn auth(ctl: &Ctl, conn: &Connection, a: AuthCommand) -> Outcome {
-    let svc = "platform.auth";
+    let svc = AUTH;
     let v = match a {
         AuthCommand::List => call(conn, svc, "get_auth_entries", ()).await?,
         AuthCommand::Pending => call(conn, svc, "get_authorization_pending", ()).await?,

@@ -138,7 +138,7 @@ async fn run(args: Args) -> Result<(), String> {
         "platform running"
     );
     match platform
-        .call("control", "start_enabled", ())
+        .call(volttron::services::control::IDENTITY, "start_enabled", ())
         .timeout(Duration::from_secs(60))
         .returning::<Vec<String>>()
         .await
