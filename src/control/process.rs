@@ -22,9 +22,9 @@
 //! takes to send a signal, the pid and the process group id cannot be reused, so no
 //! signal ever reaches an unrelated process.
 //!
-//! [`ProcessId`] pairs a pid with the process's start time (field 22 of
-//! `/proc/<pid>/stat`), so a recorded pid can be told from a later process that reuses
-//! the number.
+//! [`ProcessKey`] pairs a pid with the process's start time (field 22 of
+//! `/proc/<pid>/stat`, read with procfs), so a recorded pid can be told from a later
+//! process that reuses the number.
 
 use std::ffi::OsString;
 use std::fmt;
@@ -140,7 +140,7 @@ pub struct ExitReport {
     pub identity: String,
     /// The process's pid (reaped: the number may already name another process).
     pub pid: u32,
-    /// The process's start time, as in [`ProcessId::start_time`].
+    /// The process's start time, as in [`ProcessKey::start_time`].
     pub start_time: Option<u64>,
     /// How it ended.
     pub exit: Exit,
@@ -258,68 +258,19 @@ pub enum LaunchError {
     },
 }
 
-/// A pid and the start time of the process it named, to tell it from a later process
-/// that reuses the number.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
-pub struct ProcessId {
-    /// The pid.
-    pub pid: u32,
-    /// When the process started: clock ticks after boot (field 22 of `/proc/<pid>/stat`).
-    pub start_time: u64,
-}
-
-impl ProcessId {
-    /// The process now running as `pid`, if any (and `/proc` is mounted).
-    pub fn of(pid: u32) -> Option<Self> {
-        Some(ProcessId {
-            pid,
-            start_time: process_start_time(pid)?,
-        })
-    }
-
-    /// Whether this very process is still running (not exited, not a zombie).
-    pub fn is_running(&self) -> bool {
-        match read_stat(self.pid) {
-            Some(stat) => stat.start_time == Some(self.start_time) && !matches!(stat.state, Some('Z' | 'X')),
-            None => false,
-        }
-    }
-}
+pub use crate::resources::monitor::ProcessKey;
 
 /// The start time of process `pid`: clock ticks after boot, field 22 of
 /// `/proc/<pid>/stat`; `None` if there is no such process (or no `/proc`).
 pub fn process_start_time(pid: u32) -> Option<u64> {
-    read_stat(pid)?.start_time
+    ProcessKey::of(pid).map(|k| k.start_time)
 }
 
 /// The state of process `pid`, field 3 of `/proc/<pid>/stat` (`R`, `S`, `D`, `Z`
 /// for a zombie, ...); `None` if there is no such process (or no `/proc`).
 pub fn process_state(pid: u32) -> Option<char> {
-    read_stat(pid)?.state
-}
-
-/// The fields of `/proc/<pid>/stat` used here.
-#[derive(Debug, PartialEq, Eq)]
-struct Stat {
-    state: Option<char>,
-    start_time: Option<u64>,
-}
-
-fn read_stat(pid: u32) -> Option<Stat> {
-    let text = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    parse_stat(&text)
-}
-
-/// Parses `/proc/<pid>/stat`: `pid (comm) state ppid ...`, where `comm` may hold spaces
-/// and parentheses, so fields are counted from the last `)`.
-fn parse_stat(text: &str) -> Option<Stat> {
-    let rest = &text[text.rfind(')')? + 1..];
-    let fields: Vec<&str> = rest.split_whitespace().collect();
-    Some(Stat {
-        state: fields.first().and_then(|s| s.chars().next()),
-        // Field 22 overall; field 3 (the state) is the first after the `)`.
-        start_time: fields.get(22 - 3).and_then(|s| s.parse().ok()),
-    })
+    let process = procfs::process::Process::new(i32::try_from(pid).ok()?).ok()?;
+    Some(process.stat().ok()?.state)
 }
 
 /// What the watcher shares with the handle.
@@ -456,8 +407,8 @@ impl AgentProcess {
     }
 
     /// The pid and start time together.
-    pub fn process_id(&self) -> Option<ProcessId> {
-        Some(ProcessId {
+    pub fn process_key(&self) -> Option<ProcessKey> {
+        Some(ProcessKey {
             pid: self.pid(),
             start_time: self.start_time?,
         })
@@ -685,35 +636,11 @@ mod tests {
     use super::*;
 
     #[test]
-    fn stat_fields_are_counted_from_the_last_parenthesis() {
-        let mut text = String::from("4242 (a) b (c)) S 1 4242 4242 0 -1 4194560");
-        for field in 10..=21 {
-            text.push_str(&format!(" {field}"));
-        }
-        text.push_str(" 987654 0 0\n");
-        assert_eq!(
-            parse_stat(&text),
-            Some(Stat {
-                state: Some('S'),
-                start_time: Some(987654)
-            })
-        );
-        assert_eq!(
-            parse_stat("12 (x) Z 1"),
-            Some(Stat {
-                state: Some('Z'),
-                start_time: None
-            })
-        );
-        assert_eq!(parse_stat("garbage"), None);
-    }
-
-    #[test]
     fn this_process_has_a_start_time() {
-        let me = ProcessId::of(std::process::id()).expect("/proc is mounted");
+        let me = ProcessKey::of(std::process::id()).expect("/proc is mounted");
         assert!(me.is_running());
         assert!(
-            !ProcessId {
+            !ProcessKey {
                 start_time: me.start_time + 1,
                 ..me
             }

@@ -81,6 +81,15 @@ impl ProcessKey {
     pub fn is_alive(&self) -> bool {
         ProcessKey::of(self.pid) == Some(*self)
     }
+
+    /// Whether this very process is still running: alive and not a zombie.
+    pub fn is_running(&self) -> bool {
+        self.is_alive()
+            && !matches!(
+                crate::control::process::process_state(self.pid),
+                Some('Z' | 'X') | None
+            )
+    }
 }
 
 /// One agent's figures from one round of a [`Sampler`].
