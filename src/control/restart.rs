@@ -77,8 +77,11 @@ impl RestartPolicy {
     /// The delay before a restart when `recent` restarts lie within the period:
     /// `initial_backoff`·2^`recent`, at most `max_backoff`.
     pub fn backoff(&self, recent: u32) -> Duration {
-        let factor = 1u32.checked_shl(recent).unwrap_or(u32::MAX);
-        self.initial_backoff.saturating_mul(factor).min(self.max_backoff)
+        crate::supervision::Backoff {
+            initial: self.initial_backoff,
+            max: self.max_backoff,
+        }
+        .delay(recent.saturating_add(1))
     }
 }
 

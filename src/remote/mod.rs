@@ -73,6 +73,7 @@ use crate::bridge::frame::*;
 use crate::bridge::link::write_loop;
 use crate::bridge::noise::{NoiseError, client_handshake};
 use crate::core::{Identity, IdentityError};
+use crate::platform::supervision::Backoff;
 use crate::platform::{Platform, PlatformError, SpawnError};
 
 /// Why a remote agent could not run.
@@ -132,7 +133,7 @@ pub struct Remote {
     serverkey: Option<PublicKey>,
     agent_config: Option<PathBuf>,
     connect_timeout: Duration,
-    backoff: (Duration, Duration),
+    backoff: Backoff,
     max_frame: usize,
     rpc_timeout: Duration,
     heartbeat: Option<Duration>,
@@ -188,7 +189,10 @@ impl Remote {
             serverkey: None,
             agent_config: None,
             connect_timeout: Duration::from_secs(60),
-            backoff: (Duration::from_millis(100), Duration::from_secs(5)),
+            backoff: Backoff {
+                initial: Duration::from_millis(100),
+                max: Duration::from_secs(5),
+            },
             max_frame: DEFAULT_MAX_FRAME,
             rpc_timeout: crate::platform::DEFAULT_RPC_TIMEOUT,
             heartbeat: None,
@@ -286,7 +290,10 @@ impl Remote {
     /// Reconnection backoff: the first delay, doubled after each failure up to `max`
     /// (default 100 ms to 5 s).
     pub fn reconnect_backoff(mut self, initial: Duration, max: Duration) -> Self {
-        self.backoff = (initial, max.max(initial));
+        self.backoff = Backoff {
+            initial,
+            max: max.max(initial),
+        };
         self
     }
 
@@ -420,7 +427,7 @@ impl Remote {
     /// Connects, retrying transient failures until the connect timeout.
     async fn first_connect(&self, hello: &Hello) -> Result<Link, RemoteError> {
         let deadline = tokio::time::Instant::now() + self.connect_timeout;
-        let mut delay = self.backoff.0;
+        let mut attempt = 1;
         loop {
             match self.connect_once(hello, Vec::new()).await {
                 Ok(link) => return Ok(link),
@@ -429,6 +436,7 @@ impl Remote {
                 }
                 Err(ConnectError::Transient(e)) => {
                     let now = tokio::time::Instant::now();
+                    let delay = self.backoff.delay(attempt);
                     if now + delay > deadline {
                         return Err(RemoteError::Unreachable {
                             address: self.address.clone(),
@@ -438,7 +446,7 @@ impl Remote {
                     }
                     tracing::debug!(address = %self.address, "connect failed: {e}; retrying in {delay:?}");
                     tokio::time::sleep(delay).await;
-                    delay = (delay * 2).min(self.backoff.1);
+                    attempt += 1;
                 }
             }
         }
@@ -609,10 +617,10 @@ async fn maintain(
         );
         up.link_down();
         writer.abort();
-        let mut delay = remote.backoff.0;
+        let mut attempt = 1;
         let link = loop {
             tokio::select! {
-                _ = tokio::time::sleep(delay) => {}
+                _ = tokio::time::sleep(remote.backoff.delay(attempt)) => {}
                 _ = up.gone_notify.notified() => {}
             }
             if up.is_gone() {
@@ -623,9 +631,10 @@ async fn maintain(
                 Err(ConnectError::Transient(e) | ConnectError::Refused(_, e)) => {
                     tracing::debug!(
                         identity = identity.as_str(),
-                        "reconnect failed: {e}; next try in {delay:?}"
+                        "reconnect failed: {e}; next try in {:?}",
+                        remote.backoff.delay(attempt + 1)
                     );
-                    delay = (delay * 2).min(remote.backoff.1);
+                    attempt += 1;
                 }
             }
         };
