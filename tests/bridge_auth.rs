@@ -411,6 +411,19 @@ async fn a_peer_running_as_another_uid_is_refused_on_the_unix_socket() {
     let out = String::from_utf8_lossy(&root.stdout);
     assert!(out.contains("probe: Welcome"), "{out}");
     platform.shutdown().await;
+
+    // allow_uid admits that uid too.
+    let platform = Platform::builder()
+        .home(home.path())
+        .allow_uid(65534)
+        .start()
+        .await
+        .unwrap();
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o777)).unwrap();
+    let nobody = probe("65534");
+    let out = String::from_utf8_lossy(&nobody.stdout);
+    assert!(out.contains("probe: Welcome"), "{out}");
+    platform.shutdown().await;
 }
 
 /// Run by the test above as another uid: says hello and prints what the platform answers.

@@ -151,3 +151,31 @@ async fn a_killed_child_is_dropped_within_a_second() {
     let _ = wait_exit(&mut child).await;
     platform.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_agent_whose_launching_platform_dies_stops_by_itself() {
+    let home = tempfile::tempdir().unwrap();
+    let platform = Platform::builder().home(home.path()).start().await.unwrap();
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    platform
+        .spawn("collector", Collector { events: tx })
+        .await
+        .unwrap();
+    // A shell stands in for the platform process that launched the agent: it names itself
+    // in VOLTTRON_PARENT_PID, starts the agent in the background and exits at once, so the
+    // agent is orphaned right after it joins.
+    let script = format!(
+        "VOLTTRON_PARENT_PID=$$ AGENT_VIP_IDENTITY=meter.orphan VOLTTRON_HOME={} RUST_LOG=warn {} & exit 0",
+        home.path().display(),
+        remote_agent_binary().display()
+    );
+    let status = Command::new("/bin/sh").args(["-c", &script]).status().unwrap();
+    assert!(status.success());
+    expect(&mut rx, DEADLINE, |e| e == "Added(\"meter.orphan\")").await;
+    // It notices its parent is gone (polled every 500 ms) and stops cleanly.
+    expect(&mut rx, Duration::from_secs(3), |e| {
+        e == "Dropped(\"meter.orphan\")"
+    })
+    .await;
+    platform.shutdown().await;
+}

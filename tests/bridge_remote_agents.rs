@@ -523,6 +523,7 @@ async fn a_thousand_idle_connections_do_not_stop_the_platform_serving() {
         peers.iter().filter(|i| i.as_str().starts_with("idle.")).count(),
         n
     );
+    assert!(p.bridge_connections() >= n, "{} open", p.bridge_connections());
     let (tx, mut rx) = mpsc::unbounded_channel();
     let remote = Remote::new(addr.clone())
         .identity("busy")
@@ -563,4 +564,23 @@ async fn a_connection_without_agent_code_calls_publishes_and_subscribes() {
     assert!(conn.peers().iter().any(|i| i.as_str() == "local"));
     conn.close().await;
     p.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_test_platform_can_host_bridged_agents() {
+    let tp = volttron::testing::TestPlatform::builder()
+        .bridge(true)
+        .start()
+        .await;
+    let addr = tp.addresses().into_iter().next().expect("listens on its socket");
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    let remote = Remote::new(addr)
+        .identity("bridged")
+        .start(Meter { events: tx })
+        .await
+        .unwrap();
+    expect(&mut rx, "connected").await;
+    let six: i64 = tp.call("bridged", "triple", (2,)).returning().await.unwrap();
+    assert_eq!(six, 6);
+    remote.shutdown().await;
 }

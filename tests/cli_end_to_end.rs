@@ -253,6 +253,53 @@ fn a_user_session_with_volttron_and_vctl() {
         "survives reinstall",
     ]);
 
+    // The other commands a user reaches for.
+    let listed = home.ok(&["config", "list", "meter.e2e"]);
+    assert!(listed.lines().any(|l| l == "config"), "{listed}");
+    assert!(
+        home.ok(&["config", "get", "meter.e2e", "config", "--raw"])
+            .contains("\"interval\": 7")
+    );
+    let editor = home.path().join("editor.sh");
+    std::fs::write(&editor, "#!/bin/sh\necho '{\"interval\": 3}' > \"$1\"\n").unwrap();
+    std::fs::set_permissions(&editor, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_vctl"))
+        .arg("--volttron-home")
+        .arg(home.path())
+        .args(["config", "edit", "meter.e2e", "config"])
+        .env("EDITOR", &editor)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let start = Instant::now();
+    while home.ok(&["rpc", "call", "meter.e2e", "interval"]).trim() != "3" {
+        assert!(
+            start.elapsed() < DEADLINE,
+            "the edited config did not reach the agent"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let methods: Value = serde_json::from_str(&home.ok(&["--json", "rpc", "list", "meter.e2e"])).unwrap();
+    assert!(
+        methods["meter.e2e"].to_string().contains("write_data"),
+        "{methods}"
+    );
+    let health: Value = serde_json::from_str(&home.ok(&["--json", "health", "meter.e2e"])).unwrap();
+    assert_eq!(health["status"], "GOOD", "{health}");
+    assert!(home.ok(&["peerlist"]).lines().any(|l| l == "meter.e2e"));
+    home.ok(&["publish", "devices/e2e/all", r#"{"temperature": 21.5}"#]);
+    let keys: Value = serde_json::from_str(&home.ok(&["auth", "keypair"])).unwrap();
+    assert_eq!(keys["public"].as_str().map(str::len), Some(43), "{keys}");
+    let serverkey = home.ok(&["auth", "serverkey"]);
+    let keystore: Value =
+        serde_json::from_str(&std::fs::read_to_string(home.path().join("keystore.json")).unwrap()).unwrap();
+    assert_eq!(serverkey.trim(), keystore["public"]);
+    let entries = home.ok(&["--json", "auth", "list"]);
+    assert!(serde_json::from_str::<Value>(&entries).is_ok(), "{entries}");
+    home.ok(&["auth", "protect", "publish", "devices/actuators", "actuate"]);
+    let topics: Value = serde_json::from_str(&home.ok(&["--json", "auth", "protected-topics"])).unwrap();
+    assert!(topics.to_string().contains("devices/actuators"), "{topics}");
+
     // Killed: restarted with a new pid. Killed twice more: the limit (2) is exceeded.
     rustix_kill(first_pid);
     let a = home.wait_for("meter.e2e", "restarted", |a| {

@@ -204,3 +204,45 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for Rewind<S> {
         std::pin::Pin::new(&mut self.inner).poll_shutdown(cx)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::bridge::frame::{Publish, RpcNotify};
+    use crate::core::{Args, Identity, Map, Topic, Value};
+
+    #[test]
+    fn senders_are_refused_past_the_limit_and_once_closed() {
+        let outbox = Outbox::new(8 * 1024 * 1024);
+        let frame = Frame::Publish(Publish {
+            id: 0,
+            bus: String::new(),
+            topic: Topic::new("big").unwrap(),
+            headers: Map::new(),
+            message: Value::from("x".repeat(1024 * 1024)),
+        });
+        // Nothing drains the outbox: past the limit it refuses, saying how much waits.
+        let mut sent = 0;
+        let queued = loop {
+            match outbox.send(&frame) {
+                Ok(()) => sent += 1,
+                Err(SendError::Full(queued)) => break queued,
+                Err(e) => panic!("{e}"),
+            }
+        };
+        assert!(queued > OUTBOX_LIMIT, "{queued}");
+        assert!(sent <= OUTBOX_LIMIT / (1024 * 1024) + 1, "{sent}");
+        outbox.close();
+        let small = Frame::RpcNotify(RpcNotify {
+            peer: Identity::new("p").unwrap(),
+            method: "m".into(),
+            args: Args::new(),
+        });
+        assert!(matches!(outbox.send(&small), Err(SendError::Closed)));
+        outbox.reopen();
+        assert!(
+            outbox.send(&small).is_ok(),
+            "a reopened outbox accepts frames again"
+        );
+    }
+}

@@ -409,6 +409,25 @@ impl ControlService {
     }
 }
 
+/// The running agents in the order to stop them: the reverse of the autostart order
+/// (`started`), after those outside it (sorted, for a stable order).
+fn stop_order<'a>(started: &[&str], running: impl IntoIterator<Item = &'a String>) -> Vec<String> {
+    let running: std::collections::BTreeSet<&str> = running.into_iter().map(String::as_str).collect();
+    let mut order: Vec<String> = running
+        .iter()
+        .filter(|id| !started.contains(id))
+        .map(|id| id.to_string())
+        .collect();
+    order.extend(
+        started
+            .iter()
+            .rev()
+            .filter(|id| running.contains(*id))
+            .map(|id| id.to_string()),
+    );
+    order
+}
+
 /// Runs file work (which fsyncs) on the blocking pool, off the services' thread.
 async fn blocking<T: Send + 'static>(
     f: impl FnOnce() -> Result<T, String> + Send + 'static,
@@ -471,16 +490,11 @@ impl ControlService {
     #[on_stop]
     async fn stop_all(&mut self) {
         let agents = install::list(&self.config.home).unwrap_or_default();
-        let mut order: Vec<String> = install::autostart_order(&agents)
+        let started: Vec<&str> = install::autostart_order(&agents)
             .into_iter()
-            .map(|a| a.identity.to_string())
+            .map(|a| a.identity.as_str())
             .collect();
-        for identity in self.running.keys() {
-            if !order.contains(identity) {
-                order.push(identity.clone());
-            }
-        }
-        for identity in order.into_iter().rev() {
+        for identity in stop_order(&started, self.running.keys()) {
             self.stop_process(&identity).await;
         }
         // The agents' groups went with them; the platform's own group goes last (kept,
@@ -782,5 +796,18 @@ impl ControlService {
         tracing::info!("shutdown requested through the control service");
         rustix::process::kill_process(rustix::process::getpid(), rustix::process::Signal::TERM)
             .map_err(|e| e.to_string())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::stop_order;
+
+    #[test]
+    fn agents_stop_in_reverse_priority_order_after_the_others() {
+        let running: Vec<String> = ["zeta", "low", "high", "manual"].map(String::from).to_vec();
+        // Autostart order: lowest priority number first; "idle" is enabled but not running.
+        let started = ["low", "idle", "high"];
+        assert_eq!(stop_order(&started, &running), ["manual", "zeta", "high", "low"]);
     }
 }
