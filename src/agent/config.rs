@@ -175,40 +175,11 @@ impl AgentContext {
 /// fnmatch-style matching (`*`, `?`, `[abc]`, `[!abc]`), case-insensitive, as VOLTTRON's
 /// config subscriptions.
 pub(crate) fn fnmatch(pattern: &str, name: &str) -> bool {
-    let p: Vec<char> = pattern.to_lowercase().chars().collect();
-    let n: Vec<char> = name.to_lowercase().chars().collect();
-    matches(&p, &n)
-}
-
-fn matches(p: &[char], n: &[char]) -> bool {
-    match p.first() {
-        None => n.is_empty(),
-        Some('*') => (0..=n.len()).any(|i| matches(&p[1..], &n[i..])),
-        Some('?') => !n.is_empty() && matches(&p[1..], &n[1..]),
-        Some('[') => {
-            let Some(close) = p.iter().skip(2).position(|&c| c == ']').map(|i| i + 2) else {
-                return n.first() == Some(&'[') && matches(&p[1..], &n[1..]);
-            };
-            let Some(&c) = n.first() else { return false };
-            let (negate, set) = match p[1] {
-                '!' => (true, &p[2..close]),
-                _ => (false, &p[1..close]),
-            };
-            let mut hit = false;
-            let mut i = 0;
-            while i < set.len() {
-                if i + 2 < set.len() && set[i + 1] == '-' {
-                    hit |= set[i] <= c && c <= set[i + 2];
-                    i += 3;
-                } else {
-                    hit |= set[i] == c;
-                    i += 1;
-                }
-            }
-            hit != negate && matches(&p[close + 1..], &n[1..])
-        }
-        Some(&c) => n.first() == Some(&c) && matches(&p[1..], &n[1..]),
-    }
+    let syntax = crate::core::glob::Syntax {
+        classes: true,
+        escapes: false,
+    };
+    crate::core::glob::Glob::new(&pattern.to_lowercase(), syntax).matches(&name.to_lowercase())
 }
 
 #[cfg(test)]

@@ -681,31 +681,7 @@ fn normalize_prefix(prefix: &str) -> Option<&str> {
 
 /// Case-sensitive glob: `*` any run of characters (also none), `?` exactly one.
 fn glob(pattern: &str, text: &str) -> bool {
-    let p: Vec<char> = pattern.chars().collect();
-    let t: Vec<char> = text.chars().collect();
-    let (mut pi, mut ti) = (0, 0);
-    let mut backtrack: Option<(usize, usize)> = None;
-    while ti < t.len() {
-        match p.get(pi) {
-            Some('*') => {
-                backtrack = Some((pi, ti));
-                pi += 1;
-            }
-            Some(&c) if c == '?' || c == t[ti] => {
-                pi += 1;
-                ti += 1;
-            }
-            _ => match backtrack {
-                Some((star, from)) => {
-                    pi = star + 1;
-                    ti = from + 1;
-                    backtrack = Some((star, from + 1));
-                }
-                None => return false,
-            },
-        }
-    }
-    p[pi..].iter().all(|&c| c == '*')
+    crate::core::glob::Glob::new(pattern, crate::core::glob::Syntax::default()).matches(text)
 }
 
 // --- parsing -------------------------------------------------------------------------------

@@ -5,6 +5,7 @@
 //! Everything here is plain data that both the in-process platform and (later) the
 //! socket bridge speak.
 
+pub(crate) mod glob;
 pub mod health;
 pub mod identity;
 pub mod publication;

@@ -127,11 +127,12 @@ pub fn select<'a, A: Selectable>(agents: &'a [A], pattern: &str, by: By) -> Resu
         return Err(SelectError::EmptyPattern);
     }
     let glob = Glob::new(pattern);
+    let uuid_glob = Glob::new(&pattern.to_ascii_lowercase());
     let no_match = || SelectError::NoMatch {
         pattern: pattern.to_owned(),
     };
     let by_identity = |a: &&A| glob.matches(a.identity(), false);
-    let by_uuid = |a: &&A| glob.matches_prefix_ignoring_case(&a.uuid());
+    let by_uuid = |a: &&A| uuid_glob.matches_prefix_ignoring_case(&a.uuid());
     let by_name = |a: &&A| glob.matches(a.name(), false);
     let by_tag = |a: &&A| a.tag().is_some_and(|t| glob.matches(t, false));
     if !by.is_default() {
@@ -220,83 +221,32 @@ fn ambiguous<A: Selectable>(pattern: &str, found: &[&A]) -> SelectError {
     }
 }
 
-/// A compiled glob.
-struct Glob {
-    tokens: Vec<Token>,
-}
-
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Token {
-    Char(char),
-    AnyOne,
-    AnyRun,
-}
+/// A selection pattern: `*` and `?` wildcards, `\` escapes ([`crate::core::glob`]).
+struct Glob(crate::core::glob::Glob);
 
 impl Glob {
     fn new(pattern: &str) -> Glob {
-        let mut tokens = Vec::new();
-        let mut chars = pattern.chars();
-        while let Some(c) = chars.next() {
-            tokens.push(match c {
-                '*' => Token::AnyRun,
-                '?' => Token::AnyOne,
-                '\\' => Token::Char(chars.next().unwrap_or('\\')),
-                c => Token::Char(c),
-            });
-        }
-        Glob { tokens }
+        let syntax = crate::core::glob::Syntax {
+            classes: false,
+            escapes: true,
+        };
+        Glob(crate::core::glob::Glob::new(pattern, syntax))
     }
 
     /// Whether the glob matches all of `text` (or, with `prefix`, its start).
     fn matches(&self, text: &str, prefix: bool) -> bool {
-        let text: Vec<char> = text.chars().collect();
         if prefix {
-            let mut tokens = self.tokens.clone();
-            tokens.push(Token::AnyRun);
-            wildcard(&tokens, &text, false)
+            self.0.matches_prefix(text)
         } else {
-            wildcard(&self.tokens, &text, false)
+            self.0.matches(text)
         }
     }
 
+    /// UUIDs: a prefix, in either case (the pattern was compiled as given; UUIDs are
+    /// lowercase hex, so the text is compared lowercased against a lowercased pattern).
     fn matches_prefix_ignoring_case(&self, text: &str) -> bool {
-        let text: Vec<char> = text.chars().collect();
-        let mut tokens = self.tokens.clone();
-        tokens.push(Token::AnyRun);
-        wildcard(&tokens, &text, true)
+        self.0.matches_prefix(&text.to_ascii_lowercase())
     }
-}
-
-/// Iterative wildcard matching with one backtrack point (linear in practice).
-fn wildcard(tokens: &[Token], text: &[char], fold: bool) -> bool {
-    let eq = |a: char, b: char| if fold { a.eq_ignore_ascii_case(&b) } else { a == b };
-    let (mut t, mut s) = (0, 0);
-    let mut star: Option<(usize, usize)> = None;
-    while s < text.len() {
-        match tokens.get(t) {
-            Some(Token::AnyRun) => {
-                star = Some((t, s));
-                t += 1;
-            }
-            Some(Token::AnyOne) => {
-                t += 1;
-                s += 1;
-            }
-            Some(Token::Char(c)) if eq(*c, text[s]) => {
-                t += 1;
-                s += 1;
-            }
-            _ => match star {
-                Some((st, ss)) => {
-                    t = st + 1;
-                    s = ss + 1;
-                    star = Some((st, ss + 1));
-                }
-                None => return false,
-            },
-        }
-    }
-    tokens[t..].iter().all(|tok| *tok == Token::AnyRun)
 }
 
 #[cfg(test)]
