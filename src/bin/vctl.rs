@@ -12,7 +12,6 @@
 //! Every command takes `--json` (machine-readable output) and `-t SECS` (how long to wait
 //! for the platform, default 60). Any failure exits non-zero with a one-line reason.
 
-use std::borrow::Cow;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
@@ -23,11 +22,11 @@ use volttron::auth::keys::{CredentialStore, KeyPair, PlatformKey};
 use volttron::bridge::BridgeAddress;
 use volttron::home::VolttronHome;
 use volttron::home::pid::PidFile;
-use volttron::home::select::{By, Selectable, select_all, select_one};
+use volttron::home::select::{By, select_all, select_one};
 use volttron::remote::{Connection, Remote};
 use volttron::services::auth::IDENTITY as AUTH;
 use volttron::services::config_store::IDENTITY as CONFIG_STORE;
-use volttron::services::control::{CONTROL_CONNECTION, IDENTITY as CONTROL};
+use volttron::services::control::{AgentRecord, CONTROL_CONNECTION, IDENTITY as CONTROL, ProcessState};
 use volttron::services::health::IDENTITY as HEALTH;
 use volttron::{Args as RpcArgs, Value};
 
@@ -268,50 +267,6 @@ enum RpcCommand {
     },
 }
 
-/// An installed agent as the control service lists it.
-#[derive(Debug, Clone, serde::Deserialize, serde::Serialize)]
-struct AgentRow {
-    identity: String,
-    uuid: String,
-    name: String,
-    tag: Option<String>,
-    priority: Option<u64>,
-    autostart: bool,
-    #[serde(default)]
-    pid: Option<u64>,
-    #[serde(default)]
-    state: Option<String>,
-    #[serde(default)]
-    last_exit: Option<String>,
-    /// Set by the control service for an agent it gave up on.
-    #[serde(default)]
-    health: Option<String>,
-    /// The agent's contract's share of the budget.
-    #[serde(default)]
-    reservation: Option<serde_json::Value>,
-    /// CPU and memory sampled from /proc.
-    #[serde(default)]
-    usage: Option<serde_json::Value>,
-    /// Why the platform terminated it, if it did.
-    #[serde(default)]
-    reason: Option<String>,
-}
-
-impl Selectable for AgentRow {
-    fn identity(&self) -> &str {
-        &self.identity
-    }
-    fn uuid(&self) -> Cow<'_, str> {
-        Cow::Borrowed(&self.uuid)
-    }
-    fn name(&self) -> &str {
-        &self.name
-    }
-    fn tag(&self) -> Option<&str> {
-        self.tag.as_deref()
-    }
-}
-
 type Outcome = Result<(), String>;
 
 struct Ctl {
@@ -383,7 +338,7 @@ async fn call(
         .map_err(|e| format!("{peer}.{method}: {e}"))
 }
 
-async fn agents(conn: &Connection, method: &str) -> Result<Vec<AgentRow>, String> {
+async fn agents(conn: &Connection, method: &str) -> Result<Vec<AgentRecord>, String> {
     let v = call(conn, CONTROL, method, ()).await?;
     volttron::from_value(v).map_err(|e| e.to_string())
 }
@@ -616,12 +571,12 @@ async fn status(ctl: &Ctl, conn: &Connection, resources: bool) -> Outcome {
             &header,
             rows.iter()
                 .map(|r| {
-                    let status = match (r.pid, r.state.as_deref()) {
+                    let status = match (r.pid, r.state) {
                         (Some(pid), _) => format!("running [{pid}]"),
-                        (None, Some("gave up")) => {
+                        (None, Some(ProcessState::GaveUp)) => {
                             format!("gave up ({})", r.last_exit.clone().unwrap_or_default())
                         }
-                        (None, Some("terminated")) => {
+                        (None, Some(ProcessState::Terminated)) => {
                             format!("terminated: {}", r.reason.clone().unwrap_or_default())
                         }
                         (None, _) => r.last_exit.clone().unwrap_or_default(),
@@ -647,34 +602,22 @@ async fn status(ctl: &Ctl, conn: &Connection, resources: bool) -> Outcome {
 }
 
 /// CPU (% of a core and MIPS), RSS and the reservation, for `status --resources`.
-fn resource_cells(r: &AgentRow) -> [String; 3] {
-    let usage = r.usage.as_ref().filter(|u| u["gone"] != true);
+fn resource_cells(r: &AgentRecord) -> [String; 3] {
+    let usage = r.usage.as_ref().filter(|u| !u.gone);
     let cpu = usage
-        .and_then(|u| {
-            u["cpu_percent_of_core"]
-                .as_f64()
-                .map(|p| (p, u["cpu_mips"].as_f64()))
-        })
+        .and_then(|u| u.cpu_percent_of_core.map(|p| (p, u.cpu_mips)))
         .map(|(p, mips)| match mips {
             Some(m) => format!("{p:.1}% ({m:.0} MIPS)"),
             None => format!("{p:.1}%"),
         })
         .unwrap_or_default();
     let rss = usage
-        .and_then(|u| u["rss_bytes"].as_u64())
-        .map(|b| format!("{:.1} MB", b as f64 / 1e6))
+        .map(|u| format!("{:.1} MB", u.rss_bytes as f64 / 1e6))
         .unwrap_or_default();
     let reserved = r
         .reservation
         .as_ref()
-        .filter(|v| !v.is_null())
-        .map(|v| {
-            format!(
-                "{:.0} MIPS, {:.1} MB",
-                v["cpu_mips"].as_f64().unwrap_or(0.0),
-                v["memory_bytes"].as_u64().unwrap_or(0) as f64 / 1e6
-            )
-        })
+        .map(|v| format!("{:.0} MIPS, {:.1} MB", v.cpu_mips, v.memory_bytes as f64 / 1e6))
         .unwrap_or_default();
     [cpu, rss, reserved]
 }

@@ -45,17 +45,17 @@ use tokio::sync::mpsc;
 use crate::auth::keys::CredentialStore;
 use crate::control::process::{AgentProcess, Exit, ExitReport, LaunchSpec};
 use crate::control::restart::{CrashMonitor, Decision, MonitorState, RestartPolicy};
-use crate::core::{Map, Status, Value};
+use crate::core::{Status, Value};
 use crate::home::VolttronHome;
 use crate::home::install::{self, InstallSpec, InstalledAgent, Program};
 use crate::prelude::*;
-use crate::resources::admission::{Admission, BudgetPolicy};
+use crate::resources::admission::{Admission, BudgetPolicy, Reservation};
 use crate::resources::cgroup::{AgentCgroup, CGROUP_ROOT, CgroupLimits, CgroupSupport};
 use crate::resources::contract::{Contract, Machine};
 use crate::resources::enforcement::{
     self, Action, Enforcer, PressurePolicy, cpu_demand_mips, mem_available_bytes,
 };
-use crate::resources::monitor::{Monitor, MonitorHandle, ProcessKey, Sampler, bogomips_per_core};
+use crate::resources::monitor::{AgentUsage, Monitor, MonitorHandle, ProcessKey, Sampler, bogomips_per_core};
 use crate::resources::sandbox::{self, SandboxOptions};
 
 /// The service's identity.
@@ -63,6 +63,89 @@ pub const IDENTITY: &str = "control";
 
 /// The identity `vctl` connects under (VOLTTRON's).
 pub const CONTROL_CONNECTION: &str = "control.connection";
+
+/// An installed agent as `list_agents` and `status_agents` report it (the process fields
+/// only from `status_agents`; absent fields are left out of the record).
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct AgentRecord {
+    /// The VIP identity.
+    pub identity: String,
+    /// The install's UUID.
+    pub uuid: String,
+    /// Name and version.
+    pub name: String,
+    /// The tag.
+    pub tag: Option<String>,
+    /// The autostart priority.
+    pub priority: Option<u32>,
+    /// Whether it starts with the platform.
+    pub autostart: bool,
+    /// The pid, while it runs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pid: Option<u32>,
+    /// Where its process stands.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub state: Option<ProcessState>,
+    /// How its last process ended (`exit code 0`, `signal 9 (SIGKILL)`, ...).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_exit: Option<String>,
+    /// `BAD` for an agent given up on or terminated, whatever its last heartbeat said.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub health: Option<String>,
+    /// Why the enforcer terminated it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// Its contract's share of the budget.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reservation: Option<Reservation>,
+    /// Its latest CPU and memory use, sampled from `/proc`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub usage: Option<AgentUsage>,
+}
+
+impl crate::home::select::Selectable for AgentRecord {
+    fn identity(&self) -> &str {
+        &self.identity
+    }
+    fn uuid(&self) -> std::borrow::Cow<'_, str> {
+        std::borrow::Cow::Borrowed(&self.uuid)
+    }
+    fn name(&self) -> &str {
+        &self.name
+    }
+    fn tag(&self) -> Option<&str> {
+        self.tag.as_deref()
+    }
+}
+
+/// Where an installed agent's process stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub enum ProcessState {
+    /// Its process runs.
+    #[serde(rename = "running")]
+    Running,
+    /// It crashed; a restart is due after a backoff.
+    #[serde(rename = "restarting")]
+    Restarting,
+    /// It crashed past the restart limit: down until started again.
+    #[serde(rename = "gave up")]
+    GaveUp,
+    /// The enforcer terminated it: down until started again.
+    #[serde(rename = "terminated")]
+    Terminated,
+    /// Not running (never started, stopped, or exited cleanly).
+    #[serde(rename = "stopped")]
+    Stopped,
+}
+
+/// An agent's reservation and latest use (`agent_resources`).
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct AgentResources {
+    /// Its contract's share of the budget.
+    pub reservation: Option<Reservation>,
+    /// Its latest CPU and memory use.
+    pub usage: Option<AgentUsage>,
+}
 
 /// How the control service launches agents.
 #[derive(Debug, Clone)]
@@ -370,30 +453,38 @@ impl ControlService {
         }
     }
 
-    fn record(&self, agent: &InstalledAgent) -> Map {
-        let mut m = Map::new();
-        m.insert("identity".into(), Value::from(agent.identity.as_str()));
-        m.insert("uuid".into(), Value::from(agent.uuid.to_string()));
-        m.insert("name".into(), Value::from(agent.name.as_str()));
-        m.insert(
-            "tag".into(),
-            agent.tag.as_deref().map_or(Value::Null, Value::from),
-        );
-        m.insert(
-            "priority".into(),
-            agent.priority.map_or(Value::Null, |p| Value::from(u64::from(p))),
-        );
-        m.insert("autostart".into(), Value::from(agent.autostart));
-        m
+    fn record(&self, agent: &InstalledAgent) -> AgentRecord {
+        AgentRecord {
+            identity: agent.identity.to_string(),
+            uuid: agent.uuid.to_string(),
+            name: agent.name.clone(),
+            tag: agent.tag.clone(),
+            priority: agent.priority,
+            autostart: agent.autostart,
+            pid: None,
+            state: None,
+            last_exit: None,
+            health: None,
+            reason: None,
+            reservation: None,
+            usage: None,
+        }
     }
 
-    fn state_text(&self, identity: &str) -> &'static str {
+    fn state(&self, identity: &str) -> ProcessState {
         match self.monitors.get(identity).map(|m| m.state()) {
-            _ if self.running.contains_key(identity) => "running",
-            _ if self.terminated.contains_key(identity) => "terminated",
-            Some(MonitorState::BackingOff { .. }) => "restarting",
-            Some(MonitorState::GaveUp) => "gave up",
-            _ => "stopped",
+            _ if self.running.contains_key(identity) => ProcessState::Running,
+            _ if self.terminated.contains_key(identity) => ProcessState::Terminated,
+            Some(MonitorState::BackingOff { .. }) => ProcessState::Restarting,
+            Some(MonitorState::GaveUp) => ProcessState::GaveUp,
+            _ => ProcessState::Stopped,
+        }
+    }
+
+    fn resources(&self, identity: &str) -> AgentResources {
+        AgentResources {
+            reservation: self.admission.as_ref().and_then(|a| a.reserved(identity)),
+            usage: self.monitor.as_ref().and_then(|m| m.get(identity)),
         }
     }
 
@@ -532,64 +623,38 @@ impl ControlService {
 
     /// One agent's reservation and its latest sampled use (CPU, RSS), or nulls.
     #[rpc]
-    fn agent_resources(&mut self, identity: String) -> Map {
-        let mut m = Map::new();
-        let reservation = self.admission.as_ref().and_then(|a| a.reserved(&identity));
-        m.insert(
-            "reservation".into(),
-            reservation.map_or(Value::Null, |r| crate::core::to_value(&r).unwrap_or(Value::Null)),
-        );
-        let usage = self.monitor.as_ref().and_then(|mon| mon.get(&identity));
-        m.insert(
-            "usage".into(),
-            usage.map_or(Value::Null, |u| crate::core::to_value(&u).unwrap_or(Value::Null)),
-        );
-        m
+    fn agent_resources(&mut self, identity: String) -> AgentResources {
+        self.resources(&identity)
     }
 
     /// The installed agents.
     #[rpc]
-    fn list_agents(&mut self) -> Result<Vec<Map>, String> {
+    fn list_agents(&mut self) -> Result<Vec<AgentRecord>, String> {
         let agents = install::list(&self.config.home).map_err(|e| e.to_string())?;
         Ok(agents.iter().map(|a| self.record(a)).collect())
     }
 
     /// The installed agents with their process state.
     #[rpc]
-    fn status_agents(&mut self) -> Result<Vec<Map>, String> {
+    fn status_agents(&mut self) -> Result<Vec<AgentRecord>, String> {
         let agents = install::list(&self.config.home).map_err(|e| e.to_string())?;
         Ok(agents
             .iter()
             .map(|a| {
                 let id = a.identity.as_str();
-                let mut m = self.record(a);
-                m.insert(
-                    "pid".into(),
-                    self.running
-                        .get(id)
-                        .map_or(Value::Null, |r| Value::from(u64::from(r.process.pid()))),
-                );
-                m.insert("state".into(), Value::from(self.state_text(id)));
-                let reservation = self.admission.as_ref().and_then(|a| a.reserved(id));
-                m.insert(
-                    "reservation".into(),
-                    reservation.map_or(Value::Null, |r| crate::core::to_value(&r).unwrap_or(Value::Null)),
-                );
-                let usage = self.monitor.as_ref().and_then(|mon| mon.get(id));
-                m.insert(
-                    "usage".into(),
-                    usage.map_or(Value::Null, |u| crate::core::to_value(&u).unwrap_or(Value::Null)),
-                );
-                // An agent given up on, or terminated for its resource use, is BAD,
-                // whatever its last heartbeat said.
-                if matches!(self.state_text(id), "gave up" | "terminated") {
-                    m.insert("health".into(), Value::from("BAD"));
+                let state = self.state(id);
+                let AgentResources { reservation, usage } = self.resources(id);
+                AgentRecord {
+                    pid: self.running.get(id).map(|r| r.process.pid()),
+                    state: Some(state),
+                    last_exit: self.last_exit.get(id).map(Exit::to_string),
+                    health: matches!(state, ProcessState::GaveUp | ProcessState::Terminated)
+                        .then(|| "BAD".to_owned()),
+                    reason: self.terminated.get(id).cloned(),
+                    reservation,
+                    usage,
+                    ..self.record(a)
                 }
-                if let Some(reason) = self.terminated.get(id) {
-                    m.insert("reason".into(), Value::from(reason.as_str()));
-                }
-                m.insert("last_exit".into(), exit_value(self.last_exit.get(id)));
-                m
             })
             .collect())
     }
