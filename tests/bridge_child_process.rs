@@ -49,6 +49,18 @@ impl Collector {
     }
 }
 
+/// A platform on a temporary home with a [`Collector`]; its events arrive on the receiver.
+async fn platform_with_collector() -> (tempfile::TempDir, Platform, mpsc::UnboundedReceiver<String>) {
+    let home = tempfile::tempdir().unwrap();
+    let platform = Platform::builder().home(home.path()).start().await.unwrap();
+    let (tx, rx) = mpsc::unbounded_channel();
+    platform
+        .spawn("collector", Collector { events: tx })
+        .await
+        .unwrap();
+    (home, platform, rx)
+}
+
 async fn expect(rx: &mut mpsc::UnboundedReceiver<String>, limit: Duration, wanted: impl Fn(&str) -> bool) {
     let mut seen = Vec::new();
     let found = tokio::time::timeout(limit, async {
@@ -91,13 +103,7 @@ async fn wait_exit(child: &mut Child) -> std::process::ExitStatus {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_example_runs_as_a_child_process_with_the_same_api() {
-    let home = tempfile::tempdir().unwrap();
-    let platform = Platform::builder().home(home.path()).start().await.unwrap();
-    let (tx, mut rx) = mpsc::unbounded_channel();
-    platform
-        .spawn("collector", Collector { events: tx })
-        .await
-        .unwrap();
+    let (home, platform, mut rx) = platform_with_collector().await;
     let config = home.path().join("meter.json");
     std::fs::write(&config, r#"{"interval": 1, "site": "campus"}"#).unwrap();
 
@@ -133,13 +139,7 @@ async fn the_example_runs_as_a_child_process_with_the_same_api() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_killed_child_is_dropped_within_a_second() {
-    let home = tempfile::tempdir().unwrap();
-    let platform = Platform::builder().home(home.path()).start().await.unwrap();
-    let (tx, mut rx) = mpsc::unbounded_channel();
-    platform
-        .spawn("collector", Collector { events: tx })
-        .await
-        .unwrap();
+    let (home, platform, mut rx) = platform_with_collector().await;
     let mut child = launch(home.path(), "meter.doomed", None);
     expect(&mut rx, DEADLINE, |e| e == "Added(\"meter.doomed\")").await;
     child.start_kill().unwrap();
@@ -154,13 +154,7 @@ async fn a_killed_child_is_dropped_within_a_second() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_agent_whose_launching_platform_dies_stops_by_itself() {
-    let home = tempfile::tempdir().unwrap();
-    let platform = Platform::builder().home(home.path()).start().await.unwrap();
-    let (tx, mut rx) = mpsc::unbounded_channel();
-    platform
-        .spawn("collector", Collector { events: tx })
-        .await
-        .unwrap();
+    let (home, platform, mut rx) = platform_with_collector().await;
     // A shell stands in for the platform process that launched the agent: it names itself
     // in VOLTTRON_PARENT_PID, starts the agent in the background and exits at once, so the
     // agent is orphaned right after it joins.
