@@ -509,3 +509,33 @@ async fn tcp_clients_that_stall_or_send_garbage_are_closed() {
     agent.shutdown().await;
     s.platform.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_auth_off_tcp_is_still_noise_encrypted_and_any_key_is_accepted() {
+    let home = tempfile::tempdir().unwrap();
+    let platform = Platform::builder()
+        .home(home.path())
+        .listen("tcp://127.0.0.1:0".parse().unwrap())
+        .start()
+        .await
+        .unwrap();
+    let tcp = platform
+        .addresses()
+        .into_iter()
+        .find(|a| matches!(a, BridgeAddress::Tcp(_)))
+        .unwrap();
+    // A key nobody has seen connects; the serverkey is still checked.
+    let agent = Remote::new(tcp.clone())
+        .identity("stranger")
+        .credentials(KeyPair::generate().unwrap())
+        .serverkey(platform.serverkey().unwrap())
+        .start(Client)
+        .await
+        .expect("auth off: any key");
+    agent.shutdown().await;
+    // Without a key there is no handshake, so no TCP link.
+    let (code, message) = refused(Remote::new(tcp).identity("keyless").start(Client).await);
+    assert_eq!(code, ErrorCode::Unauthorized);
+    assert!(message.contains("key pair"), "{message}");
+    platform.shutdown().await;
+}
