@@ -490,20 +490,25 @@ impl<A: Agent> AgentHost<A> {
                         actx,
                     ),
                     Err(Some(mut boxed)) => {
-                        let crashed = self.run_dynamic(actx, "run-time subscription", |agent, ctx| {
-                            if let Some(h) = boxed.downcast_mut::<DynPublicationHandler<A>>() {
-                                h(agent, ctx, &publication);
-                            }
-                        });
-                        if !crashed {
-                            let mut reg = self.ctx.inner.registry.lock();
-                            if let Some(Some(SubscriptionHandler::Dynamic(slot @ None))) =
-                                reg.subscriptions.get_mut(subscription as usize)
-                            {
-                                *slot = Some(boxed);
-                            }
-                        }
-                        crashed
+                        self.run_dynamic(
+                            actx,
+                            "run-time subscription",
+                            |agent, ctx| {
+                                if let Some(h) = boxed.downcast_mut::<DynPublicationHandler<A>>() {
+                                    h(agent, ctx, &publication);
+                                }
+                                boxed
+                            },
+                            // Back in its slot before the publication counts as handled.
+                            |this, boxed| {
+                                let mut reg = this.ctx.inner.registry.lock();
+                                if let Some(Some(SubscriptionHandler::Dynamic(slot @ None))) =
+                                    reg.subscriptions.get_mut(subscription as usize)
+                                {
+                                    *slot = Some(boxed);
+                                }
+                            },
+                        )
                     }
                     Err(None) => {
                         // Unsubscribed after the publication was queued.
@@ -568,11 +573,15 @@ impl<A: Agent> AgentHost<A> {
     }
 
     /// Runs a run-time (closure) handler, which is synchronous. Returns true on a crash.
-    fn run_dynamic(
+    /// Runs a run-time handler; on success calls `after` and only then marks the envelope
+    /// handled, so that whoever waits for the platform to settle (a virtual clock's
+    /// `advance`) sees what `after` restores (a timer's handler and its busy flag).
+    fn run_dynamic<T>(
         &mut self,
         actx: &mut Context<Self>,
         what: &'static str,
-        f: impl FnOnce(&mut A, &AgentContext),
+        f: impl FnOnce(&mut A, &AgentContext) -> T,
+        after: impl FnOnce(&mut Self, T),
     ) -> bool {
         let Some(agent) = self.agent.as_deref_mut() else {
             self.ctx.inner.mailbox.handled();
@@ -580,7 +589,8 @@ impl<A: Agent> AgentHost<A> {
         };
         let ctx = &self.ctx;
         match std::panic::catch_unwind(AssertUnwindSafe(|| f(agent, ctx))) {
-            Ok(()) => {
+            Ok(value) => {
+                after(self, value);
                 self.ctx.inner.mailbox.handled();
                 false
             }
@@ -644,18 +654,28 @@ impl<A: Agent> AgentHost<A> {
                 actx,
             ),
             TimerHandler::Dynamic(mut boxed) => {
-                let crashed = self.run_dynamic(actx, "run-time timer", |agent, ctx| {
-                    if let Some(h) = boxed.downcast_mut::<DynTimerHandler<A>>() {
-                        h(agent, ctx);
-                    }
-                });
+                let restore = busy.clone();
+                let crashed = self.run_dynamic(
+                    actx,
+                    "run-time timer",
+                    |agent, ctx| {
+                        if let Some(h) = boxed.downcast_mut::<DynTimerHandler<A>>() {
+                            h(agent, ctx);
+                        }
+                        boxed
+                    },
+                    // Back in place before the firing counts as handled: an `advance`
+                    // firing the next deadline must find the handler and a clear flag.
+                    |this, boxed| {
+                        let mut reg = this.ctx.inner.registry.lock();
+                        if let Some(record) = reg.timers.get_mut(&id) {
+                            record.handler = Some(TimerHandler::Dynamic(boxed));
+                        }
+                        drop(reg);
+                        restore.store(false, Ordering::Release);
+                    },
+                );
                 busy.store(false, Ordering::Release);
-                if !crashed {
-                    let mut reg = self.ctx.inner.registry.lock();
-                    if let Some(record) = reg.timers.get_mut(&id) {
-                        record.handler = Some(TimerHandler::Dynamic(boxed));
-                    }
-                }
                 crashed
             }
         }
