@@ -454,7 +454,7 @@ fn spawn_run() -> (f64, f64) {
 
 /// Median milliseconds of one sampling round over 100 agent processes.
 fn resources_round_ms(runs: usize) -> f64 {
-    use volttron::resources::monitor::{ProcessKey, Sampler, bogomips_per_core};
+    use volttron::resources::monitor::{MonitoredAgent, ProcessKey, Sampler, bogomips_per_core};
     let mut children: Vec<std::process::Child> = (0..100)
         .map(|_| {
             std::process::Command::new("sleep")
@@ -463,10 +463,10 @@ fn resources_round_ms(runs: usize) -> f64 {
                 .expect("spawn sleep")
         })
         .collect();
-    let agents: Vec<(String, ProcessKey)> = children
+    let agents: Vec<MonitoredAgent> = children
         .iter()
         .enumerate()
-        .map(|(i, c)| (format!("agent{i}"), ProcessKey::of(c.id()).expect("a live child")))
+        .map(|(i, c)| (format!("agent{i}"), ProcessKey::of(c.id()).expect("a live child")).into())
         .collect();
     let mut sampler = Sampler::new(bogomips_per_core().unwrap_or(0.0));
     sampler.sample(&agents, Instant::now());

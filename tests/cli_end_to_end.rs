@@ -8,135 +8,15 @@
 //! Waits are on explicit conditions (a command's output, a process exit) polled against
 //! a deadline: the platform and the agent are other processes.
 
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-const DEADLINE: Duration = Duration::from_secs(30);
+mod common;
 
-fn remote_agent_binary() -> PathBuf {
-    let exe = std::env::current_exe().unwrap();
-    let path = exe
-        .parent()
-        .unwrap()
-        .parent()
-        .unwrap()
-        .join("examples")
-        .join("remote_agent");
-    if !path.exists() {
-        let status = Command::new(env!("CARGO"))
-            .args(["build", "--example", "remote_agent"])
-            .status()
-            .unwrap();
-        assert!(status.success());
-    }
-    path
-}
-
-struct Home {
-    dir: tempfile::TempDir,
-}
-
-impl Home {
-    fn path(&self) -> &Path {
-        self.dir.path()
-    }
-
-    fn vctl(&self, args: &[&str]) -> Output {
-        Command::new(env!("CARGO_BIN_EXE_vctl"))
-            .arg("--volttron-home")
-            .arg(self.path())
-            .args(["-t", "20"])
-            .args(args)
-            .output()
-            .unwrap()
-    }
-
-    /// Runs vctl; panics with its stderr unless it succeeds; returns stdout.
-    fn ok(&self, args: &[&str]) -> String {
-        let out = self.vctl(args);
-        assert!(
-            out.status.success(),
-            "vctl {args:?} failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8(out.stdout).unwrap()
-    }
-
-    /// Runs vctl; expects a failure; returns its one-line reason.
-    fn fails(&self, args: &[&str]) -> String {
-        let out = self.vctl(args);
-        assert!(!out.status.success(), "vctl {args:?} should fail");
-        let err = String::from_utf8(out.stderr).unwrap();
-        assert_eq!(err.trim_end().lines().count(), 1, "one line: {err}");
-        err
-    }
-
-    fn status(&self) -> Vec<Value> {
-        serde_json::from_str(&self.ok(&["status", "--json"])).unwrap()
-    }
-
-    fn agent(&self, identity: &str) -> Option<Value> {
-        self.status().into_iter().find(|a| a["identity"] == identity)
-    }
-
-    /// Polls `status` until `f` holds for the agent (or panics at the deadline).
-    fn wait_for(&self, identity: &str, what: &str, f: impl Fn(&Value) -> bool) -> Value {
-        let start = Instant::now();
-        loop {
-            if let Some(a) = self.agent(identity)
-                && f(&a)
-            {
-                return a;
-            }
-            assert!(
-                start.elapsed() < DEADLINE,
-                "{identity}: {what}: {:?}",
-                self.agent(identity)
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-
-    fn start_platform(&self) -> PlatformProcess {
-        let child = PlatformProcess(
-            Command::new(env!("CARGO_BIN_EXE_volttron"))
-                .arg("--volttron-home")
-                .arg(self.path())
-                .arg("-q")
-                .stdin(Stdio::null())
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .spawn()
-                .unwrap(),
-        );
-        let start = Instant::now();
-        while self.vctl(&["peerlist"]).status.code() != Some(0) {
-            assert!(start.elapsed() < DEADLINE, "the platform did not come up");
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        child
-    }
-}
-
-/// The platform process: killed (with its agents, which notice their parent is gone) if
-/// the test fails before shutting it down.
-struct PlatformProcess(Child);
-
-impl Drop for PlatformProcess {
-    fn drop(&mut self) {
-        if self.0.try_wait().ok().flatten().is_none() {
-            let _ = self.0.kill();
-            let _ = self.0.wait();
-        }
-    }
-}
-
-fn pid(a: &Value) -> Option<u64> {
-    a["pid"].as_u64()
-}
+use common::{DEADLINE, Home, pid, platform_wait, remote_agent_binary};
 
 #[test]
 fn a_user_session_with_volttron_and_vctl() {
@@ -478,18 +358,6 @@ fn cargo_projects_install_and_enabled_agents_autostart() {
     assert!(status.success(), "{status}");
 }
 
-/// Waits for the platform process to exit after `vctl shutdown --platform`.
-fn platform_wait(mut platform: PlatformProcess) -> std::process::ExitStatus {
-    let start = Instant::now();
-    loop {
-        if let Some(status) = platform.0.try_wait().unwrap() {
-            return status;
-        }
-        assert!(start.elapsed() < DEADLINE, "the platform did not stop");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
 #[test]
 fn resource_contracts_are_admitted_and_usage_is_reported() {
     let home = Home {
@@ -497,7 +365,7 @@ fn resource_contracts_are_admitted_and_usage_is_reported() {
     };
     std::fs::write(
         home.path().join("config"),
-        "[volttron]\nagent-monitor-frequency = 0.2\n",
+        "[volttron]\nagent-monitor-frequency = 0.2\nagent-memory-hard-cap = 2\n",
     )
     .unwrap();
     let contract = |name: &str, json: &str| {
@@ -552,6 +420,9 @@ fn resource_contracts_are_admitted_and_usage_is_reported() {
     assert_eq!(a["reservation"]["memory_bytes"], 50_000_000);
     let table = home.ok(&["status", "--resources"]);
     assert!(table.contains("RESERVED") && table.contains("MIPS"), "{table}");
+    // Measured through its cgroup where it has one, else /proc.
+    let accounting = a["usage"]["accounting"].as_str().unwrap();
+    assert!(table.contains(accounting), "{table}");
     // Where cgroups v1 are writable (as on the development machine), it runs in its own
     // group; elsewhere the platform logs that it measures through /proc only.
     let group = Path::new("/sys/fs/cgroup/cpu/volttron-volttron1");
@@ -560,6 +431,18 @@ fn resource_contracts_are_admitted_and_usage_is_reported() {
         assert!(cgroups.contains("volttron-volttron1/meter.a"), "{cgroups}");
         let shares = std::fs::read_to_string(group.join("meter.a").join("cpu.shares")).unwrap();
         assert!(shares.trim().parse::<u64>().unwrap() >= 2, "{shares}");
+        assert_eq!(accounting, "cgroup", "{a}");
+        // The hard cap: twice the 50 MB soft limit (the kernel rounds to pages).
+        let memory = Path::new("/sys/fs/cgroup/memory/volttron-volttron1/meter.a");
+        let read = |file: &str| -> u64 {
+            std::fs::read_to_string(memory.join(file))
+                .unwrap()
+                .trim()
+                .parse()
+                .unwrap()
+        };
+        assert!(read("memory.limit_in_bytes").abs_diff(100_000_000) < 4096);
+        assert!(read("memory.soft_limit_in_bytes").abs_diff(50_000_000) < 4096);
     } else {
         println!("no writable cgroup v1 hierarchy here: the cgroup check is skipped");
     }
@@ -594,7 +477,7 @@ fn under_pressure_an_agent_over_its_contract_is_terminated_and_others_keep_runni
     let hog = home.path().join("hog.sh");
     std::fs::write(
         &hog,
-        "#!/bin/sh\nx=$(head -c 40000000 /dev/zero | tr '\\0' a)\nexec sleep 600\n",
+        "#!/bin/sh\nx=$(head -c 40000000 /dev/zero | tr '\\0' a)\nsleep 600\n",
     )
     .unwrap();
     std::fs::set_permissions(&hog, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();

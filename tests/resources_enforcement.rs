@@ -9,7 +9,7 @@ use volttron::resources::admission::Reservation;
 use volttron::resources::enforcement::{
     Action, Enforcer, PressurePolicy, PressureReason, cpu_demand_mips, pressure,
 };
-use volttron::resources::monitor::{AgentUsage, ProcessKey};
+use volttron::resources::monitor::{Accounting, AgentUsage, ProcessKey};
 
 const MB: u64 = 1 << 20;
 
@@ -56,6 +56,7 @@ fn agent(
             cpu_mips: Some(cpu_mips),
             rss_bytes: rss_mb * MB,
             processes: 1,
+            accounting: Accounting::Procfs,
         },
     )
 }

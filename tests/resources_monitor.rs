@@ -13,7 +13,9 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use volttron::resources::monitor::{AgentUsage, Monitor, ProcessKey, Sampler, bogomips_per_core};
+use volttron::resources::monitor::{
+    Accounting, AgentUsage, Monitor, MonitoredAgent, ProcessKey, Sampler, bogomips_per_core,
+};
 
 const DEADLINE: Duration = Duration::from_secs(20);
 const WINDOW: Duration = Duration::from_millis(500);
@@ -135,8 +137,9 @@ fn sampler() -> Sampler {
     Sampler::new(bogomips_per_core().unwrap_or(0.0))
 }
 
-fn agent(identity: &str, key: ProcessKey) -> (String, ProcessKey) {
-    (identity.to_owned(), key)
+/// An agent measured through procfs (no cgroup).
+fn agent(identity: &str, key: ProcessKey) -> MonitoredAgent {
+    MonitoredAgent::from((identity.to_owned(), key))
 }
 
 /// Two rounds `WINDOW` apart for one agent, bracketed by independent reads of `measured`
@@ -199,6 +202,7 @@ fn a_cpu_hog_is_measured_as_proc_sees_it() {
     let (usage, independent) = measure(hog.key(), hog.pid(), false);
     assert!(!usage.gone);
     assert_eq!(usage.processes, 1);
+    assert_eq!(usage.accounting, Accounting::Procfs);
     assert_cpu_close(&usage, independent);
     assert!(usage.rss_bytes > 0);
 }
@@ -392,9 +396,10 @@ fn the_monitor_keeps_the_latest_figures_on_its_own_thread() {
     // Serializable, for the control service.
     let json = serde_json::to_value(&usage).unwrap();
     assert_eq!(json["identity"], "hog");
+    assert_eq!(json["accounting"], "procfs");
 
     // Agents left out are forgotten.
-    monitor.set_agents(Vec::new());
+    monitor.set_agents(Vec::<MonitoredAgent>::new());
     wait_for("an empty round", || monitor.latest().is_empty().then_some(()));
 
     let rounds = view.rounds();
@@ -412,7 +417,11 @@ fn dropping_the_handle_stops_the_monitor_at_once() {
     let monitor = Monitor::new(sampler(), Duration::from_secs(3600))
         .spawn()
         .unwrap();
-    monitor.set_agents(vec![agent("me", ProcessKey::of(std::process::id()).unwrap())]);
+    // (identity, root process) pairs, as before `MonitoredAgent`, still do.
+    monitor.set_agents(vec![(
+        "me".to_owned(),
+        ProcessKey::of(std::process::id()).unwrap(),
+    )]);
     let started = Instant::now();
     drop(monitor);
     assert!(

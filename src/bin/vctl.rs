@@ -564,7 +564,7 @@ async fn status(ctl: &Ctl, conn: &Connection, resources: bool) -> Outcome {
         .collect();
     let mut header = vec!["UUID", "AGENT", "IDENTITY", "TAG", "PRIORITY", "STATUS", "HEALTH"];
     if resources {
-        header.extend(["CPU", "RSS", "RESERVED"]);
+        header.extend(["CPU", "RSS", "FROM", "RESERVED"]);
     }
     ctl.print(&serde_json::Value::Array(json_rows), || {
         table(
@@ -601,8 +601,9 @@ async fn status(ctl: &Ctl, conn: &Connection, resources: bool) -> Outcome {
     Ok(())
 }
 
-/// CPU (% of a core and MIPS), RSS and the reservation, for `status --resources`.
-fn resource_cells(r: &AgentRecord) -> [String; 3] {
+/// CPU (% of a core and MIPS), RSS, where they come from (`procfs` or `cgroup`) and the
+/// reservation, for `status --resources`.
+fn resource_cells(r: &AgentRecord) -> [String; 4] {
     let usage = r.usage.as_ref().filter(|u| !u.gone);
     let cpu = usage
         .and_then(|u| u.cpu_percent_of_core.map(|p| (p, u.cpu_mips)))
@@ -614,12 +615,19 @@ fn resource_cells(r: &AgentRecord) -> [String; 3] {
     let rss = usage
         .map(|u| format!("{:.1} MB", u.rss_bytes as f64 / 1e6))
         .unwrap_or_default();
+    let from = usage
+        .map(|u| match u.accounting {
+            volttron::resources::monitor::Accounting::Procfs => "procfs",
+            volttron::resources::monitor::Accounting::Cgroup => "cgroup",
+        })
+        .unwrap_or_default()
+        .to_owned();
     let reserved = r
         .reservation
         .as_ref()
         .map(|v| format!("{:.0} MIPS, {:.1} MB", v.cpu_mips, v.memory_bytes as f64 / 1e6))
         .unwrap_or_default();
-    [cpu, rss, reserved]
+    [cpu, rss, from, reserved]
 }
 
 async fn for_selected(ctl: &Ctl, conn: &Connection, s: &Selection, method: &str, verb: &str) -> Outcome {

@@ -2,12 +2,13 @@
 //! [`volttron::resources::sandbox`] describes.
 //!
 //! ```text
-//! volttron-sandbox [--cgroup FILE]... [--uid N] [--gid N] [--read-only-except DIR] [--] PROGRAM [ARGS...]
+//! volttron-sandbox [--cgroup FILE]... [--uid N] [--gid N] [--read-only-except DIR] [--die-with-parent PID] [--] PROGRAM [ARGS...]
 //! ```
 //!
 //! It confines itself ([`enter`]: first joins each `--cgroup` (writes `0` to that
 //! `cgroup.procs` file), then empty capability sets and bounding set, no-new-privs,
-//! optionally the uid and gid, optionally Landlock) and then `exec`s the program, which
+//! optionally the uid and gid, optionally a SIGTERM when the platform dies, optionally
+//! Landlock) and then `exec`s the program, which
 //! keeps its pid, process group, environment, working directory and file descriptors.
 //! Best-effort steps that fell short print a warning line on stderr. Any failure prints
 //! one line on stderr and exits 126; bad arguments exit 2 with the usage.

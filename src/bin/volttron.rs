@@ -11,7 +11,16 @@
 //! `$VOLTTRON_HOME/run/vip.socket` (and any `vip-address`), runs the core services with
 //! auth on and the `control` service, autostarts enabled agents in priority order, and
 //! shuts down gracefully on SIGINT or SIGTERM (agents stopped in reverse order).
+//!
+//! Agent processes: `agent-isolation-mode = true` runs each agent as a user of its own
+//! (uids from `agent-uid-range`; needs root), `agent-data-only-writable = true` lets them
+//! write only beneath their `data/`, `agent-cpu-budget` / `agent-memory-budget` set what
+//! resource contracts may reserve, `agent-memory-hard-cap` caps an agent's cgroup memory
+//! at a multiple of its soft limit, and `memory-pressure-below` sets the MemAvailable
+//! under which agents over their contract are acted on (see
+//! [`volttron::home::config`]).
 
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
@@ -24,6 +33,7 @@ use volttron::control::restart::RestartPolicy;
 use volttron::home::VolttronHome;
 use volttron::home::config::PlatformConfig;
 use volttron::home::pid::PidFile;
+use volttron::resources::admission::BudgetPolicy;
 use volttron::services::control::CONTROL_CONNECTION;
 
 /// Command-line options (they override `$VOLTTRON_HOME/config`).
@@ -69,9 +79,11 @@ fn init_logging(args: &Args) -> Result<(), String> {
     match &args.log {
         None => builder.with_writer(std::io::stderr).init(),
         Some(path) => {
+            // The log may name agents, keys' owners and topics: the platform's user only.
             let file = std::fs::OpenOptions::new()
                 .create(true)
                 .append(true)
+                .mode(0o600)
                 .open(path)
                 .map_err(|e| format!("cannot open the log file {}: {e}", path.display()))?;
             builder
@@ -120,11 +132,26 @@ async fn run(args: Args) -> Result<(), String> {
     if let Some(every) = config.agent_monitor_frequency {
         builder = builder.agent_monitor_interval(every);
     }
-    if let Some(text) = config.extra.get("memory-pressure-below") {
-        let bytes: u64 = text
-            .parse()
-            .map_err(|_| format!("config: memory-pressure-below must be a number of bytes, not {text:?}"))?;
+    if let Some(bytes) = config.memory_pressure_below {
         builder = builder.agent_memory_pressure_below(bytes);
+    }
+    if config.agent_cpu_budget.is_some() || config.agent_memory_budget.is_some() {
+        let default = BudgetPolicy::VOLTTRON;
+        let budget = BudgetPolicy::new(
+            config.agent_cpu_budget.unwrap_or(default.cpu_fraction),
+            config.agent_memory_budget.unwrap_or(default.memory_fraction),
+        )
+        .map_err(|e| format!("config: {e}"))?;
+        builder = builder.agent_budget(budget);
+    }
+    if let Some(factor) = config.agent_memory_hard_cap {
+        builder = builder.agent_memory_hard_cap(factor);
+    }
+    if config.agent_isolation_mode == Some(true) {
+        builder = builder.agent_isolation(config.agent_uid_range.unwrap_or_default());
+    }
+    if let Some(on) = config.agent_data_only_writable {
+        builder = builder.agent_data_only_writable(on);
     }
     // vctl's key: made once, readable only by the platform's user.
     CredentialStore::new(home.path())

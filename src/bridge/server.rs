@@ -65,7 +65,7 @@ pub(crate) struct BridgeShared {
     pub(crate) hello_timeout: Duration,
     pub(crate) max_frame: usize,
     /// Uids allowed on the Unix socket (the platform's own is always among them).
-    pub(crate) allowed_uids: Vec<u32>,
+    pub(crate) allowed_uids: Vec<std::ops::RangeInclusive<u32>>,
     /// Connections open right now (accepted, not yet closed).
     pub(crate) open: AtomicUsize,
 }
@@ -220,7 +220,7 @@ async fn accept_unix(shared: Arc<BridgeShared>, mut stream: tokio::net::UnixStre
         Err(e) => return tracing::warn!("bridge: cannot read the peer's credentials: {e}"),
     };
     let source = format!("uid {uid}");
-    if !shared.allowed_uids.contains(&uid) {
+    if !shared.allowed_uids.iter().any(|r| r.contains(&uid)) {
         tracing::warn!(
             source,
             "bridge: refused a Unix-socket peer whose uid is not allowed"

@@ -1,5 +1,6 @@
 //! The control service: installed agents run as child processes.
 
+pub mod isolation;
 pub mod parent;
 pub mod process;
 pub mod restart;

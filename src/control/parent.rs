@@ -7,10 +7,14 @@
 //! the next poll sees it. The agent then stops as on SIGINT, and its exit is reaped by
 //! its new parent.
 //!
-//! Linux's `PR_SET_PDEATHSIG` would deliver a signal at once, but it has to be set in
-//! the child between `fork` and `exec` (`pre_exec`, which is `unsafe`, and this crate
-//! forbids `unsafe`); set later it races with the parent's death. Polling `getppid()` is
-//! the safe equivalent, with a delay bounded by the poll interval.
+//! Linux's `PR_SET_PDEATHSIG` delivers a signal at once, but it has to be set in the child
+//! between `fork` and `exec` (`pre_exec`, which is `unsafe`, and this crate forbids
+//! `unsafe`), or later with a check that the parent has not died meanwhile. The
+//! `volttron-sandbox` trampoline does the latter (`--die-with-parent`,
+//! [`SandboxOptions::die_with_parent`](crate::resources::sandbox::SandboxOptions::die_with_parent)),
+//! so agents in any language get SIGTERM when the platform dies. Polling `getppid()` here
+//! is the safe equivalent for agents launched without the trampoline, with a delay bounded
+//! by the poll interval.
 //!
 //! [`ParentWatch::check`] decides on each poll:
 //!

@@ -16,6 +16,12 @@
 //! | `auth` | [`auth`](PlatformConfig::auth) | boolean (ours) |
 //! | `agent-restart-limit` | [`agent_restart_limit`](PlatformConfig::agent_restart_limit) | integer (ours) |
 //! | `agent-restart-period` | [`agent_restart_period`](PlatformConfig::agent_restart_period) | seconds (ours) |
+//! | `agent-isolation-mode` | [`agent_isolation_mode`](PlatformConfig::agent_isolation_mode) | boolean: each agent runs as a user of its own ([`crate::control::isolation`]) |
+//! | `agent-uid-range` | [`agent_uid_range`](PlatformConfig::agent_uid_range) | `FIRST-LAST`: the uids those users get (ours; default `200000-299999`) |
+//! | `agent-data-only-writable` | [`agent_data_only_writable`](PlatformConfig::agent_data_only_writable) | boolean: agents may write only beneath their `data/` (ours) |
+//! | `agent-cpu-budget`, `agent-memory-budget` | [`agent_cpu_budget`](PlatformConfig::agent_cpu_budget), [`agent_memory_budget`](PlatformConfig::agent_memory_budget) | the shares of the machine's BogoMIPS and memory that resource contracts may reserve, in (0, 1] (ours; default 0.8 and 0.5, VOLTTRON's) |
+//! | `agent-memory-hard-cap` | [`agent_memory_hard_cap`](PlatformConfig::agent_memory_hard_cap) | a number >= 1: an agent's cgroup memory cap, as a multiple of its contract's soft limit (ours; default none) |
+//! | `memory-pressure-below` | [`memory_pressure_below`](PlatformConfig::memory_pressure_below) | bytes of MemAvailable below which the machine is under memory pressure (ours; default 10% of MemTotal) |
 //! | `message-bus` | [`message_bus`](PlatformConfig::message_bus) | kept, not used (one bus here) |
 //! | `bind-web-address` | [`bind_web_address`](PlatformConfig::bind_web_address) | kept, not used (no web service yet) |
 //! | anything else | [`extra`](PlatformConfig::extra) | kept, with a warning |
@@ -100,6 +106,22 @@ pub struct PlatformConfig {
     pub agent_restart_limit: Option<u32>,
     /// `agent-restart-period`: the window the restart limit counts in.
     pub agent_restart_period: Option<Duration>,
+    /// `agent-isolation-mode`: each agent runs as a user of its own.
+    pub agent_isolation_mode: Option<bool>,
+    /// `agent-uid-range`: the uids agents get in isolation mode.
+    pub agent_uid_range: Option<crate::control::isolation::UidRange>,
+    /// `agent-data-only-writable`: agents may write only beneath their `data/`.
+    pub agent_data_only_writable: Option<bool>,
+    /// `agent-cpu-budget`: the share of the machine's BogoMIPS contracts may reserve.
+    pub agent_cpu_budget: Option<f64>,
+    /// `agent-memory-budget`: the share of the machine's memory contracts may reserve.
+    pub agent_memory_budget: Option<f64>,
+    /// `agent-memory-hard-cap`: the cgroup memory cap, as a multiple of the contract's
+    /// soft limit.
+    pub agent_memory_hard_cap: Option<f64>,
+    /// `memory-pressure-below`: MemAvailable (bytes) below which the machine is under
+    /// memory pressure.
+    pub memory_pressure_below: Option<u64>,
     /// `message-bus` (`zmq`, `rmq` in VOLTTRON): kept for `query`, not used.
     pub message_bus: Option<String>,
     /// `bind-web-address`: kept for `query`, not used.
@@ -183,6 +205,20 @@ impl PlatformConfig {
                 _ => Err(invalid("a value")),
             }
         };
+        let boolean = || -> Result<bool, ConfigError> {
+            match entry.value.as_deref() {
+                None => Ok(true),
+                Some(v) => parse_bool(v).ok_or_else(|| invalid("true/false, yes/no, on/off or 1/0")),
+            }
+        };
+        let fraction = || -> Result<f64, ConfigError> {
+            let value = text()?;
+            value
+                .parse::<f64>()
+                .ok()
+                .filter(|f| *f > 0.0 && *f <= 1.0)
+                .ok_or_else(|| invalid("a fraction in (0, 1]"))
+        };
         match entry.key.as_str() {
             "instance-name" => self.instance_name = Some(text()?),
             "vip-address" => {
@@ -207,11 +243,32 @@ impl PlatformConfig {
                 self.agent_restart_limit =
                     Some(value.parse::<u32>().map_err(|_| invalid("a whole number >= 0"))?);
             }
-            "auth" => {
-                self.auth = Some(match entry.value.as_deref() {
-                    None => true,
-                    Some(v) => parse_bool(v).ok_or_else(|| invalid("true/false, yes/no, on/off or 1/0"))?,
-                });
+            "auth" => self.auth = Some(boolean()?),
+            "agent-isolation-mode" => self.agent_isolation_mode = Some(boolean()?),
+            "agent-data-only-writable" => self.agent_data_only_writable = Some(boolean()?),
+            "agent-uid-range" => {
+                self.agent_uid_range = Some(
+                    text()?
+                        .parse()
+                        .map_err(|_| invalid("FIRST-LAST, two uids above 0"))?,
+                );
+            }
+            "agent-cpu-budget" => self.agent_cpu_budget = Some(fraction()?),
+            "agent-memory-budget" => self.agent_memory_budget = Some(fraction()?),
+            "agent-memory-hard-cap" => {
+                let value = text()?;
+                self.agent_memory_hard_cap = Some(
+                    value
+                        .parse::<f64>()
+                        .ok()
+                        .filter(|f| f.is_finite() && *f >= 1.0)
+                        .ok_or_else(|| invalid("a number >= 1 (times the soft limit)"))?,
+                );
+            }
+            "memory-pressure-below" => {
+                let value = text()?;
+                self.memory_pressure_below =
+                    Some(value.parse::<u64>().map_err(|_| invalid("a number of bytes"))?);
             }
             "message-bus" => {
                 let value = text()?;
@@ -248,6 +305,15 @@ impl PlatformConfig {
             auth: overrides.auth.or(self.auth),
             agent_restart_limit: overrides.agent_restart_limit.or(self.agent_restart_limit),
             agent_restart_period: overrides.agent_restart_period.or(self.agent_restart_period),
+            agent_isolation_mode: overrides.agent_isolation_mode.or(self.agent_isolation_mode),
+            agent_uid_range: overrides.agent_uid_range.or(self.agent_uid_range),
+            agent_data_only_writable: overrides
+                .agent_data_only_writable
+                .or(self.agent_data_only_writable),
+            agent_cpu_budget: overrides.agent_cpu_budget.or(self.agent_cpu_budget),
+            agent_memory_budget: overrides.agent_memory_budget.or(self.agent_memory_budget),
+            agent_memory_hard_cap: overrides.agent_memory_hard_cap.or(self.agent_memory_hard_cap),
+            memory_pressure_below: overrides.memory_pressure_below.or(self.memory_pressure_below),
             message_bus: overrides.message_bus.or(self.message_bus),
             bind_web_address: overrides.bind_web_address.or(self.bind_web_address),
             extra: self.extra,
@@ -489,6 +555,42 @@ web-ssl-cert = /home/u/.volttron/certificates/certs/platform_web-server.crt
         }
         let err = parse("[volttron]\nagent-restart-limit = -3\n").unwrap_err();
         assert!(matches!(err, ConfigError::InvalidValue { line: 2, .. }), "{err}");
+    }
+
+    #[test]
+    fn agent_confinement_and_budget_keys() {
+        let c = parse(
+            "[volttron]\nagent-isolation-mode = true\nagent-uid-range = 300000-300099\n\
+             agent-data-only-writable\nagent-cpu-budget = 0.25\nagent-memory-budget = 1\n\
+             agent-memory-hard-cap = 1.5\nmemory-pressure-below = 1000000\n",
+        )
+        .unwrap();
+        assert_eq!(c.agent_isolation_mode, Some(true));
+        assert_eq!(c.agent_uid_range.map(|r| r.as_range()), Some(300_000..=300_099));
+        assert_eq!(c.agent_data_only_writable, Some(true));
+        assert_eq!(
+            (c.agent_cpu_budget, c.agent_memory_budget),
+            (Some(0.25), Some(1.0))
+        );
+        assert_eq!(c.agent_memory_hard_cap, Some(1.5));
+        assert_eq!(c.memory_pressure_below, Some(1_000_000));
+        assert!(c.extra.is_empty(), "{:?}", c.extra);
+        for (key, bad, expected) in [
+            ("agent-uid-range", "0-10", "FIRST-LAST"),
+            ("agent-uid-range", "many", "FIRST-LAST"),
+            ("agent-cpu-budget", "0", "(0, 1]"),
+            ("agent-memory-budget", "1.5", "(0, 1]"),
+            ("agent-memory-hard-cap", "0.5", ">= 1"),
+            ("memory-pressure-below", "-1", "bytes"),
+            ("agent-isolation-mode", "perhaps", "true/false"),
+        ] {
+            let err = parse(&format!("[volttron]\n{key} = {bad}\n")).unwrap_err();
+            assert!(
+                matches!(&err, ConfigError::InvalidValue { line: 2, key: k, .. } if k == key),
+                "{key}: {err:?}"
+            );
+            assert!(err.to_string().contains(expected), "{key}: {err}");
+        }
     }
 
     #[test]

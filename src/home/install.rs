@@ -11,6 +11,7 @@
 //! | `exereqs.json` | optional execution requirements |
 //! | *the executable*, or `COMMAND` | what to run: a copy of the agent binary (mode `0755`, under its own file name), or a JSON array with the command line |
 //! | `data/` | the agent's own writable directory, kept across `--force` reinstalls |
+//! | `USER_ID` | in agent isolation mode, the uid (and gid) the agent runs as; allocated at its first start ([`crate::control::isolation`]), kept across `--force` reinstalls |
 //!
 //! This is VOLTTRON 10's layout (`agents/<vip-identity>/{UUID,NAME,TAG,AUTOSTART,config,data/}`)
 //! plus `PRIORITY`, `COMMAND` and the executable. Reading also accepts VOLTTRON's
@@ -262,6 +263,8 @@ pub struct InstalledAgent {
     pub config: Option<PathBuf>,
     /// `exereqs.json` (or `execreqs.json`), if present.
     pub exereqs: Option<PathBuf>,
+    /// `USER_ID`: the uid and gid it runs as in agent isolation mode, once allocated.
+    pub user_id: Option<u32>,
 }
 
 impl InstalledAgent {
@@ -309,8 +312,16 @@ impl InstalledAgent {
         if priority.is_none() {
             priority = autostart.as_deref().and_then(|a| a.parse::<u32>().ok());
         }
+        let user_id = match read_trimmed(&dir.join("USER_ID"))? {
+            Some(u) => Some(
+                u.parse::<u32>()
+                    .map_err(|_| invalid("USER_ID", &u, "a uid (a number)"))?,
+            ),
+            None => None,
+        };
         let present = |file: &str| Some(dir.join(file)).filter(|p| p.is_file());
         Ok(InstalledAgent {
+            user_id,
             program: read_program(dir)?,
             config: present("config"),
             exereqs: present("exereqs.json").or_else(|| present("execreqs.json")),
@@ -535,6 +546,13 @@ pub fn set_tag(
     Ok(InstalledAgent::load(&agent.dir)?)
 }
 
+/// Records the uid (and gid) the agent runs as in agent isolation mode (`USER_ID`).
+pub fn set_user_id(home: &VolttronHome, identity: &str, uid: u32) -> Result<InstalledAgent, InstallError> {
+    let agent = find(home, identity)?;
+    write_file(&agent.dir.join("USER_ID"), uid.to_string().as_bytes())?;
+    Ok(InstalledAgent::load(&agent.dir)?)
+}
+
 /// Sets the agent's priority, without enabling or disabling it.
 pub fn set_priority(
     home: &VolttronHome,
@@ -599,7 +617,7 @@ enum ProgramFile {
 impl Files {
     /// Writes every file except `UUID` into `dir`; returns the names written.
     fn write(&self, dir: &Path) -> Result<Vec<std::ffi::OsString>, InstallError> {
-        let mut written = vec!["UUID".into(), "data".into()];
+        let mut written = vec!["UUID".into(), "data".into(), "USER_ID".into()];
         let mut put = |name: &OsStr, bytes: Option<&[u8]>| -> Result<(), InstallError> {
             let path = dir.join(name);
             match bytes {
@@ -968,7 +986,10 @@ mod tests {
         spec.tag = Some("old".into());
         spec.config = Some(f.config.clone());
         let first = install(&f.home, &spec).unwrap();
+        assert_eq!(first.user_id, None);
         fs::write(first.data_dir().join("state.db"), b"precious").unwrap();
+        let first = set_user_id(&f.home, "listener", 200_007).unwrap();
+        assert_eq!(first.user_id, Some(200_007));
 
         let err = install(&f.home, &spec).unwrap_err();
         assert!(matches!(&err, InstallError::Exists { identity, .. } if identity.as_str() == "listener"));
@@ -988,6 +1009,13 @@ mod tests {
         assert!(!second.dir.join("listener").exists());
         assert!(second.autostart);
         assert_eq!(fs::read(second.data_dir().join("state.db")).unwrap(), b"precious");
+        assert_eq!(second.user_id, Some(200_007), "USER_ID is kept like UUID");
+
+        fs::write(second.dir.join("USER_ID"), "root").unwrap();
+        assert!(matches!(
+            InstalledAgent::load(&second.dir).unwrap_err(),
+            AgentDirError::InvalidFile { .. }
+        ));
     }
 
     #[test]

@@ -74,6 +74,9 @@ pub enum PlatformError {
     /// The platform's key, or the auth files, could not be read or created.
     #[error("auth: {0}")]
     Auth(String),
+    /// A setting for agent processes (budget, hard cap, isolation) cannot be used.
+    #[error("agent processes: {0}")]
+    AgentSettings(String),
 }
 
 /// Why an agent could not be spawned.
@@ -125,6 +128,10 @@ pub struct PlatformBuilder {
     agent_stop_grace: Duration,
     agent_monitor_interval: Duration,
     agent_memory_pressure_below: Option<u64>,
+    agent_budget: crate::resources::admission::BudgetPolicy,
+    agent_memory_hard_cap: Option<f64>,
+    agent_isolation: Option<crate::control::isolation::UidRange>,
+    agent_data_only_writable: bool,
 }
 
 /// Default for [`PlatformBuilder::mailbox_capacity`] (VOLTTRON's router high-water mark
@@ -154,6 +161,10 @@ impl Default for PlatformBuilder {
             agent_stop_grace: Duration::from_secs(10),
             agent_monitor_interval: Duration::from_secs(2),
             agent_memory_pressure_below: None,
+            agent_budget: crate::resources::admission::BudgetPolicy::VOLTTRON,
+            agent_memory_hard_cap: None,
+            agent_isolation: None,
+            agent_data_only_writable: false,
         }
     }
 }
@@ -295,6 +306,58 @@ impl PlatformBuilder {
         self
     }
 
+    /// The shares of the machine that agents' resource contracts may reserve (default
+    /// [`BudgetPolicy::VOLTTRON`](crate::resources::admission::BudgetPolicy::VOLTTRON):
+    /// 80 % of the BogoMIPS, 50 % of the memory). The CPU share is also the line above
+    /// which the agents' CPU use puts the machine under CPU pressure.
+    pub fn agent_budget(mut self, budget: crate::resources::admission::BudgetPolicy) -> Self {
+        self.agent_budget = budget;
+        self
+    }
+
+    /// Caps the memory of an agent with a contract at `factor` (>= 1) times its
+    /// contract's soft limit, in its cgroup (where cgroups are available): the kernel
+    /// reclaims, then kills, above it. Default: no cap (the soft limit only).
+    pub fn agent_memory_hard_cap(mut self, factor: f64) -> Self {
+        self.agent_memory_hard_cap = Some(factor);
+        self
+    }
+
+    /// Agent isolation mode (VOLTTRON's `agent-isolation-mode`): each agent process runs
+    /// as a user of its own, with a uid from `uids` (see [`crate::control::isolation`]).
+    /// Needs the control service, and a platform running as root: `start` fails
+    /// otherwise.
+    pub fn agent_isolation(mut self, uids: crate::control::isolation::UidRange) -> Self {
+        self.agent_isolation = Some(uids);
+        self
+    }
+
+    /// Agents may write only beneath their `data/` directory (Landlock; their `TMPDIR` is
+    /// `data/tmp`). Default off.
+    pub fn agent_data_only_writable(mut self, on: bool) -> Self {
+        self.agent_data_only_writable = on;
+        self
+    }
+
+    fn check_agent_settings(&self) -> Result<(), PlatformError> {
+        let invalid = |e: &dyn std::fmt::Display| PlatformError::AgentSettings(e.to_string());
+        self.agent_budget.validate().map_err(|e| invalid(&e))?;
+        if let Some(factor) = self.agent_memory_hard_cap
+            && !(factor.is_finite() && factor >= 1.0)
+        {
+            return Err(invalid(&format!(
+                "the memory hard cap must be at least 1 times the soft limit, not {factor}"
+            )));
+        }
+        if self.agent_isolation.is_some() {
+            if !self.control {
+                return Err(invalid(&"agent isolation mode needs the control service"));
+            }
+            crate::control::isolation::check_privileges().map_err(|e| invalid(&e))?;
+        }
+        Ok(())
+    }
+
     /// The bridge addresses to bind: the listed ones plus the default socket.
     fn bridge_addresses(&self) -> Vec<BridgeAddress> {
         let mut addresses = Vec::new();
@@ -310,6 +373,7 @@ impl PlatformBuilder {
     /// Starts the platform threads and core services.
     pub async fn start(self) -> Result<Platform, PlatformError> {
         Identity::new(&self.instance_name).map_err(PlatformError::InstanceName)?;
+        self.check_agent_settings()?;
         if let Some(home) = &self.home {
             std::fs::create_dir_all(home).map_err(|source| PlatformError::Home {
                 path: home.clone(),
@@ -363,6 +427,10 @@ impl PlatformBuilder {
                     grace: self.agent_stop_grace,
                     monitor_interval: self.agent_monitor_interval,
                     memory_pressure_below: self.agent_memory_pressure_below,
+                    budget: self.agent_budget,
+                    memory_hard_cap: self.agent_memory_hard_cap,
+                    isolation: self.agent_isolation,
+                    data_only_writable: self.agent_data_only_writable,
                 })
             }
             (None, true) => {
@@ -489,6 +557,9 @@ impl PlatformBuilder {
                     .iter()
                     .filter_map(|l| l.owner_uid())
                     .chain(self.allowed_uids.iter().copied())
+                    .map(|uid| uid..=uid)
+                    // Agents in isolation mode connect as their own users.
+                    .chain(self.agent_isolation.map(|r| r.as_range()))
                     .collect(),
                 open: Default::default(),
             });

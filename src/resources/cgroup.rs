@@ -40,9 +40,38 @@
 //! [`AgentCgroup::procs_files`] to the `volttron-sandbox` trampoline (`--cgroup FILE`,
 //! [`SandboxOptions::cgroup_procs`](super::sandbox::SandboxOptions::cgroup_procs)), which
 //! writes `0` (itself) to each before it drops privileges and `exec`s the agent, so the
-//! agent and its children start inside the group with no race. [`AgentCgroup::usage`]
-//! reads the group's accounting; [`AgentCgroup::remove`] (and drop) removes the group once
-//! its processes are gone.
+//! agent and its children start inside the group with no race. [`AgentCgroup::remove`]
+//! (and drop) removes the group once its processes are gone.
+//!
+//! # Accounting
+//!
+//! The kernel accounts for every process in a group, including one that has left the
+//! agent's process tree (a daemon re-parented to init), so the
+//! [monitor](super::monitor) reads an agent's figures from its group when it has one.
+//! [`AgentCgroup::accounting`] gives a cheap, clonable [`CgroupAccounting`] (the paths of
+//! the files below) that the monitor's thread keeps; [`CgroupAccounting::read`] (and
+//! [`AgentCgroup::usage`]) read a [`CgroupUsage`]:
+//!
+//! | figure | cgroup v1 | cgroup v2 |
+//! |---|---|---|
+//! | [`cpu_nanos`](CgroupUsage::cpu_nanos) | `cpuacct.usage` (in the `cpuacct` group when that is a hierarchy of its own, else in the `cpu` group) | `cpu.stat` `usage_usec` × 1000 |
+//! | [`memory_bytes`](CgroupUsage::memory_bytes) | `memory.usage_in_bytes` | `memory.current` |
+//! | [`resident_bytes`](CgroupUsage::resident_bytes) | `memory.stat` `total_rss` + `total_mapped_file` (or `rss` + `mapped_file` without the `total_` lines) | `memory.stat` `anon` + `file_mapped` |
+//! | [`processes`](CgroupUsage::processes) | lines of `cgroup.procs` (memory group) | lines of `cgroup.procs` |
+//!
+//! `memory_bytes` is everything charged to the group, page cache included: an agent that
+//! reads a large file would seem to hold its size. `resident_bytes` is what compares with
+//! the summed RSS of procfs measurement: anonymous memory (heap, stacks) and file pages
+//! mapped into the group's processes (executables, libraries, `mmap`ed files), not the
+//! cache. On v1 the `total_` figures are used because they are hierarchical, as v2's
+//! `memory.stat` always is: an agent that makes groups of its own beneath its group is
+//! still counted in full; the plain `rss` and `mapped_file` lines (the group alone) are
+//! the fallback where a kernel prints no `total_` lines.
+//!
+//! It differs from the summed RSS in two ways, both towards less: a page shared by several
+//! processes of the group (copy-on-write after `fork`, a library) counts once, not once
+//! per process; and a page is charged to the group that first brought it into memory, so
+//! library pages already cached by processes outside the group (libc) are not the group's.
 //!
 //! Names: the platform name and identities must be non-empty, not `.` or `..`, and of
 //! ASCII letters, digits, `.`, `-` and `_` only ([`CgroupError::InvalidName`]), so that a
@@ -268,25 +297,120 @@ pub enum CgroupError {
     },
 }
 
-/// What the group has accounted for its processes ([`AgentCgroup::usage`]); a figure
-/// the kernel does not offer is `None`.
+/// What the group has accounted for its processes ([`CgroupAccounting::read`],
+/// [`AgentCgroup::usage`]; see the table in the module docs); a figure the kernel does not
+/// offer, or that could not be read (the group is gone), is `None`.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct CgroupUsage {
-    /// CPU time used, in nanoseconds (v1 `cpuacct.usage`, v2 `cpu.stat` `usage_usec`).
+    /// CPU time used by the group's processes since the group was made, in nanoseconds
+    /// (v1 `cpuacct.usage`, v2 `cpu.stat` `usage_usec`).
     pub cpu_nanos: Option<u64>,
-    /// Memory in use, in bytes (v1 `memory.usage_in_bytes`, v2 `memory.current`).
+    /// Memory charged to the group, page cache included, in bytes (v1
+    /// `memory.usage_in_bytes`, v2 `memory.current`).
     pub memory_bytes: Option<u64>,
+    /// Resident memory of the group's processes, comparable to their summed RSS, in bytes:
+    /// anonymous memory plus mapped file pages, from `memory.stat` (v1 `total_rss` +
+    /// `total_mapped_file`, v2 `anon` + `file_mapped`; see the module docs).
+    pub resident_bytes: Option<u64>,
+    /// How many processes are in the group (distinct pids in `cgroup.procs`).
+    pub processes: Option<usize>,
+}
+
+/// Where to read an agent group's accounting ([`AgentCgroup::accounting`]): a cheap,
+/// clonable value for the monitor's thread, independent of the [`AgentCgroup`] (which
+/// stays with whoever removes the group). Once the group is removed every figure
+/// [`read`](Self::read) gives is `None`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CgroupAccounting {
+    /// Whether the group is v2 (`cpu_dir` and `memory_dir` are then the one directory).
+    v2: bool,
+    /// The group holding the CPU figure: v2 the group; v1 the `cpu` group (where `cpu`
+    /// and `cpuacct` are one hierarchy).
+    cpu_dir: PathBuf,
+    /// v1: the group in a separate `cpuacct` hierarchy, read first.
+    cpuacct_dir: Option<PathBuf>,
+    /// The group holding the memory figures and `cgroup.procs`.
+    memory_dir: PathBuf,
+}
+
+impl CgroupAccounting {
+    /// The accounting of a v2 group at `dir`.
+    #[cfg(test)]
+    pub(crate) fn v2_at(dir: &Path) -> CgroupAccounting {
+        CgroupAccounting {
+            v2: true,
+            cpu_dir: dir.to_path_buf(),
+            cpuacct_dir: None,
+            memory_dir: dir.to_path_buf(),
+        }
+    }
+
+    /// Reads the group's figures (four small files: CPU, `memory.stat`, memory usage,
+    /// `cgroup.procs`), best effort: what cannot be read is `None`.
+    pub fn read(&self) -> CgroupUsage {
+        let cpu_nanos = if self.v2 {
+            read_string(&self.cpu_dir.join("cpu.stat")).and_then(|text| parse_v2_cpu_nanos(&text))
+        } else {
+            [self.cpuacct_dir.as_ref(), Some(&self.cpu_dir)]
+                .into_iter()
+                .flatten()
+                .find_map(|dir| read_u64(&dir.join("cpuacct.usage")))
+        };
+        let usage_file = if self.v2 {
+            "memory.current"
+        } else {
+            "memory.usage_in_bytes"
+        };
+        CgroupUsage {
+            cpu_nanos,
+            memory_bytes: read_u64(&self.memory_dir.join(usage_file)),
+            resident_bytes: read_string(&self.memory_dir.join("memory.stat"))
+                .and_then(|text| parse_resident_bytes(&text, self.v2)),
+            processes: read_string(&self.memory_dir.join("cgroup.procs")).map(|text| count_pids(&text)),
+        }
+    }
+}
+
+/// The CPU time in v2 `cpu.stat` text, in nanoseconds.
+fn parse_v2_cpu_nanos(cpu_stat: &str) -> Option<u64> {
+    stat_value(cpu_stat, "usage_usec").map(|usec| usec.saturating_mul(1000))
+}
+
+/// The value of `key` in a `memory.stat` or `cpu.stat` text (lines of `key value`).
+fn stat_value(text: &str, key: &str) -> Option<u64> {
+    text.lines().find_map(|line| {
+        let (k, v) = line.split_once(' ')?;
+        (k == key).then(|| v.trim().parse().ok()).flatten()
+    })
+}
+
+/// Resident memory from `memory.stat` text (see the module docs): v2 `anon` +
+/// `file_mapped`; v1 `total_rss` + `total_mapped_file`, else `rss` + `mapped_file`.
+fn parse_resident_bytes(memory_stat: &str, v2: bool) -> Option<u64> {
+    let sum =
+        |a: &str, b: &str| Some(stat_value(memory_stat, a)?.saturating_add(stat_value(memory_stat, b)?));
+    if v2 {
+        sum("anon", "file_mapped")
+    } else {
+        sum("total_rss", "total_mapped_file").or_else(|| sum("rss", "mapped_file"))
+    }
+}
+
+/// Distinct pids in `cgroup.procs` text (v1 may list one twice).
+fn count_pids(procs: &str) -> usize {
+    let mut pids: Vec<u32> = procs.lines().filter_map(|l| l.trim().parse().ok()).collect();
+    pids.sort_unstable();
+    pids.dedup();
+    pids.len()
 }
 
 /// An agent's own group; removed (best effort) on drop.
 #[derive(Debug)]
 pub struct AgentCgroup {
-    /// Whether the group is v2 (`dirs` is then the one directory).
-    v2: bool,
     /// The group's directories: v2 one; v1 cpu, memory and possibly cpuacct.
     dirs: Vec<PathBuf>,
-    /// v1: the cpuacct group, when in a hierarchy of its own.
-    cpuacct: Option<PathBuf>,
+    /// Where its figures are read.
+    accounting: CgroupAccounting,
 }
 
 impl AgentCgroup {
@@ -299,13 +423,26 @@ impl AgentCgroup {
         limits: &CgroupLimits,
     ) -> Result<AgentCgroup, CgroupError> {
         check_name(identity)?;
-        if let CgroupSupport::Unavailable { reason } = support {
-            return Err(CgroupError::Unavailable(reason.clone()));
-        }
+        let accounting = match support {
+            CgroupSupport::V2 { dir } => CgroupAccounting {
+                v2: true,
+                cpu_dir: dir.join(identity),
+                cpuacct_dir: None,
+                memory_dir: dir.join(identity),
+            },
+            CgroupSupport::V1 {
+                cpu_dir, memory_dir, ..
+            } => CgroupAccounting {
+                v2: false,
+                cpu_dir: cpu_dir.join(identity),
+                cpuacct_dir: None,
+                memory_dir: memory_dir.join(identity),
+            },
+            CgroupSupport::Unavailable { reason } => return Err(CgroupError::Unavailable(reason.clone())),
+        };
         let mut group = AgentCgroup {
-            v2: matches!(support, CgroupSupport::V2 { .. }),
             dirs: Vec::new(),
-            cpuacct: None,
+            accounting,
         };
         // Dirs are pushed as they are made, so that drop removes them on error.
         match support {
@@ -338,7 +475,7 @@ impl AgentCgroup {
                     // Accounting only: best effort.
                     if make_dir(&dir).is_ok() {
                         group.dirs.push(dir.clone());
-                        group.cpuacct = Some(dir);
+                        group.accounting.cpuacct_dir = Some(dir);
                     }
                 }
                 if let Some(shares) = limits.v1_cpu_shares() {
@@ -378,36 +515,14 @@ impl AgentCgroup {
             .unwrap_or_default()
     }
 
-    /// The group's accounting, best effort.
+    /// Where the group's figures are read, for the monitor (see the module docs).
+    pub fn accounting(&self) -> CgroupAccounting {
+        self.accounting.clone()
+    }
+
+    /// The group's accounting, best effort ([`CgroupAccounting::read`]).
     pub fn usage(&self) -> CgroupUsage {
-        let Some(first) = self.dirs.first() else {
-            return CgroupUsage::default();
-        };
-        if self.v2 {
-            let cpu_nanos = std::fs::read_to_string(first.join("cpu.stat"))
-                .ok()
-                .and_then(|text| {
-                    text.lines()
-                        .find_map(|l| l.strip_prefix("usage_usec "))
-                        .and_then(|v| v.trim().parse::<u64>().ok())
-                        .map(|usec| usec.saturating_mul(1000))
-                });
-            return CgroupUsage {
-                cpu_nanos,
-                memory_bytes: read_u64(&first.join("memory.current")),
-            };
-        }
-        let cpu_nanos = [Some(first), self.cpuacct.as_ref()]
-            .into_iter()
-            .flatten()
-            .find_map(|dir| read_u64(&dir.join("cpuacct.usage")));
-        CgroupUsage {
-            cpu_nanos,
-            memory_bytes: self
-                .dirs
-                .get(1)
-                .and_then(|dir| read_u64(&dir.join("memory.usage_in_bytes"))),
-        }
+        self.accounting.read()
     }
 
     /// Removes the group, once its processes are gone: `rmdir` of each directory. One that
@@ -417,7 +532,6 @@ impl AgentCgroup {
         for dir in self.dirs.drain(..).rev() {
             remove_dir_quietly(&dir);
         }
-        self.cpuacct = None;
     }
 }
 
@@ -472,6 +586,10 @@ fn read_trimmed(path: &Path) -> Result<String, CgroupError> {
 
 fn read_u64(path: &Path) -> Option<u64> {
     read_trimmed(path).ok()?.parse().ok()
+}
+
+fn read_string(path: &Path) -> Option<String> {
+    std::fs::read_to_string(path).ok()
 }
 
 /// Enables `cpu` and `memory` for `dir`'s children, unless already enabled.
@@ -544,6 +662,85 @@ mod tests {
         for good in ["platform.driver", "listener-1_x", ".hidden"] {
             assert!(check_name(good).is_ok(), "{good:?}");
         }
+    }
+
+    /// Excerpts of a real v1 `memory.stat` (a group, with `use_hierarchy`).
+    const V1_MEMORY_STAT: &str = "cache 12980224\nrss 4206592\nrss_huge 0\nshmem 8933376\n\
+        mapped_file 7372800\ndirty 20480\nswap 0\ninactive_anon 0\nactive_anon 1531904\n\
+        hierarchical_memory_limit 9223372036854771712\ntotal_cache 11799400448\n\
+        total_rss 7106560\ntotal_rss_huge 0\ntotal_shmem 8933376\ntotal_mapped_file 10825728\n\
+        total_dirty 147456\n";
+
+    /// Excerpts of a real v2 `memory.stat`.
+    const V2_MEMORY_STAT: &str = "anon 1826816\nfile 52817920\nkernel 2322432\n\
+        kernel_stack 81920\npagetables 233472\nsock 0\nshmem 0\nfile_mapped 2867200\n\
+        file_dirty 0\nfile_writeback 0\nswapcached 0\nanon_thp 0\ninactive_anon 1794048\n\
+        active_anon 32768\ninactive_file 37122048\nactive_file 15695872\n";
+
+    #[test]
+    fn resident_memory_is_parsed_from_memory_stat_of_either_version() {
+        // v1: the hierarchical figures, not the group's own nor the cache.
+        assert_eq!(
+            parse_resident_bytes(V1_MEMORY_STAT, false),
+            Some(7_106_560 + 10_825_728)
+        );
+        // v1 without `total_` lines: the group's own.
+        let own_only: String = V1_MEMORY_STAT
+            .lines()
+            .filter(|l| !l.starts_with("total_"))
+            .map(|l| format!("{l}\n"))
+            .collect();
+        assert_eq!(
+            parse_resident_bytes(&own_only, false),
+            Some(4_206_592 + 7_372_800)
+        );
+        // v2: anon + file_mapped (not `anon_thp`, `file`, `active_anon`, ...).
+        assert_eq!(
+            parse_resident_bytes(V2_MEMORY_STAT, true),
+            Some(1_826_816 + 2_867_200)
+        );
+        // The other version's text, empty text or nonsense: unknown.
+        assert_eq!(parse_resident_bytes(V2_MEMORY_STAT, false), None);
+        assert_eq!(parse_resident_bytes(V1_MEMORY_STAT, true), None);
+        assert_eq!(parse_resident_bytes("", true), None);
+        assert_eq!(parse_resident_bytes("anon x\nfile_mapped 1\n", true), None);
+        assert_eq!(
+            parse_resident_bytes("anon 18446744073709551615\nfile_mapped 1\n", true),
+            Some(u64::MAX)
+        );
+    }
+
+    #[test]
+    fn cpu_time_and_processes_are_parsed() {
+        let cpu_stat = "usage_usec 2500123\nuser_usec 2000000\nsystem_usec 500123\n\
+                        nr_periods 0\nnr_throttled 0\nthrottled_usec 0\n";
+        assert_eq!(parse_v2_cpu_nanos(cpu_stat), Some(2_500_123_000));
+        assert_eq!(parse_v2_cpu_nanos("user_usec 1\n"), None);
+        assert_eq!(count_pids("12\n7\n12\n\n"), 2);
+        assert_eq!(count_pids(""), 0);
+    }
+
+    #[test]
+    fn accounting_reads_a_group_and_gives_none_once_it_is_gone() {
+        let dir = tempfile::tempdir().unwrap();
+        let group = dir.path().join("agent");
+        std::fs::create_dir(&group).unwrap();
+        std::fs::write(group.join("cpu.stat"), "usage_usec 1500\nuser_usec 1000\n").unwrap();
+        std::fs::write(group.join("memory.current"), "9000000\n").unwrap();
+        std::fs::write(group.join("memory.stat"), V2_MEMORY_STAT).unwrap();
+        std::fs::write(group.join("cgroup.procs"), "41\n42\n").unwrap();
+        let accounting = CgroupAccounting::v2_at(&group);
+        assert_eq!(
+            accounting.read(),
+            CgroupUsage {
+                cpu_nanos: Some(1_500_000),
+                memory_bytes: Some(9_000_000),
+                resident_bytes: Some(1_826_816 + 2_867_200),
+                processes: Some(2),
+            }
+        );
+        std::fs::remove_dir_all(&group).unwrap();
+        assert_eq!(accounting.read(), CgroupUsage::default());
     }
 
     #[test]

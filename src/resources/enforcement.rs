@@ -70,7 +70,7 @@
 //! ```
 //! use volttron::resources::admission::Reservation;
 //! use volttron::resources::enforcement::{Action, Enforcer, PressurePolicy, pressure};
-//! use volttron::resources::monitor::{AgentUsage, ProcessKey};
+//! use volttron::resources::monitor::{Accounting, AgentUsage, ProcessKey};
 //!
 //! const MB: u64 = 1 << 20;
 //! let policy = PressurePolicy {
@@ -86,6 +86,7 @@
 //!     cpu_mips: Some(50.0),
 //!     rss_bytes: 512 * MB,
 //!     processes: 1,
+//!     accounting: Accounting::Procfs,
 //! };
 //! let contract = Reservation { cpu_mips: 100.0, memory_bytes: 64 * MB };
 //! let agents = [("hog".to_string(), contract, usage)];
@@ -586,6 +587,7 @@ fn megabytes(bytes: u64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::resources::monitor::Accounting;
 
     const MIB: u64 = 1 << 20;
 
@@ -601,6 +603,7 @@ mod tests {
             cpu_mips,
             rss_bytes,
             processes: 1,
+            accounting: Accounting::Procfs,
         }
     }
 

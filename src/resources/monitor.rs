@@ -1,11 +1,15 @@
 //! What each agent uses: CPU and resident memory of an agent's process and everything it
-//! spawned, read from `/proc` with the [`procfs`] crate.
+//! spawned, read from `/proc` with the [`procfs`] crate, or from the agent's own cgroup when
+//! it has one (see [Accounting from a cgroup](#accounting-from-a-cgroup)).
 //!
 //! * [`ProcessKey`] names a process by pid **and** start time (field 22 of
 //!   `/proc/<pid>/stat`), so a pid the kernel has handed to another process is never taken
 //!   for the agent that had it.
+//! * [`MonitoredAgent`] is what the sampler is told of an agent: its identity, its root
+//!   process and, if it has one, where its cgroup's figures are read.
 //! * [`Sampler`] reads one round: for every agent, its root process and all its
-//!   descendants, CPU since the previous round (as % of one core and as BogoMIPS) and RSS.
+//!   descendants (or its cgroup), CPU since the previous round (as % of one core and as
+//!   BogoMIPS) and RSS; [`AgentUsage::accounting`] says which way.
 //! * [`Monitor`] runs a [`Sampler`] on a thread of its own (never a tokio or actix thread)
 //!   at an interval; its [`MonitorHandle`] takes the list of agents and hands out the latest
 //!   figures.
@@ -41,6 +45,36 @@
 //! `VmRSS` is. Pages shared between processes of the tree (a forked child's copy-on-write
 //! pages, shared libraries) count once per process, so the sum can over-state what the tree
 //! holds in physical memory, never under-state it.
+//!
+//! # Accounting from a cgroup
+//!
+//! An agent given with a [`CgroupAccounting`] (its [`AgentCgroup`]'s,
+//! [`AgentCgroup::accounting`]) is measured from its group instead of its process tree:
+//!
+//! * **why**: the kernel accounts for every process in the group, and a process stays in
+//!   its group when it leaves the tree. A daemon that double-forks (re-parented to init) is
+//!   invisible to the tree walk and still counted by the group; so is a child that ended
+//!   between rounds, with no reaped-time bookkeeping.
+//! * **cost**: a few small file reads per agent (the CPU counter, `memory.stat`, the memory
+//!   usage, `cgroup.procs`; see [`CgroupAccounting::read`]) and one read of the root's
+//!   `/proc/<pid>/stat`, whatever the number of processes and threads, instead of a walk of
+//!   the tree.
+//! * **CPU**: the group's CPU time (nanoseconds) minus the previous round's, over the time
+//!   between the rounds, as % of one core and in BogoMIPS exactly as procfs figures are.
+//! * **memory**: [`AgentUsage::rss_bytes`] is the group's
+//!   [`resident_bytes`](crate::resources::cgroup::CgroupUsage::resident_bytes), anonymous
+//!   plus mapped file memory, not the page cache the group is also charged for (see the
+//!   [cgroup module docs](crate::resources::cgroup#accounting) for how it compares with
+//!   summed RSS: shared pages count once, so it is the lower figure).
+//! * **processes**: the group's processes, escaped ones included.
+//!
+//! The root [`ProcessKey`] still decides [`AgentUsage::gone`]: the group may outlive the
+//! agent (a daemon left behind), but the agent is its root process. When the group's
+//! figures cannot be read (the group was removed, a v1 machine without `cpuacct`, no CPU,
+//! memory or process figure) or the group holds no process (the root is not in it), that
+//! round measures the tree through procfs, and [`AgentUsage::accounting`] says
+//! [`Procfs`](Accounting::Procfs). A round that accounts differently from the previous one
+//! has no CPU figure, as a first round: one way's baseline says nothing about the other's.
 
 use std::collections::{HashMap, HashSet};
 use std::io;
@@ -53,6 +87,10 @@ use parking_lot::Mutex;
 use procfs::Current;
 use procfs::process::Process;
 use serde::{Deserialize, Serialize};
+
+#[cfg(doc)]
+use crate::resources::cgroup::AgentCgroup;
+use crate::resources::cgroup::CgroupAccounting;
 
 /// A process, named so that it cannot be confused with a later process given the same pid:
 /// its pid and its start time.
@@ -92,6 +130,40 @@ impl ProcessKey {
     }
 }
 
+/// An agent as a [`Sampler`] (or [`MonitorHandle::set_agents`]) is told of it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MonitoredAgent {
+    /// The agent's identity.
+    pub identity: String,
+    /// The agent's root process: the agent is [gone](AgentUsage::gone) when it is.
+    pub key: ProcessKey,
+    /// Where the agent's cgroup's figures are read ([`AgentCgroup::accounting`]); `None`:
+    /// the agent is measured through procfs (see the [module documentation](self)).
+    pub cgroup: Option<CgroupAccounting>,
+}
+
+impl From<(String, ProcessKey)> for MonitoredAgent {
+    /// An agent measured through procfs.
+    fn from((identity, key): (String, ProcessKey)) -> MonitoredAgent {
+        MonitoredAgent {
+            identity,
+            key,
+            cgroup: None,
+        }
+    }
+}
+
+/// Where an [`AgentUsage`]'s figures come from (see the [module documentation](self)).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Accounting {
+    /// The agent's process tree, read from `/proc` (also for an agent that is gone).
+    #[default]
+    Procfs,
+    /// The agent's cgroup: every process in the group, in the tree or not.
+    Cgroup,
+}
+
 /// One agent's figures from one round of a [`Sampler`].
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct AgentUsage {
@@ -109,11 +181,16 @@ pub struct AgentUsage {
     /// The same CPU figure in BogoMIPS: `cpu_percent_of_core` × BogoMIPS per core / 100.
     /// `None` on the first round, or if the sampler does not know the BogoMIPS per core.
     pub cpu_mips: Option<f64>,
-    /// Resident memory of the agent's processes, in bytes (summed over processes; see the
-    /// [module documentation](self) on shared pages).
+    /// Resident memory of the agent's processes, in bytes (procfs: summed over processes;
+    /// cgroup: the group's resident memory; see the [module documentation](self) on shared
+    /// pages).
     pub rss_bytes: u64,
-    /// How many processes the agent has: its root and all descendants found this round.
+    /// How many processes the agent has: procfs, its root and all descendants found this
+    /// round; cgroup, the processes in its group.
     pub processes: usize,
+    /// Where these figures come from. Absent from older serialized figures: procfs.
+    #[serde(default)]
+    pub accounting: Accounting,
 }
 
 /// Usage over contract, from [`AgentUsage::ratio`]: 1.0 is exactly the contract.
@@ -137,6 +214,7 @@ impl AgentUsage {
             cpu_mips: None,
             rss_bytes: 0,
             processes: 0,
+            accounting: Accounting::Procfs,
         }
     }
 
@@ -240,17 +318,52 @@ struct ProcRecord {
 struct Previous {
     key: ProcessKey,
     at: Instant,
+    baseline: Baseline,
+}
+
+/// The CPU figures of an agent's previous round, the way it was accounted.
+#[derive(Debug)]
+enum Baseline {
+    /// Its process tree.
+    Procfs(TreeBaseline),
+    /// Its cgroup's CPU time, in nanoseconds.
+    Cgroup { cpu_nanos: u64 },
+}
+
+/// A process tree's CPU figures at a round.
+#[derive(Debug)]
+struct TreeBaseline {
     /// Clock ticks since boot when that round began (`None` if `/proc/uptime` was unreadable).
     uptime_ticks: Option<u64>,
     processes: HashMap<ProcessKey, Ticks>,
 }
 
-/// Reads agents' usage from `/proc`, one round at a time, keeping each agent's previous round
-/// to compute CPU rates.
+/// A cgroup's figures for one round, all read.
+#[derive(Debug, Clone, Copy)]
+struct GroupFigures {
+    cpu_nanos: u64,
+    resident_bytes: u64,
+    processes: usize,
+}
+
+impl GroupFigures {
+    /// The group's figures, if it has all of them and holds at least one process.
+    fn read(cgroup: &CgroupAccounting) -> Option<GroupFigures> {
+        let usage = cgroup.read();
+        Some(GroupFigures {
+            cpu_nanos: usage.cpu_nanos?,
+            resident_bytes: usage.resident_bytes?,
+            processes: usage.processes.filter(|n| *n > 0)?,
+        })
+    }
+}
+
+/// Reads agents' usage from `/proc` (or their cgroups), one round at a time, keeping each
+/// agent's previous round to compute CPU rates.
 ///
 /// A round costs, per agent, a few small `/proc` reads per process and per thread of the
-/// agent; the sampler does no blocking other than those reads. Run it off async threads
-/// ([`Monitor`] does).
+/// agent (or a few cgroup file reads per agent with a cgroup); the sampler does no blocking
+/// other than those reads. Run it off async threads ([`Monitor`] does).
 #[derive(Debug)]
 pub struct Sampler {
     bogomips_per_core: f64,
@@ -282,64 +395,120 @@ impl Sampler {
         self.bogomips_per_core
     }
 
-    /// One round: the usage of each of `agents` (identity, root process), in that order, with
-    /// CPU measured since the previous round that saw the same identity with the same root
-    /// process, `now` being the time of this round.
+    /// One round: the usage of each of `agents`, in that order, with CPU measured since the
+    /// previous round that saw the same identity with the same root process (and accounted
+    /// the same way), `now` being the time of this round.
     ///
     /// Agents not in `agents` are forgotten. An agent whose root process is gone is reported
-    /// with [`AgentUsage::gone`]; a descendant that ends mid-read is skipped. Nothing here
-    /// fails: what cannot be read is not counted.
-    pub fn sample(&mut self, agents: &[(String, ProcessKey)], now: Instant) -> Vec<AgentUsage> {
+    /// with [`AgentUsage::gone`]; a descendant that ends mid-read is skipped; an agent whose
+    /// cgroup cannot be read is measured through procfs. Nothing here fails: what cannot be
+    /// read is not counted.
+    pub fn sample(&mut self, agents: &[MonitoredAgent], now: Instant) -> Vec<AgentUsage> {
         let uptime_ticks = procfs::Uptime::current()
             .ok()
             .map(|u| (u.uptime * self.ticks_per_second) as u64);
-        let scan = match self.walk {
-            Walk::Scan if !agents.is_empty() => Some(scan_children()),
-            _ => None,
-        };
+        // Made when the first agent measured through procfs needs it.
+        let mut scan = None;
         let mut previous = std::mem::take(&mut self.previous);
         let mut usage = Vec::with_capacity(agents.len());
-        for (identity, key) in agents {
+        for MonitoredAgent {
+            identity,
+            key,
+            cgroup,
+        } in agents
+        {
             let prev = previous.remove(identity).filter(|p| p.key == *key);
+            let elapsed = prev
+                .as_ref()
+                .map(|prev| now.saturating_duration_since(prev.at).as_secs_f64())
+                .filter(|elapsed| *elapsed > 0.0);
+            if cgroup.is_some() && !key.is_alive() {
+                usage.push(AgentUsage::for_gone(identity, *key));
+                continue;
+            }
+            if let Some(group) = cgroup.as_ref().and_then(GroupFigures::read) {
+                let cpu_percent_of_core = match (prev.map(|p| p.baseline), elapsed) {
+                    (Some(Baseline::Cgroup { cpu_nanos }), Some(elapsed)) => {
+                        // A counter that went back is another group: a new baseline.
+                        group
+                            .cpu_nanos
+                            .checked_sub(cpu_nanos)
+                            .map(|nanos| nanos as f64 / 1e9 / elapsed * 100.0)
+                    }
+                    _ => None,
+                };
+                usage.push(AgentUsage {
+                    identity: identity.clone(),
+                    key: *key,
+                    gone: false,
+                    cpu_percent_of_core,
+                    cpu_mips: self.mips(cpu_percent_of_core),
+                    rss_bytes: group.resident_bytes,
+                    processes: group.processes,
+                    accounting: Accounting::Cgroup,
+                });
+                self.previous.insert(
+                    identity.clone(),
+                    Previous {
+                        key: *key,
+                        at: now,
+                        baseline: Baseline::Cgroup {
+                            cpu_nanos: group.cpu_nanos,
+                        },
+                    },
+                );
+                continue;
+            }
+            if self.walk == Walk::Scan && scan.is_none() {
+                scan = Some(scan_children());
+            }
             let Some(records) = walk_tree(*key, scan.as_ref()) else {
                 usage.push(AgentUsage::for_gone(identity, *key));
                 continue;
             };
-            let cpu_percent_of_core = prev.as_ref().and_then(|prev| {
-                let elapsed = now.saturating_duration_since(prev.at).as_secs_f64();
-                (elapsed > 0.0)
-                    .then(|| cpu_ticks_since(prev, &records) as f64 / self.ticks_per_second / elapsed * 100.0)
-            });
-            let cpu_mips = cpu_percent_of_core
-                .filter(|_| self.bogomips_per_core.is_finite() && self.bogomips_per_core > 0.0)
-                .map(|percent| percent * self.bogomips_per_core / 100.0);
+            let cpu_percent_of_core = match (prev.map(|p| p.baseline), elapsed) {
+                (Some(Baseline::Procfs(tree)), Some(elapsed)) => {
+                    Some(cpu_ticks_since(&tree, &records) as f64 / self.ticks_per_second / elapsed * 100.0)
+                }
+                _ => None,
+            };
             let rss_pages: u64 = records.iter().map(|r| r.rss_pages).sum();
             usage.push(AgentUsage {
                 identity: identity.clone(),
                 key: *key,
                 gone: false,
                 cpu_percent_of_core,
-                cpu_mips,
+                cpu_mips: self.mips(cpu_percent_of_core),
                 rss_bytes: rss_pages.saturating_mul(self.page_size),
                 processes: records.len(),
+                accounting: Accounting::Procfs,
             });
             self.previous.insert(
                 identity.clone(),
                 Previous {
                     key: *key,
                     at: now,
-                    uptime_ticks,
-                    processes: records.iter().map(|r| (r.key, r.ticks)).collect(),
+                    baseline: Baseline::Procfs(TreeBaseline {
+                        uptime_ticks,
+                        processes: records.iter().map(|r| (r.key, r.ticks)).collect(),
+                    }),
                 },
             );
         }
         usage
     }
+
+    /// `percent` of a core in BogoMIPS, if the sampler knows the BogoMIPS per core.
+    fn mips(&self, percent: Option<f64>) -> Option<f64> {
+        percent
+            .filter(|_| self.bogomips_per_core.is_finite() && self.bogomips_per_core > 0.0)
+            .map(|percent| percent * self.bogomips_per_core / 100.0)
+    }
 }
 
 /// CPU ticks used by a tree between `prev` and `records` (see the [module
 /// documentation](self)).
-fn cpu_ticks_since(prev: &Previous, records: &[ProcRecord]) -> u64 {
+fn cpu_ticks_since(prev: &TreeBaseline, records: &[ProcRecord]) -> u64 {
     let mut ticks: i128 = 0;
     let mut current = HashSet::with_capacity(records.len());
     for record in records {
@@ -461,15 +630,24 @@ fn scan_children() -> HashMap<u32, Vec<u32>> {
 ///
 /// ```no_run
 /// use std::time::Duration;
-/// use volttron::resources::monitor::{Monitor, ProcessKey, Sampler, bogomips_per_core};
+/// use volttron::resources::monitor::{Monitor, MonitoredAgent, ProcessKey, Sampler, bogomips_per_core};
 ///
 /// let sampler = Sampler::new(bogomips_per_core().unwrap_or(0.0));
 /// let monitor = Monitor::new(sampler, Duration::from_secs(1)).spawn().unwrap();
 /// let key = ProcessKey::of(std::process::id()).unwrap();
-/// monitor.set_agents(vec![("meter".to_owned(), key)]);
+/// // Measured through procfs; give `cgroup: Some(group.accounting())` for an agent that has
+/// // an `AgentCgroup`.
+/// monitor.set_agents(vec![MonitoredAgent {
+///     identity: "meter".to_owned(),
+///     key,
+///     cgroup: None,
+/// }]);
 /// // ... two intervals later:
 /// if let Some(usage) = monitor.get("meter") {
-///     println!("{:?}% of a core, {} bytes", usage.cpu_percent_of_core, usage.rss_bytes);
+///     println!(
+///         "{:?}% of a core, {} bytes ({:?})",
+///         usage.cpu_percent_of_core, usage.rss_bytes, usage.accounting
+///     );
 /// }
 /// // Dropping the handle stops the thread.
 /// ```
@@ -514,7 +692,7 @@ impl Monitor {
 fn run(
     sampler: &mut Sampler,
     interval: Duration,
-    commands: &mpsc::Receiver<Vec<(String, ProcessKey)>>,
+    commands: &mpsc::Receiver<Vec<MonitoredAgent>>,
     view: &UsageView,
 ) {
     let mut agents = Vec::new();
@@ -571,21 +749,25 @@ impl UsageView {
 /// waits for a round in progress to finish).
 #[derive(Debug)]
 pub struct MonitorHandle {
-    commands: Option<mpsc::Sender<Vec<(String, ProcessKey)>>>,
+    commands: Option<mpsc::Sender<Vec<MonitoredAgent>>>,
     thread: Option<JoinHandle<()>>,
     view: UsageView,
     interval: Duration,
 }
 
 impl MonitorHandle {
-    /// The agents (identity, root process) to measure from the next round on, replacing the
-    /// previous list. Agents left out are forgotten; an agent kept with the same root
-    /// process keeps its CPU baseline.
-    pub fn set_agents(&self, agents: Vec<(String, ProcessKey)>) {
+    /// The agents to measure from the next round on, replacing the previous list: each a
+    /// [`MonitoredAgent`] or an (identity, root process) pair, measured through procfs.
+    /// Agents left out are forgotten; an agent kept with the same root process keeps its
+    /// CPU baseline.
+    ///
+    /// A `Vec` (not any iterable) so that a caller's `.collect()` into it needs no type
+    /// annotation.
+    pub fn set_agents(&self, agents: Vec<impl Into<MonitoredAgent>>) {
         if let Some(commands) = &self.commands {
             // The thread only ends when this handle is dropped (or if it panicked, in which
             // case there is no one left to tell).
-            let _ = commands.send(agents);
+            let _ = commands.send(agents.into_iter().map(Into::into).collect());
         }
     }
 
@@ -690,6 +872,7 @@ mod tests {
             cpu_mips: Some(2000.0),
             rss_bytes: 50 << 20,
             processes: 1,
+            accounting: Accounting::Procfs,
         };
         let ratio = usage.ratio(4000.0, 100 << 20);
         assert_eq!(
@@ -739,7 +922,7 @@ mod tests {
         tree_of(key, 2, Walk::Children);
         for walk in [Walk::Children, Walk::Scan] {
             let mut sampler = Sampler::with_walk(1000.0, walk);
-            let agents = [("a".to_owned(), key)];
+            let agents = [MonitoredAgent::from(("a".to_owned(), key))];
             let first = sampler.sample(&agents, Instant::now());
             assert_eq!(first[0].processes, 2);
             assert!(first[0].rss_bytes > 0);
@@ -770,8 +953,8 @@ mod tests {
             .0
             .iter()
             .enumerate()
-            .map(|(i, c)| (format!("a{i}"), ProcessKey::of(c.id()).unwrap()))
-            .collect();
+            .map(|(i, c)| MonitoredAgent::from((format!("a{i}"), ProcessKey::of(c.id()).unwrap())))
+            .collect::<Vec<_>>();
         let processes = procfs::process::all_processes().unwrap().count();
         for walk in [Walk::Children, Walk::Scan] {
             let mut sampler = Sampler::with_walk(1000.0, walk);
@@ -785,14 +968,173 @@ mod tests {
         }
     }
 
+    /// A v2-like group in a temporary directory, its files written by the test.
+    struct FakeGroup {
+        _root: tempfile::TempDir,
+        dir: std::path::PathBuf,
+    }
+
+    impl FakeGroup {
+        fn new() -> FakeGroup {
+            let root = tempfile::tempdir().unwrap();
+            let dir = root.path().join("agent");
+            let group = FakeGroup { _root: root, dir };
+            group.write(0, "41\n42\n43\n");
+            group
+        }
+
+        /// Writes the group's files: `cpu_usec` of CPU, 3 + 5 pages resident (and cache),
+        /// `procs` as `cgroup.procs`.
+        fn write(&self, cpu_usec: u64, procs: &str) {
+            std::fs::create_dir_all(&self.dir).unwrap();
+            let file = |name: &str, text: String| std::fs::write(self.dir.join(name), text).unwrap();
+            file(
+                "cpu.stat",
+                format!("usage_usec {cpu_usec}\nuser_usec {cpu_usec}\n"),
+            );
+            file(
+                "memory.stat",
+                "anon 12288\nfile 1048576\nfile_mapped 20480\n".to_owned(),
+            );
+            file("memory.current", "2000000\n".to_owned());
+            file("cgroup.procs", procs.to_owned());
+        }
+
+        fn accounting(&self) -> CgroupAccounting {
+            CgroupAccounting::v2_at(&self.dir)
+        }
+    }
+
+    fn with_cgroup(key: ProcessKey, cgroup: Option<CgroupAccounting>) -> [MonitoredAgent; 1] {
+        [MonitoredAgent {
+            identity: "a".to_owned(),
+            key,
+            cgroup,
+        }]
+    }
+
+    #[test]
+    fn a_cgroup_that_cannot_be_read_falls_back_to_procfs() {
+        let children = Children(vec![sh("sleep 30 & wait")]);
+        let key = ProcessKey::of(children.0[0].id()).unwrap();
+        tree_of(key, 2, Walk::Children);
+        let missing = tempfile::tempdir().unwrap().path().join("removed-group");
+        let agents = with_cgroup(key, Some(CgroupAccounting::v2_at(&missing)));
+        let mut sampler = Sampler::new(1000.0);
+        let start = Instant::now();
+        let first = &sampler.sample(&agents, start)[0];
+        assert_eq!(first.accounting, Accounting::Procfs);
+        assert!(!first.gone);
+        assert_eq!(first.processes, 2, "the tree, walked: {first:?}");
+        assert!(first.rss_bytes > 0);
+        let second = &sampler.sample(&agents, start + Duration::from_millis(100))[0];
+        assert_eq!(second.accounting, Accounting::Procfs);
+        assert!(second.cpu_percent_of_core.is_some_and(|c| c < 50.0), "{second:?}");
+
+        // A group that holds no process (the root is not in it) says nothing of the agent.
+        let empty = FakeGroup::new();
+        empty.write(5_000_000, "");
+        let agents = with_cgroup(key, Some(empty.accounting()));
+        let third = &sampler.sample(&agents, start + Duration::from_millis(200))[0];
+        assert_eq!(third.accounting, Accounting::Procfs);
+        assert_eq!(third.processes, 2);
+    }
+
+    #[test]
+    fn cgroup_figures_are_used_when_they_read() {
+        let mut children = Children(vec![sh("sleep 30 & wait")]);
+        let key = ProcessKey::of(children.0[0].id()).unwrap();
+        tree_of(key, 2, Walk::Children);
+        let group = FakeGroup::new();
+        group.write(1_000_000, "41\n42\n43\n42\n");
+        let agents = with_cgroup(key, Some(group.accounting()));
+        let mut sampler = Sampler::new(1000.0);
+        let start = Instant::now();
+        let at = |ms| start + Duration::from_millis(ms);
+
+        let first = &sampler.sample(&agents, start)[0];
+        assert_eq!(
+            (
+                first.accounting,
+                first.gone,
+                first.cpu_percent_of_core,
+                first.cpu_mips
+            ),
+            (Accounting::Cgroup, false, None, None)
+        );
+        // anon + file_mapped, not the cache; three distinct pids.
+        assert_eq!((first.rss_bytes, first.processes), (12288 + 20480, 3));
+
+        // 0.25 s of CPU in 0.5 s: half a core, 500 of this sampler's 1000 BogoMIPS.
+        group.write(1_250_000, "41\n42\n43\n");
+        let second = &sampler.sample(&agents, at(500))[0];
+        assert_eq!(second.accounting, Accounting::Cgroup);
+        let cpu = second.cpu_percent_of_core.unwrap();
+        assert!((cpu - 50.0).abs() < 1e-9, "{cpu}");
+        assert!((second.cpu_mips.unwrap() - 500.0).abs() < 1e-9, "{second:?}");
+
+        // The group cannot be read: procfs, and no CPU figure from the group's baseline.
+        std::fs::remove_dir_all(&group.dir).unwrap();
+        let third = &sampler.sample(&agents, at(1000))[0];
+        assert_eq!(
+            (third.accounting, third.processes, third.cpu_percent_of_core),
+            (Accounting::Procfs, 2, None)
+        );
+        let fourth = &sampler.sample(&agents, at(1100))[0];
+        assert!(fourth.cpu_percent_of_core.is_some(), "{fourth:?}");
+        // Readable again: the group, from a new baseline.
+        group.write(2_000_000, "41\n");
+        let fifth = &sampler.sample(&agents, at(1200))[0];
+        assert_eq!(
+            (fifth.accounting, fifth.processes, fifth.cpu_percent_of_core),
+            (Accounting::Cgroup, 1, None)
+        );
+        // A counter that went back (another group at that path): no figure, a new baseline.
+        group.write(10, "41\n");
+        let sixth = &sampler.sample(&agents, at(1300))[0];
+        assert_eq!(sixth.cpu_percent_of_core, None);
+        group.write(100_010, "41\n");
+        let seventh = &sampler.sample(&agents, at(1400))[0];
+        assert!(
+            seventh
+                .cpu_percent_of_core
+                .is_some_and(|c| (c - 100.0).abs() < 1e-9),
+            "{seventh:?}"
+        );
+
+        // The root process decides `gone`, whatever the group still reads.
+        drop(Children(children.0.drain(..).collect()));
+        let gone = &sampler.sample(&agents, at(1500))[0];
+        assert!(gone.gone, "{gone:?}");
+        assert_eq!(
+            (gone.cpu_percent_of_core, gone.rss_bytes, gone.processes),
+            (None, 0, 0)
+        );
+    }
+
+    #[test]
+    fn accounting_serializes_lowercase_and_defaults_to_procfs() {
+        let usage = AgentUsage {
+            accounting: Accounting::Cgroup,
+            ..AgentUsage::for_gone(
+                "a",
+                ProcessKey {
+                    pid: 1,
+                    start_time: 1,
+                },
+            )
+        };
+        let mut json = serde_json::to_value(&usage).unwrap();
+        assert_eq!(json["accounting"], "cgroup");
+        json.as_object_mut().unwrap().remove("accounting");
+        let old: AgentUsage = serde_json::from_value(json).unwrap();
+        assert_eq!(old.accounting, Accounting::Procfs);
+        assert_eq!(serde_json::to_value(Accounting::Procfs).unwrap(), "procfs");
+    }
+
     #[test]
     fn a_child_that_ended_between_rounds_is_counted_through_its_reaper() {
-        let prev = Previous {
-            key: ProcessKey {
-                pid: 10,
-                start_time: 5,
-            },
-            at: Instant::now(),
+        let prev = TreeBaseline {
             uptime_ticks: Some(1000),
             processes: HashMap::from([
                 (

@@ -4,7 +4,7 @@
 //! An agent process is launched through the `volttron-sandbox` trampoline:
 //!
 //! ```text
-//! volttron-sandbox [--cgroup FILE]... [--uid N] [--gid N] [--read-only-except DIR] [--] PROGRAM [ARGS...]
+//! volttron-sandbox [--cgroup FILE]... [--uid N] [--gid N] [--read-only-except DIR] [--die-with-parent PID] [--] PROGRAM [ARGS...]
 //! ```
 //!
 //! [`sandbox_command`] builds that command line for a program and its arguments, and
@@ -26,6 +26,7 @@
 //! | empties the bounding set | `caps::clear(None, CapSet::Bounding)`, then any capability newer than the `caps` crate knows, by number, with `PR_CAPBSET_DROP` | needs `CAP_SETPCAP`: a process without it (an unprivileged platform) keeps its bounding set, reported in [`Entered::bounding_set_kept`] |
 //! | with a gid: clears the supplementary groups, sets real, effective and saved gid | `setgroups(0)`, `setresgid` | error |
 //! | with a uid: sets real, effective and saved uid | `setresuid` | error |
+//! | with a parent pid: dies with the platform | `prctl(PR_SET_PDEATHSIG, SIGTERM)`, then checks that the parent is still that pid (it may have died before) | error |
 //! | clears the inheritable, effective and permitted sets | `caps::clear` | error |
 //! | sets no-new-privs | `prctl(PR_SET_NO_NEW_PRIVS)` | error |
 //! | with a writable directory: Landlock | see below | a kernel without Landlock: reported in [`Entered::landlock`] |
@@ -100,7 +101,7 @@ pub const EXIT_USAGE: i32 = 2;
 /// The trampoline's usage text.
 pub const USAGE: &str = concat!(
     "usage: volttron-sandbox [--cgroup FILE]... [--uid N] [--gid N] [--read-only-except DIR] ",
-    "[--] PROGRAM [ARGS...]"
+    "[--die-with-parent PID] [--] PROGRAM [ARGS...]"
 );
 
 /// The Landlock ABI whose write accesses are handled (see the module docs).
@@ -121,6 +122,11 @@ pub struct SandboxOptions {
     /// Join these cgroups first: write `0` to each of these `cgroup.procs` files
     /// ([`AgentCgroup::procs_files`](super::cgroup::AgentCgroup::procs_files)).
     pub cgroup_procs: Vec<PathBuf>,
+    /// The platform's pid: the program gets SIGTERM when its parent dies (a platform
+    /// killed before it could stop its agents), whatever the program is. The kernel sends
+    /// it when the *thread* that started the process ends: the control service starts
+    /// agents from its own thread, which lives as long as the platform.
+    pub die_with_parent: Option<u32>,
 }
 
 /// A parsed trampoline command line: see [`parse_args`].
@@ -184,6 +190,16 @@ pub enum SandboxError {
         id: u32,
         /// The error.
         source: io::Error,
+    },
+    /// The parent-death signal could not be set.
+    #[error("cannot ask for a signal when the platform dies: {0}")]
+    ParentDeathSignal(#[source] io::Error),
+    /// The parent (the platform) is not the expected process any more: it died before the
+    /// program could be tied to it.
+    #[error("the platform (pid {expected}) is gone")]
+    ParentGone {
+        /// The platform's pid.
+        expected: u32,
     },
     /// No-new-privs could not be set.
     #[error("cannot set no-new-privs: {0}")]
@@ -279,6 +295,10 @@ pub fn sandbox_command(
         out.push("--read-only-except".into());
         out.push(dir.as_os_str().to_owned());
     }
+    if let Some(pid) = options.die_with_parent {
+        out.push("--die-with-parent".into());
+        out.push(pid.to_string().into());
+    }
     out.push("--".into());
     out.push(program.as_os_str().to_owned());
     out.extend(args.iter().cloned());
@@ -331,6 +351,7 @@ pub fn parse_args(args: impl IntoIterator<Item = OsString>) -> Result<Invocation
         };
         match name {
             "--uid" => options.uid = Some(parse_id(name, &value(name)?)?),
+            "--die-with-parent" => options.die_with_parent = Some(parse_id(name, &value(name)?)?),
             "--gid" => options.gid = Some(parse_id(name, &value(name)?)?),
             "--cgroup" => {
                 let file = value(name)?;
@@ -416,6 +437,16 @@ pub fn enter(options: &SandboxOptions) -> Result<Entered, SandboxError> {
         }
     }
 
+    // After the uid change, which resets it.
+    if let Some(expected) = options.die_with_parent {
+        rustix::process::set_parent_process_death_signal(Some(rustix::process::Signal::TERM))
+            .map_err(|e| SandboxError::ParentDeathSignal(e.into()))?;
+        let parent = rustix::process::getppid().map_or(0, |p| p.as_raw_pid() as u32);
+        if parent != expected {
+            return Err(SandboxError::ParentGone { expected });
+        }
+    }
+
     for (set, name) in [
         (CapSet::Inheritable, "inheritable"),
         (CapSet::Effective, "effective"),
@@ -498,6 +529,7 @@ mod tests {
                 "/cg/cpu/a/cgroup.procs".into(),
                 "/cg/memory/a/cgroup.procs".into(),
             ],
+            die_with_parent: Some(4242),
         };
         let args = os(&["--uid", "-x", "--"]);
         let (program, argv) = sandbox_command(
@@ -529,6 +561,14 @@ mod tests {
         assert!(parse_args(os(&["--read-only-except=", "p"])).is_err());
         assert!(parse_args(os(&["--cgroup", "p"])).is_err());
         assert!(parse_args(os(&["--cgroup=", "p"])).is_err());
+        assert!(parse_args(os(&["--die-with-parent", "me", "p"])).is_err());
+        assert_eq!(
+            parse_args(os(&["--die-with-parent=7", "p"]))
+                .unwrap()
+                .options
+                .die_with_parent,
+            Some(7)
+        );
         let parsed = parse_args(os(&["--cgroup", "/a", "--cgroup=/b", "p"])).unwrap();
         assert_eq!(
             parsed.options.cgroup_procs,

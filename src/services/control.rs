@@ -6,7 +6,7 @@
 //! | `list_agents()` | the installed agents: identity, uuid, name, tag, priority, autostart |
 //! | `status_agents()` | the same plus `reservation` (its contract's share of the budget), `usage` (CPU and RSS sampled from `/proc`), `pid`, `state` (`running`, `restarting`, `gave up`, `stopped`), `last_exit`, and `health` `BAD` for an agent given up on |
 //! | `install_agent(source, identity, name, tag, config, priority, enable, force, exereqs)` | installs an executable (see [`crate::home::install`]); refuses a resource contract the machine cannot honour; creates its key pair; loads `config` into its store; returns the identity |
-//! | `start_agent(identity)` / `stop_agent(identity)` / `restart_agent(identity)` | launch (after admitting its `exereqs.json` contract against the budget: 80% of the machine's BogoMIPS, 50% of its memory, minus what running agents reserved); SIGINT, grace, SIGTERM, grace, SIGKILL to its process group |
+//! | `start_agent(identity)` / `stop_agent(identity)` / `restart_agent(identity)` | launch (after admitting its `exereqs.json` contract against the budget: by default 80% of the machine's BogoMIPS, 50% of its memory, minus what running agents reserved); SIGINT, grace, SIGTERM, grace, SIGKILL to its process group |
 //! | `remove_agent(identity)` | stops it, deletes its directory, key pair, configuration store and authorization entries |
 //! | `enable_agent(identity, priority)` / `disable_agent(identity)` / `tag_agent(identity, tag)` | autostart and tag |
 //! | `agent_resources(identity)` | its reservation and latest sampled use (`AgentContext::resource_usage`, `Platform::agent_resources`) |
@@ -25,7 +25,14 @@
 //!
 //! Agents are launched through the `volttron-sandbox` trampoline (found beside the running
 //! binary, or at `$VOLTTRON_SANDBOX`): no capabilities, an empty bounding set,
-//! no-new-privs.
+//! no-new-privs, SIGTERM when the platform dies. In agent isolation mode
+//! ([`crate::control::isolation`]) each runs as a uid of its own, handed its files before
+//! each explicit start; with only `data/` writable, Landlock confines its writes there.
+//! Either setting refuses to launch without the trampoline rather than run unconfined.
+//!
+//! An agent with a cgroup is measured through it (which also counts processes that left
+//! its process tree); the others through `/proc`. Pressure is judged from the figures of
+//! the processes running now only.
 //!
 //! A crashed agent (non-zero exit or a signal) is restarted with exponential backoff on
 //! the platform clock, at most `limit` times within `period` ([`RestartPolicy`]); past
@@ -43,6 +50,7 @@ use std::time::Duration;
 use tokio::sync::mpsc;
 
 use crate::auth::keys::CredentialStore;
+use crate::control::isolation::{self, UidRange};
 use crate::control::process::{AgentProcess, Exit, ExitReport, LaunchSpec};
 use crate::control::restart::{CrashMonitor, Decision, MonitorState, RestartPolicy};
 use crate::core::{Status, Value};
@@ -55,7 +63,9 @@ use crate::resources::contract::{Contract, Machine};
 use crate::resources::enforcement::{
     self, Action, Enforcer, PressurePolicy, cpu_demand_mips, mem_available_bytes,
 };
-use crate::resources::monitor::{AgentUsage, Monitor, MonitorHandle, ProcessKey, Sampler, bogomips_per_core};
+use crate::resources::monitor::{
+    AgentUsage, Monitor, MonitorHandle, MonitoredAgent, ProcessKey, Sampler, bogomips_per_core,
+};
 use crate::resources::sandbox::{self, SandboxOptions};
 
 /// The service's identity.
@@ -80,6 +90,9 @@ pub struct AgentRecord {
     pub priority: Option<u32>,
     /// Whether it starts with the platform.
     pub autostart: bool,
+    /// In agent isolation mode, the uid (and gid) it runs as, once allocated.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user_id: Option<u32>,
     /// The pid, while it runs.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pid: Option<u32>,
@@ -163,12 +176,20 @@ pub(crate) struct ControlConfig {
     /// MemAvailable below which the machine is under memory pressure (default: 10 % of
     /// MemTotal).
     pub(crate) memory_pressure_below: Option<u64>,
+    /// The shares of the machine contracts may reserve.
+    pub(crate) budget: BudgetPolicy,
+    /// An agent's cgroup memory cap, as a multiple of its contract's soft limit.
+    pub(crate) memory_hard_cap: Option<f64>,
+    /// Agent isolation mode: each agent runs as a uid of this range.
+    pub(crate) isolation: Option<UidRange>,
+    /// Agents may write only beneath their `data/`.
+    pub(crate) data_only_writable: bool,
 }
 
 struct Running {
     process: Arc<AgentProcess>,
     /// Its own cgroup, if the machine allows (removed when this is dropped).
-    _cgroup: Option<AgentCgroup>,
+    cgroup: Option<AgentCgroup>,
 }
 
 /// The control service agent. See the module docs.
@@ -224,7 +245,11 @@ impl ControlService {
             total_mips: machine.bogomips_total,
             cpus: std::thread::available_parallelism().map_or(1, |n| n.get()),
             memory_soft_bytes: (reservation.memory_bytes > 0).then_some(reservation.memory_bytes),
-            memory_max_bytes: None,
+            memory_max_bytes: self
+                .config
+                .memory_hard_cap
+                .filter(|_| reservation.memory_bytes > 0)
+                .map(|factor| (reservation.memory_bytes as f64 * factor) as u64),
         };
         match AgentCgroup::create(support, identity, &limits) {
             Ok(group) => Some(group),
@@ -243,7 +268,18 @@ impl ControlService {
         else {
             return;
         };
-        let latest = monitor.latest();
+        // Only figures of the processes running now: the monitor's latest round may still
+        // hold an agent just terminated or stopped, whose CPU would keep the pressure up
+        // and get the next agent terminated for nothing.
+        let latest: HashMap<String, AgentUsage> = monitor
+            .latest()
+            .into_iter()
+            .filter(|(id, usage)| {
+                self.running
+                    .get(id)
+                    .is_some_and(|r| r.process.process_key() == Some(usage.key))
+            })
+            .collect();
         let agents: Vec<_> = self
             .running
             .keys()
@@ -298,10 +334,18 @@ impl ControlService {
     /// Tells the sampler which processes are the agents'.
     fn update_monitor(&self) {
         if let Some(monitor) = &self.monitor {
+            // Measured through its cgroup where it has one (which also counts processes
+            // that left its process tree), else through /proc.
             let agents = self
                 .running
                 .iter()
-                .filter_map(|(id, r)| Some((id.clone(), ProcessKey::of(r.process.pid())?)))
+                .filter_map(|(id, r)| {
+                    Some(MonitoredAgent {
+                        identity: id.clone(),
+                        key: ProcessKey::of(r.process.pid())?,
+                        cgroup: r.cgroup.as_ref().map(AgentCgroup::accounting),
+                    })
+                })
                 .collect();
             monitor.set_agents(agents);
         }
@@ -355,7 +399,14 @@ impl ControlService {
         let identity = agent.identity.as_str();
         let home = self.config.home.path();
         let credentials = CredentialStore::new(home);
-        credentials.load_or_create(identity).map_err(|e| e.to_string())?;
+        let keys = credentials.load_or_create(identity).map_err(|e| e.to_string())?;
+        // Isolation mode: the uid its explicit start allocated (see `prepare`).
+        let uid = match self.config.isolation {
+            Some(range) => Some(agent.user_id.filter(|u| range.contains(*u)).ok_or_else(|| {
+                format!("agent '{identity}' has no uid in {range} yet: start it with start_agent")
+            })?),
+            None => None,
+        };
         let mut spec = match &agent.program {
             Program::Executable(path) => LaunchSpec::new(identity, path, &agent.dir),
             Program::Command(words) => LaunchSpec::from_command(identity, words.clone(), &agent.dir)
@@ -367,11 +418,16 @@ impl ControlService {
             .env("VOLTTRON_PLATFORM_ADDRESS", self.config.address.clone())
             .env(
                 "AGENT_CREDENTIALS",
-                credentials
-                    .path(identity)
-                    .map_err(|e| e.to_string())?
-                    .display()
-                    .to_string(),
+                match uid {
+                    // Its own user cannot read credentials_store/: the key pair itself,
+                    // as VOLTTRON passes AGENT_PUBLICKEY and AGENT_SECRETKEY.
+                    Some(_) => keys.to_json(),
+                    None => credentials
+                        .path(identity)
+                        .map_err(|e| e.to_string())?
+                        .display()
+                        .to_string(),
+                },
             )
             .env("AGENT_UUID", agent.uuid.to_string())
             .env("AGENT_TAG", agent.tag.clone().unwrap_or_default())
@@ -382,18 +438,33 @@ impl ControlService {
         if let Some(key) = &self.config.serverkey {
             spec = spec.env("VOLTTRON_SERVERKEY", key.clone());
         }
+        let writable_only = self.config.data_only_writable.then(|| agent.data_dir());
+        if let Some(data) = &writable_only {
+            spec = spec.env("TMPDIR", data.join("tmp").display().to_string());
+        }
         // Through the sandbox trampoline when it is installed beside this binary: empty
-        // capability sets (bounding included), no ambient capabilities, no-new-privs.
+        // capability sets (bounding included), no ambient capabilities, no-new-privs;
+        // its own uid and gid in isolation mode; only data/ writable if so configured.
         let cgroup = self.agent_cgroup(identity);
+        let confined = uid.is_some() || writable_only.is_some();
         if let Some(trampoline) = sandbox::find_trampoline() {
             let options = SandboxOptions {
                 // The trampoline joins the group before it execs: no window outside it.
                 cgroup_procs: cgroup.as_ref().map(|g| g.procs_files()).unwrap_or_default(),
-                ..SandboxOptions::default()
+                uid,
+                gid: uid,
+                writable_only,
+                // An agent of any language stops when the platform is killed.
+                die_with_parent: Some(std::process::id()),
             };
             let (program, args) = sandbox::sandbox_command(&trampoline, &options, &spec.program, &spec.args);
             spec.program = program;
             spec.args = args;
+        } else if confined {
+            return Err(format!(
+                "volttron-sandbox not found: agent '{identity}' cannot run as its own user or with \
+                 only data/ writable (install it beside volttron, or set $VOLTTRON_SANDBOX)"
+            ));
         } else {
             tracing::warn!(
                 agent = identity,
@@ -402,15 +473,38 @@ impl ControlService {
         }
         let process = AgentProcess::launch(&spec).map_err(|e| e.to_string())?;
         let pid = process.pid();
-        tracing::info!(agent = identity, pid, "agent started");
+        tracing::info!(agent = identity, pid, uid, "agent started");
         self.running.insert(
             identity.to_owned(),
             Running {
                 process: Arc::new(process),
-                _cgroup: cgroup,
+                cgroup,
             },
         );
         Ok(pid)
+    }
+
+    /// Before an explicit start: in isolation mode, the agent's uid (allocated once) and
+    /// its files handed to it; with only `data/` writable, its `data/tmp`. On the
+    /// blocking pool (it may walk the agent's `data/`). Nothing for a running agent (its
+    /// start fails anyway).
+    async fn prepare(&self, identity: &str) -> Result<(), String> {
+        let (range, tmp) = (self.config.isolation, self.config.data_only_writable);
+        if (range.is_none() && !tmp) || self.running.contains_key(identity) {
+            return Ok(());
+        }
+        let home = self.config.home.clone();
+        let id = identity.to_owned();
+        blocking(move || {
+            let agent = install::find(&home, &id).map_err(|e| e.to_string())?;
+            let prepared = match range {
+                Some(range) => isolation::allocate(&home, &id, range)
+                    .and_then(|uid| isolation::prepare_agent(&agent, uid, tmp)),
+                None => isolation::make_tmp(&agent.data_dir(), None).map(|_| ()),
+            };
+            prepared.map_err(|e| e.to_string())
+        })
+        .await
     }
 
     /// An explicit start: clears the crash history (and a termination), then launches.
@@ -461,6 +555,7 @@ impl ControlService {
             tag: agent.tag.clone(),
             priority: agent.priority,
             autostart: agent.autostart,
+            user_id: agent.user_id,
             pid: None,
             state: None,
             last_exit: None,
@@ -539,7 +634,7 @@ impl ControlService {
     fn start_watching(&mut self, ctx: &AgentContext) {
         match Machine::probe() {
             Ok(machine) => {
-                self.admission = Some(Admission::new(&machine, BudgetPolicy::default()));
+                self.admission = Some(Admission::new(&machine, self.config.budget));
                 self.machine = Some(machine);
             }
             Err(e) => tracing::warn!("resource contracts are not checked: {e}"),
@@ -549,6 +644,16 @@ impl ControlService {
             .and_then(|v| v.as_str().map(str::to_owned))
             .unwrap_or_else(|| "volttron".into());
         self.cgroups = Some(CgroupSupport::detect(std::path::Path::new(CGROUP_ROOT), &name));
+        if let Some(range) = self.config.isolation {
+            // A few chmods, once: the agents' users must reach their directories and the
+            // socket.
+            match isolation::open_home(&self.config.home) {
+                Ok(()) => {
+                    tracing::info!(uids = %range, "agent isolation mode: each agent runs as its own user")
+                }
+                Err(e) => tracing::error!("agent isolation mode: agents cannot reach the platform: {e}"),
+            }
+        }
         if let Some(machine) = &self.machine {
             let mut policy = PressurePolicy::for_machine(machine);
             if let Some(below) = self.config.memory_pressure_below {
@@ -735,7 +840,8 @@ impl ControlService {
 
     /// Starts an installed agent; returns its pid.
     #[rpc]
-    fn start_agent(&mut self, identity: String) -> Result<u32, String> {
+    async fn start_agent(&mut self, identity: String) -> Result<u32, String> {
+        self.prepare(&identity).await?;
         self.start(&identity)
     }
 
@@ -751,6 +857,7 @@ impl ControlService {
     async fn restart_agent(&mut self, identity: String) -> Result<u32, String> {
         self.installed(&identity)?;
         self.stop_process(&identity).await;
+        self.prepare(&identity).await?;
         self.start(&identity)
     }
 
@@ -842,12 +949,17 @@ impl ControlService {
 
     /// Launches the enabled agents in priority order; returns the identities started.
     #[rpc]
-    fn start_enabled(&mut self) -> Result<Vec<String>, String> {
-        let agents = install::list(&self.config.home).map_err(|e| e.to_string())?;
+    async fn start_enabled(&mut self) -> Result<Vec<String>, String> {
+        let home = self.config.home.clone();
+        let agents = blocking(move || install::list(&home).map_err(|e| e.to_string())).await?;
         let mut started = Vec::new();
         for agent in install::autostart_order(&agents) {
             let id = agent.identity.to_string();
-            match self.start(&id) {
+            let result = match self.prepare(&id).await {
+                Ok(()) => self.start(&id),
+                Err(e) => Err(e),
+            };
+            match result {
                 Ok(_) => started.push(id),
                 Err(e) => tracing::error!(agent = id.as_str(), "autostart failed: {e}"),
             }

@@ -1,0 +1,173 @@
+//! The harness of the end-to-end tests that drive `volttron` and `vctl` as processes: a
+//! temporary home, the platform process, `vctl` calls, and polling `status` against a
+//! deadline (the platform and the agents are other processes).
+
+// Each test file uses a part of it.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+pub(crate) const DEADLINE: Duration = Duration::from_secs(30);
+
+pub(crate) fn remote_agent_binary() -> PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    let path = exe
+        .parent()
+        .unwrap()
+        .parent()
+        .unwrap()
+        .join("examples")
+        .join("remote_agent");
+    if !path.exists() {
+        let status = Command::new(env!("CARGO"))
+            .args(["build", "--example", "remote_agent"])
+            .status()
+            .unwrap();
+        assert!(status.success());
+    }
+    path
+}
+
+pub(crate) struct Home {
+    pub(crate) dir: tempfile::TempDir,
+}
+
+impl Home {
+    /// A fresh home, with this `[volttron]` config file (if not empty).
+    pub(crate) fn with_config(config: &str) -> Home {
+        let home = Home {
+            dir: tempfile::tempdir().unwrap(),
+        };
+        if !config.is_empty() {
+            std::fs::write(home.path().join("config"), config).unwrap();
+        }
+        home
+    }
+
+    pub(crate) fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    pub(crate) fn vctl(&self, args: &[&str]) -> Output {
+        Command::new(env!("CARGO_BIN_EXE_vctl"))
+            .arg("--volttron-home")
+            .arg(self.path())
+            .args(["-t", "20"])
+            .args(args)
+            .output()
+            .unwrap()
+    }
+
+    /// Runs vctl; panics with its stderr unless it succeeds; returns stdout.
+    pub(crate) fn ok(&self, args: &[&str]) -> String {
+        let out = self.vctl(args);
+        assert!(
+            out.status.success(),
+            "vctl {args:?} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    }
+
+    /// Runs vctl; expects a failure; returns its one-line reason.
+    pub(crate) fn fails(&self, args: &[&str]) -> String {
+        let out = self.vctl(args);
+        assert!(!out.status.success(), "vctl {args:?} should fail");
+        let err = String::from_utf8(out.stderr).unwrap();
+        assert_eq!(err.trim_end().lines().count(), 1, "one line: {err}");
+        err
+    }
+
+    pub(crate) fn status(&self) -> Vec<Value> {
+        serde_json::from_str(&self.ok(&["status", "--json"])).unwrap()
+    }
+
+    pub(crate) fn agent(&self, identity: &str) -> Option<Value> {
+        self.status().into_iter().find(|a| a["identity"] == identity)
+    }
+
+    /// Polls `status` until `f` holds for the agent (or panics at the deadline).
+    pub(crate) fn wait_for(&self, identity: &str, what: &str, f: impl Fn(&Value) -> bool) -> Value {
+        let start = Instant::now();
+        loop {
+            if let Some(a) = self.agent(identity)
+                && f(&a)
+            {
+                return a;
+            }
+            assert!(
+                start.elapsed() < DEADLINE,
+                "{identity}: {what}: {:?}\nplatform log:\n{}",
+                self.agent(identity),
+                self.log_tail()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Where the platform logs (shown when a wait times out).
+    pub(crate) fn log_path(&self) -> PathBuf {
+        self.path().join("volttron.log")
+    }
+
+    /// The last lines of the platform's log.
+    pub(crate) fn log_tail(&self) -> String {
+        let log = std::fs::read_to_string(self.log_path()).unwrap_or_default();
+        let lines: Vec<&str> = log.lines().collect();
+        lines[lines.len().saturating_sub(30)..].join("\n")
+    }
+
+    pub(crate) fn start_platform(&self) -> PlatformProcess {
+        let child = PlatformProcess(
+            Command::new(env!("CARGO_BIN_EXE_volttron"))
+                .arg("--volttron-home")
+                .arg(self.path())
+                .arg("-l")
+                .arg(self.log_path())
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .unwrap(),
+        );
+        let start = Instant::now();
+        while self.vctl(&["peerlist"]).status.code() != Some(0) {
+            assert!(start.elapsed() < DEADLINE, "the platform did not come up");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        child
+    }
+}
+
+/// The platform process: killed (with its agents, which notice their parent is gone) if
+/// the test fails before shutting it down.
+pub(crate) struct PlatformProcess(pub(crate) Child);
+
+impl Drop for PlatformProcess {
+    fn drop(&mut self) {
+        if self.0.try_wait().ok().flatten().is_none() {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+}
+
+pub(crate) fn pid(a: &Value) -> Option<u64> {
+    a["pid"].as_u64()
+}
+
+/// Waits for the platform process to exit after `vctl shutdown --platform`.
+pub(crate) fn platform_wait(mut platform: PlatformProcess) -> std::process::ExitStatus {
+    let start = Instant::now();
+    loop {
+        if let Some(status) = platform.0.try_wait().unwrap() {
+            return status;
+        }
+        assert!(start.elapsed() < DEADLINE, "the platform did not stop");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
