@@ -36,14 +36,19 @@
 //! | `bridge.remote_agent_private_kib` | same process: `RssAnon` (memory private to the agent process) |
 //! | `resources.sample_100_agents_ms` | one round of the `/proc` sampler (`resources::monitor::Sampler::sample`) over 100 agent processes (`sleep` children, each its own agent): stat, statm and children of each |
 //! | `resources.monitor_cpu_percent_at_1hz` | the same round's cost as a share of one core when sampling once a second (`round_ms / 1000 × 100`) |
+//! | `resources.sample_100_agents_cgroup_ms` | the same round over 100 other `sleep` children, each moved into a cgroup of its own (`AgentCgroup`, default limits, under a platform group `volttron-perf-<pid>` from `CgroupSupport::detect` on `/sys/fs/cgroup`) and measured through it (`MonitoredAgent::cgroup`): per agent, the group's CPU, memory and `cgroup.procs` files and the root's stat; every agent of every round must report `Accounting::Cgroup` (the run panics otherwise). Compare with `resources.sample_100_agents_ms` of the same run. Where cgroups are unavailable, no figure: `skipped:` and the reason on stderr. The children are killed and reaped, then their groups and the platform group removed |
+//! | `resources.monitor_cgroup_cpu_percent_at_1hz` | the cgroup round's cost as a share of one core at one round a second (`round_ms / 1000 × 100`); skipped with it |
 //! | `baseline.uds_pingpong_rtt` | `UnixStream::pair`, 8-byte ping-pong between two threads, median round trip (on a VM this swings with idle-vCPU wake-up latency) |
 
 use std::io::{Read, Write};
 use std::os::unix::net::UnixStream;
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use volttron::config_store::AgentStore;
 use volttron::prelude::*;
+use volttron::resources::cgroup::{AgentCgroup, CGROUP_ROOT, CgroupLimits, CgroupSupport};
+use volttron::resources::monitor::{Accounting, MonitoredAgent, ProcessKey, Sampler, bogomips_per_core};
 use volttron::supervision::{ChildSpec, Supervisor};
 
 #[path = "../benches/workloads/mod.rs"]
@@ -452,22 +457,92 @@ fn spawn_run() -> (f64, f64) {
 // Resources
 // ---------------------------------------------------------------------------------------
 
-/// Median milliseconds of one sampling round over 100 agent processes.
-fn resources_round_ms(runs: usize) -> f64 {
-    use volttron::resources::monitor::{MonitoredAgent, ProcessKey, Sampler, bogomips_per_core};
-    let mut children: Vec<std::process::Child> = (0..100)
-        .map(|_| {
-            std::process::Command::new("sleep")
-                .arg("120")
-                .spawn()
-                .expect("spawn sleep")
-        })
-        .collect();
-    let agents: Vec<MonitoredAgent> = children
-        .iter()
-        .enumerate()
-        .map(|(i, c)| (format!("agent{i}"), ProcessKey::of(c.id()).expect("a live child")).into())
-        .collect();
+/// Agents in each `resources.*` round.
+const RESOURCE_AGENTS: usize = 100;
+
+/// The agents of a `resources.*` figure: `sleep 120` children, one agent (`agent{i}`)
+/// each, each in a cgroup of its own when made with cgroup support. Drop (also when a run
+/// panics) kills and reaps the children first, then removes their groups (a group that
+/// still holds a process would be kept) and the platform group.
+struct SleepAgents {
+    children: Vec<std::process::Child>,
+    /// `groups[i]` holds `children[i]`; empty when measured through procfs.
+    groups: Vec<AgentCgroup>,
+    support: Option<CgroupSupport>,
+}
+
+impl SleepAgents {
+    /// `n` children; with `cgroups`, each written into every `cgroup.procs` of its own
+    /// group under the platform group.
+    fn spawn(n: usize, cgroups: Option<CgroupSupport>) -> SleepAgents {
+        let children = (0..n)
+            .map(|_| {
+                std::process::Command::new("sleep")
+                    .arg("120")
+                    .spawn()
+                    .expect("spawn sleep")
+            })
+            .collect();
+        let mut agents = SleepAgents {
+            children,
+            groups: Vec::new(),
+            support: cgroups,
+        };
+        let Some(support) = &agents.support else {
+            return agents;
+        };
+        for (i, child) in agents.children.iter().enumerate() {
+            let group = AgentCgroup::create(support, &format!("agent{i}"), &CgroupLimits::default())
+                .unwrap_or_else(|e| panic!("cgroup for agent{i}: {e}"));
+            let files = group.procs_files();
+            // Kept before the writes, so that drop removes it after the children are gone.
+            agents.groups.push(group);
+            for file in files {
+                std::fs::write(&file, child.id().to_string())
+                    .unwrap_or_else(|e| panic!("move agent{i} into {}: {e}", file.display()));
+            }
+        }
+        agents
+    }
+
+    /// The agents as the sampler is told of them (with their groups' accounting, if any).
+    fn monitored(&self) -> Vec<MonitoredAgent> {
+        self.children
+            .iter()
+            .enumerate()
+            .map(|(i, c)| MonitoredAgent {
+                identity: format!("agent{i}"),
+                key: ProcessKey::of(c.id()).expect("a live child"),
+                cgroup: self.groups.get(i).map(AgentCgroup::accounting),
+            })
+            .collect()
+    }
+}
+
+impl Drop for SleepAgents {
+    fn drop(&mut self) {
+        for c in &mut self.children {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+        self.groups.clear();
+        if let Some(support) = &self.support {
+            support.remove_platform_group();
+        }
+    }
+}
+
+/// Median milliseconds of one sampling round over [`RESOURCE_AGENTS`] agent processes,
+/// measured through procfs, or through a cgroup each with `cgroups`. Panics, naming
+/// `figure`, if a round measured an agent any other way.
+fn resources_round_ms(figure: &str, runs: usize, cgroups: Option<CgroupSupport>) -> f64 {
+    let expected = if cgroups.is_some() {
+        Accounting::Cgroup
+    } else {
+        Accounting::Procfs
+    };
+    let processes = SleepAgents::spawn(RESOURCE_AGENTS, cgroups);
+    let agents = processes.monitored();
     let mut sampler = Sampler::new(bogomips_per_core().unwrap_or(0.0));
     sampler.sample(&agents, Instant::now());
     let mut times = Vec::new();
@@ -475,11 +550,14 @@ fn resources_round_ms(runs: usize) -> f64 {
         let t = Instant::now();
         let usage = sampler.sample(&agents, Instant::now());
         times.push(t.elapsed().as_secs_f64() * 1000.0);
-        assert_eq!(usage.len(), 100);
-    }
-    for c in &mut children {
-        let _ = c.kill();
-        let _ = c.wait();
+        assert_eq!(usage.len(), RESOURCE_AGENTS);
+        if let Some(u) = usage.iter().find(|u| u.accounting != expected) {
+            panic!(
+                "{figure}: {} was measured through {:?}, not {expected:?}, so the figure would not \
+                 time what it names",
+                u.identity, u.accounting
+            );
+        }
     }
     median(times)
 }
@@ -876,15 +954,37 @@ fn main() {
         ));
     }
 
-    if want("resources.") {
-        eprintln!("[perf] resources.sample_100_agents_ms: 100 processes, {runs} runs");
-        let ms = resources_round_ms(runs);
-        figures.push(("resources.sample_100_agents_ms", ms, "ms"));
-        figures.push((
+    // The procfs path, then the cgroup path, on fresh agents each (see the module docs).
+    for (round, share, in_cgroups) in [
+        (
+            "resources.sample_100_agents_ms",
             "resources.monitor_cpu_percent_at_1hz",
-            ms / 1000.0 * 100.0,
-            "percent",
-        ));
+            false,
+        ),
+        (
+            "resources.sample_100_agents_cgroup_ms",
+            "resources.monitor_cgroup_cpu_percent_at_1hz",
+            true,
+        ),
+    ] {
+        if !(want(round) || want(share)) {
+            continue;
+        }
+        let mut cgroups = None;
+        if in_cgroups {
+            let name = format!("perf-{}", std::process::id());
+            let support = CgroupSupport::detect(Path::new(CGROUP_ROOT), &name);
+            if !support.is_available() {
+                eprintln!("[perf] {round}: skipped: {}", support.describe());
+                continue;
+            }
+            eprintln!("[perf] {round}: {}", support.describe());
+            cgroups = Some(support);
+        }
+        eprintln!("[perf] {round}: {RESOURCE_AGENTS} processes, {runs} runs");
+        let ms = resources_round_ms(round, runs, cgroups);
+        figures.push((round, ms, "ms"));
+        figures.push((share, ms / 1000.0 * 100.0, "percent"));
     }
 
     let mut uds_rtt = None;

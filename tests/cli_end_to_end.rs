@@ -245,6 +245,12 @@ fn a_user_session_with_volttron_and_vctl() {
         ])
         .contains("identity")
     );
+    // The control service's internal events (an agent's exit, a termination) are not
+    // RPCs any peer could send.
+    for method in ["agent_exited", "terminate_agent"] {
+        let err = home.fails(&["rpc", "call", "control", method, r#""meter.e2e""#, "1"]);
+        assert!(err.contains("is not implemented"), "{method}: {err}");
+    }
     let bad_json = home.path().join("bad.json");
     std::fs::write(&bad_json, "{not json").unwrap();
     assert!(

@@ -148,9 +148,18 @@ fn a_cpu_hog_is_left_alone_while_idle_and_terminated_under_cpu_pressure() {
     // 2. CPU budget 5 % of the machine: the CPU hog alone is above it.
     std::fs::write(dir.join("config"), config(0.05)).unwrap();
     let platform = home.start_platform();
-    for identity in ["polite", "memory-hog", "cpu-hog"] {
+    // The memory hog spends CPU filling its memory: started first and left to settle, so
+    // that the CPU pressure comes from the CPU hog alone.
+    for identity in ["polite", "memory-hog"] {
         home.ok(&["start", identity]);
     }
+    home.wait_for("memory-hog", "holding its memory, idle", |a| {
+        a["usage"]["rss_bytes"].as_u64().unwrap_or(0) > 30_000_000
+            && a["usage"]["cpu_percent_of_core"]
+                .as_f64()
+                .is_some_and(|p| p < 5.0)
+    });
+    home.ok(&["start", "cpu-hog"]);
     let hog = home.wait_for("cpu-hog", "terminated", |a| a["state"] == "terminated");
     assert_eq!(hog["health"], "BAD");
     let reason = hog["reason"].as_str().unwrap();

@@ -805,7 +805,12 @@ async fn command(ctl: &Ctl, conn: &Connection, command: Command) -> Outcome {
                 call(conn, CONTROL, "stop_agent", (r.identity.as_str(),)).await?;
             }
             if platform {
-                call(conn, CONTROL, "shutdown_platform", ()).await?;
+                // The platform may be gone before its reply is: a lost link is the
+                // shutdown we asked for.
+                match conn.call(CONTROL, "shutdown_platform", ()).await {
+                    Ok(_) | Err(volttron::RpcError::PeerStopped { .. }) => {}
+                    Err(e) => return Err(format!("{CONTROL}.shutdown_platform: {e}")),
+                }
             }
         }
         Command::Install(_) => {}

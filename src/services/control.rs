@@ -306,8 +306,7 @@ impl ControlService {
                         Status::Bad,
                         Some(&reason),
                     );
-                    self.terminated.insert(identity.clone(), reason.clone());
-                    let _ = ctx.notify(IDENTITY, "terminate_agent", (identity, reason));
+                    self.terminate(identity, reason);
                 }
             }
         }
@@ -507,6 +506,42 @@ impl ControlService {
         .await
     }
 
+    /// A watcher saw an agent process end: forget it, then restart it, give up, or leave
+    /// it down.
+    fn agent_exited(&mut self, ctx: &AgentContext, identity: String, pid: u32) {
+        let Some(running) = self.running.get(&identity) else {
+            return;
+        };
+        if running.process.pid() != pid {
+            return;
+        }
+        // Reaped before the report was sent.
+        let exit = running.process.try_exit().unwrap_or(Exit::Unknown);
+        self.forget_process(&identity);
+        if self.terminated.contains_key(&identity)
+            && let Some(enforcer) = &mut self.enforcer
+        {
+            enforcer.forget(&identity);
+        }
+        self.on_exit(ctx, identity, exit);
+    }
+
+    /// Stops an agent the enforcer terminated, in the background (SIGINT, SIGTERM, SIGKILL
+    /// with the grace periods); its exit comes back through [`agent_exited`], and it is
+    /// not restarted until started again.
+    fn terminate(&mut self, identity: String, reason: String) {
+        self.terminated.insert(identity.clone(), reason);
+        let Some(process) = self.running.get(&identity).map(|r| r.process.clone()) else {
+            return;
+        };
+        self.monitor(&identity).stop_requested();
+        let grace = self.config.grace;
+        tokio::spawn(async move {
+            let outcome = process.stop(grace).await;
+            tracing::info!(agent = identity.as_str(), step = ?outcome.step, exit = %outcome.exit, "terminated agent stopped");
+        });
+    }
+
     /// An explicit start: clears the crash history (and a termination), then launches.
     fn start(&mut self, identity: &str) -> Result<u32, String> {
         let pid = self.launch(identity)?;
@@ -670,13 +705,23 @@ impl ControlService {
             Ok(handle) => self.monitor = Some(handle),
             Err(e) => tracing::warn!("agent processes are not sampled: {e}"),
         }
-        // Exit reports arrive from the process watchers' threads; each becomes a
-        // notification to this service, handled in order with everything else.
+        // Exit reports arrive from the process watchers' threads; each runs on this
+        // service, in order with everything else, as an immediate one-shot timer: an
+        // internal event, not an RPC another peer could send.
         if let Some(mut rx) = self.exits_rx.take() {
             let ctx = ctx.clone();
             tokio::spawn(async move {
                 while let Some(report) = rx.recv().await {
-                    let _ = ctx.notify(IDENTITY, "agent_exited", (report.identity, u64::from(report.pid)));
+                    let mut report = Some(report);
+                    let scheduled = ctx.schedule_once::<ControlService>(Duration::ZERO, move |this, ctx| {
+                        if let Some(report) = report.take() {
+                            this.agent_exited(ctx, report.identity, report.pid);
+                        }
+                    });
+                    if scheduled.is_err() {
+                        // The service is stopping; it stops the agents itself.
+                        break;
+                    }
                 }
             });
         }
@@ -697,32 +742,6 @@ impl ControlService {
         // with a warning, while another platform of the same name still uses it).
         if let Some(cgroups) = &self.cgroups {
             cgroups.remove_platform_group();
-        }
-    }
-
-    /// Internal: a watcher saw an agent process end.
-    #[rpc]
-    fn agent_exited(&mut self, ctx: &AgentContext, identity: String, pid: u64) {
-        let Some(running) = self.running.get(&identity) else {
-            return;
-        };
-        if u64::from(running.process.pid()) != pid {
-            return;
-        }
-        // Reaped before the report was sent.
-        let exit = running.process.try_exit().unwrap_or(Exit::Unknown);
-        self.forget_process(&identity);
-        self.on_exit(ctx, identity, exit);
-    }
-
-    /// Internal: stops an agent the enforcer terminated; it is not restarted until
-    /// started again.
-    #[rpc]
-    async fn terminate_agent(&mut self, identity: String, reason: String) {
-        self.terminated.insert(identity.clone(), reason);
-        self.stop_process(&identity).await;
-        if let Some(enforcer) = &mut self.enforcer {
-            enforcer.forget(&identity);
         }
     }
 
