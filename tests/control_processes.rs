@@ -378,6 +378,42 @@ async fn stop_escalates_to_sigterm_when_sigint_is_ignored() {
 }
 
 #[tokio::test]
+async fn terminate_starts_with_sigterm_then_sigkill() {
+    let dir = tempfile::tempdir().unwrap();
+    // Notes a SIGINT (stop's first step) if it ever gets one; terminate must not send it.
+    let script = format!("trap 'echo > got-int' INT; echo > ready; {LOOP}");
+    let (process, mut rx) = launch_sh("terminate.agent", dir.path(), &script);
+    wait_for_file(&dir.path().join("ready"));
+    let outcome = process.terminate(GRACE).await;
+    assert_eq!(
+        outcome,
+        StopOutcome {
+            exit: Exit::Signal(15),
+            step: StopStep::Terminate
+        }
+    );
+    assert!(!dir.path().join("got-int").exists(), "no SIGINT");
+    assert_eq!(next_report(&mut rx).await.exit, Exit::Signal(15));
+
+    // One that ignores SIGTERM gets SIGKILL after one grace period.
+    let script = format!("trap '' TERM; echo > ready2; {LOOP}");
+    let (process, mut rx) = launch_sh("terminate.stubborn", dir.path(), &script);
+    wait_for_file(&dir.path().join("ready2"));
+    let started = Instant::now();
+    let outcome = process.terminate(GRACE).await;
+    assert_eq!(
+        outcome,
+        StopOutcome {
+            exit: Exit::Signal(9),
+            step: StopStep::Kill
+        }
+    );
+    assert!(started.elapsed() >= GRACE && started.elapsed() < 2 * GRACE + GRACE / 2);
+    assert_eq!(next_report(&mut rx).await.exit, Exit::Signal(9));
+    assert_reaped(&process);
+}
+
+#[tokio::test]
 async fn stop_escalates_to_sigkill_and_takes_the_grandchildren() {
     let dir = tempfile::tempdir().unwrap();
     // A background job of a non-interactive shell ignores SIGINT, and inherits the

@@ -441,11 +441,27 @@ impl AgentProcess {
     /// Stops the agent: SIGINT to its process group, up to `grace` for it to exit,
     /// SIGTERM, up to `grace` again, then SIGKILL; returns once it is reaped.
     pub async fn stop(&self, grace: Duration) -> StopOutcome {
+        self.escalate(
+            &[
+                (StopStep::Interrupt, Signal::INT),
+                (StopStep::Terminate, Signal::TERM),
+            ],
+            grace,
+        )
+        .await
+    }
+
+    /// Terminates the agent (what the enforcer does to an agent over its contract):
+    /// SIGTERM to its process group, up to `grace` for it to exit, then SIGKILL; returns
+    /// once it is reaped.
+    pub async fn terminate(&self, grace: Duration) -> StopOutcome {
+        self.escalate(&[(StopStep::Terminate, Signal::TERM)], grace).await
+    }
+
+    /// Sends each signal in turn, waiting up to `grace` after each, then SIGKILL.
+    async fn escalate(&self, steps: &[(StopStep, Signal)], grace: Duration) -> StopOutcome {
         let mut step = StopStep::AlreadyExited;
-        for (next, signal) in [
-            (StopStep::Interrupt, Signal::INT),
-            (StopStep::Terminate, Signal::TERM),
-        ] {
+        for &(next, signal) in steps {
             if let Some(exit) = self.signal_unless_reaped(signal) {
                 return StopOutcome { exit, step };
             }

@@ -526,9 +526,9 @@ impl ControlService {
         self.on_exit(ctx, identity, exit);
     }
 
-    /// Stops an agent the enforcer terminated, in the background (SIGINT, SIGTERM, SIGKILL
-    /// with the grace periods); its exit comes back through [`agent_exited`], and it is
-    /// not restarted until started again.
+    /// Stops an agent the enforcer terminated, in the background (SIGTERM, the grace
+    /// period, SIGKILL, to its process group); its exit comes back through
+    /// `agent_exited`, and it is not restarted until started again.
     fn terminate(&mut self, identity: String, reason: String) {
         self.terminated.insert(identity.clone(), reason);
         let Some(process) = self.running.get(&identity).map(|r| r.process.clone()) else {
@@ -537,7 +537,7 @@ impl ControlService {
         self.monitor(&identity).stop_requested();
         let grace = self.config.grace;
         tokio::spawn(async move {
-            let outcome = process.stop(grace).await;
+            let outcome = process.terminate(grace).await;
             tracing::info!(agent = identity.as_str(), step = ?outcome.step, exit = %outcome.exit, "terminated agent stopped");
         });
     }
