@@ -431,15 +431,19 @@ fn resource_contracts_are_admitted_and_usage_is_reported() {
     assert!(table.contains(accounting), "{table}");
     // Where cgroups v1 are writable (as on the development machine), it runs in its own
     // group; elsewhere the platform logs that it measures through /proc only.
-    let group = Path::new("/sys/fs/cgroup/cpu/volttron-volttron1");
+    let name = format!(
+        "volttron-{}",
+        volttron::resources::cgroup::platform_group_name("volttron1", home.path())
+    );
+    let group = Path::new("/sys/fs/cgroup/cpu").join(&name);
     if group.exists() {
         let cgroups = std::fs::read_to_string(format!("/proc/{}/cgroup", pid(&a).unwrap())).unwrap();
-        assert!(cgroups.contains("volttron-volttron1/meter.a"), "{cgroups}");
+        assert!(cgroups.contains(&format!("{name}/meter.a")), "{cgroups}");
         let shares = std::fs::read_to_string(group.join("meter.a").join("cpu.shares")).unwrap();
         assert!(shares.trim().parse::<u64>().unwrap() >= 2, "{shares}");
         assert_eq!(accounting, "cgroup", "{a}");
         // The hard cap: twice the 50 MB soft limit (the kernel rounds to pages).
-        let memory = Path::new("/sys/fs/cgroup/memory/volttron-volttron1/meter.a");
+        let memory = Path::new("/sys/fs/cgroup/memory").join(&name).join("meter.a");
         let read = |file: &str| -> u64 {
             std::fs::read_to_string(memory.join(file))
                 .unwrap()

@@ -12,7 +12,9 @@
 //!   reason (the OS error). Agents are then only measured through procfs and terminated
 //!   when over their contract under pressure ([`enforcement`](super::enforcement)).
 //!
-//! Either way the platform gets a group `volttron-<platform name>` in each hierarchy
+//! Either way the platform gets a group `volttron-<platform name>` in each hierarchy (the
+//! control service names it with [`platform_group_name`]: the instance name and a hash of
+//! the home)
 //! (created, or reused when it exists), and [`AgentCgroup::create`] makes one group per
 //! agent beneath it, `volttron-<platform name>/<identity>`, set up from [`CgroupLimits`]:
 //!
@@ -83,6 +85,29 @@ use std::path::{Path, PathBuf};
 
 /// The root of the cgroup file systems on Linux.
 pub const CGROUP_ROOT: &str = "/sys/fs/cgroup";
+
+/// The platform name the control service passes to [`CgroupSupport::detect`]: the
+/// instance name and eight hex digits of its home's path (FNV-1a), so that two platforms
+/// of the same instance name on one host (two homes) never share, account for or remove
+/// each other's groups: `volttron1-3fa9c2d1`, giving `volttron-volttron1-3fa9c2d1/<identity>`.
+/// Characters a group name may not hold become `_`.
+pub fn platform_group_name(instance_name: &str, home: &Path) -> String {
+    let mut hash: u32 = 0x811c_9dc5;
+    for byte in home.as_os_str().as_encoded_bytes() {
+        hash = (hash ^ u32::from(*byte)).wrapping_mul(0x0100_0193);
+    }
+    let instance: String = instance_name
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_') {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    format!("{instance}-{hash:08x}")
+}
 
 /// The default v1 `cpu.shares` (one CPU's BogoMIPS).
 const V1_SHARES_PER_CPU: f64 = 1024.0;
@@ -635,6 +660,25 @@ mod tests {
             cpus: 2,
             ..CgroupLimits::default()
         }
+    }
+
+    #[test]
+    fn platform_group_names_differ_by_home_and_are_valid_names() {
+        let a = platform_group_name("volttron1", Path::new("/home/a/.volttron"));
+        let b = platform_group_name("volttron1", Path::new("/home/b/.volttron"));
+        assert_ne!(a, b);
+        assert!(
+            a.starts_with("volttron1-") && a.len() == "volttron1-".len() + 8,
+            "{a}"
+        );
+        assert_eq!(
+            a,
+            platform_group_name("volttron1", Path::new("/home/a/.volttron")),
+            "stable"
+        );
+        let odd = platform_group_name("campus hq/2", Path::new("/v"));
+        assert!(odd.starts_with("campus_hq_2-"), "{odd}");
+        check_name(&odd).unwrap();
     }
 
     #[test]

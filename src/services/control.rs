@@ -58,7 +58,7 @@ use crate::home::VolttronHome;
 use crate::home::install::{self, InstallSpec, InstalledAgent, Program};
 use crate::prelude::*;
 use crate::resources::admission::{Admission, BudgetPolicy, Reservation};
-use crate::resources::cgroup::{AgentCgroup, CGROUP_ROOT, CgroupLimits, CgroupSupport};
+use crate::resources::cgroup::{AgentCgroup, CGROUP_ROOT, CgroupLimits, CgroupSupport, platform_group_name};
 use crate::resources::contract::{Contract, Machine};
 use crate::resources::enforcement::{
     self, Action, Enforcer, PressurePolicy, cpu_demand_mips, mem_available_bytes,
@@ -678,6 +678,8 @@ impl ControlService {
             .query("instance-name")
             .and_then(|v| v.as_str().map(str::to_owned))
             .unwrap_or_else(|| "volttron".into());
+        // One group per home: two platforms of the same name never share agents' groups.
+        let name = platform_group_name(&name, self.config.home.path());
         self.cgroups = Some(CgroupSupport::detect(std::path::Path::new(CGROUP_ROOT), &name));
         if let Some(range) = self.config.isolation {
             // A few chmods, once: the agents' users must reach their directories and the
