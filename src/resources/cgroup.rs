@@ -173,7 +173,11 @@ impl CgroupSupport {
             enable_v2_controllers(root).map_err(|e| e.to_string())?;
             let dir = root.join(&group);
             make_dir(&dir).map_err(|e| e.to_string())?;
-            enable_v2_controllers(&dir).map_err(|e| e.to_string())?;
+            if let Err(e) = enable_v2_controllers(&dir) {
+                // Not left behind empty (kept if another platform's agents are in it).
+                let _ = std::fs::remove_dir(&dir);
+                return Err(e.to_string());
+            }
             return Ok(CgroupSupport::V2 { dir });
         }
         let is_hierarchy = |name: &str| root.join(name).join("cgroup.procs").is_file();
@@ -660,6 +664,18 @@ mod tests {
             cpus: 2,
             ..CgroupLimits::default()
         }
+    }
+
+    #[test]
+    fn a_v2_platform_group_that_cannot_be_set_up_is_not_left_behind() {
+        // A fake v2 root: the platform group made in it is a plain directory, without
+        // the kernel's cgroup.subtree_control, so enabling its controllers fails.
+        let root = tempfile::tempdir().unwrap();
+        std::fs::write(root.path().join("cgroup.controllers"), "cpu io memory\n").unwrap();
+        std::fs::write(root.path().join("cgroup.subtree_control"), "cpu memory\n").unwrap();
+        let support = CgroupSupport::detect(root.path(), "p-1");
+        assert!(!support.is_available(), "{support}");
+        assert!(!root.path().join("volttron-p-1").exists());
     }
 
     #[test]
