@@ -20,6 +20,7 @@
 pub mod address;
 pub mod codec;
 pub mod frame;
+pub mod keepalive;
 pub(crate) mod link;
 pub mod noise;
 pub mod server;

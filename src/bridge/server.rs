@@ -36,6 +36,7 @@ use tokio_util::codec::{Encoder, FramedRead};
 use super::address::BridgeAddress;
 use super::codec::{FrameCodec, FrameError};
 use super::frame::*;
+use super::keepalive::{Keepalive, KeepaliveAction};
 use super::link::{Outbox, Rewind, write_loop};
 use super::noise::{NoiseSession, server_handshake};
 use crate::auth::keys::KeyPair;
@@ -63,6 +64,8 @@ pub(crate) struct BridgeShared {
     /// The platform's key pair: the serverkey of the Noise handshake.
     pub(crate) server_key: Arc<KeyPair>,
     pub(crate) hello_timeout: Duration,
+    /// How often a silent link is checked ([`crate::bridge::keepalive`]).
+    pub(crate) keepalive: Duration,
     pub(crate) max_frame: usize,
     /// Uids allowed on the Unix socket (the platform's own is always among them).
     pub(crate) allowed_uids: Vec<std::ops::RangeInclusive<u32>>,
@@ -449,13 +452,28 @@ async fn run_session<R, W>(
         }))
     };
     let mut handled = 0u32;
+    let mut received = 0u64;
+    let mut keepalive = Keepalive::new(shared.keepalive);
     let reason = loop {
         handled = handled.wrapping_add(1);
         if handled.is_multiple_of(YIELD_EVERY) {
             // Let this thread's writers drain what these frames queued before reading on.
             tokio::task::yield_now().await;
         }
-        match frames.next().await {
+        let next = tokio::select! {
+            next = frames.next() => next,
+            _ = keepalive.tick() => match keepalive.on_tick(received) {
+                KeepaliveAction::Nothing => continue,
+                KeepaliveAction::Ping => {
+                    let id = session.next_id.fetch_add(1, Ordering::Relaxed);
+                    session.send(Frame::Ping(Ping { id, peer: None }));
+                    continue;
+                }
+                KeepaliveAction::Dead => break keepalive.dead_reason(),
+            },
+        };
+        received += 1;
+        match next {
             None => break "the agent closed the connection".to_owned(),
             Some(Err(FrameError::Io(e))) => break format!("read failed: {e}"),
             Some(Err(e)) => {

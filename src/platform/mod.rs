@@ -122,6 +122,7 @@ pub struct PlatformBuilder {
     auth: bool,
     allowed_uids: Vec<u32>,
     hello_timeout: Duration,
+    link_keepalive: Duration,
     max_frame: usize,
     control: bool,
     agent_restart: crate::control::restart::RestartPolicy,
@@ -155,6 +156,7 @@ impl Default for PlatformBuilder {
             auth: false,
             allowed_uids: Vec::new(),
             hello_timeout: crate::bridge::server::DEFAULT_HELLO_TIMEOUT,
+            link_keepalive: crate::bridge::keepalive::DEFAULT_KEEPALIVE,
             max_frame: crate::bridge::frame::DEFAULT_MAX_FRAME,
             control: false,
             agent_restart: Default::default(),
@@ -258,6 +260,14 @@ impl PlatformBuilder {
         self
     }
 
+    /// How often a bridge link with no incoming frame is pinged; after three silent
+    /// intervals the agent is presumed gone (a dead host) and dropped (default 10 s; see
+    /// [`crate::bridge::keepalive`]).
+    pub fn link_keepalive(mut self, every: Duration) -> Self {
+        self.link_keepalive = every;
+        self
+    }
+
     /// How long a bridge connection has for its handshake and hello (default 10 s).
     pub fn hello_timeout(mut self, timeout: Duration) -> Self {
         self.hello_timeout = timeout;
@@ -272,7 +282,8 @@ impl PlatformBuilder {
 
     /// Runs the `control` service: the agents installed under the home's `agents/` run as
     /// child processes, attached through the Unix socket (what the `volttron` binary
-    /// does; needs a home and the default socket).
+    /// does; needs a home, the default socket and the `control` cargo feature, on by
+    /// default).
     pub fn control(mut self, on: bool) -> Self {
         self.control = on;
         self
@@ -349,10 +360,16 @@ impl PlatformBuilder {
                 "the memory hard cap must be at least 1 times the soft limit, not {factor}"
             )));
         }
+        if self.control && !cfg!(feature = "control") {
+            return Err(invalid(
+                &"this build has no control service (the `control` cargo feature is off)",
+            ));
+        }
+        if self.agent_isolation.is_some() && !self.control {
+            return Err(invalid(&"agent isolation mode needs the control service"));
+        }
+        #[cfg(feature = "control")]
         if self.agent_isolation.is_some() {
-            if !self.control {
-                return Err(invalid(&"agent isolation mode needs the control service"));
-            }
             crate::control::isolation::check_privileges().map_err(|e| invalid(&e))?;
         }
         Ok(())
@@ -552,6 +569,7 @@ impl PlatformBuilder {
                 auth: authority,
                 server_key,
                 hello_timeout: self.hello_timeout,
+                keepalive: self.link_keepalive,
                 max_frame: self.max_frame,
                 allowed_uids: listeners
                     .iter()

@@ -41,6 +41,7 @@
 //! |---|---|
 //! | start | connects (retrying with backoff up to the connect timeout), then runs the agent: `on_setup`, `on_start`, then `#[on_connected]` |
 //! | link lost | waiting calls fail with `PeerStopped`, publishes and calls fail with `NotConnected`, mirrored peers drop, `#[on_disconnected]` runs; reconnection starts with exponential backoff |
+//! | the platform goes silent (its host died, the network dropped) | after one silent [`keepalive`](Remote::keepalive) interval the link is pinged; after three it counts as lost (as above) and reconnection starts |
 //! | link back | subscriptions are sent again, the peer list is mirrored again, `#[on_connected]` runs |
 //! | agent stops (or crashes) | the link closes and [`run`] returns |
 //! | SIGINT / SIGTERM | the agent is stopped (`on_stop` runs), then the link closes |
@@ -70,6 +71,7 @@ use crate::auth::keys::{KeyPair, PublicKey};
 use crate::bridge::BridgeAddress;
 use crate::bridge::codec::FrameCodec;
 use crate::bridge::frame::*;
+use crate::bridge::keepalive::{Keepalive, KeepaliveAction};
 use crate::bridge::link::write_loop;
 use crate::bridge::noise::{NoiseError, client_handshake};
 use crate::core::{Identity, IdentityError};
@@ -137,6 +139,7 @@ pub struct Remote {
     max_frame: usize,
     rpc_timeout: Duration,
     heartbeat: Option<Duration>,
+    keepalive: Duration,
 }
 
 /// Errors a single connection attempt can end with.
@@ -196,6 +199,7 @@ impl Remote {
             max_frame: DEFAULT_MAX_FRAME,
             rpc_timeout: crate::platform::DEFAULT_RPC_TIMEOUT,
             heartbeat: None,
+            keepalive: crate::bridge::keepalive::DEFAULT_KEEPALIVE,
         }
     }
 
@@ -300,6 +304,15 @@ impl Remote {
     /// The default RPC deadline of the agent's calls (30 s).
     pub fn rpc_timeout(mut self, timeout: Duration) -> Self {
         self.rpc_timeout = timeout;
+        self
+    }
+
+    /// How often the link is checked when nothing arrives from the platform: pinged after
+    /// one silent interval, presumed dead (and reconnected) after three (default 10 s; see
+    /// [`crate::bridge::keepalive`]). Notices a platform host that died without closing
+    /// the connection.
+    pub fn keepalive(mut self, every: Duration) -> Self {
+        self.keepalive = every;
         self
     }
 
@@ -579,6 +592,8 @@ async fn maintain(
     let identity = hello.identity.clone();
     loop {
         let mut handled = 0u32;
+        let mut received = 0u64;
+        let mut keepalive = Keepalive::new(remote.keepalive);
         let gone = up.gone_notify.notified();
         futures::pin_mut!(gone);
         let reason = loop {
@@ -588,14 +603,25 @@ async fn maintain(
                 tokio::task::yield_now().await;
             }
             tokio::select! {
-                frame = frames.next() => match frame {
-                    None => break "the platform closed the connection".to_owned(),
-                    Some(Err(e)) => break format!("bad frame: {e}"),
-                    Some(Ok(frame)) => {
-                        if let Err(e) = up.handle(frame) {
-                            break e;
+                frame = frames.next() => {
+                    received += 1;
+                    match frame {
+                        None => break "the platform closed the connection".to_owned(),
+                        Some(Err(e)) => break format!("bad frame: {e}"),
+                        Some(Ok(frame)) => {
+                            if let Err(e) = up.handle(frame) {
+                                break e;
+                            }
                         }
                     }
+                },
+                _ = keepalive.tick() => match keepalive.on_tick(received) {
+                    KeepaliveAction::Nothing => {}
+                    // The pong is a frame; its id matches no waiting ping.
+                    KeepaliveAction::Ping => {
+                        let _ = up.send(&Frame::Ping(Ping { id: up.id(), peer: None }));
+                    }
+                    KeepaliveAction::Dead => break keepalive.dead_reason(),
                 },
                 _ = &mut gone => gone.set(up.gone_notify.notified()),
             }

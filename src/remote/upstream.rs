@@ -87,11 +87,11 @@ impl Upstream {
         self.connected.load(Ordering::Acquire)
     }
 
-    fn id(&self) -> RequestId {
+    pub(super) fn id(&self) -> RequestId {
         self.next_id.fetch_add(1, Ordering::Relaxed)
     }
 
-    fn send(&self, frame: &Frame) -> Result<(), SendError> {
+    pub(super) fn send(&self, frame: &Frame) -> Result<(), SendError> {
         self.outbox.send(frame)
     }
 

@@ -42,6 +42,10 @@
 //! their own process group, with their directory as working directory; their output goes
 //! to the platform log tagged with their identity.
 
+// Without the `control` feature the service is never started (its records and constants
+// stay, for `vctl`'s and `Platform::agent_resources`' sake).
+#![cfg_attr(not(feature = "control"), allow(dead_code))]
+
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Arc;

@@ -53,10 +53,14 @@ pub(crate) fn core_services(
         }));
     }
     services = services.child(ChildSpec::agent(health::IDENTITY, health::HealthService::default));
+    // Without the feature, `PlatformBuilder::start` refuses `control(true)` before this.
+    #[cfg(feature = "control")]
     if let Some(config) = control {
         services = services.child(ChildSpec::agent(control::IDENTITY, move || {
             control::ControlService::new(config.clone())
         }));
     }
+    #[cfg(not(feature = "control"))]
+    let _ = control;
     services.build()
 }
