@@ -75,6 +75,15 @@ impl Client {
             .map_err(|e| e.to_string())
     }
 
+    /// Publishes and reports the platform's answer: the count reached, or the refusal.
+    #[rpc]
+    async fn emit_confirmed(&mut self, ctx: &AgentContext, topic: String) -> Result<u64, String> {
+        ctx.publish_confirmed(topic.as_str(), 1)
+            .await
+            .map(|n| n as u64)
+            .map_err(|e| e.to_string())
+    }
+
     #[rpc]
     fn listen(&mut self, ctx: &AgentContext, prefix: String) -> Result<(), String> {
         ctx.subscribe::<Client>(&prefix, |_, _, _| {})
@@ -216,6 +225,24 @@ async fn capabilities_govern_calls_publishes_and_subscriptions_over_tcp() {
     p.call("trusted", "emit", ("devices/actuators/valve",))
         .await
         .unwrap();
+    assert_eq!(next(&mut s.heard).await, "trusted devices/actuators/valve");
+
+    // A confirmed publish: the bridged agent learns of the refusal, and of the count.
+    let refused = p
+        .call("intruder", "emit_confirmed", ("devices/actuators/valve",))
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        refused.contains("cannot publish: 'intruder' may not publish") && refused.contains("actuate"),
+        "{refused}"
+    );
+    let reached: u64 = p
+        .call("trusted", "emit_confirmed", ("devices/actuators/valve",))
+        .returning()
+        .await
+        .unwrap();
+    assert_eq!(reached, 1, "the listening agent");
     assert_eq!(next(&mut s.heard).await, "trusted devices/actuators/valve");
 
     // Subscribe: protected separately from publish.

@@ -167,7 +167,9 @@ fn a_user_session_with_volttron_and_vctl() {
     let health: Value = serde_json::from_str(&home.ok(&["--json", "health", "meter.e2e"])).unwrap();
     assert_eq!(health["status"], "GOOD", "{health}");
     assert!(home.ok(&["peerlist"]).lines().any(|l| l == "meter.e2e"));
-    home.ok(&["publish", "devices/e2e/all", r#"{"temperature": 21.5}"#]);
+    let published = home.ok(&["--json", "publish", "devices/e2e/all", r#"{"temperature": 21.5}"#]);
+    let published: Value = serde_json::from_str(&published).unwrap();
+    assert!(published["reached"].is_u64(), "{published}");
     let keys: Value = serde_json::from_str(&home.ok(&["auth", "keypair"])).unwrap();
     assert_eq!(keys["public"].as_str().map(str::len), Some(43), "{keys}");
     let serverkey = home.ok(&["auth", "serverkey"]);

@@ -231,3 +231,39 @@ async fn subscription_listing_and_peer_drop_purges(tp: TestPlatform) {
     assert_eq!(tp.publish("devices/x", 1).unwrap(), 0);
     tp.shutdown().await;
 }
+
+/// Publishes with `publish_confirmed` and answers with the count.
+struct ConfirmingPublisher;
+
+#[volttron::agent]
+impl ConfirmingPublisher {
+    #[rpc]
+    async fn emit(&mut self, ctx: &AgentContext, topic: String) -> Result<u64, String> {
+        ctx.publish_confirmed(topic.as_str(), 1)
+            .await
+            .map(|n| n as u64)
+            .map_err(|e| e.to_string())
+    }
+}
+
+#[volttron::test]
+async fn a_confirmed_publish_in_process_answers_at_once_with_the_count(tp: TestPlatform) {
+    let log = Log::default();
+    tp.spawn("recorder", Recorder { log: log.clone() }).await.unwrap();
+    tp.spawn("publisher", ConfirmingPublisher).await.unwrap();
+    let reached: u64 = tp
+        .call("publisher", "emit", ("devices/campus/b1/ahu1",))
+        .returning()
+        .await
+        .unwrap();
+    assert_eq!(reached, 1);
+    let nobody: u64 = tp
+        .call("publisher", "emit", ("weather",))
+        .returning()
+        .await
+        .unwrap();
+    assert_eq!(nobody, 0);
+    let bad = tp.call("publisher", "emit", ("",)).await.unwrap_err();
+    assert!(bad.to_string().contains("cannot publish"), "{bad}");
+    tp.shutdown().await;
+}

@@ -199,6 +199,43 @@ impl AgentContext {
         self.inner.endpoint.publish(bus, topic, headers, message.into())
     }
 
+    /// Publishes and waits for the platform's answer: how many subscribers the
+    /// publication reached, or why it was refused. In-process this is [`publish`]
+    /// (answered at once); an agent attached through the bridge, whose `publish` returns
+    /// `Ok(0)` as soon as the publication is queued, gets the platform's count, or
+    /// [`PublishError::Unauthorized`] for a topic `authz.json` protects, after a round
+    /// trip ([`PublishError::NotConnected`] if the link drops first).
+    ///
+    /// [`publish`]: Self::publish
+    pub fn publish_confirmed(
+        &self,
+        topic: impl IntoTopic,
+        message: impl Into<Value>,
+    ) -> impl std::future::Future<Output = Result<usize, PublishError>> + Send + 'static {
+        self.publish_confirmed_on("", topic, Headers::new(), message)
+    }
+
+    /// [`publish_confirmed`](Self::publish_confirmed) with headers on `bus`.
+    pub fn publish_confirmed_on(
+        &self,
+        bus: &str,
+        topic: impl IntoTopic,
+        headers: Headers,
+        message: impl Into<Value>,
+    ) -> impl std::future::Future<Output = Result<usize, PublishError>> + Send + 'static {
+        let pending = topic.into_topic().map_err(PublishError::from).map(|topic| {
+            self.inner
+                .endpoint
+                .publish_confirmed(bus, topic, headers, message.into())
+        });
+        async move {
+            match pending {
+                Ok(answer) => answer.await,
+                Err(e) => Err(e),
+            }
+        }
+    }
+
     /// Subscribes at run time, on the default bus: `handler` runs for every publication
     /// whose topic starts with `prefix` (or matches it, for an MQTT-style pattern).
     ///

@@ -771,10 +771,14 @@ async fn command(ctl: &Ctl, conn: &Connection, command: Command) -> Outcome {
             ctl.print(&v, || serde_json::to_string_pretty(&v).unwrap_or_default());
         }
         Command::Publish { topic, message } => {
-            conn.publish(topic.as_str(), json_arg(&message))
+            // The platform's answer: how many subscribers it reached, or its refusal.
+            let reached = conn
+                .publish_confirmed(topic.as_str(), json_arg(&message))
+                .await
                 .map_err(|e| e.to_string())?;
-            // Once the platform answers this, it has handled the publish.
-            conn.ping(CONTROL).await.map_err(|e| e.to_string())?;
+            ctl.print(&serde_json::json!({ "reached": reached }), || {
+                format!("reached {reached} subscriber(s)")
+            });
         }
         Command::Subscribe { prefix } => {
             let mut stream = conn.subscribe(&prefix).map_err(|e| e.to_string())?;

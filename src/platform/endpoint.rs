@@ -74,6 +74,38 @@ impl Endpoint {
         Ok(self.router.publish(&self.identity, bus, topic, headers, message))
     }
 
+    /// [`publish`](Self::publish), answered by the platform: through the bridge, a round
+    /// trip for the count of subscribers reached or the refusal; in-process, at once.
+    pub(crate) fn publish_confirmed(
+        &self,
+        bus: &str,
+        topic: Topic,
+        headers: Headers,
+        message: Value,
+    ) -> impl std::future::Future<Output = Result<usize, PublishError>> + Send + 'static {
+        let pending = match self.router.upstream.get() {
+            Some(up) => self
+                .authority()
+                .map_or(Ok(()), |auth| {
+                    auth.check_publish(&self.identity, topic.as_str())
+                        .map_err(|e| PublishError::Unauthorized(e.to_string()))
+                })
+                .and_then(|()| up.publish_confirmed(bus, topic, headers, message)),
+            None => self.publish(bus, topic, headers, message).map(|n| {
+                // Already answered: a ready receiver.
+                let (tx, rx) = tokio::sync::oneshot::channel();
+                let _ = tx.send(Ok(n));
+                rx
+            }),
+        };
+        async move {
+            match pending {
+                Err(e) => Err(e),
+                Ok(rx) => rx.await.unwrap_or(Err(PublishError::NotConnected)),
+            }
+        }
+    }
+
     /// The authority that checks this endpoint's requests, if any (the platform's own
     /// identities are not checked).
     fn authority(&self) -> Option<&Arc<crate::auth::Authority>> {

@@ -63,6 +63,16 @@ impl Connection {
         self.ctx.publish(topic, message)
     }
 
+    /// Publishes and waits for the platform's answer: how many subscribers it reached, or
+    /// its refusal (see [`AgentContext::publish_confirmed`]).
+    pub async fn publish_confirmed(
+        &self,
+        topic: impl IntoTopic,
+        message: impl Into<Value>,
+    ) -> Result<usize, PublishError> {
+        self.ctx.publish_confirmed(topic, message).await
+    }
+
     /// Subscribes to `prefix` (or an MQTT-style pattern); publications arrive on the
     /// returned channel, in order, until the connection is closed.
     pub fn subscribe(&self, prefix: &str) -> Result<mpsc::UnboundedReceiver<Arc<Publication>>, ContextError> {

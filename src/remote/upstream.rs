@@ -34,6 +34,8 @@ pub(crate) struct Upstream {
     address: String,
     calls: Mutex<HashMap<RequestId, oneshot::Sender<Result<Value, RpcError>>>>,
     pings: Mutex<HashMap<RequestId, oneshot::Sender<()>>>,
+    /// Confirmed publishes waiting for the platform's answer.
+    publishes: Mutex<HashMap<RequestId, oneshot::Sender<Result<usize, PublishError>>>>,
     subs: Mutex<BTreeMap<u32, SubRecord>>,
     /// Platform peers mirrored into the local router (identity → local peer number).
     mirror: Mutex<HashMap<Identity, u64>>,
@@ -72,6 +74,7 @@ impl Upstream {
             address,
             calls: Mutex::new(HashMap::new()),
             pings: Mutex::new(HashMap::new()),
+            publishes: Mutex::new(HashMap::new()),
             subs: Mutex::new(BTreeMap::new()),
             mirror: Mutex::new(HashMap::new()),
             local: Mutex::new(None),
@@ -111,14 +114,33 @@ impl Upstream {
             headers,
             message,
         });
-        match self.send(&frame) {
-            Ok(()) => Ok(0),
-            Err(SendError::Closed) => Err(PublishError::NotConnected),
-            Err(SendError::Full(queued)) => Err(PublishError::LinkFull { queued }),
-            Err(SendError::Encode(e)) => Err(PublishError::Unauthorized(format!(
-                "the publication cannot cross the bridge: {e}"
-            ))),
+        self.send(&frame).map(|()| 0).map_err(publish_error)
+    }
+
+    /// Publishes with a request id: the receiver gets the platform's answer (how many
+    /// subscribers it reached, or its refusal), or `NotConnected` if the link drops first.
+    pub(crate) fn publish_confirmed(
+        &self,
+        bus: &str,
+        topic: Topic,
+        headers: Headers,
+        message: Value,
+    ) -> Result<oneshot::Receiver<Result<usize, PublishError>>, PublishError> {
+        let id = self.id();
+        let (tx, rx) = oneshot::channel();
+        self.publishes.lock().insert(id, tx);
+        let frame = Frame::Publish(Publish {
+            id,
+            bus: bus.to_owned(),
+            topic,
+            headers,
+            message,
+        });
+        if let Err(e) = self.send(&frame) {
+            self.publishes.lock().remove(&id);
+            return Err(publish_error(e));
         }
+        Ok(rx)
     }
 
     pub(crate) fn subscribe(&self, id: u32, bus: &str, prefix: &str, overflow: OverflowPolicy) {
@@ -303,6 +325,9 @@ impl Upstream {
             }));
         }
         self.pings.lock().clear();
+        for (_, tx) in self.publishes.lock().drain() {
+            let _ = tx.send(Err(PublishError::NotConnected));
+        }
         self.set_mirror(&[]);
         if let Some(local) = self.local.lock().as_ref() {
             let _ = local.deliver(Envelope::Link(false));
@@ -457,7 +482,12 @@ impl Upstream {
                 }
             }
             Frame::PeerListReply(r) => self.set_mirror(&r.peers),
-            Frame::Ack(_) | Frame::PublishAck(_) | Frame::QueryReply(_) => {}
+            Frame::PublishAck(a) => {
+                if let Some(tx) = self.publishes.lock().remove(&a.id) {
+                    let _ = tx.send(Ok(usize::try_from(a.reached).unwrap_or(usize::MAX)));
+                }
+            }
+            Frame::Ack(_) | Frame::QueryReply(_) => {}
             Frame::Error(e) => self.on_error(e),
             other => {
                 return Err(format!(
@@ -491,6 +521,12 @@ impl Upstream {
         if self.pings.lock().remove(&id).is_some() {
             return;
         }
+        if let Some(tx) = self.publishes.lock().remove(&id) {
+            // The platform sends its own error's text, "cannot publish: ...".
+            let message = e.message.strip_prefix("cannot publish: ").unwrap_or(&e.message);
+            let _ = tx.send(Err(PublishError::Unauthorized(message.to_owned())));
+            return;
+        }
         if let Ok(sub) = u32::try_from(id)
             && let Some(s) = self.subs.lock().remove(&sub)
         {
@@ -503,6 +539,16 @@ impl Upstream {
             return;
         }
         tracing::warn!(identity = self.identity.as_str(), code = ?e.code, "platform: {}", e.message);
+    }
+}
+
+fn publish_error(e: SendError) -> PublishError {
+    match e {
+        SendError::Closed => PublishError::NotConnected,
+        SendError::Full(queued) => PublishError::LinkFull { queued },
+        SendError::Encode(e) => {
+            PublishError::Unauthorized(format!("the publication cannot cross the bridge: {e}"))
+        }
     }
 }
 
