@@ -84,6 +84,23 @@ impl Client {
             .map_err(|e| e.to_string())
     }
 
+    /// Subscribes and reports the platform's answer.
+    #[rpc]
+    async fn listen_confirmed(&mut self, ctx: &AgentContext, prefix: String) -> Result<(), String> {
+        ctx.subscribe_confirmed::<Client>(&prefix, |_, _, _| {})
+            .await
+            .map_err(|e| e.to_string())
+    }
+
+    /// Its subscriptions, as its own process sees them.
+    #[rpc]
+    fn own_subscriptions(&mut self, ctx: &AgentContext) -> Vec<String> {
+        ctx.subscriptions()
+            .into_iter()
+            .map(|(_, prefix)| prefix)
+            .collect()
+    }
+
     #[rpc]
     fn listen(&mut self, ctx: &AgentContext, prefix: String) -> Result<(), String> {
         ctx.subscribe::<Client>(&prefix, |_, _, _| {})
@@ -256,6 +273,30 @@ async fn capabilities_govern_calls_publishes_and_subscriptions_over_tcp() {
         .map(|s| s.subscription)
         .collect();
     assert_eq!(subs, vec!["weather".to_owned()], "only the unprotected one");
+    // A confirmed subscription learns the platform's answer; refused ones are gone from
+    // the agent's own list too.
+    let refused = p
+        .call("intruder", "listen_confirmed", ("secrets/vault",))
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        refused.contains("cannot subscribe") && refused.contains("secrets"),
+        "{refused}"
+    );
+    p.call("intruder", "listen_confirmed", ("weather/today",))
+        .await
+        .unwrap();
+    let own: Vec<String> = p
+        .call("intruder", "own_subscriptions", ())
+        .returning()
+        .await
+        .unwrap();
+    assert_eq!(
+        own,
+        ["weather", "weather/today"],
+        "refused subscriptions are not kept"
+    );
 
     // Argument restrictions: its own store yes (positional call), another's no.
     p.call("intruder", "configure_self", ()).await.unwrap();

@@ -267,3 +267,37 @@ async fn a_confirmed_publish_in_process_answers_at_once_with_the_count(tp: TestP
     assert!(bad.to_string().contains("cannot publish"), "{bad}");
     tp.shutdown().await;
 }
+
+/// Subscribes at run time with `subscribe_confirmed`.
+#[derive(Default)]
+struct ConfirmingSubscriber {
+    log: Log,
+}
+
+#[volttron::agent]
+impl ConfirmingSubscriber {
+    #[rpc]
+    async fn listen(&mut self, ctx: &AgentContext, prefix: String) -> Result<(), String> {
+        let log = self.log.clone();
+        ctx.subscribe_confirmed::<ConfirmingSubscriber>(&prefix, move |_, _, msg| {
+            log.lock().push(msg.topic.to_string());
+        })
+        .await
+        .map_err(|e| e.to_string())
+    }
+}
+
+#[volttron::test]
+async fn a_confirmed_subscription_in_process_answers_at_once(tp: TestPlatform) {
+    let log = Log::default();
+    tp.spawn("subscriber", ConfirmingSubscriber { log: log.clone() })
+        .await
+        .unwrap();
+    tp.call("subscriber", "listen", ("devices/",)).await.unwrap();
+    assert_eq!(tp.publish("devices/ahu1", 1).unwrap(), 1);
+    tp.settle().await;
+    assert_eq!(take(&log), ["devices/ahu1"]);
+    let bad = tp.call("subscriber", "listen", ("a/#/b",)).await.unwrap_err();
+    assert!(bad.to_string().contains("cannot subscribe"), "{bad}");
+    tp.shutdown().await;
+}

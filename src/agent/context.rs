@@ -43,6 +43,9 @@ pub enum PublishError {
     },
 }
 
+/// The platform's answer to a confirmed subscription of a bridged agent.
+type SubscriptionAnswer = tokio::sync::oneshot::Receiver<Result<(), ContextError>>;
+
 /// Why a run-time subscription or timer was refused.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 #[non_exhaustive]
@@ -64,6 +67,10 @@ pub enum ContextError {
     /// The agent has stopped.
     #[error("the agent has stopped")]
     Stopped,
+    /// The agent is attached through the bridge and its link dropped before the platform
+    /// answered a confirmed subscription (it is sent again on reconnection).
+    #[error("cannot confirm the subscription: not connected to the platform")]
+    NotConnected,
     /// `authz.json` protects topics the subscription could receive, and this agent
     /// lacks the capability.
     #[error("cannot subscribe: {0}")]
@@ -277,6 +284,45 @@ impl AgentContext {
         )
     }
 
+    /// [`subscribe`](Self::subscribe), answered by the platform. In-process the answer is
+    /// at once (as `subscribe`'s). An agent attached through the bridge, whose `subscribe`
+    /// returns as soon as the subscription is recorded, waits for the platform:
+    /// [`ContextError::Unauthorized`] when `authz.json` protects topics it could receive
+    /// (it is then removed here too), [`ContextError::NotConnected`] if the link drops
+    /// first (it is sent again on reconnection).
+    pub fn subscribe_confirmed<A: Agent>(
+        &self,
+        prefix: &str,
+        handler: impl FnMut(&mut A, &AgentContext, &Publication) + Send + 'static,
+    ) -> impl std::future::Future<Output = Result<(), ContextError>> + Send + 'static {
+        self.subscribe_confirmed_on("", prefix, handler)
+    }
+
+    /// [`subscribe_confirmed`](Self::subscribe_confirmed) on `bus`.
+    pub fn subscribe_confirmed_on<A: Agent>(
+        &self,
+        bus: &str,
+        prefix: &str,
+        handler: impl FnMut(&mut A, &AgentContext, &Publication) + Send + 'static,
+    ) -> impl std::future::Future<Output = Result<(), ContextError>> + Send + 'static {
+        let pending = self.check_type::<A>().and_then(|()| {
+            let boxed: DynPublicationHandler<A> = Box::new(handler);
+            self.register_subscription(
+                bus,
+                prefix,
+                OverflowPolicy::default(),
+                SubscriptionHandler::Dynamic(Some(Box::new(boxed))),
+                true,
+            )
+        });
+        async move {
+            match pending? {
+                None => Ok(()),
+                Some(answer) => answer.await.unwrap_or(Err(ContextError::NotConnected)),
+            }
+        }
+    }
+
     pub(crate) fn add_subscription(
         &self,
         bus: &str,
@@ -284,21 +330,43 @@ impl AgentContext {
         overflow: OverflowPolicy,
         handler: SubscriptionHandler,
     ) -> Result<(), ContextError> {
+        self.register_subscription(bus, prefix, overflow, handler, false)
+            .map(|_| ())
+    }
+
+    /// Records a subscription; with `confirm`, for an agent attached through the bridge,
+    /// also the wait for the platform's answer.
+    fn register_subscription(
+        &self,
+        bus: &str,
+        prefix: &str,
+        overflow: OverflowPolicy,
+        handler: SubscriptionHandler,
+        confirm: bool,
+    ) -> Result<Option<SubscriptionAnswer>, ContextError> {
         crate::core::topic::classify_subscription(prefix)?;
         let mut reg = self.inner.registry.lock();
         if reg.stopped {
             return Err(ContextError::Stopped);
         }
         let id = reg.subscriptions.len() as u32;
+        let upstream = self.inner.endpoint.router.upstream.get().filter(|_| confirm);
+        // Waiting before the subscription goes out: the answer cannot come first.
+        let answer = upstream.map(|up| up.await_subscription(id));
         self.inner
             .endpoint
             .subscribe(self.inner.peer_id, &self.inner.mailbox, bus, prefix, id, overflow)
-            .map_err(|e| match e {
-                SubscribeError::Topic(e) => ContextError::InvalidSubscription(e),
-                SubscribeError::Unauthorized(message) => ContextError::Unauthorized(message),
+            .map_err(|e| {
+                if let Some(up) = upstream {
+                    up.forget_subscription_wait(id);
+                }
+                match e {
+                    SubscribeError::Topic(e) => ContextError::InvalidSubscription(e),
+                    SubscribeError::Unauthorized(message) => ContextError::Unauthorized(message),
+                }
             })?;
         reg.subscriptions.push(Some(handler));
-        Ok(())
+        Ok(answer)
     }
 
     /// Removes this agent's subscriptions to exactly `prefix` on the default bus (static

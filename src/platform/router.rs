@@ -272,8 +272,13 @@ impl Router {
         v
     }
 
+    /// The peer number of a connected peer.
+    pub(crate) fn peer_number(&self, identity: &str) -> Option<u64> {
+        self.peers.get(identity).map(|e| e.id)
+    }
+
     /// Removes one subscription by id.
-    fn unsubscribe_id(&self, peer: u64, bus: &str, subscription: &str, id: u32) {
+    pub(crate) fn unsubscribe_id(&self, peer: u64, bus: &str, subscription: &str, id: u32) {
         let mut table = self.subscriptions.write();
         let table = &mut *table;
         table

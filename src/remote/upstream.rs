@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use parking_lot::{Mutex, RwLock};
 use tokio::sync::{Notify, oneshot};
 
-use crate::agent::PublishError;
+use crate::agent::{ContextError, PublishError};
 use crate::bridge::frame::*;
 use crate::bridge::link::{Outbox, SendError};
 use crate::core::{Args, Headers, Identity, RpcError, Topic, Value};
@@ -37,6 +37,8 @@ pub(crate) struct Upstream {
     /// Confirmed publishes waiting for the platform's answer.
     publishes: Mutex<HashMap<RequestId, oneshot::Sender<Result<usize, PublishError>>>>,
     subs: Mutex<BTreeMap<u32, SubRecord>>,
+    /// Confirmed subscriptions waiting for the platform's answer (by subscription id).
+    sub_waiters: Mutex<HashMap<u32, oneshot::Sender<Result<(), ContextError>>>>,
     /// Platform peers mirrored into the local router (identity → local peer number).
     mirror: Mutex<HashMap<Identity, u64>>,
     /// The local agent's mailbox, once it is running.
@@ -76,6 +78,7 @@ impl Upstream {
             pings: Mutex::new(HashMap::new()),
             publishes: Mutex::new(HashMap::new()),
             subs: Mutex::new(BTreeMap::new()),
+            sub_waiters: Mutex::new(HashMap::new()),
             mirror: Mutex::new(HashMap::new()),
             local: Mutex::new(None),
             router: Arc::downgrade(router),
@@ -141,6 +144,21 @@ impl Upstream {
             return Err(publish_error(e));
         }
         Ok(rx)
+    }
+
+    /// The platform's answer to subscription `id`, once it comes: register before the
+    /// subscription is sent. A refusal also removes the subscription from the local
+    /// router; a link that drops first gives `NotConnected` (the subscription is sent
+    /// again on reconnection).
+    pub(crate) fn await_subscription(&self, id: u32) -> oneshot::Receiver<Result<(), ContextError>> {
+        let (tx, rx) = oneshot::channel();
+        self.sub_waiters.lock().insert(id, tx);
+        rx
+    }
+
+    /// Drops the wait for subscription `id` (it was not sent after all).
+    pub(crate) fn forget_subscription_wait(&self, id: u32) {
+        self.sub_waiters.lock().remove(&id);
     }
 
     pub(crate) fn subscribe(&self, id: u32, bus: &str, prefix: &str, overflow: OverflowPolicy) {
@@ -328,6 +346,9 @@ impl Upstream {
         for (_, tx) in self.publishes.lock().drain() {
             let _ = tx.send(Err(PublishError::NotConnected));
         }
+        for (_, tx) in self.sub_waiters.lock().drain() {
+            let _ = tx.send(Err(ContextError::NotConnected));
+        }
         self.set_mirror(&[]);
         if let Some(local) = self.local.lock().as_ref() {
             let _ = local.deliver(Envelope::Link(false));
@@ -487,7 +508,14 @@ impl Upstream {
                     let _ = tx.send(Ok(usize::try_from(a.reached).unwrap_or(usize::MAX)));
                 }
             }
-            Frame::Ack(_) | Frame::QueryReply(_) => {}
+            Frame::Ack(a) => {
+                if let Ok(sub) = u32::try_from(a.id)
+                    && let Some(tx) = self.sub_waiters.lock().remove(&sub)
+                {
+                    let _ = tx.send(Ok(()));
+                }
+            }
+            Frame::QueryReply(_) => {}
             Frame::Error(e) => self.on_error(e),
             other => {
                 return Err(format!(
@@ -536,6 +564,16 @@ impl Upstream {
                 "the platform refused a subscription: {}",
                 e.message
             );
+            // Gone locally too: the agent's subscriptions are what the platform holds.
+            if let Some(router) = self.router.upgrade()
+                && let Some(peer) = router.peer_number(self.identity.as_str())
+            {
+                router.unsubscribe_id(peer, &s.bus, &s.prefix, sub);
+            }
+            if let Some(tx) = self.sub_waiters.lock().remove(&sub) {
+                let message = e.message.strip_prefix("cannot subscribe: ").unwrap_or(&e.message);
+                let _ = tx.send(Err(ContextError::Unauthorized(message.to_owned())));
+            }
             return;
         }
         tracing::warn!(identity = self.identity.as_str(), code = ?e.code, "platform: {}", e.message);
