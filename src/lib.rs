@@ -137,8 +137,8 @@ pub mod testing;
 
 pub use crate::agent::{Agent, AgentContext, ContextError, CronSchedule, PublishError};
 pub use crate::core::{
-    Args, Headers, Health, Identity, IntoArgs, Map, Publication, RpcError, Status, Topic, Value, from_value,
-    to_value,
+    Args, Caller, Headers, Health, Identity, IntoArgs, Map, Publication, RpcError, Status, Topic, Value,
+    from_value, to_value,
 };
 pub use crate::platform::backpressure::{MailboxStats, OverflowPolicy};
 pub use crate::platform::clock::{Clock, TimerId};
@@ -151,7 +151,7 @@ pub use volttron_macros::{agent, main, test};
 /// The names most agents need: `use volttron::prelude::*;`.
 pub mod prelude {
     pub use crate::agent::{Agent, AgentContext, ConfigAction, ConfigUpdate, ContextError, PublishError};
-    pub use crate::core::{Args, Headers, Identity, Publication, RpcError, Topic, Value};
+    pub use crate::core::{Args, Caller, Headers, Identity, Publication, RpcError, Topic, Value};
     pub use crate::platform::{PeerEvent, Platform};
 }
 
@@ -163,7 +163,7 @@ pub mod __private {
         HandlerError, HandlerReturn, Invocation, Outcome, ParamSpec, PeriodicSpec, RpcReturn, RpcSpec,
         SubscriptionSpec,
     };
-    pub use crate::core::{Publication, Value};
+    pub use crate::core::{Caller, Identity, Publication, Value};
     pub use crate::platform::PeerEvent;
     pub use crate::platform::backpressure::OverflowPolicy;
     pub use crate::testing::TestPlatform;

@@ -256,7 +256,9 @@ fn generate(block: &ItemImpl, handlers: &[Handler]) -> TokenStream {
                 }
                 Role::Rpc { name: rpc_name, .. } => {
                     let i = rpcs.len();
-                    let param_specs = h.params.iter().map(|p| {
+                    // A `Caller` parameter is filled from the request: not an argument.
+                    let arguments: Vec<&handler::Param> = h.params.iter().filter(|p| !p.caller).collect();
+                    let param_specs = arguments.iter().map(|p| {
                         let n = p.name.to_string();
                         let t = handler::type_text(&p.ty);
                         quote!(::volttron::__private::ParamSpec { name: #n, ty: #t })
@@ -271,23 +273,36 @@ fn generate(block: &ItemImpl, handlers: &[Handler]) -> TokenStream {
                             returns: #returns,
                         }
                     });
-                    let names: Vec<String> = h.params.iter().map(|p| p.name.to_string()).collect();
+                    let names: Vec<String> = arguments.iter().map(|p| p.name.to_string()).collect();
                     let locals: Vec<syn::Ident> =
                         (0..h.params.len()).map(|k| format_ident!("__arg{}", k)).collect();
-                    let reads = h.params.iter().zip(&locals).enumerate().map(|(k, (p, local))| {
-                        let ty: &Type = &p.ty;
-                        quote! {
-                            let #local: #ty = match __reader.next::<#ty>(#k) {
-                                ::core::result::Result::Ok(v) => v,
-                                ::core::result::Result::Err(e) => {
-                                    return ::volttron::__private::Dispatch::Done(::core::result::Result::Err(e));
-                                }
-                            };
-                        }
-                    });
+                    let mut position = 0usize;
+                    let reads: Vec<TokenStream> = h
+                        .params
+                        .iter()
+                        .zip(&locals)
+                        .map(|(p, local)| {
+                            let ty: &Type = &p.ty;
+                            if p.caller {
+                                return quote! {
+                                    let #local: #ty = ::volttron::__private::Caller::new(__caller.clone());
+                                };
+                            }
+                            let k = position;
+                            position += 1;
+                            quote! {
+                                let #local: #ty = match __reader.next::<#ty>(#k) {
+                                    ::core::result::Result::Ok(v) => v,
+                                    ::core::result::Result::Err(e) => {
+                                        return ::volttron::__private::Dispatch::Done(::core::result::Result::Err(e));
+                                    }
+                                };
+                            }
+                        })
+                        .collect();
                     let args: Vec<TokenStream> = locals.iter().map(|l| quote!(#l)).collect();
                     let body = call(h, &args, true);
-                    let reader_mut = (!h.params.is_empty()).then(|| quote!(mut));
+                    let reader_mut = (!arguments.is_empty()).then(|| quote!(mut));
                     rpc_arms.push(quote! {
                         #i => {
                             #[allow(unused_variables)]
@@ -338,7 +353,7 @@ fn generate(block: &ItemImpl, handlers: &[Handler]) -> TokenStream {
     let rpc_arm = indexed(
         quote!(::volttron::__private::Invocation::Rpc),
         rpc_arms,
-        quote!(index, args: __args),
+        quote!(index, args: __args, caller: __caller),
     );
     let periodic_arm = indexed(
         quote!(::volttron::__private::Invocation::Periodic),

@@ -79,6 +79,8 @@ impl Role {
 pub(crate) struct Param {
     pub(crate) name: syn::Ident,
     pub(crate) ty: Type,
+    /// A `Caller` parameter: filled from the request, not an argument of the call.
+    pub(crate) caller: bool,
 }
 
 /// A validated handler method.
@@ -506,6 +508,7 @@ pub(crate) fn analyse(method: &ImplItemFn, roles: Vec<Role>) -> syn::Result<Hand
                 }
                 params.push(Param {
                     name: pi.ident.clone(),
+                    caller: is_named(&pt.ty, "Caller"),
                     ty: (*pt.ty).clone(),
                 });
             }
@@ -539,6 +542,11 @@ fn is_ref_to(arg: &FnArg, name: &str) -> bool {
     let FnArg::Typed(pt) = arg else { return false };
     let Type::Reference(r) = &*pt.ty else { return false };
     matches!(&*r.elem, Type::Path(p) if p.path.segments.last().is_some_and(|s| s.ident == name))
+}
+
+/// Whether `ty` is a path whose last segment is `name` (`Caller`, `volttron::Caller`).
+fn is_named(ty: &Type, name: &str) -> bool {
+    matches!(ty, Type::Path(p) if p.path.segments.last().is_some_and(|s| s.ident == name))
 }
 
 fn is_result(ty: &Type) -> bool {

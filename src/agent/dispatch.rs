@@ -9,7 +9,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::agent::config::ConfigUpdate;
-use crate::core::{Args, Publication, Value, from_value, to_value};
+use crate::core::{Args, Identity, Publication, Value, from_value, to_value};
 use crate::platform::mailbox::PeerEvent;
 
 /// Which handler to run.
@@ -38,6 +38,8 @@ pub enum Invocation {
         index: usize,
         /// The arguments.
         args: Args,
+        /// Who sent the request.
+        caller: Identity,
     },
     /// The `index`th `#[periodic]`.
     Periodic {

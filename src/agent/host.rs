@@ -699,7 +699,11 @@ impl<A: Agent> AgentHost<A> {
         }
         if let Some(index) = descriptor.rpcs.iter().position(|r| r.name == method) {
             return self.run(
-                Invocation::Rpc { index, args },
+                Invocation::Rpc {
+                    index,
+                    args,
+                    caller: sender.clone(),
+                },
                 Completion::Envelope(EnvelopeDone::Rpc {
                     method,
                     sender,

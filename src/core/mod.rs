@@ -5,6 +5,7 @@
 //! Everything here is plain data that both the in-process platform and (later) the
 //! socket bridge speak.
 
+pub mod caller;
 pub(crate) mod glob;
 pub mod health;
 pub mod identity;
@@ -14,6 +15,7 @@ pub mod subscription;
 pub mod topic;
 pub mod value;
 
+pub use caller::Caller;
 pub use health::{Health, Status};
 pub use identity::{Identity, IdentityError};
 pub use publication::{Headers, Publication};
