@@ -37,6 +37,7 @@ try change-own-program 'echo "# changed" >> probe.sh'
 try write-tmp 'echo x > /tmp/volttron-isolation-probe-$$ && rm /tmp/volttron-isolation-probe-$$'
 try read-platform-key 'cat "$VOLTTRON_HOME/keystore.json"'
 try list-home 'ls "$VOLTTRON_HOME"'
+try list-config-stores 'ls "$VOLTTRON_HOME/configuration_store"'
 try read-credentials 'cat "$VOLTTRON_HOME/credentials_store/$AGENT_VIP_IDENTITY.json"'
 try read-other-data 'ls "$VOLTTRON_HOME/agents/other/data"'
 try write-other-data 'echo x > "$VOLTTRON_HOME/agents/other/data/planted"'
@@ -162,6 +163,7 @@ fn agents_run_as_their_own_users_and_write_only_their_data() {
         ("change-own-program", "no"),
         ("read-platform-key", "no"),
         ("list-home", "no"),
+        ("list-config-stores", "no"),
         ("read-credentials", "no"),
         ("read-other-data", "no"),
         ("write-other-data", "no"),

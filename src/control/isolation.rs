@@ -20,7 +20,9 @@
 //! | `agents/<identity>/` and its files | platform, group the agent's | `0750` / `+r` for the group | the agent reads its program, `config` and contract, and changes none of them |
 //! | `agents/<identity>/data/` and everything in it | the agent | `0700` | the agent's own files |
 //!
-//! Everything else keeps its mode: `credentials_store/` stays `0700` (an agent is given
+//! `configuration_store/` loses the others' bits (agents reach their configuration
+//! through the `config.store` service). Everything else keeps its mode:
+//! `credentials_store/` stays `0700` (an agent is given
 //! its key pair in its environment, `AGENT_CREDENTIALS`, as VOLTTRON gives
 //! `AGENT_PUBLICKEY`/`AGENT_SECRETKEY`), and the platform's files (`keystore.json`,
 //! `auth.json`, the configuration store, ...) are written `0600`.
@@ -38,7 +40,7 @@ use std::collections::HashSet;
 use std::fmt;
 use std::io;
 use std::os::fd::{AsFd, OwnedFd};
-use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::os::unix::fs::{DirBuilderExt, MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
@@ -279,6 +281,15 @@ pub fn open_home(home: &VolttronHome) -> Result<(), IsolationError> {
         // are the administrator's.
         set_others(&dir, 0o001)?;
     }
+    // The platform's alone (the agents reach their configuration through the service):
+    // not even the names of the stores.
+    let store = home.configuration_store_dir();
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(&store)
+        .map_err(io_error(&store))?;
+    set_others(&store, 0)?;
     let socket = home.socket_path();
     if socket.exists() {
         std::fs::set_permissions(&socket, std::fs::Permissions::from_mode(0o666))
@@ -557,7 +568,18 @@ mod tests {
         // Idempotent.
         prepare_agent(&agent, 500_123, true).unwrap();
 
+        std::fs::create_dir_all(home.configuration_store_dir()).unwrap();
+        std::fs::set_permissions(
+            home.configuration_store_dir(),
+            std::fs::Permissions::from_mode(0o755),
+        )
+        .unwrap();
         open_home(&home).unwrap();
+        assert_eq!(
+            mode(&home.configuration_store_dir()),
+            0o750,
+            "store names hidden from agents"
+        );
         assert_eq!(mode(home.path()), 0o701);
         assert_eq!(
             mode(&home.agents_dir()),

@@ -139,9 +139,9 @@ impl VolttronHome {
         self.path.join("configuration_store")
     }
 
-    /// Creates the home (mode `0700`), `run/` (`0700`), `agents/` and
-    /// `credentials_store/` (`0700`) where missing. Existing directories keep their
-    /// mode; a home readable by others is reported with a warning.
+    /// Creates the home (mode `0700`), `run/` (`0700`), `agents/`, `credentials_store/`
+    /// (`0700`) and `configuration_store/` (`0700`) where missing. Existing directories
+    /// keep their mode; a home readable by others is reported with a warning.
     pub fn ensure(&self) -> Result<(), HomeError> {
         match fs::metadata(&self.path) {
             Ok(meta) if !meta.is_dir() => {
@@ -162,6 +162,7 @@ impl VolttronHome {
         create_dir(&self.run_dir(), 0o700)?;
         create_dir(&self.agents_dir(), 0o755)?;
         create_dir(&self.credentials_dir(), 0o700)?;
+        create_dir(&self.configuration_store_dir(), 0o700)?;
         Ok(())
     }
 }
