@@ -338,6 +338,15 @@ struct TreeBaseline {
     processes: HashMap<ProcessKey, Ticks>,
 }
 
+/// One agent's figures for one round, however accounted, and the baseline for the next.
+struct Measured {
+    cpu_percent_of_core: Option<f64>,
+    rss_bytes: u64,
+    processes: usize,
+    accounting: Accounting,
+    baseline: Baseline,
+}
+
 /// A cgroup's figures for one round, all read.
 #[derive(Debug, Clone, Copy)]
 struct GroupFigures {
@@ -426,72 +435,70 @@ impl Sampler {
                 usage.push(AgentUsage::for_gone(identity, *key));
                 continue;
             }
-            if let Some(group) = cgroup.as_ref().and_then(GroupFigures::read) {
-                let cpu_percent_of_core = match (prev.map(|p| p.baseline), elapsed) {
-                    (Some(Baseline::Cgroup { cpu_nanos }), Some(elapsed)) => {
+            // The cgroup's figures where it has them, else the process tree's.
+            let measured = match cgroup.as_ref().and_then(GroupFigures::read) {
+                Some(group) => Measured {
+                    cpu_percent_of_core: match (prev.map(|p| p.baseline), elapsed) {
                         // A counter that went back is another group: a new baseline.
-                        group
+                        (Some(Baseline::Cgroup { cpu_nanos }), Some(elapsed)) => group
                             .cpu_nanos
                             .checked_sub(cpu_nanos)
-                            .map(|nanos| nanos as f64 / 1e9 / elapsed * 100.0)
-                    }
-                    _ => None,
-                };
-                usage.push(AgentUsage {
-                    identity: identity.clone(),
-                    key: *key,
-                    gone: false,
-                    cpu_percent_of_core,
-                    cpu_mips: self.mips(cpu_percent_of_core),
+                            .map(|nanos| nanos as f64 / 1e9 / elapsed * 100.0),
+                        _ => None,
+                    },
                     rss_bytes: group.resident_bytes,
                     processes: group.processes,
                     accounting: Accounting::Cgroup,
-                });
-                self.previous.insert(
-                    identity.clone(),
-                    Previous {
-                        key: *key,
-                        at: now,
-                        baseline: Baseline::Cgroup {
-                            cpu_nanos: group.cpu_nanos,
-                        },
+                    baseline: Baseline::Cgroup {
+                        cpu_nanos: group.cpu_nanos,
                     },
-                );
-                continue;
-            }
-            if self.walk == Walk::Scan && scan.is_none() {
-                scan = Some(scan_children());
-            }
-            let Some(records) = walk_tree(*key, scan.as_ref()) else {
-                usage.push(AgentUsage::for_gone(identity, *key));
-                continue;
-            };
-            let cpu_percent_of_core = match (prev.map(|p| p.baseline), elapsed) {
-                (Some(Baseline::Procfs(tree)), Some(elapsed)) => {
-                    Some(cpu_ticks_since(&tree, &records) as f64 / self.ticks_per_second / elapsed * 100.0)
+                },
+                None => {
+                    if self.walk == Walk::Scan && scan.is_none() {
+                        scan = Some(scan_children());
+                    }
+                    let Some(records) = walk_tree(*key, scan.as_ref()) else {
+                        usage.push(AgentUsage::for_gone(identity, *key));
+                        continue;
+                    };
+                    Measured {
+                        cpu_percent_of_core: match (prev.map(|p| p.baseline), elapsed) {
+                            (Some(Baseline::Procfs(tree)), Some(elapsed)) => Some(
+                                cpu_ticks_since(&tree, &records) as f64 / self.ticks_per_second / elapsed
+                                    * 100.0,
+                            ),
+                            _ => None,
+                        },
+                        rss_bytes: records
+                            .iter()
+                            .map(|r| r.rss_pages)
+                            .sum::<u64>()
+                            .saturating_mul(self.page_size),
+                        processes: records.len(),
+                        accounting: Accounting::Procfs,
+                        baseline: Baseline::Procfs(TreeBaseline {
+                            uptime_ticks,
+                            processes: records.iter().map(|r| (r.key, r.ticks)).collect(),
+                        }),
+                    }
                 }
-                _ => None,
             };
-            let rss_pages: u64 = records.iter().map(|r| r.rss_pages).sum();
             usage.push(AgentUsage {
                 identity: identity.clone(),
                 key: *key,
                 gone: false,
-                cpu_percent_of_core,
-                cpu_mips: self.mips(cpu_percent_of_core),
-                rss_bytes: rss_pages.saturating_mul(self.page_size),
-                processes: records.len(),
-                accounting: Accounting::Procfs,
+                cpu_percent_of_core: measured.cpu_percent_of_core,
+                cpu_mips: self.mips(measured.cpu_percent_of_core),
+                rss_bytes: measured.rss_bytes,
+                processes: measured.processes,
+                accounting: measured.accounting,
             });
             self.previous.insert(
                 identity.clone(),
                 Previous {
                     key: *key,
                     at: now,
-                    baseline: Baseline::Procfs(TreeBaseline {
-                        uptime_ticks,
-                        processes: records.iter().map(|r| (r.key, r.ticks)).collect(),
-                    }),
+                    baseline: measured.baseline,
                 },
             );
         }
