@@ -64,10 +64,7 @@ impl Endpoint {
         headers: Headers,
         message: Value,
     ) -> Result<usize, PublishError> {
-        if let Some(auth) = self.authority() {
-            auth.check_publish(&self.identity, topic.as_str())
-                .map_err(|e| PublishError::Unauthorized(e.to_string()))?;
-        }
+        self.check_publish(&topic)?;
         if let Some(up) = self.router.upstream.get() {
             return up.publish(bus, topic, headers, message);
         }
@@ -83,26 +80,29 @@ impl Endpoint {
         headers: Headers,
         message: Value,
     ) -> impl std::future::Future<Output = Result<usize, PublishError>> + Send + 'static {
-        let pending = match self.router.upstream.get() {
-            Some(up) => self
-                .authority()
-                .map_or(Ok(()), |auth| {
-                    auth.check_publish(&self.identity, topic.as_str())
-                        .map_err(|e| PublishError::Unauthorized(e.to_string()))
-                })
-                .and_then(|()| up.publish_confirmed(bus, topic, headers, message)),
-            None => self.publish(bus, topic, headers, message).map(|n| {
-                // Already answered: a ready receiver.
-                let (tx, rx) = tokio::sync::oneshot::channel();
-                let _ = tx.send(Ok(n));
-                rx
-            }),
+        use futures::future::{Either, ready};
+        // In-process the answer is known now; through the bridge it is awaited.
+        let Some(up) = self.router.upstream.get() else {
+            return Either::Left(ready(self.publish(bus, topic, headers, message)));
         };
-        async move {
-            match pending {
-                Err(e) => Err(e),
-                Ok(rx) => rx.await.unwrap_or(Err(PublishError::NotConnected)),
+        match self
+            .check_publish(&topic)
+            .and_then(|()| up.publish_confirmed(bus, topic, headers, message))
+        {
+            Err(e) => Either::Left(ready(Err(e))),
+            Ok(answer) => {
+                Either::Right(async move { answer.await.unwrap_or(Err(PublishError::NotConnected)) })
             }
+        }
+    }
+
+    /// Checks `authz.json`'s publish protection for this endpoint's identity.
+    fn check_publish(&self, topic: &Topic) -> Result<(), PublishError> {
+        match self.authority() {
+            Some(auth) => auth
+                .check_publish(&self.identity, topic.as_str())
+                .map_err(|e| PublishError::Unauthorized(e.to_string())),
+            None => Ok(()),
         }
     }
 

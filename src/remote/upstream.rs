@@ -110,14 +110,8 @@ impl Upstream {
         headers: Headers,
         message: Value,
     ) -> Result<usize, PublishError> {
-        let frame = Frame::Publish(Publish {
-            id: 0,
-            bus: bus.to_owned(),
-            topic,
-            headers,
-            message,
-        });
-        self.send(&frame).map(|()| 0).map_err(publish_error)
+        // Id 0: no answer wanted (a refusal is still reported, and logged).
+        self.send_publish(0, bus, topic, headers, message).map(|()| 0)
     }
 
     /// Publishes with a request id: the receiver gets the platform's answer (how many
@@ -132,6 +126,21 @@ impl Upstream {
         let id = self.id();
         let (tx, rx) = oneshot::channel();
         self.publishes.lock().insert(id, tx);
+        if let Err(e) = self.send_publish(id, bus, topic, headers, message) {
+            self.publishes.lock().remove(&id);
+            return Err(e);
+        }
+        Ok(rx)
+    }
+
+    fn send_publish(
+        &self,
+        id: RequestId,
+        bus: &str,
+        topic: Topic,
+        headers: Headers,
+        message: Value,
+    ) -> Result<(), PublishError> {
         let frame = Frame::Publish(Publish {
             id,
             bus: bus.to_owned(),
@@ -139,11 +148,13 @@ impl Upstream {
             headers,
             message,
         });
-        if let Err(e) = self.send(&frame) {
-            self.publishes.lock().remove(&id);
-            return Err(publish_error(e));
-        }
-        Ok(rx)
+        self.send(&frame).map_err(|e| match e {
+            SendError::Closed => PublishError::NotConnected,
+            SendError::Full(queued) => PublishError::LinkFull { queued },
+            SendError::Encode(e) => {
+                PublishError::Unauthorized(format!("the publication cannot cross the bridge: {e}"))
+            }
+        })
     }
 
     /// The platform's answer to subscription `id`, once it comes: register before the
@@ -577,16 +588,6 @@ impl Upstream {
             return;
         }
         tracing::warn!(identity = self.identity.as_str(), code = ?e.code, "platform: {}", e.message);
-    }
-}
-
-fn publish_error(e: SendError) -> PublishError {
-    match e {
-        SendError::Closed => PublishError::NotConnected,
-        SendError::Full(queued) => PublishError::LinkFull { queued },
-        SendError::Encode(e) => {
-            PublishError::Unauthorized(format!("the publication cannot cross the bridge: {e}"))
-        }
     }
 }
 
