@@ -374,3 +374,66 @@ fn sandbox_command_runs_through_the_found_trampoline() {
     assert!(out.status.success(), "{out:?}");
     assert_confined(&parse_status(&text(&out.stdout)));
 }
+
+/// `--die-with-parent PID`: the program gets SIGTERM when its parent dies (a platform
+/// killed before it could stop its agents), and the trampoline refuses to start one whose
+/// parent is not that pid any more.
+#[test]
+fn a_program_dies_with_its_parent() {
+    // A shell stands for the platform: it starts the trampoline with its own pid, prints
+    // the program's pid, then waits.
+    let script = format!("\"{TRAMPOLINE}\" --die-with-parent $$ -- sleep 600 & echo $!; exec sleep 600");
+    let mut parent = Reaped(
+        Command::new("/bin/sh")
+            .args(["-c", &script])
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("spawn the parent"),
+    );
+    let mut line = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(parent.0.stdout.take().unwrap()),
+        &mut line,
+    )
+    .unwrap();
+    let program: u32 = line.trim().parse().unwrap();
+    // Should the test fail, no orphan is left behind (it also holds the test's stderr).
+    struct Kill(u32);
+    impl Drop for Kill {
+        fn drop(&mut self) {
+            if let Some(pid) = rustix::process::Pid::from_raw(self.0 as i32) {
+                let _ = rustix::process::kill_process(pid, rustix::process::Signal::KILL);
+            }
+        }
+    }
+    let _program = Kill(program);
+    // Confined and running as `sleep`, then orphaned by SIGKILL to its parent.
+    let started = Instant::now();
+    while status_of(program).get("Name").is_none_or(|n| n != "sleep") {
+        assert!(started.elapsed() < DEADLINE, "pid {program} never became sleep");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    parent.0.kill().unwrap();
+    parent.0.wait().unwrap();
+    let started = Instant::now();
+    // Gone (or a zombie until init reaps it), not re-parented and sleeping on.
+    while status_of(program)
+        .get("State")
+        .is_some_and(|s| !s.starts_with('Z'))
+    {
+        assert!(
+            started.elapsed() < DEADLINE,
+            "pid {program} outlived its parent: {:?}",
+            status_of(program)
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+
+    // A parent that is not the given pid: refused before the program runs.
+    let out = run(&["--die-with-parent", "1", "--", "true"]);
+    assert_eq!(out.status.code(), Some(EXIT_CANNOT_EXECUTE), "{out:?}");
+    assert!(
+        text(&out.stderr).contains("the platform (pid 1) is gone"),
+        "{out:?}"
+    );
+}
