@@ -30,6 +30,12 @@ fn a_user_session_with_volttron_and_vctl() {
     )
     .unwrap();
     let mut platform = home.start_platform();
+    // The platform's own files are its user's alone.
+    let mode = |p: &Path| {
+        std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(p).unwrap().permissions()) & 0o777
+    };
+    assert_eq!(mode(&home.log_path()), 0o600, "the log");
+    assert_eq!(mode(&home.path().join("configuration_store")), 0o700);
     // One platform per home.
     let second = Command::new(env!("CARGO_BIN_EXE_volttron"))
         .arg("--volttron-home")
@@ -140,9 +146,7 @@ fn a_user_session_with_volttron_and_vctl() {
         home.ok(&["config", "get", "meter.e2e", "config", "--raw"])
             .contains("\"interval\": 7")
     );
-    let editor = home.path().join("editor.sh");
-    std::fs::write(&editor, "#!/bin/sh\necho '{\"interval\": 3}' > \"$1\"\n").unwrap();
-    std::fs::set_permissions(&editor, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let editor = home.write_script("editor.sh", "#!/bin/sh\necho '{\"interval\": 3}' > \"$1\"\n");
     let out = Command::new(env!("CARGO_BIN_EXE_vctl"))
         .arg("--volttron-home")
         .arg(home.path())
@@ -376,11 +380,7 @@ fn resource_contracts_are_admitted_and_usage_is_reported() {
         "[volttron]\nagent-monitor-frequency = 0.2\nagent-memory-hard-cap = 2\n",
     )
     .unwrap();
-    let contract = |name: &str, json: &str| {
-        let path = home.path().join(name);
-        std::fs::write(&path, json).unwrap();
-        path
-    };
+    let contract = |name: &str, json: &str| home.write(name, json);
     let greedy = contract("greedy.json", r#"{"requirements": {"cpu.bogomips": 0.9}}"#);
     let sparc = contract(
         "sparc.json",
@@ -486,25 +486,18 @@ fn under_pressure_an_agent_over_its_contract_is_terminated_and_others_keep_runni
     )
     .unwrap();
     // A memory hog (a shell holding ~40 MB in a variable) with a 1 MB contract.
-    let hog = home.path().join("hog.sh");
-    std::fs::write(
-        &hog,
+    let hog = home.write_script(
+        "hog.sh",
         "#!/bin/sh\nx=$(head -c 40000000 /dev/zero | tr '\\0' a)\nsleep 600\n",
-    )
-    .unwrap();
-    std::fs::set_permissions(&hog, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
-    let small = home.path().join("small.json");
-    std::fs::write(
-        &small,
+    );
+    let small = home.write(
+        "small.json",
         r#"{"requirements": {"memory.soft_limit_in_bytes": 1000000}}"#,
-    )
-    .unwrap();
-    let roomy = home.path().join("roomy.json");
-    std::fs::write(
-        &roomy,
+    );
+    let roomy = home.write(
+        "roomy.json",
         r#"{"requirements": {"memory.soft_limit_in_bytes": 500000000}}"#,
-    )
-    .unwrap();
+    );
 
     let platform = home.start_platform();
     let agent = remote_agent_binary();

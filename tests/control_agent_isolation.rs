@@ -98,11 +98,8 @@ fn agents_run_as_their_own_users_and_write_only_their_data() {
         RANGE.0, RANGE.1
     ));
     let dir = home.path().to_owned();
-    let probe = dir.join("probe.sh");
-    std::fs::write(&probe, PROBE).unwrap();
-    std::fs::set_permissions(&probe, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
-    let config = dir.join("probe-config.json");
-    std::fs::write(&config, r#"{"setpoint": 21}"#).unwrap();
+    let probe = home.write_script("probe.sh", PROBE);
+    let config = home.write("probe-config.json", r#"{"setpoint": 21}"#);
 
     let platform = home.start_platform();
     let agent = remote_agent_binary();
@@ -147,6 +144,7 @@ fn agents_run_as_their_own_users_and_write_only_their_data() {
         std::fs::read_to_string(dir.join("agents/other/USER_ID")).unwrap(),
         other_uid.to_string()
     );
+    assert_eq!(other["user_id"], other_uid, "vctl status shows it");
 
     // The probe runs as another user and may touch only its data/.
     let probe_agent = home.wait_for("probe", "running", |a| pid(a).is_some());

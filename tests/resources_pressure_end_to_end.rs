@@ -15,25 +15,11 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use common::{Home, pid, platform_wait, remote_agent_binary};
 
 const ROUND: f64 = 0.2;
-
-fn write_executable(dir: &Path, name: &str, script: &str) -> PathBuf {
-    let path = dir.join(name);
-    std::fs::write(&path, script).unwrap();
-    std::fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
-    path
-}
-
-fn write_contract(dir: &Path, name: &str, json: &str) -> PathBuf {
-    let path = dir.join(name);
-    std::fs::write(&path, json).unwrap();
-    path
-}
 
 /// utime + stime of `pid`, in clock ticks.
 fn cpu_ticks(pid: u64) -> u64 {
@@ -63,20 +49,17 @@ fn a_cpu_hog_is_left_alone_while_idle_and_terminated_under_cpu_pressure() {
     }
     let home = Home::with_config(&config(1.0));
     let dir = home.path().to_owned();
-    let cpu_hog = write_executable(&dir, "cpu-hog.sh", "#!/bin/sh\nwhile :; do :; done\n");
-    let memory_hog = write_executable(
-        &dir,
+    let cpu_hog = home.write_script("cpu-hog.sh", "#!/bin/sh\nwhile :; do :; done\n");
+    let memory_hog = home.write_script(
         "memory-hog.sh",
         "#!/bin/sh\nx=$(head -c 40000000 /dev/zero | tr '\\0' a)\nsleep 600\n",
     );
-    let cpu_contract = write_contract(&dir, "cpu.json", r#"{"requirements": {"cpu.bogomips": 10}}"#);
-    let memory_contract = write_contract(
-        &dir,
+    let cpu_contract = home.write("cpu.json", r#"{"requirements": {"cpu.bogomips": 10}}"#);
+    let memory_contract = home.write(
         "memory.json",
         r#"{"requirements": {"memory.soft_limit_in_bytes": 1000000}}"#,
     );
-    let roomy = write_contract(
-        &dir,
+    let roomy = home.write(
         "roomy.json",
         r#"{"requirements": {"cpu.bogomips": 10, "memory.soft_limit_in_bytes": 500000000}}"#,
     );

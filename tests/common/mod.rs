@@ -48,6 +48,20 @@ impl Home {
         home
     }
 
+    /// Writes `text` to `name` in the home's directory; returns its path.
+    pub(crate) fn write(&self, name: &str, text: &str) -> PathBuf {
+        let path = self.path().join(name);
+        std::fs::write(&path, text).unwrap();
+        path
+    }
+
+    /// [`write`](Self::write)s an executable script (mode 0755).
+    pub(crate) fn write_script(&self, name: &str, script: &str) -> PathBuf {
+        let path = self.write(name, script);
+        std::fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+        path
+    }
+
     pub(crate) fn path(&self) -> &Path {
         self.dir.path()
     }
