@@ -34,6 +34,10 @@
 //! its process tree); the others through `/proc`. Pressure is judged from the figures of
 //! the processes running now only.
 //!
+//! File work (listing agents, reading a contract or a key pair, installing) runs on the
+//! blocking pool, never on the services' thread: an explicit start reads what launching
+//! needs once, and the agent's crash restarts reuse it.
+//!
 //! A crashed agent (non-zero exit or a signal) is restarted with exponential backoff on
 //! the platform clock, at most `limit` times within `period` ([`RestartPolicy`]); past
 //! that it stays down, its state is `gave up`, and one alert is sent
@@ -53,7 +57,7 @@ use std::time::Duration;
 
 use tokio::sync::mpsc;
 
-use crate::auth::keys::CredentialStore;
+use crate::auth::keys::{CredentialStore, KeyPair};
 use crate::control::isolation::{self, UidRange};
 use crate::control::process::{AgentProcess, Exit, ExitReport, LaunchSpec};
 use crate::control::restart::{CrashMonitor, Decision, MonitorState, RestartPolicy};
@@ -190,6 +194,16 @@ pub(crate) struct ControlConfig {
     pub(crate) data_only_writable: bool,
 }
 
+/// What launching an agent needs from disk, read on the blocking pool at its explicit
+/// start ([`ControlService::prepare`]) and kept for its crash restarts: its installation,
+/// its contract and its key pair.
+#[derive(Clone)]
+struct Launch {
+    agent: InstalledAgent,
+    contract: Option<Contract>,
+    keys: KeyPair,
+}
+
 struct Running {
     process: Arc<AgentProcess>,
     /// Its own cgroup, if the machine allows (removed when this is dropped).
@@ -200,6 +214,8 @@ struct Running {
 pub(crate) struct ControlService {
     config: ControlConfig,
     running: HashMap<String, Running>,
+    /// What the last explicit start of each agent read from disk (crash restarts reuse it).
+    launches: HashMap<String, Launch>,
     monitors: HashMap<String, CrashMonitor>,
     last_exit: HashMap<String, Exit>,
     exits: mpsc::UnboundedSender<ExitReport>,
@@ -225,6 +241,7 @@ impl ControlService {
         ControlService {
             config,
             running: HashMap::new(),
+            launches: HashMap::new(),
             monitors: HashMap::new(),
             last_exit: HashMap::new(),
             exits,
@@ -316,20 +333,13 @@ impl ControlService {
         }
     }
 
-    /// Checks `identity`'s contract (in `dir`) against the budget; with `reserve`, books it.
-    fn admit(&mut self, identity: &str, dir: &std::path::Path, reserve: bool) -> Result<(), String> {
+    /// Books `identity`'s contract against the budget, if it fits.
+    fn admit(&mut self, identity: &str, contract: &Contract) -> Result<(), String> {
         let (Some(machine), Some(admission)) = (&self.machine, &mut self.admission) else {
             return Ok(());
         };
-        let Some((_, contract)) = Contract::find(dir).map_err(|e| e.to_string())? else {
-            return Ok(());
-        };
-        let result = if reserve {
-            admission.admit(identity, &contract, machine)
-        } else {
-            admission.check(identity, &contract, machine)
-        };
-        result
+        admission
+            .admit(identity, contract, machine)
             .map(|_| ())
             .map_err(|refusal| refusal.for_agent(identity).to_string())
     }
@@ -363,8 +373,16 @@ impl ControlService {
         self.update_monitor();
     }
 
-    fn installed(&self, identity: &str) -> Result<InstalledAgent, String> {
-        install::find(&self.config.home, identity).map_err(|e| e.to_string())
+    /// The installed agent `identity` (read on the blocking pool).
+    async fn installed(&self, identity: &str) -> Result<InstalledAgent, String> {
+        let (home, id) = (self.config.home.clone(), identity.to_owned());
+        blocking(move || install::find(&home, &id).map_err(|e| e.to_string())).await
+    }
+
+    /// The installed agents (read on the blocking pool).
+    async fn installed_agents(&self) -> Result<Vec<InstalledAgent>, String> {
+        let home = self.config.home.clone();
+        blocking(move || install::list(&home).map_err(|e| e.to_string())).await
     }
 
     fn monitor(&mut self, identity: &str) -> &mut CrashMonitor {
@@ -374,18 +392,20 @@ impl ControlService {
             .or_insert_with(|| CrashMonitor::new(policy))
     }
 
-    /// Launches `identity` (not counting as an explicit start: the crash monitor's history
-    /// is kept).
-    fn launch(&mut self, identity: &str) -> Result<u32, String> {
+    /// Launches an agent (not counting as an explicit start: the crash monitor's history
+    /// is kept). Reads nothing from disk: `launch` was.
+    fn launch(&mut self, launch: &Launch) -> Result<u32, String> {
+        let identity = launch.agent.identity.as_str();
         if let Some(r) = self.running.get(identity) {
             return Err(format!(
                 "agent '{identity}' is already running (pid {})",
                 r.process.pid()
             ));
         }
-        let agent = self.installed(identity)?;
-        self.admit(identity, &agent.dir, true)?;
-        let launched = self.spawn_process(&agent);
+        if let Some(contract) = &launch.contract {
+            self.admit(identity, contract)?;
+        }
+        let launched = self.spawn_process(launch);
         match &launched {
             Ok(_) => self.update_monitor(),
             Err(_) => {
@@ -398,11 +418,11 @@ impl ControlService {
     }
 
     /// Starts the process of an installed agent.
-    fn spawn_process(&mut self, agent: &InstalledAgent) -> Result<u32, String> {
+    fn spawn_process(&mut self, launch: &Launch) -> Result<u32, String> {
+        let Launch { agent, keys, .. } = launch;
         let identity = agent.identity.as_str();
         let home = self.config.home.path();
         let credentials = CredentialStore::new(home);
-        let keys = credentials.load_or_create(identity).map_err(|e| e.to_string())?;
         // Isolation mode: the uid its explicit start allocated (see `prepare`).
         let uid = match self.config.isolation {
             Some(range) => Some(agent.user_id.filter(|u| range.contains(*u)).ok_or_else(|| {
@@ -487,25 +507,40 @@ impl ControlService {
         Ok(pid)
     }
 
-    /// Before an explicit start: in isolation mode, the agent's uid (allocated once) and
-    /// its files handed to it; with only `data/` writable, its `data/tmp`. On the
-    /// blocking pool (it may walk the agent's `data/`). Nothing for a running agent (its
-    /// start fails anyway).
-    async fn prepare(&self, identity: &str) -> Result<(), String> {
+    /// Before an explicit start, on the blocking pool: reads the agent, its contract and
+    /// its key pair (made if missing); in isolation mode allocates its uid (once) and hands
+    /// its files to it; with only `data/` writable, makes its `data/tmp` (which may walk
+    /// the agent's `data/`). A running agent's files are left alone (its start fails
+    /// anyway).
+    async fn prepare(&self, identity: &str) -> Result<Launch, String> {
         let (range, tmp) = (self.config.isolation, self.config.data_only_writable);
-        if (range.is_none() && !tmp) || self.running.contains_key(identity) {
-            return Ok(());
-        }
+        let running = self.running.contains_key(identity);
         let home = self.config.home.clone();
         let id = identity.to_owned();
         blocking(move || {
-            let agent = install::find(&home, &id).map_err(|e| e.to_string())?;
-            let prepared = match range {
-                Some(range) => isolation::allocate(&home, &id, range)
-                    .and_then(|uid| isolation::prepare_agent(&agent, uid, tmp)),
-                None => isolation::make_tmp(&agent.data_dir(), None).map(|_| ()),
-            };
-            prepared.map_err(|e| e.to_string())
+            let mut agent = install::find(&home, &id).map_err(|e| e.to_string())?;
+            if !running {
+                let prepared = match range {
+                    Some(range) => isolation::allocate(&home, &id, range).and_then(|uid| {
+                        agent.user_id = Some(uid);
+                        isolation::prepare_agent(&agent, uid, tmp)
+                    }),
+                    None if tmp => isolation::make_tmp(&agent.data_dir(), None).map(|_| ()),
+                    None => Ok(()),
+                };
+                prepared.map_err(|e| e.to_string())?;
+            }
+            let contract = Contract::find(&agent.dir)
+                .map_err(|e| e.to_string())?
+                .map(|(_, contract)| contract);
+            let keys = CredentialStore::new(home.path())
+                .load_or_create(&id)
+                .map_err(|e| e.to_string())?;
+            Ok(Launch {
+                agent,
+                contract,
+                keys,
+            })
         })
         .await
     }
@@ -546,9 +581,12 @@ impl ControlService {
         });
     }
 
-    /// An explicit start: clears the crash history (and a termination), then launches.
-    fn start(&mut self, identity: &str) -> Result<u32, String> {
-        let pid = self.launch(identity)?;
+    /// An explicit start: reads what the launch needs, clears the crash history (and a
+    /// termination), then launches.
+    async fn start(&mut self, identity: &str) -> Result<u32, String> {
+        let launch = self.prepare(identity).await?;
+        let pid = self.launch(&launch)?;
+        self.launches.insert(identity.to_owned(), launch);
         self.terminated.remove(identity);
         self.monitor(identity).started();
         Ok(pid)
@@ -563,9 +601,15 @@ impl ControlService {
             Decision::Restart { after, attempt } => {
                 let id = identity.clone();
                 let scheduled = ctx.schedule_once::<ControlService>(after, move |this, ctx| {
-                    if this.monitor(&id).restart_due(ctx.clock().elapsed())
-                        && let Err(e) = this.launch(&id)
-                    {
+                    if !this.monitor(&id).restart_due(ctx.clock().elapsed()) {
+                        return;
+                    }
+                    // What its explicit start read (a restart reads nothing from disk).
+                    let relaunched = match this.launches.get(&id).cloned() {
+                        Some(launch) => this.launch(&launch),
+                        None => Err(format!("agent '{id}' was never started")),
+                    };
+                    if let Err(e) = relaunched {
                         tracing::warn!(agent = id.as_str(), attempt, "restart failed: {e}");
                         // As a shell reports a command it cannot run.
                         this.on_exit(ctx, id.clone(), Exit::Code(127));
@@ -736,7 +780,7 @@ impl ControlService {
     /// Stops every running agent, in reverse autostart order.
     #[on_stop]
     async fn stop_all(&mut self) {
-        let agents = install::list(&self.config.home).unwrap_or_default();
+        let agents = self.installed_agents().await.unwrap_or_default();
         let started: Vec<&str> = install::autostart_order(&agents)
             .into_iter()
             .map(|a| a.identity.as_str())
@@ -759,15 +803,15 @@ impl ControlService {
 
     /// The installed agents.
     #[rpc]
-    fn list_agents(&mut self) -> Result<Vec<AgentRecord>, String> {
-        let agents = install::list(&self.config.home).map_err(|e| e.to_string())?;
+    async fn list_agents(&mut self) -> Result<Vec<AgentRecord>, String> {
+        let agents = self.installed_agents().await?;
         Ok(agents.iter().map(|a| self.record(a)).collect())
     }
 
     /// The installed agents with their process state.
     #[rpc]
-    fn status_agents(&mut self) -> Result<Vec<AgentRecord>, String> {
-        let agents = install::list(&self.config.home).map_err(|e| e.to_string())?;
+    async fn status_agents(&mut self) -> Result<Vec<AgentRecord>, String> {
+        let agents = self.installed_agents().await?;
         Ok(agents
             .iter()
             .map(|a| {
@@ -819,12 +863,14 @@ impl ControlService {
             }
         }
         let force = force.unwrap_or(false);
-        if force && self.running.contains_key(&identity) {
+        if force {
+            // Stopped, and no pending crash restart of the old installation.
             self.stop_process(&identity).await;
+            self.launches.remove(&identity);
         }
         // A reinstall keeps what it is not told to change: tag, priority, autostart.
         let previous = if force {
-            install::find(&self.config.home, &identity).ok()
+            self.installed(&identity).await.ok()
         } else {
             None
         };
@@ -866,33 +912,32 @@ impl ControlService {
     /// Starts an installed agent; returns its pid.
     #[rpc]
     async fn start_agent(&mut self, identity: String) -> Result<u32, String> {
-        self.prepare(&identity).await?;
-        self.start(&identity)
+        self.start(&identity).await
     }
 
     /// Stops an agent; returns how it ended (`null` if it was not running).
     #[rpc]
     async fn stop_agent(&mut self, identity: String) -> Result<Value, String> {
-        self.installed(&identity)?;
+        self.installed(&identity).await?;
         Ok(exit_value(self.stop_process(&identity).await.as_ref()))
     }
 
     /// Stops (if running) and starts an agent; returns its new pid.
     #[rpc]
     async fn restart_agent(&mut self, identity: String) -> Result<u32, String> {
-        self.installed(&identity)?;
+        self.installed(&identity).await?;
         self.stop_process(&identity).await;
-        self.prepare(&identity).await?;
-        self.start(&identity)
+        self.start(&identity).await
     }
 
     /// Stops and uninstalls an agent: its directory, key pair, configuration store and
     /// authorization entries.
     #[rpc]
     async fn remove_agent(&mut self, ctx: &AgentContext, identity: String) -> Result<(), String> {
-        self.installed(&identity)?;
+        self.installed(&identity).await?;
         self.stop_process(&identity).await;
         self.monitors.remove(&identity);
+        self.launches.remove(&identity);
         self.last_exit.remove(&identity);
         let home = self.config.home.clone();
         let id = identity.clone();
@@ -975,16 +1020,11 @@ impl ControlService {
     /// Launches the enabled agents in priority order; returns the identities started.
     #[rpc]
     async fn start_enabled(&mut self) -> Result<Vec<String>, String> {
-        let home = self.config.home.clone();
-        let agents = blocking(move || install::list(&home).map_err(|e| e.to_string())).await?;
+        let agents = self.installed_agents().await?;
         let mut started = Vec::new();
         for agent in install::autostart_order(&agents) {
             let id = agent.identity.to_string();
-            let result = match self.prepare(&id).await {
-                Ok(()) => self.start(&id),
-                Err(e) => Err(e),
-            };
-            match result {
+            match self.start(&id).await {
                 Ok(_) => started.push(id),
                 Err(e) => tracing::error!(agent = id.as_str(), "autostart failed: {e}"),
             }
