@@ -285,7 +285,15 @@ impl Ctl {
                 self.home.path().display()
             ));
         }
-        let address = BridgeAddress::Unix(self.home.socket_path());
+        // A platform that is starting binds its socket after it made vctl's key: read the
+        // key once the socket is there, or a vctl run right after `volttron` connects
+        // without one and is refused.
+        let socket = self.home.socket_path();
+        let deadline = tokio::time::Instant::now() + self.timeout;
+        while !socket.exists() && tokio::time::Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+        let address = BridgeAddress::Unix(socket);
         let credentials = CredentialStore::new(self.home.path());
         let keys = credentials.load(CONTROL_CONNECTION).map_err(|e| e.to_string())?;
         let serverkey = PlatformKey::public_key(self.home.path()).map_err(|e| e.to_string())?;
