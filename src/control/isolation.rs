@@ -11,7 +11,7 @@
 //! freed when the agent is removed.
 //!
 //! Before each explicit start, [`prepare_agent`] sets up the agent's files for that uid
-//! and [`open_home`] (once, at platform start) the platform's:
+//! and [`open_home`] (idempotent) the platform's:
 //!
 //! | path | owner | mode | so that |
 //! |---|---|---|---|

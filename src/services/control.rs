@@ -521,10 +521,14 @@ impl ControlService {
             let mut agent = install::find(&home, &id).map_err(|e| e.to_string())?;
             if !running {
                 let prepared = match range {
-                    Some(range) => isolation::allocate(&home, &id, range).and_then(|uid| {
-                        agent.user_id = Some(uid);
-                        isolation::prepare_agent(&agent, uid, tmp)
-                    }),
+                    // The home's modes first (idempotent): the agent must reach its
+                    // directory and the socket.
+                    Some(range) => isolation::open_home(&home)
+                        .and_then(|()| isolation::allocate(&home, &id, range))
+                        .and_then(|uid| {
+                            agent.user_id = Some(uid);
+                            isolation::prepare_agent(&agent, uid, tmp)
+                        }),
                     None if tmp => isolation::make_tmp(&agent.data_dir(), None).map(|_| ()),
                     None => Ok(()),
                 };
@@ -730,14 +734,7 @@ impl ControlService {
         let name = platform_group_name(&name, self.config.home.path());
         self.cgroups = Some(CgroupSupport::detect(std::path::Path::new(CGROUP_ROOT), &name));
         if let Some(range) = self.config.isolation {
-            // A few chmods, once: the agents' users must reach their directories and the
-            // socket.
-            match isolation::open_home(&self.config.home) {
-                Ok(()) => {
-                    tracing::info!(uids = %range, "agent isolation mode: each agent runs as its own user")
-                }
-                Err(e) => tracing::error!("agent isolation mode: agents cannot reach the platform: {e}"),
-            }
+            tracing::info!(uids = %range, "agent isolation mode: each agent runs as its own user");
         }
         if let Some(machine) = &self.machine {
             let mut policy = PressurePolicy::for_machine(machine);
