@@ -20,15 +20,10 @@ use common::{DEADLINE, Home, pid, platform_wait, remote_agent_binary};
 
 #[test]
 fn a_user_session_with_volttron_and_vctl() {
-    let home = Home {
-        dir: tempfile::tempdir().unwrap(),
-    };
     // Two restarts within a minute, then give up.
-    std::fs::write(
-        home.path().join("config"),
+    let home = Home::with_config(
         "[volttron]\ninstance-name = e2e\nagent-restart-limit = 2\nagent-restart-period = 60\n",
-    )
-    .unwrap();
+    );
     let mut platform = home.start_platform();
     // The platform's own files are its user's alone.
     let mode = |p: &Path| {
@@ -301,9 +296,7 @@ fn rustix_kill(pid: u64) {
 
 #[test]
 fn cargo_projects_install_and_enabled_agents_autostart() {
-    let home = Home {
-        dir: tempfile::tempdir().unwrap(),
-    };
+    let home = Home::with_config("");
     // A cargo project whose package metadata names its identity (no dependencies: it
     // builds in a second). Not an agent: it only has to keep running.
     let project = tempfile::tempdir().unwrap();
@@ -372,14 +365,7 @@ fn cargo_projects_install_and_enabled_agents_autostart() {
 
 #[test]
 fn resource_contracts_are_admitted_and_usage_is_reported() {
-    let home = Home {
-        dir: tempfile::tempdir().unwrap(),
-    };
-    std::fs::write(
-        home.path().join("config"),
-        "[volttron]\nagent-monitor-frequency = 0.2\nagent-memory-hard-cap = 2\n",
-    )
-    .unwrap();
+    let home = Home::with_config("[volttron]\nagent-monitor-frequency = 0.2\nagent-memory-hard-cap = 2\n");
     let contract = |name: &str, json: &str| home.write(name, json);
     let greedy = contract("greedy.json", r#"{"requirements": {"cpu.bogomips": 0.9}}"#);
     let sparc = contract(
@@ -476,15 +462,10 @@ fn resource_contracts_are_admitted_and_usage_is_reported() {
 
 #[test]
 fn under_pressure_an_agent_over_its_contract_is_terminated_and_others_keep_running() {
-    let home = Home {
-        dir: tempfile::tempdir().unwrap(),
-    };
     // Simulated pressure: MemAvailable is always below a threshold of 1 PB.
-    std::fs::write(
-        home.path().join("config"),
+    let home = Home::with_config(
         "[volttron]\nagent-monitor-frequency = 0.2\nmemory-pressure-below = 1000000000000000\n",
-    )
-    .unwrap();
+    );
     // A memory hog (a shell holding ~40 MB in a variable) with a 1 MB contract.
     let hog = home.write_script(
         "hog.sh",

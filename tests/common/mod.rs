@@ -33,7 +33,7 @@ pub(crate) fn remote_agent_binary() -> PathBuf {
 }
 
 pub(crate) struct Home {
-    pub(crate) dir: tempfile::TempDir,
+    dir: tempfile::TempDir,
 }
 
 impl Home {
