@@ -352,30 +352,23 @@ pub fn prepare_agent(agent: &InstalledAgent, uid: u32, tmp: bool) -> Result<(), 
     if !data.exists() {
         std::fs::create_dir(&data).map_err(io_error(&data))?;
     }
+    if tmp {
+        // Before the hand-over, which gives it to the agent with the rest.
+        make_tmp(&data)?;
+    }
     let data_fd = open_dir(&fd, "data", &data)?;
     fchmod(&data_fd, Mode::from_raw_mode(0o700)).map_err(errno(&data))?;
-    hand_over(data_fd, &data, owner, group, 0)?;
-    if tmp {
-        make_tmp(&data, Some(uid))?;
-    }
-    Ok(())
+    hand_over(data_fd, &data, owner, group, 0)
 }
 
-/// Makes `data/tmp/` (`0700`, owned by `uid` when given).
-pub fn make_tmp(data: &Path, uid: Option<u32>) -> Result<PathBuf, IsolationError> {
+/// Makes `data/tmp/` (`0700`) where missing: the agent's `TMPDIR` when only `data/` is
+/// writable.
+pub fn make_tmp(data: &Path) -> Result<(), IsolationError> {
     let tmp = data.join("tmp");
-    match std::fs::create_dir(&tmp) {
-        Ok(()) => {
-            std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(0o700)).map_err(io_error(&tmp))?
-        }
-        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
-        Err(e) => return Err(io_error(&tmp)(e)),
+    match std::fs::DirBuilder::new().mode(0o700).create(&tmp) {
+        Err(e) if e.kind() != io::ErrorKind::AlreadyExists => Err(io_error(&tmp)(e)),
+        _ => Ok(()),
     }
-    if let Some(uid) = uid {
-        let fd = open_dir(CWD, &tmp, &tmp)?;
-        fchown(&fd, Some(Uid::from_raw(uid)), Some(Gid::from_raw(uid))).map_err(errno(&tmp))?;
-    }
-    Ok(tmp)
 }
 
 fn open_dir(at: impl AsFd, name: impl rustix::path::Arg, shown: &Path) -> Result<OwnedFd, IsolationError> {

@@ -529,7 +529,7 @@ impl ControlService {
                             agent.user_id = Some(uid);
                             isolation::prepare_agent(&agent, uid, tmp)
                         }),
-                    None if tmp => isolation::make_tmp(&agent.data_dir(), None).map(|_| ()),
+                    None if tmp => isolation::make_tmp(&agent.data_dir()),
                     None => Ok(()),
                 };
                 prepared.map_err(|e| e.to_string())?;
