@@ -8,6 +8,7 @@
 //! otherwise compete for cores and with each other's measurements). Every child is started
 //! in a process group of its own and the whole group is killed and reaped on drop.
 
+use procfs::Current;
 use std::os::unix::process::CommandExt;
 use std::process::{Child, Command, Stdio};
 use std::sync::{Mutex, MutexGuard};
@@ -393,6 +394,12 @@ fn the_monitor_keeps_the_latest_figures_on_its_own_thread() {
     assert!(usage.cpu_percent_of_core.unwrap() > 10.0, "{usage:?}");
     assert!(monitor.rounds() >= 2);
     assert_eq!(view.latest().keys().collect::<Vec<_>>(), ["hog"]);
+    // The machine's MemAvailable, read by the monitor's thread for whoever judges memory
+    // pressure: plausible against /proc/meminfo's MemTotal.
+    let total = procfs::Meminfo::current().unwrap().mem_total;
+    let available = monitor.mem_available_bytes().expect("read at each round");
+    assert!(available > 0 && available <= total, "{available} of {total}");
+    assert!(view.mem_available_bytes().is_some());
     // Serializable, for the control service.
     let json = serde_json::to_value(&usage).unwrap();
     assert_eq!(json["identity"], "hog");

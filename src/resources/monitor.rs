@@ -716,6 +716,9 @@ fn run(
         let now = Instant::now();
         let usage = sampler.sample(&agents, now);
         *view.latest.lock() = usage.into_iter().map(|u| (u.identity.clone(), u)).collect();
+        // 0: unknown; else the bytes plus one.
+        let available = super::enforcement::mem_available_bytes().map_or(0, |b| b.saturating_add(1));
+        view.mem_available.store(available, Ordering::Release);
         view.rounds.fetch_add(1, Ordering::Release);
         // A late round does not make the next ones come in a burst.
         next += interval;
@@ -732,6 +735,8 @@ fn run(
 pub struct UsageView {
     latest: Arc<Mutex<HashMap<String, AgentUsage>>>,
     rounds: Arc<AtomicU64>,
+    /// The machine's `MemAvailable` at the latest round, plus one (0: unknown).
+    mem_available: Arc<AtomicU64>,
 }
 
 impl UsageView {
@@ -749,6 +754,13 @@ impl UsageView {
     /// How many rounds have completed.
     pub fn rounds(&self) -> u64 {
         self.rounds.load(Ordering::Acquire)
+    }
+
+    /// The machine's `MemAvailable` in bytes, read at the latest round (so that whoever
+    /// judges memory pressure reads no file itself); `None` before the first round or
+    /// without `/proc/meminfo`.
+    pub fn mem_available_bytes(&self) -> Option<u64> {
+        self.mem_available.load(Ordering::Acquire).checked_sub(1)
     }
 }
 
@@ -791,6 +803,11 @@ impl MonitorHandle {
     /// How many rounds have completed.
     pub fn rounds(&self) -> u64 {
         self.view.rounds()
+    }
+
+    /// The machine's `MemAvailable` at the latest round ([`UsageView::mem_available_bytes`]).
+    pub fn mem_available_bytes(&self) -> Option<u64> {
+        self.view.mem_available_bytes()
     }
 
     /// The interval between rounds.

@@ -68,9 +68,7 @@ use crate::prelude::*;
 use crate::resources::admission::{Admission, BudgetPolicy, Reservation};
 use crate::resources::cgroup::{AgentCgroup, CGROUP_ROOT, CgroupLimits, CgroupSupport, platform_group_name};
 use crate::resources::contract::{Contract, Machine};
-use crate::resources::enforcement::{
-    self, Action, Enforcer, PressurePolicy, cpu_demand_mips, mem_available_bytes,
-};
+use crate::resources::enforcement::{self, Action, Enforcer, PressurePolicy, cpu_demand_mips};
 use crate::resources::monitor::{
     AgentUsage, Monitor, MonitorHandle, MonitoredAgent, ProcessKey, Sampler, bogomips_per_core,
 };
@@ -307,7 +305,8 @@ impl ControlService {
             .filter_map(|id| Some((id.clone(), admission.reserved(id)?, latest.get(id)?.clone())))
             .collect();
         let demand = cpu_demand_mips(latest.values());
-        let available = mem_available_bytes().unwrap_or(u64::MAX);
+        // Read by the sampling thread: no file read here.
+        let available = monitor.mem_available_bytes().unwrap_or(u64::MAX);
         let pressure =
             enforcement::pressure(&enforcer.policy(), available, demand, admission.budget().cpu_mips);
         for action in enforcer.round(pressure, &agents) {
