@@ -134,6 +134,8 @@ pub mod remote;
 pub mod resources;
 pub mod services;
 pub mod testing;
+#[cfg(feature = "vip")]
+pub mod vip;
 
 pub use crate::agent::{Agent, AgentContext, ContextError, CronSchedule, PublishError};
 pub use crate::core::{
