@@ -10,4 +10,5 @@
 //! Nothing here touches a socket; every function is pure and total over its input (no
 //! panic on any bytes).
 
+pub(crate) mod frame;
 pub(crate) mod json;
