@@ -12,3 +12,4 @@
 
 pub(crate) mod frame;
 pub(crate) mod json;
+pub(crate) mod jsonrpc;
