@@ -190,3 +190,100 @@ pub mod __private {
         b.enable_all().build().expect("build the tokio runtime")
     }
 }
+
+/// Entry points for the fuzz targets in `fuzz/` into crate-private code. Not public API.
+#[cfg(feature = "vip")]
+#[doc(hidden)]
+pub mod __fuzz {
+    use crate::core::Value;
+    use crate::vip::{frame, json, jsonrpc};
+
+    /// `value` written, parsed back and written again: the two texts must be equal (texts,
+    /// not values, so that NaN compares equal). Returns the text.
+    fn json_again(value: &Value) -> Vec<u8> {
+        let text = json::to_vec(value);
+        assert!(text.is_ascii(), "non-ASCII output for {value:?}");
+        let back = json::parse(&text).unwrap_or_else(|e| panic!("own output does not parse: {e}\n{value:?}"));
+        assert_eq!(json::to_vec(&back), text, "the round trip changed {value:?}");
+        text
+    }
+
+    /// Runs the VIP codec over one multipart message: `frame::parse` (a parsed message must
+    /// give its frames back), and on every frame `json::decode_frame`, `json::parse` (what
+    /// parses must round-trip) and `jsonrpc::parse` (what parses must re-encode to text that
+    /// parses to the same elements; an invalid element's error response must parse as a
+    /// response). Panics only when one of these breaks.
+    pub fn vip_frames(frames: Vec<Vec<u8>>) {
+        for f in &frames {
+            vip_frame(f);
+        }
+        let input = frames.clone();
+        if let Ok(frame::Parsed::Message(m)) = frame::parse(frames) {
+            assert_eq!(m.into_frames(), input, "frame::parse lost frames");
+        }
+    }
+
+    /// The per-frame part of [`vip_frames`].
+    pub fn vip_frame(bytes: &[u8]) {
+        let _ = json::decode_frame(bytes);
+        if let Ok(v) = json::parse(bytes) {
+            json_again(&v);
+        }
+        let Ok((items, _)) = jsonrpc::parse(bytes) else {
+            return;
+        };
+        for item in items {
+            let encoded = match item {
+                Ok(jsonrpc::RpcMessage::Request { id, method, args }) => match id {
+                    Some(id) => jsonrpc::request(&id, &method, &args),
+                    None => jsonrpc::notification(&method, &args),
+                },
+                Ok(jsonrpc::RpcMessage::Response { id, result }) => match result {
+                    Ok(v) => jsonrpc::response_ok(&id, v),
+                    Err(fault) => jsonrpc::response_err(&id, &fault),
+                },
+                Err(invalid) => match invalid.response() {
+                    Some(r) => {
+                        let text = json_again(&r);
+                        let again = jsonrpc::parse(&text).map(|(items, _)| items);
+                        assert!(
+                            matches!(
+                                again.as_deref(),
+                                Ok([Ok(jsonrpc::RpcMessage::Response { result: Err(_), .. })])
+                            ),
+                            "an error response does not parse as one: {again:?}"
+                        );
+                        continue;
+                    }
+                    None => continue,
+                },
+            };
+            // Encoded, parsed and encoded again: the same text.
+            let text = json_again(&encoded);
+            let reparsed =
+                jsonrpc::parse(&text).unwrap_or_else(|e| panic!("own JSON-RPC does not parse: {e}"));
+            let [Ok(element)] = &reparsed.0[..] else {
+                panic!("own JSON-RPC is not one valid element: {reparsed:?}");
+            };
+            let again = match element {
+                jsonrpc::RpcMessage::Request {
+                    id: Some(id),
+                    method,
+                    args,
+                } => jsonrpc::request(id, method, args),
+                jsonrpc::RpcMessage::Request {
+                    id: None,
+                    method,
+                    args,
+                } => jsonrpc::notification(method, args),
+                jsonrpc::RpcMessage::Response { id, result: Ok(v) } => jsonrpc::response_ok(id, v.clone()),
+                jsonrpc::RpcMessage::Response { id, result: Err(f) } => jsonrpc::response_err(id, f),
+            };
+            assert_eq!(
+                json::to_vec(&again),
+                text,
+                "JSON-RPC round trip changed the message"
+            );
+        }
+    }
+}
