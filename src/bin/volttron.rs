@@ -50,9 +50,14 @@ struct Args {
     /// The instance name (config: instance-name).
     #[arg(long, value_name = "NAME")]
     instance_name: Option<String>,
-    /// Also listen here, e.g. tcp://0.0.0.0:22916 (config: vip-address; repeatable).
+    /// Also listen for VOLTTRON's agents (VIP over ZeroMQ) here, e.g.
+    /// tcp://0.0.0.0:22916 (config: vip-address; repeatable).
     #[arg(long = "vip-address", value_name = "ADDRESS")]
     vip_address: Vec<String>,
+    /// Also listen for this project's bridged agents here, e.g. tcp://0.0.0.0:22917
+    /// (config: bridge-address; repeatable).
+    #[arg(long = "bridge-address", value_name = "ADDRESS")]
+    bridge_address: Vec<String>,
     /// Turn authentication and authorization off (config: auth = false).
     #[arg(long)]
     no_auth: bool,
@@ -102,6 +107,7 @@ async fn run(args: Args) -> Result<(), String> {
     let flags = PlatformConfig {
         instance_name: args.instance_name.clone(),
         vip_addresses: (!args.vip_address.is_empty()).then(|| args.vip_address.clone()),
+        bridge_addresses: (!args.bridge_address.is_empty()).then(|| args.bridge_address.clone()),
         auth: args.no_auth.then_some(false),
         ..PlatformConfig::default()
     };
@@ -113,10 +119,31 @@ async fn run(args: Args) -> Result<(), String> {
         .instance_name(config.instance_name.clone().unwrap_or_else(|| "volttron1".into()))
         .auth(config.auth.unwrap_or(true))
         .control(true);
-    let socket = BridgeAddress::Unix(home.socket_path());
+    // VOLTTRON's agents: ZeroMQ on the home's abstract socket and every TCP `vip-address`.
+    let mut vip = volttron::vip::VipService::new();
     for text in config.vip_addresses.iter().flatten() {
-        let address: BridgeAddress = text.parse().map_err(|e| format!("vip-address: {e}"))?;
-        // The home's socket is always there.
+        if text.starts_with("tcp://") {
+            vip = vip.listen(text.clone());
+        } else if text.starts_with("ipc://") {
+            // The home's own address is always bound; another is not this platform's.
+            let own = volttron::vip::VipService::ipc_address(home.path()).map_err(|e| e.to_string())?;
+            if *text != own {
+                return Err(format!(
+                    "vip-address {text}: only the home's own {own} can be bound"
+                ));
+            }
+        } else {
+            return Err(format!(
+                "vip-address {text}: expected tcp://HOST:PORT or ipc://@PATH"
+            ));
+        }
+    }
+    builder = builder.service(vip);
+    // This project's own agents: the bridge, on the home's socket file and every
+    // `bridge-address`.
+    let socket = BridgeAddress::Unix(home.socket_path());
+    for text in config.bridge_addresses.iter().flatten() {
+        let address: BridgeAddress = text.parse().map_err(|e| format!("bridge-address: {e}"))?;
         if address != socket {
             builder = builder.listen(address);
         }

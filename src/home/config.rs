@@ -98,6 +98,9 @@ pub struct PlatformConfig {
     /// `ipc://@/path`); parse each with [`BridgeAddress`](crate::bridge::BridgeAddress)'s
     /// `FromStr`.
     pub vip_addresses: Option<Vec<String>>,
+    /// `bridge-address`: where this project's bridge listens for its own agents over TCP
+    /// (Noise-encrypted), as written (`tcp://127.0.0.1:22917`).
+    pub bridge_addresses: Option<Vec<String>>,
     /// `agent-monitor-frequency`: how often crashed agents are looked for.
     pub agent_monitor_frequency: Option<Duration>,
     /// `auth`: whether connections are authenticated.
@@ -176,6 +179,7 @@ impl PlatformConfig {
                 continue;
             }
             if entry.key != "vip-address"
+                && entry.key != "bridge-address"
                 && let Some(first) = seen.insert(&entry.key, entry.line)
             {
                 tracing::warn!(
@@ -221,9 +225,14 @@ impl PlatformConfig {
         };
         match entry.key.as_str() {
             "instance-name" => self.instance_name = Some(text()?),
-            "vip-address" => {
+            "vip-address" | "bridge-address" => {
                 let value = text()?;
-                self.vip_addresses.get_or_insert_with(Vec::new).extend(
+                let list = if entry.key == "vip-address" {
+                    &mut self.vip_addresses
+                } else {
+                    &mut self.bridge_addresses
+                };
+                list.get_or_insert_with(Vec::new).extend(
                     value
                         .split(|c: char| c == ',' || c.is_whitespace())
                         .filter(|a| !a.is_empty())
@@ -301,6 +310,7 @@ impl PlatformConfig {
         PlatformConfig {
             instance_name: overrides.instance_name.or(self.instance_name),
             vip_addresses: overrides.vip_addresses.or(self.vip_addresses),
+            bridge_addresses: overrides.bridge_addresses.or(self.bridge_addresses),
             agent_monitor_frequency: overrides.agent_monitor_frequency.or(self.agent_monitor_frequency),
             auth: overrides.auth.or(self.auth),
             agent_restart_limit: overrides.agent_restart_limit.or(self.agent_restart_limit),

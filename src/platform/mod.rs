@@ -12,6 +12,7 @@
 //! | [`backpressure`] | bounded mailboxes and per-subscription overflow policies |
 //! | [`clock`] | the single clock behind every timer, real or virtual |
 //! | `mailbox` | per-agent data queues with idle-to-busy wake-ups |
+//! | [`service`] | the seam capabilities plug in through ([`PlatformService`](service::PlatformService)) |
 
 pub mod backpressure;
 pub mod clock;
@@ -19,6 +20,7 @@ pub(crate) mod endpoint;
 pub(crate) mod mailbox;
 pub mod router;
 pub(crate) mod runtime;
+pub mod service;
 pub mod supervision;
 pub(crate) mod supervisor;
 
@@ -74,6 +76,9 @@ pub enum PlatformError {
     /// The platform's key, or the auth files, could not be read or created.
     #[error("auth: {0}")]
     Auth(String),
+    /// A plugged service could not bind or start.
+    #[error(transparent)]
+    Service(service::ServiceError),
     /// A setting for agent processes (budget, hard cap, isolation) cannot be used.
     #[error("agent processes: {0}")]
     AgentSettings(String),
@@ -133,6 +138,21 @@ pub struct PlatformBuilder {
     agent_memory_hard_cap: Option<f64>,
     agent_isolation: Option<crate::control::isolation::UidRange>,
     agent_data_only_writable: bool,
+    plugged: Vec<ServiceSlot>,
+}
+
+/// A [`PlatformService`](service::PlatformService) waiting in a builder (clones of the
+/// builder share it: the first to start takes it).
+#[derive(Clone)]
+struct ServiceSlot(Arc<Mutex<Option<Box<dyn service::PlatformService>>>>);
+
+impl std::fmt::Debug for ServiceSlot {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &*self.0.lock() {
+            Some(s) => write!(f, "ServiceSlot({})", s.name()),
+            None => f.write_str("ServiceSlot(taken)"),
+        }
+    }
 }
 
 /// Default for [`PlatformBuilder::mailbox_capacity`] (VOLTTRON's router high-water mark
@@ -167,6 +187,7 @@ impl Default for PlatformBuilder {
             agent_memory_hard_cap: None,
             agent_isolation: None,
             agent_data_only_writable: false,
+            plugged: Vec::new(),
         }
     }
 }
@@ -350,6 +371,16 @@ impl PlatformBuilder {
         self
     }
 
+    /// Plugs a capability into the platform (the VIP listener, the web service, ...): it
+    /// binds during [`start`](Self::start), before any agent runs, starts once the core
+    /// services do, and stops first at shutdown (see [`service`]). May be called several
+    /// times; services start in the order given.
+    pub fn service(mut self, service: impl service::PlatformService) -> Self {
+        self.plugged
+            .push(ServiceSlot(Arc::new(Mutex::new(Some(Box::new(service))))));
+        self
+    }
+
     fn check_agent_settings(&self) -> Result<(), PlatformError> {
         let invalid = |e: &dyn std::fmt::Display| PlatformError::AgentSettings(e.to_string());
         self.agent_budget.validate().map_err(|e| invalid(&e))?;
@@ -413,7 +444,17 @@ impl PlatformBuilder {
             .iter()
             .map(crate::bridge::server::Listener::bind)
             .collect::<Result<Vec<_>, _>>()?;
-        let server_key = if listeners.is_empty() {
+        let mut plugged = Vec::with_capacity(self.plugged.len());
+        for slot in &self.plugged {
+            let service = slot.0.lock().take().ok_or_else(|| {
+                PlatformError::Service(service::ServiceError::new(
+                    "platform",
+                    "a service was already started by a clone of this builder",
+                ))
+            })?;
+            plugged.push(service);
+        }
+        let server_key = if listeners.is_empty() && plugged.is_empty() {
             None
         } else {
             Some(Arc::new(match &self.home {
@@ -426,6 +467,17 @@ impl PlatformBuilder {
                 }
             }))
         };
+        if let Some(key) = &server_key {
+            let ctx = service::BindContext {
+                home: self.home.as_deref(),
+                instance_name: &self.instance_name,
+                server_key: key,
+                authority: authority.as_ref(),
+            };
+            for service in &mut plugged {
+                service.bind(&ctx).map_err(PlatformError::Service)?;
+            }
+        }
         let addresses: Vec<BridgeAddress> = listeners.iter().map(|l| l.address()).collect();
         let control = match (&self.home, self.control) {
             (_, false) => None,
@@ -466,7 +518,11 @@ impl PlatformBuilder {
         let router = Arc::new(Router::new(
             QueryInfo {
                 instance_name: self.instance_name.clone(),
-                addresses: addresses.iter().map(|a| a.to_string()).collect(),
+                addresses: plugged
+                    .iter()
+                    .flat_map(|s| s.addresses())
+                    .chain(addresses.iter().map(|a| a.to_string()))
+                    .collect(),
                 serverkey: server_key.as_ref().map(|k| k.public.to_string()),
                 home: self.home.clone(),
             },
@@ -489,7 +545,8 @@ impl PlatformBuilder {
         let shutdown_timeout = self.shutdown_timeout;
         let heartbeat = self.heartbeat;
         let services = self.services;
-        let bridged = !listeners.is_empty();
+        // The edge thread: bridge listeners and connections, plugged services.
+        let bridged = !listeners.is_empty() || !plugged.is_empty();
         let stop = stop_drivers.clone();
         std::thread::Builder::new()
             .name("volttron-platform".into())
@@ -547,6 +604,7 @@ impl PlatformBuilder {
                 done: Mutex::new(Some(done_rx)),
                 shut_down: AtomicBool::new(false),
                 bridge: Mutex::new(None),
+                stops: Mutex::new(Vec::new()),
             }),
         };
         if self.services {
@@ -566,7 +624,7 @@ impl PlatformBuilder {
         if let Some(server_key) = server_key {
             let shared = Arc::new(crate::bridge::server::BridgeShared {
                 endpoint: platform.inner.rt.endpoint.clone(),
-                auth: authority,
+                auth: authority.clone(),
                 server_key,
                 hello_timeout: self.hello_timeout,
                 keepalive: self.link_keepalive,
@@ -592,6 +650,28 @@ impl PlatformBuilder {
             }
             *platform.inner.bridge.lock() = Some((addresses, shared));
         }
+        for service in plugged {
+            let name = service.name();
+            let ctx = service::ServiceContext {
+                platform: platform.clone(),
+                endpoint: platform.inner.rt.endpoint.clone(),
+                edge: platform
+                    .inner
+                    .rt
+                    .bridge_arbiter
+                    .clone()
+                    .expect("edge thread started"),
+                authority: authority.clone(),
+            };
+            match service.start(ctx) {
+                Ok(stop) => platform.inner.stops.lock().push(stop),
+                Err(e) => {
+                    tracing::error!(service = name, "{e}");
+                    platform.shutdown().await;
+                    return Err(PlatformError::Service(e));
+                }
+            }
+        }
         Ok(platform)
     }
 }
@@ -608,6 +688,8 @@ struct PlatformInner {
     shut_down: AtomicBool,
     /// The bridge's bound addresses and shared state, when it listens.
     bridge: Mutex<Option<(Vec<BridgeAddress>, Arc<crate::bridge::server::BridgeShared>)>>,
+    /// How to stop each plugged service, in start order.
+    stops: Mutex<Vec<service::ServiceStop>>,
 }
 
 /// A running platform. Cheap to clone; every clone controls the same platform.
@@ -844,6 +926,11 @@ impl Platform {
     pub async fn shutdown(&self) {
         if self.inner.shut_down.swap(true, Ordering::AcqRel) {
             return self.wait_stopped().await;
+        }
+        // The edges first: no new peer arrives while the agents stop.
+        let stops = std::mem::take(&mut *self.inner.stops.lock());
+        for stop in stops.into_iter().rev() {
+            stop();
         }
         let _ = self.inner.root.send(Shutdown).await;
         self.inner.stop_drivers.store(true, Ordering::Release);

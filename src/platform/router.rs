@@ -81,7 +81,13 @@ pub(crate) struct Router {
     /// In the process of an agent attached through the bridge: the link that publishes,
     /// subscriptions and calls go up instead of through this table.
     pub(crate) upstream: std::sync::OnceLock<Arc<crate::remote::Upstream>>,
+    /// Told when an agent's process exits (transports that cannot see a connection end
+    /// at once drop the peer then).
+    exit_hooks: Mutex<Vec<ExitHook>>,
 }
+
+/// A function told the identity of an agent whose process exited.
+pub(crate) type ExitHook = Box<dyn Fn(&str) + Send + Sync>;
 
 /// A subscription as listed by [`Platform::subscriptions`](crate::Platform::subscriptions).
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
@@ -106,6 +112,19 @@ impl Router {
             mailbox_capacity,
             auth: std::sync::OnceLock::new(),
             upstream: std::sync::OnceLock::new(),
+            exit_hooks: Mutex::new(Vec::new()),
+        }
+    }
+
+    /// Registers a function told of every agent process that exits.
+    pub(crate) fn on_process_exit(&self, hook: ExitHook) {
+        self.exit_hooks.lock().push(hook);
+    }
+
+    /// The process of the agent `identity` exited: its transport drops it at once.
+    pub(crate) fn process_exited(&self, identity: &str) {
+        for hook in self.exit_hooks.lock().iter() {
+            hook(identity);
         }
     }
 

@@ -560,6 +560,9 @@ impl ControlService {
         // Reaped before the report was sent.
         let exit = running.process.try_exit().unwrap_or(Exit::Unknown);
         self.forget_process(&identity);
+        // A transport that cannot see the connection end at once (VIP over ZeroMQ: a
+        // Python agent sends nothing on SIGINT or SIGKILL) drops the peer now.
+        ctx.inner.endpoint.router.process_exited(&identity);
         if self.terminated.contains_key(&identity)
             && let Some(enforcer) = &mut self.enforcer
         {

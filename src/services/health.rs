@@ -1,9 +1,12 @@
 //! The platform health service (`platform.health`): it follows the peer list and every
-//! heartbeat, and answers VOLTTRON's `get_platform_health()`.
+//! heartbeat, and answers VOLTTRON's `get_platform_health()` (with VOLTTRON 11's
+//! `peer`, `service_agent` and `message` fields beside this project's own). A heartbeat
+//! is this project's `{"status", "context"}` or VOLTTRON 11's bare status string.
 //!
 //! ```json
 //! {"listener": {"connected": true, "last_heartbeat": "2024-01-01T00:01:00+00:00",
-//!               "status": "GOOD", "context": null, "missed_heartbeats": 0}}
+//!               "status": "GOOD", "context": null, "missed_heartbeats": 0,
+//!               "peer": "listener", "service_agent": false, "message": "GOOD"}}
 //! ```
 //!
 //! `missed_heartbeats` counts the heartbeat periods (from the heartbeat's `period`
@@ -64,7 +67,12 @@ impl HealthService {
             .map(|t| t.with_timezone(&Utc))
             .or_else(|| Some(ctx.now()));
         record.period = msg.header("period").and_then(Value::as_f64);
-        record.status = msg.message["status"].as_str().map(str::to_owned);
+        // This project's agents send `{"status", "context"}`; VOLTTRON 11's send the
+        // status alone, as a string.
+        record.status = msg.message["status"]
+            .as_str()
+            .or_else(|| msg.message.as_str())
+            .map(str::to_owned);
         record.context = msg.message["context"].clone();
     }
 
@@ -91,6 +99,13 @@ impl HealthService {
                 m.insert("status".into(), Value::from(r.status.clone()));
                 m.insert("context".into(), r.context.clone());
                 m.insert("missed_heartbeats".into(), missed);
+                // VOLTTRON 11's own fields (what its vctl shows).
+                m.insert("peer".into(), Value::from(peer.as_str()));
+                m.insert(
+                    "service_agent".into(),
+                    Value::from(crate::services::is_service(peer)),
+                );
+                m.insert("message".into(), Value::from(r.status.clone()));
                 (peer.clone(), Value::Map(m))
             })
             .collect()

@@ -25,9 +25,18 @@ pub(crate) fn is_service(identity: &str) -> bool {
         health::IDENTITY,
         auth::IDENTITY,
         control::IDENTITY,
+        // VOLTTRON 11's names for the same services (answered by the VIP listener).
+        V11_CONFIG_STORE,
+        V11_CONTROL,
     ]
     .contains(&identity)
 }
+
+/// VOLTTRON 11's identity for the configuration store (`config.store` here).
+pub const V11_CONFIG_STORE: &str = "platform.config_store";
+
+/// VOLTTRON 11's identity for the control service (`control` here).
+pub const V11_CONTROL: &str = "platform.control";
 
 /// The services supervisor's name.
 pub const SERVICES: &str = "platform.services";

@@ -22,8 +22,6 @@
 //! as decimal text and bools as `true`/`false`, never packed binary as the client itself
 //! sends them.
 
-#![allow(dead_code, reason = "the VIP listener that uses this codec is not merged yet")]
-
 use crate::core::Value;
 use crate::vip::json;
 
@@ -35,9 +33,6 @@ pub(crate) const ERROR_SUBSYSTEM: &str = "error";
 
 /// Errno: the recipient is not connected (the client raises `Unreachable`).
 pub(crate) const EHOSTUNREACH: i64 = 113;
-
-/// Errno: the recipient's queue is full (the client raises `Again`).
-pub(crate) const EAGAIN: i64 = 11;
 
 /// Errno: the recipient has no such subsystem (the client raises `UnknownSubsystem`).
 pub(crate) const EPROTONOSUPPORT: i64 = 93;
@@ -181,7 +176,7 @@ pub(crate) fn outgoing(
 
 /// A VIP error message from the router: `[dest, "", "VIP1", user, msg_id, "error", errnum,
 /// errmsg, peer, subsystem]`, exactly 4 args. The client matches it to a pending request by
-/// `msg_id` and raises the exception for `errnum` ([`EHOSTUNREACH`], [`EAGAIN`],
+/// `msg_id` and raises the exception for `errnum` ([`EHOSTUNREACH`], 11 (again),
 /// [`EPROTONOSUPPORT`]; `-32001` makes it exit). `errmsg` goes as [`text_frame`].
 pub(crate) fn error_message(
     dest: &[u8],
@@ -425,7 +420,6 @@ mod tests {
             b"93"
         );
         assert_eq!(error_message(b"a", b"", b"", -32001, "", b"", b"")[6], b"-32001");
-        assert_eq!(EAGAIN, 11);
         // The client decodes the errno frame to an int.
         assert_eq!(json::decode_frame(&out[6]), Value::Int(113));
     }

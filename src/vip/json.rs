@@ -43,8 +43,6 @@
 //! The output is compact (no spaces after `,` and `:`, unlike `json.dumps`' default); Python
 //! reads both the same.
 
-#![allow(dead_code, reason = "the VIP listener that uses this codec is not merged yet")]
-
 use std::fmt::Write as _;
 
 use crate::core::{Map, Value};

@@ -45,8 +45,6 @@
 //! A -32000 error must carry an object `data` (the client calls `data.get`), so
 //! [`response_err`] always writes an object `data`.
 
-#![allow(dead_code, reason = "the VIP listener that uses this codec is not merged yet")]
-
 use crate::core::{Args, Map, RpcError, Value};
 use crate::vip::json::{self, JsonError};
 
