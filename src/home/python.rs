@@ -488,7 +488,7 @@ impl PythonEnv {
             return Err(PythonError::Pip {
                 source_text: argument,
                 status: output.status.to_string(),
-                tail: tail(&text, PIP_TAIL_LINES),
+                tail: pip_errors(&text),
             });
         }
         let mut text = String::new();
@@ -592,6 +592,25 @@ fn requested_name(report: &str) -> Option<String> {
         .find(|item| item["requested"].as_bool() == Some(true))
         .and_then(|item| item["metadata"]["name"].as_str())
         .map(str::to_owned)
+}
+
+/// What pip's stderr says went wrong, on one line: its last error lines (`ERROR: ...`,
+/// `error: ...`, a Python exception such as `RuntimeError: ...` from a build backend),
+/// else its last lines.
+fn pip_errors(text: &str) -> String {
+    let is_error = |line: &&str| {
+        let head = line.split(':').next().unwrap_or_default();
+        line.contains(':')
+            && (head.eq_ignore_ascii_case("error")
+                || (!head.is_empty()
+                    && !head.contains(' ')
+                    && (head.ends_with("Error") || head.ends_with("Exception"))))
+    };
+    let errors: Vec<&str> = text.lines().map(str::trim).filter(is_error).collect();
+    if errors.is_empty() {
+        return tail(text, PIP_TAIL_LINES);
+    }
+    errors[errors.len().saturating_sub(4)..].join(" | ")
 }
 
 /// The last `n` non-empty lines of `text`, joined with ` | ` (one line for an error).
@@ -784,5 +803,15 @@ mod tests {
         assert_eq!(requested_name("not json"), None);
         assert_eq!(tail("a\n\nb\nc\n", 2), "b | c");
         assert_eq!(tail("", 2), "no output");
+        let broken = "  error: subprocess-exited-with-error\n  x\n      Traceback (most recent call last):\n        File \"b.py\", line 2\n      RuntimeError: broken on purpose\n  note: not pip\nerror: metadata-generation-failed\nhint: See above";
+        assert_eq!(
+            pip_errors(broken),
+            "error: subprocess-exited-with-error | RuntimeError: broken on purpose | error: metadata-generation-failed"
+        );
+        assert_eq!(
+            pip_errors("ERROR: Invalid requirement: 'x===='\n"),
+            "ERROR: Invalid requirement: 'x===='"
+        );
+        assert_eq!(pip_errors("something\nelse"), "something | else");
     }
 }
