@@ -4,7 +4,7 @@
 //! each log record as one JSON object per stderr line (`volttron/client/logs.py`'s
 //! `JsonFormatter`: the `LogRecord`'s attributes, among them `name`, `msg` (the formatted
 //! message), `levelno`, `levelname`, `created`, `pathname`, `lineno` and, with an
-//! exception, `exc_text`). [`parse_record`] reads such a line; [`log_stderr_line`] turns
+//! exception, `exc_text`). [`parse_record`] reads such a line; `log_stderr_line` turns
 //! it into a `tracing` event at the matching level (target
 //! [`OUTPUT_TARGET`](super::process::OUTPUT_TARGET), fields `agent`, `logger`, `stream`,
 //! `exc_text` when present, the message), and logs any other line as plain output.

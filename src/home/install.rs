@@ -1036,6 +1036,77 @@ mod tests {
     }
 
     #[test]
+    fn python_agents_have_a_python_file() {
+        let f = fixture();
+        let python = PythonProgram {
+            env: PathBuf::from("/opt/venv"),
+            entry_point: "listener.agent:main".into(),
+            distribution: "volttron-listener".into(),
+            version: "2.0.0rc3".into(),
+        };
+        let mut spec = InstallSpec::new(
+            "listener",
+            "volttron-listener-2.0.0rc3",
+            Program::Python(python.clone()),
+        );
+        spec.config = Some(f.config.clone());
+        let agent = install(&f.home, &spec).unwrap();
+        assert_eq!(agent.program, Program::Python(python.clone()));
+        assert_eq!(agent.config, Some(agent.dir.join("config")));
+        let names: std::collections::BTreeSet<String> = fs::read_dir(&agent.dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(
+            names,
+            ["NAME", "PYTHON", "UUID", "config", "data"]
+                .map(String::from)
+                .into()
+        );
+        // Replaced by an executable with --force: PYTHON goes.
+        let mut exe = InstallSpec::new("listener", "l-1", f.exe.clone());
+        exe.force = true;
+        let again = install(&f.home, &exe).unwrap();
+        assert!(!again.dir.join("PYTHON").exists());
+        assert_eq!(again.uuid, agent.uuid);
+        // Bad entry points, relative environments and over-long identities are refused.
+        for (identity, program, field) in [
+            (
+                "a",
+                PythonProgram {
+                    entry_point: "listener.agent".into(),
+                    ..python.clone()
+                },
+                "entry_point",
+            ),
+            (
+                "a",
+                PythonProgram {
+                    env: "venv".into(),
+                    ..python.clone()
+                },
+                "python environment",
+            ),
+            (&*"i".repeat(100), python.clone(), "identity"),
+        ] {
+            let err = install(
+                &f.home,
+                &InstallSpec::new(identity, "x-1", Program::Python(program)),
+            )
+            .unwrap_err();
+            assert!(
+                matches!(err, InstallError::Invalid { field: f, .. } if f == field),
+                "{err}"
+            );
+        }
+        fs::write(again.dir.join("PYTHON"), "{}").unwrap();
+        assert!(matches!(
+            InstalledAgent::load(&again.dir).unwrap_err(),
+            AgentDirError::InvalidFile { .. }
+        ));
+    }
+
+    #[test]
     fn reinstall_needs_force_and_keeps_uuid_and_data() {
         let f = fixture();
         let mut spec = InstallSpec::new("listener", "listeneragent-3.0", f.exe.clone());

@@ -5,7 +5,7 @@
 //! |---|---|
 //! | `list_agents()` | the installed agents: identity, uuid, name, tag, priority, autostart |
 //! | `status_agents()` | the same plus `reservation` (its contract's share of the budget), `usage` (CPU and RSS sampled from `/proc`), `pid`, `state` (`running`, `restarting`, `gave up`, `stopped`), `last_exit`, and `health` `BAD` for an agent given up on |
-//! | `install_agent(source, identity, name, tag, config, priority, enable, force, exereqs)` | installs an executable (see [`crate::home::install`]); refuses a resource contract the machine cannot honour; creates its key pair; loads `config` into its store; returns the identity |
+//! | `install_agent(source, identity, name, tag, config, priority, enable, force, exereqs, python)` | installs an executable (see [`crate::home::install`]), or with `python` (`{env, entry_point, distribution, version}`) a Python agent whose package is in that environment already ([`crate::home::python`]); refuses a resource contract the machine cannot honour; creates its key pair; loads `config` into its store (not a Python agent's: VOLTTRON 11 only copies it); returns the identity |
 //! | `start_agent(identity)` / `stop_agent(identity)` / `restart_agent(identity)` | launch (after admitting its `exereqs.json` contract against the budget: by default 80% of the machine's BogoMIPS, 50% of its memory, minus what running agents reserved); SIGINT, grace, SIGTERM, grace, SIGKILL to its process group |
 //! | `remove_agent(identity)` | stops it, deletes its directory, key pair, configuration store and authorization entries |
 //! | `enable_agent(identity, priority)` / `disable_agent(identity)` / `tag_agent(identity, tag)` | autostart and tag |
@@ -45,6 +45,21 @@
 //! restarted. Agents are launched with the environment `volttron::remote::run` reads, in
 //! their own process group, with their directory as working directory; their output goes
 //! to the platform log tagged with their identity.
+//!
+//! Python agents (VOLTTRON 11's, unchanged) are launched as VOLTTRON 11's `aip.py` does:
+//! `[<env>/bin/python, "-c", "from <module> import <function>; <function>()"]`, stdin
+//! `/dev/null`, their directory as working directory, the platform's environment plus
+//! `VOLTTRON_HOME`, `AGENT_CONFIG` (if they have a `config`), `AGENT_TAG` (if tagged),
+//! `AGENT_UUID`, `_LAUNCHED_BY_PLATFORM=1`, `AGENT_VIP_IDENTITY` and `AGENT_CREDENTIALS`
+//! (inline JSON `{"identity","publickey","secretkey","domain":"","address":""}`), and
+//! none of the bridge's `VOLTTRON_*` variables. Everything else is as for any agent: the
+//! trampoline, contracts, `/proc` sampling, crash restarts, stop escalation. Their JSON
+//! log records on stderr become `tracing` events at the records' levels
+//! ([`crate::control::pylog`]).
+//!
+//! Every end of an agent process passes through `forget_process`: a stop or restart
+//! (`stop_process`, once the escalation has reaped it) and an exit on its own, a crash or
+//! a termination (`agent_exited`, when the watcher's report arrives).
 
 // Without the `control` feature the service is never started (its records and constants
 // stay, for `vctl`'s and `Platform::agent_resources`' sake).
@@ -363,7 +378,9 @@ impl ControlService {
         }
     }
 
-    /// The agent process is gone: its reservation is free again.
+    /// The agent process is gone (reaped): its reservation is free again. Every end of
+    /// an agent process comes here, on the services' thread: a requested stop from
+    /// `stop_process`, any other exit from `agent_exited`.
     fn forget_process(&mut self, identity: &str) {
         self.running.remove(identity);
         if let Some(admission) = &mut self.admission {
