@@ -2,6 +2,7 @@
 //!
 //! ```text
 //! vctl install target/release/examples/remote_agent --vip-identity meter.1 --agent-config meter.json --start
+//! vctl install volttron-listener==2.0.0rc3 --vip-identity listener --start   # a Python agent
 //! vctl status                       # UUID AGENT IDENTITY TAG PRIORITY STATUS HEALTH
 //! vctl stop meter.1 ; vctl start --tag meters '*'
 //! vctl config get meter.1 config ; vctl rpc call meter.1 echo '"hi"'
@@ -22,6 +23,7 @@ use volttron::auth::keys::{CredentialStore, KeyPair, PlatformKey};
 use volttron::bridge::BridgeAddress;
 use volttron::home::VolttronHome;
 use volttron::home::pid::PidFile;
+use volttron::home::python::{PackageSource, PythonEnv, choose_identity};
 use volttron::home::select::{By, select_all, select_one};
 use volttron::remote::{Connection, Remote};
 use volttron::services::auth::IDENTITY as AUTH;
@@ -66,7 +68,10 @@ struct Selection {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Install an executable, or a cargo project (built with `cargo build --release`).
+    /// Install an agent: an executable, a cargo project (built with `cargo build
+    /// --release`), or a Python agent (a *.whl file, a Python project directory, or a
+    /// requirement such as `volttron-listener==2.0.0rc3`, installed with pip into the
+    /// platform's Python environment).
     Install(InstallOptions),
     /// The installed agents.
     List,
@@ -148,11 +153,19 @@ enum ConfigCommand {
         identity: String,
         /// The configuration's name.
         name: String,
-        /// The file.
-        file: PathBuf,
-        /// The type: json (default), csv or raw.
+        /// The file (default: standard input).
+        file: Option<PathBuf>,
+        /// The type: json (default), csv or raw. VOLTTRON's `--json` (the default type;
+        /// also the global output flag, which `store` has no output for), `--csv` and
+        /// `--raw` say the same.
         #[arg(long = "type", default_value = "json", value_parser = ["json", "csv", "raw"])]
         config_type: String,
+        /// Store the file as CSV (`--type csv`).
+        #[arg(long, conflicts_with_all = ["raw"])]
+        csv: bool,
+        /// Store the file as raw text (`--type raw`).
+        #[arg(long)]
+        raw: bool,
     },
     /// Print a configuration.
     Get {
@@ -193,15 +206,36 @@ enum AuthCommand {
     /// Print a new key pair (JSON).
     Keypair,
     /// Print the platform's public key.
+    #[command(alias = "servercred")]
     Serverkey,
+    /// Print installed agents' public keys (all, or the selected ones).
+    #[command(alias = "agentcred")]
+    Publickey {
+        /// Agents: identities, UUID prefixes, names or globs (default: every agent).
+        patterns: Vec<String>,
+        /// Match tags.
+        #[arg(long)]
+        tag: bool,
+        /// Match whole names.
+        #[arg(long)]
+        name: bool,
+        /// Match UUID prefixes.
+        #[arg(long)]
+        uuid: bool,
+    },
     /// Approved entries.
     List,
-    /// Approve a key for an identity.
+    /// Approve a key for an identity. Without a key, a key pair is made for the identity
+    /// (kept in `credentials_store/<identity>.json`, or the one there reused), as
+    /// VOLTTRON 11's `vctl auth add IDENTITY` does.
     Add {
         /// The identity.
         identity: String,
         /// Its public key.
-        public_key: String,
+        public_key: Option<String>,
+        /// Its public key (VOLTTRON 11's spelling).
+        #[arg(long = "publickey", conflicts_with = "public_key")]
+        publickey: Option<String>,
         /// A comment.
         #[arg(long)]
         comments: Option<String>,
@@ -438,9 +472,16 @@ fn build_cargo_project(dir: &Path) -> Result<(PathBuf, String, Option<String>), 
 }
 
 /// What `vctl install` was told.
+///
+/// What the argument is: an existing `*.whl` file, a Python wheel; an existing directory
+/// with `Cargo.toml`, a cargo project; one with `pyproject.toml`, `setup.py` or
+/// `setup.cfg` (and no `Cargo.toml`), a Python project; another existing file, an
+/// executable; anything else that looks like a requirement (`name`, `name==version`), a
+/// package from the index.
 #[derive(Debug, ClapArgs)]
 struct InstallOptions {
-    /// The executable or the project directory.
+    /// The executable, the cargo or Python project directory, the wheel, or the Python
+    /// requirement (`volttron-listener==2.0.0rc3`).
     path: PathBuf,
     /// The agent's identity.
     #[arg(long)]
@@ -467,6 +508,10 @@ struct InstallOptions {
     /// directory).
     #[arg(long, value_name = "FILE")]
     exereqs: Option<PathBuf>,
+    /// Python agents: let pip choose pre-releases (a pinned `==` version is honoured
+    /// without it).
+    #[arg(long = "pre", visible_alias = "pre-release", alias = "allow-prereleases")]
+    pre: bool,
 }
 
 async fn install(ctl: &Ctl, options: InstallOptions) -> Outcome {
@@ -480,8 +525,36 @@ async fn install(ctl: &Ctl, options: InstallOptions) -> Outcome {
         enable,
         start,
         exereqs,
+        pre,
     } = options;
     let path = path.as_path();
+    if let Some(source) = PackageSource::classify(&path.to_string_lossy()) {
+        let options = InstallOptions {
+            path: path.to_owned(),
+            vip_identity,
+            tag,
+            agent_config,
+            force,
+            priority,
+            enable,
+            start,
+            exereqs,
+            pre,
+        };
+        return install_python(ctl, source, options).await;
+    }
+    if !path.exists() {
+        return Err(format!(
+            "{}: no such file or directory (nor a Python requirement such as name==version)",
+            path.display()
+        ));
+    }
+    if path.is_dir() && !path.join("Cargo.toml").is_file() {
+        return Err(format!(
+            "{} is neither a cargo project (Cargo.toml) nor a Python project (pyproject.toml, setup.py)",
+            path.display()
+        ));
+    }
     let exereqs = exereqs.or_else(|| {
         path.is_dir().then(|| {
             ["exereqs.json", "execreqs.json"]
@@ -523,19 +596,74 @@ async fn install(ctl: &Ctl, options: InstallOptions) -> Outcome {
         .kwarg("enable", enable)
         .kwarg("force", force)
         .kwarg("exereqs", exereqs);
-    let installed = call(&conn, CONTROL, "install_agent", args).await?;
-    let mut pid = Value::Null;
-    if start {
-        pid = call(&conn, CONTROL, "start_agent", (identity.as_str(),)).await?;
-    }
-    ctl.print(&json!({"identity": identity, "installed": installed.to_string(), "pid": serde_json::Value::from(pid.clone())}), || {
-        match pid.as_u64() {
-            Some(p) => format!("Installed {identity} and started it (pid {p})"),
-            None => format!("Installed {identity}"),
+    finish_install(ctl, conn, args, &identity, start).await
+}
+
+/// Sends `install_agent`, starts the agent if asked, prints the outcome.
+async fn finish_install(ctl: &Ctl, conn: Connection, args: RpcArgs, identity: &str, start: bool) -> Outcome {
+    let result = async {
+        let installed = call(&conn, CONTROL, "install_agent", args).await?;
+        let mut pid = Value::Null;
+        if start {
+            pid = call(&conn, CONTROL, "start_agent", (identity,)).await?;
         }
-    });
+        ctl.print(&json!({"identity": identity, "installed": installed.to_string(), "pid": serde_json::Value::from(pid.clone())}), || {
+            match pid.as_u64() {
+                Some(p) => format!("Installed {identity} and started it (pid {p})"),
+                None => format!("Installed {identity}"),
+            }
+        });
+        Ok(())
+    }
+    .await;
     conn.close().await;
-    Ok(())
+    result
+}
+
+/// Installs a Python agent: pip installs the package into the platform's Python
+/// environment (here, not in the platform: a download may take longer than an RPC may),
+/// then the control service makes its directory and credentials. A failure before the
+/// `install_agent` call leaves nothing of the agent behind.
+async fn install_python(ctl: &Ctl, source: PackageSource, options: InstallOptions) -> Outcome {
+    let conn = ctl.connect().await?;
+    let home = ctl.home.clone();
+    let pre = options.pre;
+    if !ctl.json && std::io::IsTerminal::is_terminal(&std::io::stderr()) {
+        eprintln!("Installing {} with pip ...", source.pip_argument());
+    }
+    let package = tokio::task::spawn_blocking(move || {
+        let env = PythonEnv::resolve(&home)?;
+        env.install_package(&source, pre)
+    })
+    .await
+    .map_err(|e| e.to_string())
+    .and_then(|r| r.map_err(|e| e.to_string()));
+    let package = match package {
+        Ok(p) => p,
+        Err(e) => {
+            conn.close().await;
+            return Err(e);
+        }
+    };
+    let installed = agents(&conn, "list_agents").await?;
+    let identity = choose_identity(options.vip_identity.as_deref(), &package.distribution, |id| {
+        installed.iter().any(|a| a.identity == id)
+    });
+    let config = options.agent_config.as_deref().map(absolute).transpose()?;
+    let exereqs = options.exereqs.as_deref().map(absolute).transpose()?;
+    let python = volttron::to_value(&package.program).map_err(|e| e.to_string())?;
+    let args = RpcArgs::new()
+        .kwarg("source", "")
+        .kwarg("identity", identity.as_str())
+        .kwarg("name", package.distribution.agent_name())
+        .kwarg("tag", options.tag)
+        .kwarg("config", config.map(|p| p.display().to_string()))
+        .kwarg("priority", options.priority)
+        .kwarg("enable", options.enable)
+        .kwarg("force", options.force)
+        .kwarg("exereqs", exereqs.map(|p| p.display().to_string()))
+        .kwarg("python", python);
+    finish_install(ctl, conn, args, &identity, options.start).await
 }
 
 async fn status(ctl: &Ctl, conn: &Connection, resources: bool) -> Outcome {
@@ -838,8 +966,22 @@ async fn config(ctl: &Ctl, conn: &Connection, c: ConfigCommand) -> Outcome {
             name,
             file,
             config_type,
+            csv,
+            raw,
         } => {
-            let text = std::fs::read_to_string(&file).map_err(|e| format!("{}: {e}", file.display()))?;
+            let config_type = match (csv, raw) {
+                (true, _) => "csv".to_owned(),
+                (_, true) => "raw".to_owned(),
+                _ => config_type,
+            };
+            let text = match &file {
+                Some(file) => {
+                    std::fs::read_to_string(file).map_err(|e| format!("{}: {e}", file.display()))?
+                }
+                None => {
+                    std::io::read_to_string(std::io::stdin()).map_err(|e| format!("standard input: {e}"))?
+                }
+            };
             call(
                 conn,
                 store,
@@ -927,8 +1069,57 @@ async fn auth(ctl: &Ctl, conn: &Connection, a: AuthCommand) -> Outcome {
         AuthCommand::Add {
             identity,
             public_key,
+            publickey,
             comments,
-        } => call(conn, svc, "add_auth_entry", (identity, public_key, comments)).await?,
+        } => {
+            let key = match public_key.or(publickey) {
+                Some(key) => key,
+                None => CredentialStore::new(ctl.home.path())
+                    .load_or_create(&identity)
+                    .map_err(|e| e.to_string())?
+                    .public
+                    .to_string(),
+            };
+            call(conn, svc, "add_auth_entry", (identity, key, comments)).await?
+        }
+        AuthCommand::Publickey {
+            patterns,
+            tag,
+            name,
+            uuid,
+        } => {
+            let rows = agents(conn, "list_agents").await?;
+            let chosen: Vec<&AgentRecord> = if patterns.is_empty() {
+                rows.iter().collect()
+            } else {
+                let by = By {
+                    tag,
+                    name,
+                    uuid,
+                    ..By::default()
+                };
+                select_all(&rows, &patterns, by).map_err(|e| e.to_string())?
+            };
+            let store = CredentialStore::new(ctl.home.path());
+            let mut keys = serde_json::Map::new();
+            let mut lines = Vec::new();
+            for agent in chosen {
+                let key = store
+                    .public_key(&agent.identity)
+                    .map_err(|e| e.to_string())?
+                    .map(|k| k.to_string());
+                lines.push(vec![
+                    agent.name.clone(),
+                    agent.identity.clone(),
+                    agent.tag.clone().unwrap_or_default(),
+                    key.clone().unwrap_or_default(),
+                ]);
+                keys.insert(agent.identity.clone(), json!(key));
+            }
+            let v = serde_json::Value::Object(keys);
+            ctl.print(&v, || table(&["AGENT", "IDENTITY", "TAG", "PUBLICKEY"], lines));
+            return Ok(());
+        }
         AuthCommand::Remove { identity } => call(conn, svc, "remove_auth_entry", (identity,)).await?,
         AuthCommand::Approve { identity_or_key } => {
             call(conn, svc, "approve_authorization", (identity_or_key,)).await?

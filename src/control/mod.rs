@@ -3,4 +3,5 @@
 pub mod isolation;
 pub mod parent;
 pub mod process;
+pub mod pylog;
 pub mod restart;

@@ -10,7 +10,7 @@
 //! | event | what happens |
 //! |---|---|
 //! | launch | the child runs in its agent directory, in a process group of its own (its pgid is its pid), stdin from `/dev/null`, the platform's environment plus the spec's |
-//! | output | every line of stdout and stderr is logged with target [`OUTPUT_TARGET`] and fields `agent` (the identity) and `stream`; stdout at `info`, stderr at `info`, or `warn` when it looks like an error (`ERROR`, `Error`, `error:`, `CRITICAL`, `FATAL`, `Traceback`, `panicked`); lines longer than 16 KiB are split |
+//! | output | every line of stdout and stderr is logged with target [`OUTPUT_TARGET`] and fields `agent` (the identity) and `stream`; stdout at `info`, stderr at `info`, or `warn` when it looks like an error (`ERROR`, `Error`, `error:`, `CRITICAL`, `FATAL`, `Traceback`, `panicked`); lines longer than 16 KiB are split. With [`LaunchSpec::json_logs`] (Python agents), a stderr line that is a JSON log record is logged at its own level instead ([`super::pylog`]) |
 //! | the agent exits | whatever is left of its process group is killed (SIGKILL), then the agent is reaped, its exit logged, [`wait`](AgentProcess::wait) returns, and an [`ExitReport`] goes to the spec's channel once the output is drained (at most 2 s later) |
 //! | [`stop`](AgentProcess::stop)`(grace)` | SIGINT to the group, up to `grace`; SIGTERM to the group, up to `grace`; SIGKILL to the group; the [`StopOutcome`] says how it ended and which step ended it |
 //! | the handle is dropped | the agent keeps running; its watcher still reaps it and sends its report |
@@ -164,6 +164,8 @@ pub struct LaunchSpec {
     pub env: Vec<(String, String)>,
     /// Where to send the report of the process's exit.
     pub exits: Option<mpsc::UnboundedSender<ExitReport>>,
+    /// Stderr lines that are JSON log records (a Python agent's) are logged as records.
+    pub json_logs: bool,
 }
 
 impl LaunchSpec {
@@ -180,6 +182,7 @@ impl LaunchSpec {
             working_dir: working_dir.into(),
             env: Vec::new(),
             exits: None,
+            json_logs: false,
         }
     }
 
@@ -212,6 +215,12 @@ impl LaunchSpec {
         self
     }
 
+    /// Reads stderr lines that are JSON log records as records (see [`super::pylog`]).
+    pub fn json_logs(mut self, on: bool) -> Self {
+        self.json_logs = on;
+        self
+    }
+
     /// Sends the report of the process's exit to `exits`.
     pub fn report_exits(mut self, exits: mpsc::UnboundedSender<ExitReport>) -> Self {
         self.exits = Some(exits);
@@ -228,6 +237,7 @@ impl fmt::Debug for LaunchSpec {
             .field("working_dir", &self.working_dir)
             .field("env", &self.env.iter().map(|(key, _)| key).collect::<Vec<_>>())
             .field("exits", &self.exits.is_some())
+            .field("json_logs", &self.json_logs)
             .finish()
     }
 }
@@ -317,11 +327,18 @@ impl AgentProcess {
         for stream in ["stdout", "stderr"] {
             let (tx, rx) = std_mpsc::channel::<Box<dyn Read + Send>>();
             let (tag, done) = (tag.clone(), done_tx.clone());
+            let records = spec.json_logs && stream == "stderr";
             std::thread::Builder::new()
                 .name(format!("agent-{stream}:{tag}"))
                 .spawn(move || {
                     if let Ok(source) = rx.recv() {
-                        pump(source, |line| log_line(&tag, stream, line));
+                        pump(source, |line| {
+                            if records {
+                                super::pylog::log_stderr_line(&tag, line, |l| log_line(&tag, stream, l));
+                            } else {
+                                log_line(&tag, stream, line);
+                            }
+                        });
                         let _ = done.send(());
                     }
                 })

@@ -9,7 +9,7 @@
 //! | `AUTOSTART` | present: started with the platform. Holds the priority, as in VOLTTRON |
 //! | `config` | the agent's initial configuration (loaded into its configuration store) |
 //! | `exereqs.json` | optional execution requirements |
-//! | *the executable*, or `COMMAND` | what to run: a copy of the agent binary (mode `0755`, under its own file name), or a JSON array with the command line |
+//! | *the executable*, or `COMMAND`, or `PYTHON` | what to run: a copy of the agent binary (mode `0755`, under its own file name), or a JSON array with the command line, or for a Python agent a JSON object `{"env", "entry_point", "distribution", "version"}` ([`PythonProgram`]: the environment it was installed into and the `module:function` to run; see [`super::python`]) |
 //! | `data/` | the agent's own writable directory, kept across `--force` reinstalls |
 //! | `USER_ID` | in agent isolation mode, the uid (and gid) the agent runs as; allocated at its first start ([`crate::control::isolation`]), kept across `--force` reinstalls |
 //!
@@ -19,7 +19,12 @@
 //! a `COMMAND` that is a plain line (split at whitespace).
 //!
 //! The executable is the one file in the directory whose name is none of the above, does
-//! not start with `.`, and has an execute bit. A `COMMAND` file takes precedence.
+//! not start with `.`, and has an execute bit. A `PYTHON` file takes precedence, then a
+//! `COMMAND` file.
+//!
+//! A Python agent's directory is VOLTTRON 11's (`UUID`, `NAME` = `<dist>-<version>`,
+//! `config`, `data/`) plus `PYTHON`; its code lives in the environment, shared by every
+//! instance of the package.
 //!
 //! Every file is written through `crate::durable` (atomic replacement, `fsync`). A fresh
 //! install is assembled in a hidden directory `agents/.<identity>.*` and renamed into
@@ -43,6 +48,7 @@ use std::path::{Path, PathBuf};
 use uuid::Uuid;
 
 use super::VolttronHome;
+pub use super::python::PythonProgram;
 use crate::core::{Identity, IdentityError};
 use crate::durable::{self, IfExists, Perms};
 
@@ -60,6 +66,7 @@ const RESERVED: &[&str] = &[
     "AUTOSTART",
     "PRIORITY",
     "COMMAND",
+    "PYTHON",
     "IDENTITY",
     "USER_ID",
     "config",
@@ -76,6 +83,8 @@ pub enum Program {
     Executable(PathBuf),
     /// A command line (program and arguments), run as is (no shell).
     Command(Vec<String>),
+    /// A Python agent: an entry point of a distribution installed in an environment.
+    Python(PythonProgram),
 }
 
 impl From<PathBuf> for Program {
@@ -459,6 +468,7 @@ pub fn install(home: &VolttronHome, spec: &InstallSpec) -> Result<InstalledAgent
                 ProgramFile::Executable(executable_name(path)?, read_source("executable", path)?)
             }
             Program::Command(argv) => ProgramFile::Command(command_bytes(argv)?),
+            Program::Python(python) => ProgramFile::Python(python_bytes(python, &identity)?),
         },
         config: spec
             .config
@@ -612,6 +622,7 @@ struct Files {
 enum ProgramFile {
     Executable(std::ffi::OsString, Vec<u8>),
     Command(Vec<u8>),
+    Python(Vec<u8>),
 }
 
 impl Files {
@@ -634,8 +645,16 @@ impl Files {
                 put(name, Some(bytes))?;
                 set_mode(&dir.join(name), 0o755)?;
                 put("COMMAND".as_ref(), None)?;
+                put("PYTHON".as_ref(), None)?;
             }
-            ProgramFile::Command(bytes) => put("COMMAND".as_ref(), Some(bytes))?,
+            ProgramFile::Command(bytes) => {
+                put("COMMAND".as_ref(), Some(bytes))?;
+                put("PYTHON".as_ref(), None)?;
+            }
+            ProgramFile::Python(bytes) => {
+                put("PYTHON".as_ref(), Some(bytes))?;
+                put("COMMAND".as_ref(), None)?;
+            }
         }
         put("config".as_ref(), self.config.as_deref())?;
         put("exereqs.json".as_ref(), self.exereqs.as_deref())?;
@@ -757,6 +776,31 @@ fn read_source(what: &'static str, path: &Path) -> Result<Vec<u8>, InstallError>
     fs::read(path).map_err(err)
 }
 
+fn python_bytes(python: &PythonProgram, identity: &Identity) -> Result<Vec<u8>, InstallError> {
+    if python.module_function().is_none() {
+        return Err(invalid(
+            "entry_point",
+            &python.entry_point,
+            "expected module:function (dotted Python identifiers)",
+        ));
+    }
+    if !python.env.is_absolute() {
+        return Err(invalid(
+            "python environment",
+            &python.env.display().to_string(),
+            "expected an absolute path",
+        ));
+    }
+    if identity.len() > super::python::MAX_IDENTITY_LEN {
+        return Err(invalid(
+            "identity",
+            identity.as_str(),
+            "a Python agent's identity is at most 99 bytes (its AGENT_CREDENTIALS must fit a file name)",
+        ));
+    }
+    serde_json::to_vec_pretty(python).map_err(|e| InstallError::io(Path::new("PYTHON"), io::Error::other(e)))
+}
+
 fn command_bytes(argv: &[String]) -> Result<Vec<u8>, InstallError> {
     if argv.first().is_none_or(|p| p.trim().is_empty()) {
         return Err(invalid(
@@ -768,8 +812,20 @@ fn command_bytes(argv: &[String]) -> Result<Vec<u8>, InstallError> {
     serde_json::to_vec(argv).map_err(|e| InstallError::io(Path::new("COMMAND"), io::Error::other(e)))
 }
 
-/// `COMMAND`, else the executable (module docs).
+/// `PYTHON`, else `COMMAND`, else the executable (module docs).
 fn read_program(dir: &Path) -> Result<Program, AgentDirError> {
+    let python_path = dir.join("PYTHON");
+    if let Some(text) = read_trimmed(&python_path)? {
+        let python: PythonProgram = serde_json::from_str(&text)
+            .ok()
+            .filter(|p: &PythonProgram| p.module_function().is_some())
+            .ok_or(AgentDirError::InvalidFile {
+                path: python_path,
+                value: text,
+                expected: "a Python agent's {\"env\", \"entry_point\" (module:function), \"distribution\", \"version\"}",
+            })?;
+        return Ok(Program::Python(python));
+    }
     let command_path = dir.join("COMMAND");
     if let Some(text) = read_trimmed(&command_path)? {
         let argv: Vec<String> = if text.starts_with('[') {
@@ -976,6 +1032,77 @@ mod tests {
         assert!(matches!(
             install(&f.home, &bad).unwrap_err(),
             InstallError::Invalid { field: "command", .. }
+        ));
+    }
+
+    #[test]
+    fn python_agents_have_a_python_file() {
+        let f = fixture();
+        let python = PythonProgram {
+            env: PathBuf::from("/opt/venv"),
+            entry_point: "listener.agent:main".into(),
+            distribution: "volttron-listener".into(),
+            version: "2.0.0rc3".into(),
+        };
+        let mut spec = InstallSpec::new(
+            "listener",
+            "volttron-listener-2.0.0rc3",
+            Program::Python(python.clone()),
+        );
+        spec.config = Some(f.config.clone());
+        let agent = install(&f.home, &spec).unwrap();
+        assert_eq!(agent.program, Program::Python(python.clone()));
+        assert_eq!(agent.config, Some(agent.dir.join("config")));
+        let names: std::collections::BTreeSet<String> = fs::read_dir(&agent.dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(
+            names,
+            ["NAME", "PYTHON", "UUID", "config", "data"]
+                .map(String::from)
+                .into()
+        );
+        // Replaced by an executable with --force: PYTHON goes.
+        let mut exe = InstallSpec::new("listener", "l-1", f.exe.clone());
+        exe.force = true;
+        let again = install(&f.home, &exe).unwrap();
+        assert!(!again.dir.join("PYTHON").exists());
+        assert_eq!(again.uuid, agent.uuid);
+        // Bad entry points, relative environments and over-long identities are refused.
+        for (identity, program, field) in [
+            (
+                "a",
+                PythonProgram {
+                    entry_point: "listener.agent".into(),
+                    ..python.clone()
+                },
+                "entry_point",
+            ),
+            (
+                "a",
+                PythonProgram {
+                    env: "venv".into(),
+                    ..python.clone()
+                },
+                "python environment",
+            ),
+            (&*"i".repeat(100), python.clone(), "identity"),
+        ] {
+            let err = install(
+                &f.home,
+                &InstallSpec::new(identity, "x-1", Program::Python(program)),
+            )
+            .unwrap_err();
+            assert!(
+                matches!(err, InstallError::Invalid { field: f, .. } if f == field),
+                "{err}"
+            );
+        }
+        fs::write(again.dir.join("PYTHON"), "{}").unwrap();
+        assert!(matches!(
+            InstalledAgent::load(&again.dir).unwrap_err(),
+            AgentDirError::InvalidFile { .. }
         ));
     }
 

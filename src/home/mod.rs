@@ -8,6 +8,7 @@
 //! | `VOLTTRON_PID` | the running platform's pid | [`pid`] |
 //! | `run/vip.socket` | the local socket agents and `vctl` connect to | |
 //! | `agents/<identity>/` | one installed agent | [`install`] |
+//! | `python/` | the Python environment of Python agents (unless `$VOLTTRON_PYTHON_ENV` names another) | [`python`] |
 //! | `credentials_store/<identity>.json` | an agent's credentials | `auth` |
 //! | `configuration_store/<identity>.store` | an agent's configuration store | `config_store` |
 //!
@@ -20,6 +21,7 @@
 pub mod config;
 pub mod install;
 pub mod pid;
+pub mod python;
 pub mod select;
 
 use std::ffi::OsString;

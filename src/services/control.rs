@@ -5,7 +5,7 @@
 //! |---|---|
 //! | `list_agents()` | the installed agents: identity, uuid, name, tag, priority, autostart |
 //! | `status_agents()` | the same plus `reservation` (its contract's share of the budget), `usage` (CPU and RSS sampled from `/proc`), `pid`, `state` (`running`, `restarting`, `gave up`, `stopped`), `last_exit`, and `health` `BAD` for an agent given up on |
-//! | `install_agent(source, identity, name, tag, config, priority, enable, force, exereqs)` | installs an executable (see [`crate::home::install`]); refuses a resource contract the machine cannot honour; creates its key pair; loads `config` into its store; returns the identity |
+//! | `install_agent(source, identity, name, tag, config, priority, enable, force, exereqs, python)` | installs an executable (see [`crate::home::install`]), or with `python` (`{env, entry_point, distribution, version}`) a Python agent whose package is in that environment already ([`crate::home::python`]); refuses a resource contract the machine cannot honour; creates its key pair; loads `config` into its store (not a Python agent's: VOLTTRON 11 only copies it); returns the identity |
 //! | `start_agent(identity)` / `stop_agent(identity)` / `restart_agent(identity)` | launch (after admitting its `exereqs.json` contract against the budget: by default 80% of the machine's BogoMIPS, 50% of its memory, minus what running agents reserved); SIGINT, grace, SIGTERM, grace, SIGKILL to its process group |
 //! | `remove_agent(identity)` | stops it, deletes its directory, key pair, configuration store and authorization entries |
 //! | `enable_agent(identity, priority)` / `disable_agent(identity)` / `tag_agent(identity, tag)` | autostart and tag |
@@ -45,6 +45,21 @@
 //! restarted. Agents are launched with the environment `volttron::remote::run` reads, in
 //! their own process group, with their directory as working directory; their output goes
 //! to the platform log tagged with their identity.
+//!
+//! Python agents (VOLTTRON 11's, unchanged) are launched as VOLTTRON 11's `aip.py` does:
+//! `[<env>/bin/python, "-c", "from <module> import <function>; <function>()"]`, stdin
+//! `/dev/null`, their directory as working directory, the platform's environment plus
+//! `VOLTTRON_HOME`, `AGENT_CONFIG` (if they have a `config`), `AGENT_TAG` (if tagged),
+//! `AGENT_UUID`, `_LAUNCHED_BY_PLATFORM=1`, `AGENT_VIP_IDENTITY` and `AGENT_CREDENTIALS`
+//! (inline JSON `{"identity","publickey","secretkey","domain":"","address":""}`), and
+//! none of the bridge's `VOLTTRON_*` variables. Everything else is as for any agent: the
+//! trampoline, contracts, `/proc` sampling, crash restarts, stop escalation. Their JSON
+//! log records on stderr become `tracing` events at the records' levels
+//! ([`crate::control::pylog`]).
+//!
+//! Every end of an agent process passes through `forget_process`: a stop or restart
+//! (`stop_process`, once the escalation has reaped it) and an exit on its own, a crash or
+//! a termination (`agent_exited`, when the watcher's report arrives).
 
 // Without the `control` feature the service is never started (its records and constants
 // stay, for `vctl`'s and `Platform::agent_resources`' sake).
@@ -363,7 +378,9 @@ impl ControlService {
         }
     }
 
-    /// The agent process is gone: its reservation is free again.
+    /// The agent process is gone (reaped): its reservation is free again. Every end of
+    /// an agent process comes here, on the services' thread: a requested stop from
+    /// `stop_process`, any other exit from `agent_exited`.
     fn forget_process(&mut self, identity: &str) {
         self.running.remove(identity);
         if let Some(admission) = &mut self.admission {
@@ -433,6 +450,9 @@ impl ControlService {
             Program::Executable(path) => LaunchSpec::new(identity, path, &agent.dir),
             Program::Command(words) => LaunchSpec::from_command(identity, words.clone(), &agent.dir)
                 .ok_or_else(|| format!("agent '{identity}' has an empty command"))?,
+            Program::Python(python) => {
+                return self.spawn_python(launch, python, uid);
+            }
         };
         spec = spec
             .env("AGENT_VIP_IDENTITY", identity)
@@ -460,6 +480,65 @@ impl ControlService {
         if let Some(key) = &self.config.serverkey {
             spec = spec.env("VOLTTRON_SERVERKEY", key.clone());
         }
+        self.spawn_confined(agent, spec, uid)
+    }
+
+    /// Starts a Python agent's process as VOLTTRON 11 does (`aip.py`'s `start_agent`):
+    /// `[<env>/bin/python, "-c", "from <module> import <function>; <function>()"]` in its
+    /// directory, with the platform's environment plus `VOLTTRON_HOME`, `AGENT_CONFIG`
+    /// (if it has one), `AGENT_TAG` (if it has one), `AGENT_UUID`,
+    /// `_LAUNCHED_BY_PLATFORM=1`, `AGENT_VIP_IDENTITY` and `AGENT_CREDENTIALS` (inline
+    /// JSON); none of the bridge's `VOLTTRON_*` variables. Its JSON log records on stderr
+    /// are logged at their levels.
+    fn spawn_python(
+        &mut self,
+        launch: &Launch,
+        python: &crate::home::python::PythonProgram,
+        uid: Option<u32>,
+    ) -> Result<u32, String> {
+        let Launch { agent, keys, .. } = launch;
+        let identity = agent.identity.as_str();
+        let words = python.command().ok_or_else(|| {
+            format!(
+                "agent '{identity}': entry point {:?} is not module:function",
+                python.entry_point
+            )
+        })?;
+        let credentials = crate::home::python::agent_credentials(
+            identity,
+            &keys.public.to_string(),
+            &keys.secret.to_base64(),
+        )
+        .ok_or_else(|| {
+            format!("agent '{identity}': the identity is too long for a Python agent's AGENT_CREDENTIALS")
+        })?;
+        let mut spec = LaunchSpec::from_command(identity, words, &agent.dir)
+            .ok_or_else(|| format!("agent '{identity}' has an empty command"))?
+            .env("VOLTTRON_HOME", self.config.home.path().display().to_string())
+            .env("AGENT_UUID", agent.uuid.to_string())
+            .env("_LAUNCHED_BY_PLATFORM", "1")
+            .env("AGENT_VIP_IDENTITY", identity)
+            .env("AGENT_CREDENTIALS", credentials)
+            .json_logs(true)
+            .report_exits(self.exits.clone());
+        if let Some(tag) = &agent.tag {
+            spec = spec.env("AGENT_TAG", tag.clone());
+        }
+        if let Some(config) = &agent.config {
+            spec = spec.env("AGENT_CONFIG", config.display().to_string());
+        }
+        self.spawn_confined(agent, spec, uid)
+    }
+
+    /// Launches `spec` through the sandbox trampoline (or, without one and without
+    /// confinement, directly) and records the process.
+    fn spawn_confined(
+        &mut self,
+        agent: &InstalledAgent,
+        mut spec: LaunchSpec,
+        uid: Option<u32>,
+    ) -> Result<u32, String> {
+        let identity = agent.identity.as_str();
         let writable_only = self.config.data_only_writable.then(|| agent.data_dir());
         if let Some(data) = &writable_only {
             spec = spec.env("TMPDIR", data.join("tmp").display().to_string());
@@ -832,7 +911,11 @@ impl ControlService {
             .collect())
     }
 
-    /// Installs an agent executable (or replaces one, with `force`).
+    /// Installs an agent executable (or replaces one, with `force`). With `python` (an
+    /// environment and an entry point, see [`crate::home::python`]; the package is
+    /// installed in the environment already, by `vctl`), a Python agent instead: `source`
+    /// is then ignored, and its `config` is copied as VOLTTRON 11 does but not loaded
+    /// into its configuration store.
     #[rpc]
     #[allow(clippy::too_many_arguments)]
     async fn install_agent(
@@ -847,6 +930,7 @@ impl ControlService {
         enable: Option<bool>,
         force: Option<bool>,
         exereqs: Option<String>,
+        python: Option<crate::home::python::PythonProgram>,
     ) -> Result<String, String> {
         // A contract the machine cannot honour is refused before anything is installed.
         if let Some(path) = exereqs.clone() {
@@ -873,7 +957,12 @@ impl ControlService {
         } else {
             None
         };
-        let mut spec = InstallSpec::new(identity.clone(), name, Program::Executable(PathBuf::from(source)));
+        let load_config = python.is_none();
+        let program = match python {
+            Some(python) => Program::Python(python),
+            None => Program::Executable(PathBuf::from(source)),
+        };
+        let mut spec = InstallSpec::new(identity.clone(), name, program);
         spec.tag = tag.or_else(|| previous.as_ref().and_then(|p| p.tag.clone()));
         spec.priority = priority.or_else(|| previous.as_ref().and_then(|p| p.priority));
         spec.enable = enable.unwrap_or(false) || previous.as_ref().is_some_and(|p| p.autostart);
@@ -887,10 +976,10 @@ impl ControlService {
                 .load_or_create(agent.identity.as_str())
                 .map_err(|e| e.to_string())?;
             let text = match &agent.config {
-                Some(path) => {
+                Some(path) if load_config => {
                     Some(std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?)
                 }
-                None => None,
+                _ => None,
             };
             Ok((agent, text))
         })
