@@ -467,6 +467,19 @@ impl ControlService {
         // Through the sandbox trampoline when it is installed beside this binary: empty
         // capability sets (bounding included), no ambient capabilities, no-new-privs;
         // its own uid and gid in isolation mode; only data/ writable if so configured.
+        // Its own user must reach its program (a home under a `0700` directory is not
+        // reachable): refused here with the directory named, not a crash with EACCES.
+        // (A bare name is looked up in PATH by exec, and not checked.)
+        if let Some(uid) = uid {
+            let named = std::os::unix::ffi::OsStrExt::as_bytes(spec.program.as_os_str()).contains(&b'/');
+            let program = if named {
+                agent.dir.join(&spec.program)
+            } else {
+                spec.program.clone()
+            };
+            sandbox::check_reachable(&program, uid, uid)
+                .map_err(|e| format!("agent '{identity}': cannot execute {e}"))?;
+        }
         let cgroup = self.agent_cgroup(identity);
         let confined = uid.is_some() || writable_only.is_some();
         if let Some(trampoline) = sandbox::find_trampoline() {
