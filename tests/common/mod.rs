@@ -34,18 +34,50 @@ pub(crate) fn remote_agent_binary() -> PathBuf {
 
 pub(crate) struct Home {
     dir: tempfile::TempDir,
+    /// The home: `dir` itself, or `dir/home` ([`nested`](Self::nested)).
+    home: PathBuf,
 }
 
 impl Home {
     /// A fresh home, with this `[volttron]` config file (if not empty).
     pub(crate) fn with_config(config: &str) -> Home {
+        let dir = tempfile::tempdir().unwrap();
         let home = Home {
-            dir: tempfile::tempdir().unwrap(),
+            home: dir.path().to_owned(),
+            dir,
         };
-        if !config.is_empty() {
-            std::fs::write(home.path().join("config"), config).unwrap();
-        }
+        home.write_config(config);
         home
+    }
+
+    /// A fresh home at `<temporary directory>/home`, the temporary directory of mode
+    /// `parent_mode` (`0o700`: as a home in root's home directory is, for other users).
+    pub(crate) fn nested(config: &str, parent_mode: u32) -> Home {
+        let dir = tempfile::tempdir().unwrap();
+        let home = Home {
+            home: dir.path().join("home"),
+            dir,
+        };
+        std::fs::create_dir(&home.home).unwrap();
+        std::fs::set_permissions(
+            home.dir.path(),
+            std::os::unix::fs::PermissionsExt::from_mode(parent_mode),
+        )
+        .unwrap();
+        home.write_config(config);
+        home
+    }
+
+    fn write_config(&self, config: &str) {
+        if !config.is_empty() {
+            std::fs::write(self.path().join("config"), config).unwrap();
+        }
+    }
+
+    /// The directory the home is in: [`path`](Self::path) itself, or its parent for a
+    /// [`nested`](Self::nested) one.
+    pub(crate) fn temp_dir(&self) -> &Path {
+        self.dir.path()
     }
 
     /// Writes `text` to `name` in the home's directory; returns its path.
@@ -63,7 +95,7 @@ impl Home {
     }
 
     pub(crate) fn path(&self) -> &Path {
-        self.dir.path()
+        &self.home
     }
 
     pub(crate) fn vctl(&self, args: &[&str]) -> Output {
