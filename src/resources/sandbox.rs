@@ -398,6 +398,8 @@ fn directories_on(path: &Path) -> Vec<&Path> {
         })
         .collect();
     dirs.reverse();
+    // `./c`: `.`, then the empty path, also `.`.
+    dirs.dedup();
     dirs
 }
 
