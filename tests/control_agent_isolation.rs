@@ -10,6 +10,9 @@
 //!   the kernel has it), not the platform's key or directory listing, not its
 //!   credentials file, not another agent's `data/`.
 //!
+//! * A home its agents' users cannot reach (under a `0700` directory, as a home in root's
+//!   home directory is): the start fails with the directory named; nothing runs.
+//!
 //! Needs root (changing uids and owners); skipped with a printed reason otherwise.
 
 mod common;
@@ -181,6 +184,39 @@ fn agents_run_as_their_own_users_and_write_only_their_data() {
         pid(a).is_some_and(|p| Some(p) != pid(&other)) && a["health"] == "GOOD"
     });
     assert_eq!(status_ids(pid(&again).unwrap()).0[0], other_uid);
+    home.ok(&["shutdown", "--platform"]);
+    assert!(platform_wait(platform).success());
+}
+
+/// In isolation mode, a home under a directory only root may traverse: an agent's start
+/// fails, naming that directory, instead of a process that dies with EACCES.
+#[test]
+fn an_agent_its_user_cannot_reach_does_not_start() {
+    if !rustix::process::geteuid().is_root() {
+        println!("skipped: agent isolation mode needs root");
+        return;
+    }
+    let home = Home::nested(
+        &format!(
+            "[volttron]\nagent-isolation-mode = true\nagent-uid-range = {}-{}\n",
+            RANGE.0, RANGE.1
+        ),
+        0o700,
+    );
+    let probe = home.write_script("probe.sh", "#!/bin/sh\nexec sleep 600\n");
+    let platform = home.start_platform();
+    home.ok(&["install", probe.to_str().unwrap(), "--vip-identity", "probe"]);
+    let err = home.fails(&["start", "probe"]);
+    let expected = format!(
+        "may not traverse {} (mode 0700, owner 0:0)",
+        home.temp_dir().display()
+    );
+    assert!(
+        err.contains("agent 'probe': cannot execute") && err.contains(&expected),
+        "{err}"
+    );
+    let status = home.agent("probe").unwrap();
+    assert!(pid(&status).is_none(), "{status}");
     home.ok(&["shutdown", "--platform"]);
     assert!(platform_wait(platform).success());
 }

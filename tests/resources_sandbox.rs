@@ -4,7 +4,8 @@
 //! (write outside the writable directory under Landlock).
 //!
 //! Changing the uid and gid needs root; the tests that do skip, with a printed reason,
-//! otherwise. The Landlock test skips, with a printed reason, on a kernel without Landlock.
+//! otherwise. What another user runs is copied where it can reach it (the clone may be in
+//! a `0700` home directory). The Landlock test skips, with a printed reason, on a kernel without Landlock.
 //! Every child is killed and reaped on drop.
 
 use std::collections::HashMap;
@@ -14,8 +15,8 @@ use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use volttron::resources::sandbox::{
-    EXIT_CANNOT_EXECUTE, EXIT_USAGE, SandboxError, SandboxOptions, USAGE, enter, find_trampoline,
-    sandbox_command,
+    EXIT_CANNOT_EXECUTE, EXIT_USAGE, SandboxError, SandboxOptions, USAGE, Unreachable, check_reachable,
+    enter, find_trampoline, sandbox_command,
 };
 
 const TRAMPOLINE: &str = env!("CARGO_BIN_EXE_volttron-sandbox");
@@ -172,8 +173,30 @@ fn dedicated_uid_and_gid() {
     assert_confined(&status);
 }
 
+/// A directory under `/tmp` (mode `0755`) holding a copy (mode `0755`) of `program`: what
+/// another user can execute wherever the clone is (under a `0700` home directory, the
+/// build's own binaries are out of its reach).
+fn reachable_copy(program: &str) -> (tempfile::TempDir, PathBuf) {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::Builder::new()
+        .prefix("volttron-sandbox-test-")
+        .tempdir_in("/tmp")
+        .unwrap();
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let copy = dir.path().join(Path::new(program).file_name().unwrap());
+    // Copied by another process: a file this one had open for writing could be inherited
+    // by a child another test forks meanwhile, and executing it would then fail with
+    // ETXTBSY until that child execs.
+    let status = Command::new("cp").arg(program).arg(&copy).status().unwrap();
+    assert!(status.success(), "cp {program} {}", copy.display());
+    std::fs::set_permissions(&copy, std::fs::Permissions::from_mode(0o755)).unwrap();
+    check_reachable(&copy, NOBODY, NOBODY).expect("nobody can execute the copy");
+    (dir, copy)
+}
+
 /// As root: a trampoline already running as nobody (no `CAP_SETPCAP`, an empty bounding
 /// set) runs a second one, which confines itself without privileges and without warnings.
+/// The second one is a copy nobody can reach, wherever the clone is.
 #[test]
 fn unprivileged_trampoline_still_confines() {
     if !is_root() {
@@ -181,13 +204,14 @@ fn unprivileged_trampoline_still_confines() {
         return;
     }
     let nobody = NOBODY.to_string();
+    let (_dir, inner) = reachable_copy(TRAMPOLINE);
     let out = run(&[
         "--uid",
         &nobody,
         "--gid",
         &nobody,
         "--",
-        TRAMPOLINE,
+        inner.to_str().unwrap(),
         "--",
         "cat",
         "/proc/self/status",
@@ -197,6 +221,81 @@ fn unprivileged_trampoline_still_confines() {
     let status = parse_status(&text(&out.stdout));
     assert!(status["Uid"].starts_with(&nobody), "{status:?}");
     assert_confined(&status);
+}
+
+/// A program under a directory its user may not traverse (here: `0700`, root's, as a
+/// clone in root's home directory is for any other user): [`check_reachable`] names that
+/// directory, and so does the trampoline, as that user, instead of running it (exit 126,
+/// one line).
+#[test]
+fn a_program_its_user_cannot_reach_is_refused_naming_the_directory() {
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    let closed = tempfile::tempdir().unwrap();
+    let bin = closed.path().join("bin");
+    std::fs::create_dir(&bin).unwrap();
+    std::fs::set_permissions(&bin, std::fs::Permissions::from_mode(0o755)).unwrap();
+    std::fs::set_permissions(closed.path(), std::fs::Permissions::from_mode(0o700)).unwrap();
+    let program = bin.join("agent");
+    std::fs::write(&program, "#!/bin/sh\necho ran\n").unwrap();
+    std::fs::set_permissions(&program, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let me = rustix::process::geteuid().as_raw();
+    let my_group = std::fs::metadata(closed.path()).unwrap().gid();
+
+    // From the modes: the owner may; nobody may not pass the 0700 directory.
+    assert_eq!(check_reachable(&program, me, my_group), Ok(()));
+    assert_eq!(
+        check_reachable(&program, NOBODY, NOBODY),
+        Err(Unreachable::Directory {
+            program: program.clone(),
+            dir: closed.path().to_owned(),
+            uid: NOBODY,
+            mode: 0o700,
+            owner: me,
+            group: my_group,
+        })
+    );
+    // A program without execute bits for the user, in a directory it may traverse.
+    let (_open, copy) = reachable_copy(program.to_str().unwrap());
+    std::fs::set_permissions(&copy, std::fs::Permissions::from_mode(0o744)).unwrap();
+    let err = check_reachable(&copy, NOBODY, NOBODY).unwrap_err();
+    assert!(matches!(err, Unreachable::Program { mode: 0o744, .. }), "{err:?}");
+    assert!(err.to_string().contains("may not execute it (mode 0744"), "{err}");
+
+    if !is_root() {
+        eprintln!("trampoline part skipped: running it as nobody needs root");
+        return;
+    }
+    let nobody = NOBODY.to_string();
+    let out = run(&[
+        "--uid",
+        &nobody,
+        "--gid",
+        &nobody,
+        "--",
+        program.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(EXIT_CANNOT_EXECUTE), "{out:?}");
+    assert!(out.stdout.is_empty(), "it ran: {out:?}");
+    let stderr = text(&out.stderr);
+    assert_eq!(
+        stderr.trim_end(),
+        format!(
+            "volttron-sandbox: cannot execute {}: uid {NOBODY} may not traverse {} (mode 0700, owner 0:0)",
+            program.display(),
+            closed.path().display()
+        )
+    );
+    // The same program, reachable, runs.
+    let out = run(&["--uid", &nobody, "--gid", &nobody, "--", copy.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(EXIT_CANNOT_EXECUTE), "0744: {out:?}");
+    assert!(
+        text(&out.stderr).contains("may not execute it (mode 0744, owner 0:0)"),
+        "{out:?}"
+    );
+    std::fs::set_permissions(&copy, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let out = run(&["--uid", &nobody, "--gid", &nobody, "--", copy.to_str().unwrap()]);
+    assert!(out.status.success(), "{out:?}");
+    assert_eq!(text(&out.stdout), "ran\n");
 }
 
 /// A program that is missing, not executable or a directory: exit 126 and one line on

@@ -66,6 +66,24 @@
 //! older ABI) the restriction is not (or only partly) enforced, [`enter`] still succeeds,
 //! and [`Entered::landlock`] says so; the trampoline prints it as a warning line on stderr.
 //!
+//! # Reaching the program
+//!
+//! A program run as another user (`--uid`, or root without capabilities) must be
+//! reachable by that user: every directory on its path searchable (`x`), and the program
+//! executable. A clone in a home directory of mode `0700` is not, for any other uid; the
+//! kernel then says only "Permission denied". Two checks name the directory instead
+//! ([`Unreachable`]):
+//!
+//! * [`check_reachable`], from the modes, for a uid and gid with no supplementary groups
+//!   (how the trampoline runs a program): the platform calls it before launching an agent
+//!   in isolation mode, so that the start fails with that reason;
+//! * [`check_executable`], with `faccessat(.., X_OK, AT_EACCESS)` as the calling process
+//!   (ACLs and all): the trampoline calls it after [`enter`], just before `exec`, and exits
+//!   126 with the reason.
+//!
+//! Only a program named with a `/` is checked (a bare name is looked up in `PATH` by
+//! `exec`, which skips entries it may not execute).
+//!
 //! # Why a trampoline and not `pre_exec`
 //!
 //! Between `fork` and `exec` of a multi-threaded parent (the platform runs tokio and
@@ -80,6 +98,8 @@
 
 use std::ffi::{OsStr, OsString};
 use std::io;
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
 use caps::{CapSet, Capability};
@@ -215,6 +235,177 @@ pub enum SandboxError {
         /// What the `landlock` crate said.
         source: landlock::RulesetError,
     },
+}
+
+/// Why a user cannot execute a program: a directory on its path it may not traverse, or
+/// the program itself (see the module docs, *Reaching the program*). The mode, owner and
+/// group are those of that directory or of the program.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum Unreachable {
+    /// A directory on the program's path is not searchable by the user.
+    #[error(
+        "{}: uid {uid} may not traverse {} (mode {mode:04o}, owner {owner}:{group})",
+        program.display(),
+        dir.display()
+    )]
+    Directory {
+        /// The program.
+        program: PathBuf,
+        /// The first directory on its path the user may not traverse.
+        dir: PathBuf,
+        /// The user.
+        uid: u32,
+        /// The directory's permission bits.
+        mode: u32,
+        /// Its owner.
+        owner: u32,
+        /// Its group.
+        group: u32,
+    },
+    /// The program is not executable by the user.
+    #[error(
+        "{}: uid {uid} may not execute it (mode {mode:04o}, owner {owner}:{group})",
+        program.display()
+    )]
+    Program {
+        /// The program.
+        program: PathBuf,
+        /// The user.
+        uid: u32,
+        /// Its permission bits.
+        mode: u32,
+        /// Its owner.
+        owner: u32,
+        /// Its group.
+        group: u32,
+    },
+}
+
+/// Whether `uid` (in group `gid`, with no supplementary groups and no capabilities) may
+/// execute `program`, from the modes and owners of the directories on its path (as
+/// written and, when it differs, with symbolic links resolved) and of the program. A
+/// relative path is taken from the current directory, which is not checked; a bare name
+/// (no `/`) is not checked at all. A file or directory with a POSIX ACL, and one that
+/// cannot be read (missing: `exec` will say so), counts as reachable: the trampoline's
+/// [`check_executable`] is exact.
+pub fn check_reachable(program: &Path, uid: u32, gid: u32) -> Result<(), Unreachable> {
+    if !has_slash(program) {
+        return Ok(());
+    }
+    let denied = |path: &Path| -> Option<(u32, u32, u32)> {
+        let meta = std::fs::metadata(path).ok()?;
+        if has_acl(path) {
+            return None;
+        }
+        let mode = meta.mode() & 0o7777;
+        let bit = if meta.uid() == uid {
+            0o100
+        } else if meta.gid() == gid {
+            0o010
+        } else {
+            0o001
+        };
+        (mode & bit == 0).then_some((mode, meta.uid(), meta.gid()))
+    };
+    let resolved = program.canonicalize().ok().filter(|r| r != program);
+    for path in std::iter::once(program).chain(resolved.as_deref()) {
+        for dir in directories_on(path) {
+            if let Some((mode, owner, group)) = denied(dir) {
+                return Err(Unreachable::Directory {
+                    program: program.to_owned(),
+                    dir: dir.to_owned(),
+                    uid,
+                    mode,
+                    owner,
+                    group,
+                });
+            }
+        }
+    }
+    match denied(program) {
+        Some((mode, owner, group)) => Err(Unreachable::Program {
+            program: program.to_owned(),
+            uid,
+            mode,
+            owner,
+            group,
+        }),
+        None => Ok(()),
+    }
+}
+
+/// Whether the calling process may execute `program`: `faccessat(X_OK, AT_EACCESS)` on
+/// each directory on its path, then on the program (the kernel's own answer: modes,
+/// ACLs, capabilities). Only "permission denied" is reported; a missing file or any other
+/// failure is left to `exec` to report. A bare name (no `/`) is not checked.
+pub fn check_executable(program: &Path) -> Result<(), Unreachable> {
+    use rustix::fs::{Access, AtFlags, CWD, accessat, statat};
+    if !has_slash(program) {
+        return Ok(());
+    }
+    let uid = rustix::process::geteuid().as_raw();
+    let denied = |path: &Path| -> Option<(u32, u32, u32)> {
+        match accessat(CWD, path, Access::EXEC_OK, AtFlags::EACCESS) {
+            Err(rustix::io::Errno::ACCESS) => {
+                // Its parent was searchable, so it can be stat'ed; if not (a symbolic
+                // link on the way), `exec`'s own error is all there is to say.
+                let stat = statat(CWD, path, AtFlags::empty()).ok()?;
+                Some((stat.st_mode & 0o7777, stat.st_uid, stat.st_gid))
+            }
+            _ => None,
+        }
+    };
+    for dir in directories_on(program) {
+        if let Some((mode, owner, group)) = denied(dir) {
+            return Err(Unreachable::Directory {
+                program: program.to_owned(),
+                dir: dir.to_owned(),
+                uid,
+                mode,
+                owner,
+                group,
+            });
+        }
+    }
+    match denied(program) {
+        Some((mode, owner, group)) => Err(Unreachable::Program {
+            program: program.to_owned(),
+            uid,
+            mode,
+            owner,
+            group,
+        }),
+        None => Ok(()),
+    }
+}
+
+fn has_slash(path: &Path) -> bool {
+    path.as_os_str().as_bytes().contains(&b'/')
+}
+
+/// The directories `path`'s lookup searches, outermost first: `/`, `/a`, `/a/b` for
+/// `/a/b/c`; `.` and `a` for `a/c`.
+fn directories_on(path: &Path) -> Vec<&Path> {
+    let mut dirs: Vec<&Path> = path
+        .ancestors()
+        .skip(1)
+        .map(|dir| {
+            if dir.as_os_str().is_empty() {
+                Path::new(".")
+            } else {
+                dir
+            }
+        })
+        .collect();
+    dirs.reverse();
+    // `./c`: `.`, then the empty path, also `.`.
+    dirs.dedup();
+    dirs
+}
+
+/// Whether `path` has a POSIX access ACL (its modes then do not tell who may search it).
+fn has_acl(path: &Path) -> bool {
+    rustix::fs::getxattr_query(path, "system.posix_acl_access").is_ok()
 }
 
 /// How far Landlock confined writes (see [`Entered::landlock`]).
@@ -543,6 +734,28 @@ mod tests {
         assert_eq!(parsed.options, options);
         assert_eq!(parsed.program, "/bin/a");
         assert_eq!(parsed.args, args);
+    }
+
+    #[test]
+    fn directories_on_a_path_outermost_first() {
+        let dirs = |p: &str| -> Vec<PathBuf> {
+            directories_on(Path::new(p))
+                .into_iter()
+                .map(Path::to_owned)
+                .collect()
+        };
+        assert_eq!(
+            dirs("/a/b/c"),
+            [Path::new("/"), Path::new("/a"), Path::new("/a/b")]
+        );
+        assert_eq!(dirs("a/c"), [Path::new("."), Path::new("a")]);
+        assert_eq!(dirs("./c"), [Path::new(".")]);
+    }
+
+    #[test]
+    fn bare_names_are_not_checked() {
+        assert_eq!(check_reachable(Path::new("sleep"), 65534, 65534), Ok(()));
+        assert_eq!(check_executable(Path::new("sleep")), Ok(()));
     }
 
     #[test]

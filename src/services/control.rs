@@ -586,8 +586,8 @@ impl ControlService {
     }
 
     /// Before an explicit start, on the blocking pool: reads the agent, its contract and
-    /// its key pair (made if missing); in isolation mode allocates its uid (once) and hands
-    /// its files to it; with only `data/` writable, makes its `data/tmp` (which may walk
+    /// its key pair (made if missing); in isolation mode allocates its uid (once), hands
+    /// its files to it and checks that it can reach its program; with only `data/` writable, makes its `data/tmp` (which may walk
     /// the agent's `data/`). A running agent's files are left alone (its start fails
     /// anyway).
     async fn prepare(&self, identity: &str) -> Result<Launch, String> {
@@ -611,6 +611,9 @@ impl ControlService {
                     None => Ok(()),
                 };
                 prepared.map_err(|e| e.to_string())?;
+                if let (Some(_), Some(uid)) = (range, agent.user_id) {
+                    check_reachable(&agent, uid)?;
+                }
             }
             let contract = Contract::find(&agent.dir)
                 .map_err(|e| e.to_string())?
@@ -783,6 +786,26 @@ fn stop_order<'a>(started: &[&str], running: impl IntoIterator<Item = &'a String
 }
 
 /// Runs file work (which fsyncs) on the blocking pool, off the services' thread.
+/// Whether `agent`'s own user (isolation mode) may execute its program: a home under a
+/// `0700` directory (root's home directory, say) is not reachable by it, and the start is
+/// refused naming that directory, rather than a process that dies with EACCES. A bare
+/// command name is looked up in `PATH` by `exec`, and not checked. On the blocking pool.
+fn check_reachable(agent: &InstalledAgent, uid: u32) -> Result<(), String> {
+    let program = match &agent.program {
+        Program::Executable(path) => path.clone(),
+        Program::Command(words) => match words.first() {
+            Some(word) => PathBuf::from(word),
+            None => return Ok(()),
+        },
+    };
+    let named = std::os::unix::ffi::OsStrExt::as_bytes(program.as_os_str()).contains(&b'/');
+    if !named {
+        return Ok(());
+    }
+    sandbox::check_reachable(&agent.dir.join(program), uid, uid)
+        .map_err(|e| format!("agent '{}': cannot execute {e}", agent.identity))
+}
+
 async fn blocking<T: Send + 'static>(
     f: impl FnOnce() -> Result<T, String> + Send + 'static,
 ) -> Result<T, String> {

@@ -1,6 +1,7 @@
 //! The harness of the end-to-end tests that drive `volttron` and `vctl` as processes: a
 //! temporary home, the platform process, `vctl` calls, and polling `status` against a
-//! deadline (the platform and the agents are other processes).
+//! deadline (the platform and the agents are other processes); and the VOLTTRON 11 Python
+//! venv that `bash .ci/test` builds ([`require_python`]).
 
 // Each test file uses a part of it.
 #![allow(dead_code)]
@@ -32,20 +33,95 @@ pub(crate) fn remote_agent_binary() -> PathBuf {
     path
 }
 
+/// The environment variable that names the VOLTTRON 11 venv's Python (`bash .ci/test`
+/// sets it).
+pub(crate) const ENV_PYTHON: &str = "VOLTTRON_TEST_PYTHON";
+
+/// The Python of the VOLTTRON 11 venv that `bash .ci/test` builds (the pinned
+/// `.ci/python-requirements.txt`): `$VOLTTRON_TEST_PYTHON` when set, else
+/// `target/vip-venv/bin/python` in this clone; `None` unless that is a file.
+pub(crate) fn python_venv() -> Option<PathBuf> {
+    let path = match std::env::var_os(ENV_PYTHON).filter(|p| !p.is_empty()) {
+        Some(path) => PathBuf::from(path),
+        None => Path::new(env!("CARGO_MANIFEST_DIR")).join("target/vip-venv/bin/python"),
+    };
+    path.is_file().then_some(path)
+}
+
+/// Whether this is CI (`CI=true`), where no test may skip for a missing component.
+pub(crate) fn in_ci() -> bool {
+    std::env::var("CI").is_ok_and(|v| v == "true" || v == "1")
+}
+
+/// [`python_venv`], for a test that needs it:
+/// `let Some(python) = common::require_python("my_test") else { return };`.
+/// When it is missing: under `CI=true` a panic that says how to install it; otherwise a
+/// `skipped:` line naming `test`, and `None`.
+pub(crate) fn require_python(test: &str) -> Option<PathBuf> {
+    if let Some(python) = python_venv() {
+        return Some(python);
+    }
+    let looked_at = match std::env::var_os(ENV_PYTHON).filter(|p| !p.is_empty()) {
+        Some(path) => format!("${ENV_PYTHON}={} is not a file", Path::new(&path).display()),
+        None => format!("${ENV_PYTHON} is unset and there is no target/vip-venv/bin/python"),
+    };
+    let why = format!("{test}: no VOLTTRON 11 Python venv ({looked_at}); install it with: bash .ci/test");
+    assert!(!in_ci(), "{why}");
+    println!("skipped: {why}");
+    None
+}
+
+/// `benches/vip_client.py`, the VIP benchmark client on the VOLTTRON 11 client library.
+pub(crate) fn vip_client_script() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("benches/vip_client.py")
+}
+
 pub(crate) struct Home {
     dir: tempfile::TempDir,
+    /// The home: `dir` itself, or `dir/home` ([`nested`](Self::nested)).
+    home: PathBuf,
 }
 
 impl Home {
     /// A fresh home, with this `[volttron]` config file (if not empty).
     pub(crate) fn with_config(config: &str) -> Home {
+        let dir = tempfile::tempdir().unwrap();
         let home = Home {
-            dir: tempfile::tempdir().unwrap(),
+            home: dir.path().to_owned(),
+            dir,
         };
-        if !config.is_empty() {
-            std::fs::write(home.path().join("config"), config).unwrap();
-        }
+        home.write_config(config);
         home
+    }
+
+    /// A fresh home at `<temporary directory>/home`, the temporary directory of mode
+    /// `parent_mode` (`0o700`: as a home in root's home directory is, for other users).
+    pub(crate) fn nested(config: &str, parent_mode: u32) -> Home {
+        let dir = tempfile::tempdir().unwrap();
+        let home = Home {
+            home: dir.path().join("home"),
+            dir,
+        };
+        std::fs::create_dir(&home.home).unwrap();
+        std::fs::set_permissions(
+            home.dir.path(),
+            std::os::unix::fs::PermissionsExt::from_mode(parent_mode),
+        )
+        .unwrap();
+        home.write_config(config);
+        home
+    }
+
+    fn write_config(&self, config: &str) {
+        if !config.is_empty() {
+            std::fs::write(self.path().join("config"), config).unwrap();
+        }
+    }
+
+    /// The directory the home is in: [`path`](Self::path) itself, or its parent for a
+    /// [`nested`](Self::nested) one.
+    pub(crate) fn temp_dir(&self) -> &Path {
+        self.dir.path()
     }
 
     /// Writes `text` to `name` in the home's directory; returns its path.
@@ -63,7 +139,7 @@ impl Home {
     }
 
     pub(crate) fn path(&self) -> &Path {
-        self.dir.path()
+        &self.home
     }
 
     pub(crate) fn vctl(&self, args: &[&str]) -> Output {
