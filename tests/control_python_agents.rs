@@ -10,9 +10,10 @@
 //! does, then crashes, waits for SIGINT, or ignores SIGINT and SIGTERM (its
 //! `AGENT_CONFIG` says which). None connects over VIP.
 //!
-//! The real listener test needs a prebuilt environment with `volttron-listener
-//! 2.0.0rc3` (`$VOLTTRON_TEST_PYTHON`, `target/vip-venv` or `/tmp/pyprobe/venv`); the
-//! others need `python3`. Each is skipped, with a message, when its need is missing.
+//! The real listener test needs the prebuilt environment of `bash .ci/test`
+//! (`$VOLTTRON_TEST_PYTHON` or `target/vip-venv`, with `volttron-listener 2.0.0rc3`); the
+//! others need `python3`. Each is skipped, with a message, when its need is missing, and
+//! fails instead under `CI=true`.
 
 mod common;
 
@@ -164,47 +165,26 @@ fn wheel(dir: &Path) -> PathBuf {
     out.join(String::from_utf8(built.stdout).unwrap().trim())
 }
 
+/// Whether `python3` with venv and ensurepip is here; under `CI=true` it must be.
 fn have_python3() -> bool {
     let ok = Command::new("python3")
         .args(["-c", "import venv, ensurepip"])
         .output()
         .is_ok_and(|o| o.status.success());
+    assert!(
+        ok || !common::in_ci(),
+        "no python3 with venv and ensurepip: install it with: bash .ci/test"
+    );
     if !ok {
         eprintln!("skipped: no python3 with venv and ensurepip");
     }
     ok
 }
 
-/// A prebuilt environment holding volttron-listener 2.0.0rc3, if there is one.
+/// The prebuilt environment holding volttron-listener 2.0.0rc3 (`bash .ci/test`'s).
 fn prebuilt_venv() -> Option<PathBuf> {
-    let mut candidates = Vec::new();
-    if let Some(v) = std::env::var_os("VOLTTRON_TEST_PYTHON").map(PathBuf::from) {
-        if v.is_file() {
-            candidates.extend(v.parent().and_then(Path::parent).map(Path::to_owned));
-        } else {
-            candidates.push(v);
-        }
-    }
-    candidates.push(
-        Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("target")
-            .join("vip-venv"),
-    );
-    candidates.push(PathBuf::from("/tmp/pyprobe/venv"));
-    let found = candidates.into_iter().find(|venv| {
-        std::fs::read_dir(venv.join("lib")).is_ok_and(|dirs| {
-            dirs.flatten().any(|d| {
-                d.path()
-                    .join("site-packages")
-                    .join("volttron_listener-2.0.0rc3.dist-info")
-                    .is_dir()
-            })
-        })
-    });
-    if found.is_none() {
-        eprintln!("skipped: no prebuilt environment with volttron-listener 2.0.0rc3");
-    }
-    found
+    let python = common::require_python("control_python_agents")?;
+    python.parent().and_then(Path::parent).map(Path::to_owned)
 }
 
 /// vctl with a clean Python configuration plus `env`.

@@ -226,6 +226,8 @@ struct Running {
 /// The control service agent. See the module docs.
 pub(crate) struct ControlService {
     config: ControlConfig,
+    /// The routing table, told of every agent process that ends (set at start).
+    router: Option<std::sync::Arc<crate::platform::router::Router>>,
     running: HashMap<String, Running>,
     /// What the last explicit start of each agent read from disk (crash restarts reuse it).
     launches: HashMap<String, Launch>,
@@ -253,6 +255,7 @@ impl ControlService {
         let (exits, exits_rx) = mpsc::unbounded_channel();
         ControlService {
             config,
+            router: None,
             running: HashMap::new(),
             launches: HashMap::new(),
             monitors: HashMap::new(),
@@ -383,6 +386,11 @@ impl ControlService {
     /// `stop_process`, any other exit from `agent_exited`.
     fn forget_process(&mut self, identity: &str) {
         self.running.remove(identity);
+        // A transport that cannot see a connection end at once (VIP over ZeroMQ: a
+        // Python agent sends nothing on SIGINT or SIGKILL) drops the peer now.
+        if let Some(router) = &self.router {
+            router.process_exited(identity);
+        }
         if let Some(admission) = &mut self.admission {
             admission.release(identity);
         }
@@ -642,9 +650,6 @@ impl ControlService {
         // Reaped before the report was sent.
         let exit = running.process.try_exit().unwrap_or(Exit::Unknown);
         self.forget_process(&identity);
-        // A transport that cannot see the connection end at once (VIP over ZeroMQ: a
-        // Python agent sends nothing on SIGINT or SIGKILL) drops the peer now.
-        ctx.inner.endpoint.router.process_exited(&identity);
         if self.terminated.contains_key(&identity)
             && let Some(enforcer) = &mut self.enforcer
         {
@@ -785,7 +790,6 @@ fn stop_order<'a>(started: &[&str], running: impl IntoIterator<Item = &'a String
     order
 }
 
-/// Runs file work (which fsyncs) on the blocking pool, off the services' thread.
 /// Whether `agent`'s own user (isolation mode) may execute its program: a home under a
 /// `0700` directory (root's home directory, say) is not reachable by it, and the start is
 /// refused naming that directory, rather than a process that dies with EACCES. A bare
@@ -797,6 +801,8 @@ fn check_reachable(agent: &InstalledAgent, uid: u32) -> Result<(), String> {
             Some(word) => PathBuf::from(word),
             None => return Ok(()),
         },
+        // The environment's interpreter (its code is read, not executed).
+        Program::Python(python) => python.interpreter(),
     };
     let named = std::os::unix::ffi::OsStrExt::as_bytes(program.as_os_str()).contains(&b'/');
     if !named {
@@ -806,6 +812,7 @@ fn check_reachable(agent: &InstalledAgent, uid: u32) -> Result<(), String> {
         .map_err(|e| format!("agent '{}': cannot execute {e}", agent.identity))
 }
 
+/// Runs file work (which fsyncs) on the blocking pool, off the services' thread.
 async fn blocking<T: Send + 'static>(
     f: impl FnOnce() -> Result<T, String> + Send + 'static,
 ) -> Result<T, String> {
@@ -823,6 +830,7 @@ fn exit_value(exit: Option<&Exit>) -> Value {
 impl ControlService {
     #[on_start]
     fn start_watching(&mut self, ctx: &AgentContext) {
+        self.router = Some(ctx.inner.endpoint.router.clone());
         match Machine::probe() {
             Ok(machine) => {
                 self.admission = Some(Admission::new(&machine, self.config.budget));
