@@ -21,7 +21,8 @@ use crate::auth::pending::{FailureTracker, PendingList, PendingPeer};
 use crate::core::{Args, Identity, RpcError};
 
 /// The directory under `$VOLTTRON_HOME` holding each agent's credentials,
-/// `<identity>.json`, whose `"public"` field is the agent's public key.
+/// `<identity>.json`, whose `"publickey"` (VOLTTRON 11) or `"public"` field is the agent's
+/// public key.
 pub(crate) const CREDENTIALS_DIR: &str = "credentials_store";
 
 /// An error from the platform's authority or the auth service.
@@ -191,8 +192,8 @@ impl Authority {
     /// Decides on a peer claiming `identity` with `public_key` (base64) from `source`:
     ///
     /// 1. an invalid identity, or a match on the deny list: [`KeyVerdict::Denied`];
-    /// 2. the key of `credentials_store/<identity>.json` (its `"public"` field) or of an
-    ///    enabled `auth.json` entry for `identity`: [`KeyVerdict::Allowed`];
+    /// 2. the key of `credentials_store/<identity>.json` (its `"publickey"` or `"public"`
+    ///    field) or of an enabled `auth.json` entry for `identity`: [`KeyVerdict::Allowed`];
     /// 3. `identity` bound to another key (impersonation), or a credentials file that cannot
     ///    be read: [`KeyVerdict::Denied`];
     /// 4. otherwise the peer joins the pending list: [`KeyVerdict::Pending`].
@@ -245,9 +246,17 @@ impl Authority {
         };
         let json: Json = serde_json::from_slice(&bytes)
             .map_err(|e| format!("{} is not valid JSON: {e}", path.display()))?;
-        match json.get("public").and_then(Json::as_str) {
-            Some(key) => Ok(Some(key.to_owned())),
-            None => Err(format!("{} has no \"public\" key text", path.display())),
+        let field = |name: &str| json.get(name).and_then(Json::as_str);
+        match (field("publickey"), field("public")) {
+            (Some(a), Some(b)) if !same_key(a, b) => Err(format!(
+                "{} has a \"publickey\" and a \"public\" that differ",
+                path.display()
+            )),
+            (Some(key), _) | (None, Some(key)) => Ok(Some(key.to_owned())),
+            (None, None) => Err(format!(
+                "{} has no \"publickey\" (or \"public\") key text",
+                path.display()
+            )),
         }
     }
 
@@ -682,12 +691,38 @@ mod tests {
         write(&h.path().join(CREDENTIALS_DIR).join("broken.json"), "{}");
         let v = a.verify_peer("broken", KEY_A, "tcp://1");
         assert!(
-            matches!(&v, KeyVerdict::Denied(m) if m.contains("has no \"public\" key")),
+            matches!(&v, KeyVerdict::Denied(m) if m.contains("has no \"publickey\" (or \"public\") key")),
             "{v:?}"
         );
         let v = a.verify_peer("../etc", KEY_A, "tcp://1");
         assert!(
             matches!(&v, KeyVerdict::Denied(m) if m.contains("invalid identity")),
+            "{v:?}"
+        );
+    }
+
+    #[test]
+    fn verify_peer_via_a_volttron11_credentials_file() {
+        let h = home();
+        write(
+            &h.path().join(CREDENTIALS_DIR).join("listener.json"),
+            &format!(
+                r#"{{"identity": "listener", "publickey": "{KEY_A}", "secretkey": "x", "domain": "", "address": ""}}"#
+            ),
+        );
+        write(
+            &h.path().join(CREDENTIALS_DIR).join("two.json"),
+            &format!(r#"{{"publickey": "{KEY_A}", "public": "{KEY_B}"}}"#),
+        );
+        let a = Authority::open(h.path()).unwrap();
+        assert_eq!(a.verify_peer("listener", KEY_A, "ipc"), KeyVerdict::Allowed);
+        assert!(matches!(
+            a.verify_peer("listener", KEY_B, "ipc"),
+            KeyVerdict::Denied(_)
+        ));
+        let v = a.verify_peer("two", KEY_A, "ipc");
+        assert!(
+            matches!(&v, KeyVerdict::Denied(m) if m.contains("differ")),
             "{v:?}"
         );
     }
