@@ -15,10 +15,10 @@ use std::time::{Duration, Instant, SystemTime};
 use parking_lot::{Mutex, RwLock};
 use serde_json::Value as Json;
 
-use crate::auth::authz::{AUTHZ_FILE, Authz, AuthzError, TopicAccess, Unauthorized};
+use crate::auth::authz::{AUTHZ_FILE, Authz, AuthzError, PubsubAccess, TopicAccess, Unauthorized};
 use crate::auth::entries::{AUTH_FILE, AuthEntries, AuthEntry, DeniedEntry, EntriesError, same_key};
 use crate::auth::pending::{FailureTracker, PendingList, PendingPeer};
-use crate::core::{Args, Identity, RpcError};
+use crate::core::{Args, Identity, Map, RpcError};
 
 /// The directory under `$VOLTTRON_HOME` holding each agent's credentials,
 /// `<identity>.json`, whose `"publickey"` (VOLTTRON 11) or `"public"` field is the agent's
@@ -83,6 +83,12 @@ struct Stamp {
     len: u64,
 }
 
+fn log_warnings(authz: &Authz) {
+    for warning in authz.warnings() {
+        tracing::warn!("{warning}");
+    }
+}
+
 /// A file's modification time and length; `None` when it does not exist.
 fn stamp(path: &Path) -> Option<Stamp> {
     match fs::metadata(path) {
@@ -135,6 +141,7 @@ impl Authority {
         // Stamped before reading: a change while reading is seen by the next reload.
         files.authz.stamp = stamp(&authz_path);
         let authz = Authz::load(&authz_path)?;
+        log_warnings(&authz);
         files.entries.stamp = stamp(&auth_path);
         let entries = AuthEntries::load(&auth_path)?;
         Ok(Arc::new(Authority {
@@ -187,6 +194,46 @@ impl Authority {
     /// See [`Authz::check_subscribe`].
     pub(crate) fn check_subscribe(&self, identity: &str, subscription: &str) -> Result<(), Unauthorized> {
         self.authz().check_subscribe(identity, subscription)
+    }
+
+    /// The protected methods of `identity` (`platform.auth.get_protected_rpcs`); see
+    /// [`Authz::protected_rpcs`].
+    #[allow(dead_code, reason = "for platform.auth.get_protected_rpcs (VIP services)")]
+    pub(crate) fn protected_rpcs(&self, identity: &str) -> Vec<String> {
+        self.authz().protected_rpcs(identity)
+    }
+
+    /// `platform.auth.check_rpc_authorization(identity, method_name, method_args)`; see
+    /// [`Authz::check_rpc_authorization`]. VOLTTRON 11 answers `true` or raises: answer
+    /// `true` on `Ok`, an error carrying the message on `Err`.
+    #[allow(
+        dead_code,
+        reason = "for platform.auth.check_rpc_authorization (VIP services)"
+    )]
+    pub(crate) fn check_rpc_authorization(
+        &self,
+        identity: &str,
+        method_name: &str,
+        method_args: &Map,
+    ) -> Result<(), RpcError> {
+        self.authz()
+            .check_rpc_authorization(identity, method_name, method_args)
+    }
+
+    /// `platform.auth.check_pubsub_authorization(identity, topic_pattern, access)`; see
+    /// [`Authz::check_pubsub_authorization`]. VOLTTRON 11 answers a boolean: `is_ok()`.
+    #[allow(
+        dead_code,
+        reason = "for platform.auth.check_pubsub_authorization (VIP services)"
+    )]
+    pub(crate) fn check_pubsub_authorization(
+        &self,
+        identity: &str,
+        topic_pattern: &str,
+        access: PubsubAccess,
+    ) -> Result<(), Unauthorized> {
+        self.authz()
+            .check_pubsub_authorization(identity, topic_pattern, access)
     }
 
     /// Decides on a peer claiming `identity` with `public_key` (base64) from `source`:
@@ -304,6 +351,7 @@ impl Authority {
             files.authz.stamp = now;
             match Authz::load(&path) {
                 Ok(authz) => {
+                    log_warnings(&authz);
                     *self.authz.write() = Arc::new(authz);
                     files.authz.error = None;
                     changed = true;
