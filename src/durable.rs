@@ -11,6 +11,7 @@
 //! |---|---|
 //! | `KeepExisting` | the replaced file's mode; `0600` for a new file |
 //! | `OwnerOnly` | `0600`, set on the temporary file before any byte is written (secrets never sit in a readable file) |
+//! | `WorldReadable` | `0644`, set on the temporary file (for files every agent must read, holding no secret) |
 //!
 //! With [`IfExists::Keep`] the temporary file is linked to the target only if the target
 //! does not exist, so two processes creating the same file agree on one.
@@ -44,6 +45,7 @@ impl DurableError {
 pub(crate) enum Perms {
     KeepExisting,
     OwnerOnly,
+    WorldReadable,
 }
 
 /// What to do when the target exists.
@@ -120,6 +122,13 @@ pub(crate) fn write(
                 {
                     use std::os::unix::fs::PermissionsExt;
                     tmp.as_file().set_permissions(fs::Permissions::from_mode(0o600))?;
+                }
+            }
+            Perms::WorldReadable => {
+                #[cfg(unix)]
+                {
+                    use std::os::unix::fs::PermissionsExt;
+                    tmp.as_file().set_permissions(fs::Permissions::from_mode(0o644))?;
                 }
             }
         }

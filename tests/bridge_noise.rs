@@ -414,12 +414,15 @@ fn credentials_round_trip_with_private_modes() {
     let path = store.path("platform.driver").unwrap();
     assert_eq!(path, home.path().join("credentials_store/platform.driver.json"));
     let json: serde_json::Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
-    assert_eq!(json["public"], created.public.to_string());
-    assert_eq!(json["secret"], created.secret.to_base64());
+    // VOLTTRON 11's credentials form.
+    assert_eq!(json["identity"], "platform.driver");
+    assert_eq!(json["publickey"], created.public.to_string());
+    assert_eq!(json["secretkey"], created.secret.to_base64());
     #[cfg(unix)]
     {
         assert_eq!(mode(&path), 0o600);
-        assert_eq!(mode(store.dir()), 0o700);
+        // Traversable, so that agents can read credentials_store/platform.json.
+        assert_eq!(mode(store.dir()), 0o711);
     }
 
     let replacement = keys();

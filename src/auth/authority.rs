@@ -15,13 +15,14 @@ use std::time::{Duration, Instant, SystemTime};
 use parking_lot::{Mutex, RwLock};
 use serde_json::Value as Json;
 
-use crate::auth::authz::{AUTHZ_FILE, Authz, AuthzError, TopicAccess, Unauthorized};
+use crate::auth::authz::{AUTHZ_FILE, Authz, AuthzError, PubsubAccess, TopicAccess, Unauthorized};
 use crate::auth::entries::{AUTH_FILE, AuthEntries, AuthEntry, DeniedEntry, EntriesError, same_key};
 use crate::auth::pending::{FailureTracker, PendingList, PendingPeer};
-use crate::core::{Args, Identity, RpcError};
+use crate::core::{Args, Identity, Map, RpcError};
 
 /// The directory under `$VOLTTRON_HOME` holding each agent's credentials,
-/// `<identity>.json`, whose `"public"` field is the agent's public key.
+/// `<identity>.json`, whose `"publickey"` (VOLTTRON 11) or `"public"` field is the agent's
+/// public key.
 pub(crate) const CREDENTIALS_DIR: &str = "credentials_store";
 
 /// An error from the platform's authority or the auth service.
@@ -82,6 +83,12 @@ struct Stamp {
     len: u64,
 }
 
+fn log_warnings(authz: &Authz) {
+    for warning in authz.warnings() {
+        tracing::warn!("{warning}");
+    }
+}
+
 /// A file's modification time and length; `None` when it does not exist.
 fn stamp(path: &Path) -> Option<Stamp> {
     match fs::metadata(path) {
@@ -134,6 +141,7 @@ impl Authority {
         // Stamped before reading: a change while reading is seen by the next reload.
         files.authz.stamp = stamp(&authz_path);
         let authz = Authz::load(&authz_path)?;
+        log_warnings(&authz);
         files.entries.stamp = stamp(&auth_path);
         let entries = AuthEntries::load(&auth_path)?;
         Ok(Arc::new(Authority {
@@ -188,11 +196,51 @@ impl Authority {
         self.authz().check_subscribe(identity, subscription)
     }
 
+    /// The protected methods of `identity` (`platform.auth.get_protected_rpcs`); see
+    /// [`Authz::protected_rpcs`].
+    #[allow(dead_code, reason = "for platform.auth.get_protected_rpcs (VIP services)")]
+    pub(crate) fn protected_rpcs(&self, identity: &str) -> Vec<String> {
+        self.authz().protected_rpcs(identity)
+    }
+
+    /// `platform.auth.check_rpc_authorization(identity, method_name, method_args)`; see
+    /// [`Authz::check_rpc_authorization`]. VOLTTRON 11 answers `true` or raises: answer
+    /// `true` on `Ok`, an error carrying the message on `Err`.
+    #[allow(
+        dead_code,
+        reason = "for platform.auth.check_rpc_authorization (VIP services)"
+    )]
+    pub(crate) fn check_rpc_authorization(
+        &self,
+        identity: &str,
+        method_name: &str,
+        method_args: &Map,
+    ) -> Result<(), RpcError> {
+        self.authz()
+            .check_rpc_authorization(identity, method_name, method_args)
+    }
+
+    /// `platform.auth.check_pubsub_authorization(identity, topic_pattern, access)`; see
+    /// [`Authz::check_pubsub_authorization`]. VOLTTRON 11 answers a boolean: `is_ok()`.
+    #[allow(
+        dead_code,
+        reason = "for platform.auth.check_pubsub_authorization (VIP services)"
+    )]
+    pub(crate) fn check_pubsub_authorization(
+        &self,
+        identity: &str,
+        topic_pattern: &str,
+        access: PubsubAccess,
+    ) -> Result<(), Unauthorized> {
+        self.authz()
+            .check_pubsub_authorization(identity, topic_pattern, access)
+    }
+
     /// Decides on a peer claiming `identity` with `public_key` (base64) from `source`:
     ///
     /// 1. an invalid identity, or a match on the deny list: [`KeyVerdict::Denied`];
-    /// 2. the key of `credentials_store/<identity>.json` (its `"public"` field) or of an
-    ///    enabled `auth.json` entry for `identity`: [`KeyVerdict::Allowed`];
+    /// 2. the key of `credentials_store/<identity>.json` (its `"publickey"` or `"public"`
+    ///    field) or of an enabled `auth.json` entry for `identity`: [`KeyVerdict::Allowed`];
     /// 3. `identity` bound to another key (impersonation), or a credentials file that cannot
     ///    be read: [`KeyVerdict::Denied`];
     /// 4. otherwise the peer joins the pending list: [`KeyVerdict::Pending`].
@@ -245,9 +293,17 @@ impl Authority {
         };
         let json: Json = serde_json::from_slice(&bytes)
             .map_err(|e| format!("{} is not valid JSON: {e}", path.display()))?;
-        match json.get("public").and_then(Json::as_str) {
-            Some(key) => Ok(Some(key.to_owned())),
-            None => Err(format!("{} has no \"public\" key text", path.display())),
+        let field = |name: &str| json.get(name).and_then(Json::as_str);
+        match (field("publickey"), field("public")) {
+            (Some(a), Some(b)) if !same_key(a, b) => Err(format!(
+                "{} has a \"publickey\" and a \"public\" that differ",
+                path.display()
+            )),
+            (Some(key), _) | (None, Some(key)) => Ok(Some(key.to_owned())),
+            (None, None) => Err(format!(
+                "{} has no \"publickey\" (or \"public\") key text",
+                path.display()
+            )),
         }
     }
 
@@ -295,6 +351,7 @@ impl Authority {
             files.authz.stamp = now;
             match Authz::load(&path) {
                 Ok(authz) => {
+                    log_warnings(&authz);
                     *self.authz.write() = Arc::new(authz);
                     files.authz.error = None;
                     changed = true;
@@ -682,12 +739,38 @@ mod tests {
         write(&h.path().join(CREDENTIALS_DIR).join("broken.json"), "{}");
         let v = a.verify_peer("broken", KEY_A, "tcp://1");
         assert!(
-            matches!(&v, KeyVerdict::Denied(m) if m.contains("has no \"public\" key")),
+            matches!(&v, KeyVerdict::Denied(m) if m.contains("has no \"publickey\" (or \"public\") key")),
             "{v:?}"
         );
         let v = a.verify_peer("../etc", KEY_A, "tcp://1");
         assert!(
             matches!(&v, KeyVerdict::Denied(m) if m.contains("invalid identity")),
+            "{v:?}"
+        );
+    }
+
+    #[test]
+    fn verify_peer_via_a_volttron11_credentials_file() {
+        let h = home();
+        write(
+            &h.path().join(CREDENTIALS_DIR).join("listener.json"),
+            &format!(
+                r#"{{"identity": "listener", "publickey": "{KEY_A}", "secretkey": "x", "domain": "", "address": ""}}"#
+            ),
+        );
+        write(
+            &h.path().join(CREDENTIALS_DIR).join("two.json"),
+            &format!(r#"{{"publickey": "{KEY_A}", "public": "{KEY_B}"}}"#),
+        );
+        let a = Authority::open(h.path()).unwrap();
+        assert_eq!(a.verify_peer("listener", KEY_A, "ipc"), KeyVerdict::Allowed);
+        assert!(matches!(
+            a.verify_peer("listener", KEY_B, "ipc"),
+            KeyVerdict::Denied(_)
+        ));
+        let v = a.verify_peer("two", KEY_A, "ipc");
+        assert!(
+            matches!(&v, KeyVerdict::Denied(m) if m.contains("differ")),
             "{v:?}"
         );
     }

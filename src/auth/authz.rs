@@ -67,7 +67,9 @@
 //! Every method of the auth service (`platform.auth`) requires the capability
 //! [`AUTH_MODIFICATIONS`] (`allow_auth_modifications`, as in VOLTTRON) unless
 //! `rpc_method_authorizations["platform.auth"]` lists the method (an empty list opens it to
-//! everyone). Otherwise any agent could grant itself every capability. Even
+//! everyone), but for [`AUTH_OPEN_METHODS`], the read-only queries every VOLTTRON 11 agent
+//! makes (`get_protected_rpcs`, `check_rpc_authorization`, `check_pubsub_authorization`,
+//! `is_protected_topic`). Otherwise any agent could grant itself every capability. Even
 //! [`Authz::default`] has this requirement; it protects nothing else. (The platform's own
 //! identities are not checked at all.)
 //!
@@ -94,12 +96,86 @@
 //! published topic (modular 10.x), so that subscribing to `""` or `devices` receives
 //! everything under a protected `devices/actuators`.
 //!
+//! # VOLTTRON 11's format
+//!
+//! The same file may instead be in VOLTTRON 11's format (`VolttronAuthzMap`); it is taken
+//! to be when it has `agents` or `agent_groups`, when `protected_topics` is a list, or when a
+//! role is an object. It is enforced, reloaded when it changes, and written back as it was
+//! read; this platform's editing RPCs refuse to change it ([`AuthzError::Unsupported`]).
+//!
+//! ```json
+//! {
+//!   "roles": {
+//!     "default_rpc_capabilities": { "rpc_capabilities": ["platform.config_store.set_config"] },
+//!     "admin": { "rpc_capabilities": ["/.*/"], "pubsub_capabilities": { "/.*/": "pubsub" } }
+//!   },
+//!   "agent_groups": {
+//!     "admin_users": { "identities": ["control.connection"], "agent_roles": ["admin"] }
+//!   },
+//!   "agents": {
+//!     "platform.driver": { "protected_rpcs": ["set_point"],
+//!                          "pubsub_capabilities": { "devices/": "publish" } },
+//!     "listener": { "agent_roles": [{ "default_rpc_capabilities": { "identity": "listener" } }] },
+//!     "hvac": { "rpc_capabilities": [{ "platform.driver.set_point": { "path": "/campus/.*/" } },
+//!                                    "/platform\\.driver\\.get_.*/"],
+//!               "pubsub_capabilities": { "/devices/actuators/.*/": "pubsub" } }
+//!   },
+//!   "protected_topics": ["devices", "/secrets/.*/"]
+//! }
+//! ```
+//!
+//! | section | shape | meaning |
+//! |---------|-------|---------|
+//! | `roles` | role → `{rpc_capabilities, pubsub_capabilities}` | a role bundles capabilities |
+//! | `agent_groups` | group → `{identities, agent_roles, rpc_capabilities, pubsub_capabilities}` | each listed identity gets the group's capabilities and roles |
+//! | `agents` | identity → `{protected_rpcs, agent_roles, rpc_capabilities, pubsub_capabilities, comments}` | what an agent holds, and which of its own methods are protected |
+//! | `protected_topics` | list of topic patterns | the topics that need a pub/sub capability |
+//!
+//! `agent_roles` may also be spelled `roles`; an entry is a role name or
+//! `{role: {parameter: value}}`, which adds those argument restrictions to each of the
+//! role's RPC capabilities (a `/regex/` capability then becomes an exact name, which no
+//! method has, as in VOLTTRON 11; a warning says so). A role that is referenced and not
+//! defined grants nothing, with a warning ([`Authz::warnings`]).
+//!
+//! * **RPC.** A method of an agent is protected only if its `protected_rpcs` lists it
+//!   (every method of `platform.auth` is, but [`AUTH_OPEN_METHODS`]). Calling it needs an RPC
+//!   capability naming `<identity>.<method>`: the exact text, a `/regex/` matched against the
+//!   whole name, or `{"<identity>.<method>": {parameter: value}}` (exact name) whose
+//!   restrictions the arguments satisfy: a `/regex/` value must match a string argument from
+//!   its start (Python's `re.match`: end it with `$` to match all of it), any other value must
+//!   equal the argument. A restricted parameter that was not given refuses the call.
+//! * **Topics.** A topic is protected when a `protected_topics` pattern matches it from its
+//!   start: `/regex/`, or text that is itself a regular expression (VOLTTRON 11 appends `.*`),
+//!   so `devices` protects `devices...`. Publishing to a protected topic needs a
+//!   `pubsub_capabilities` pattern matching the topic with `"publish"` or `"pubsub"`.
+//!   Subscribing needs `"subscribe"` or `"pubsub"` for **every protected topic the
+//!   subscription could receive**: a subscription `S` (a byte-wise prefix) overlapping a
+//!   protected pattern must be covered by a granted pattern matching `S` or the protected
+//!   pattern's literal start, and without `$` or `\b` (so that it also matches every topic
+//!   extending it).
+//!
+//! Differences from VOLTTRON 11, deliberate:
+//!
+//! * VOLTTRON 11 checks a subscription prefix as if it were a published topic, so
+//!   subscribing to `""` or `dev` receives `devices/...` unchecked (and checks subscribe
+//!   access as publish in places); here subscriptions are checked as above.
+//! * VOLTTRON 11 merges the grants of an agent, its groups and its roles into one list, in an
+//!   order-dependent way (a later grant of the same method replaces or narrows an earlier
+//!   one; the first pub/sub pattern that matches decides alone); here each grant stands on its
+//!   own: a call, publish or subscribe is allowed when any one grant allows it.
+//! * Agents in a group's `identities` need no `agents` entry (VOLTTRON 11 fails to load such
+//!   a file), and `platform.auth`'s methods are protected even when not listed.
+//! * Unknown keys, wrong types and regular expressions this platform's `regex` crate cannot
+//!   compile (look-around, back-references) are errors, not silently ignored.
+//!
 //! # Errors
 //!
-//! Loading never panics: a file that is not JSON, or that does not have the shape above,
-//! gives an [`AuthzError`] naming the file and the JSON path of the offending value, such as
-//! `authz.json: $.users["hvac.agent"].roles[0]: unknown role "operatr"`. References must
-//! resolve: a user's roles and groups, and a group's roles, must be defined.
+//! Loading never panics: a file that is not JSON, or that does not have one of the shapes
+//! above, gives an [`AuthzError`] naming the file and the JSON path of the offending value,
+//! such as `authz.json: $.users["hvac.agent"].roles[0]: unknown role "operatr"` or
+//! `authz.json: $.agents["hvac"].pubsub_capabilities["devices"]: invalid topic access "read"`.
+//! In this project's format references must resolve: a user's roles and groups, and a
+//! group's roles, must be defined.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
@@ -109,7 +185,9 @@ use std::str::FromStr;
 use serde::Serialize;
 use serde_json::Value as Json;
 
-use crate::core::{Args, Identity, RpcError, Value};
+use crate::core::{Args, Identity, Map, RpcError, Value};
+
+mod v11;
 
 /// The file's name under `$VOLTTRON_HOME`.
 pub const AUTHZ_FILE: &str = "authz.json";
@@ -124,6 +202,77 @@ pub const AUTH_MODIFICATIONS: &str = "allow_auth_modifications";
 /// The auth service's identity (`platform.auth`), whose methods require
 /// [`AUTH_MODIFICATIONS`] by default.
 pub const AUTH_SERVICE: &str = "platform.auth";
+
+/// The methods of the auth service that every agent may call whatever `authz.json` says:
+/// VOLTTRON 11 agents call the first three before their own calls, publishes and
+/// subscriptions, and none of them changes anything.
+pub const AUTH_OPEN_METHODS: &[&str] = &[
+    "get_protected_rpcs",
+    "check_rpc_authorization",
+    "check_pubsub_authorization",
+    "is_protected_topic",
+];
+
+/// The format an `authz.json` was written in (see the module docs).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AuthzFormat {
+    /// This project's: `roles`, `groups`, `users`, `rpc_method_authorizations`,
+    /// `protected_topics` (`publish`/`subscribe`).
+    Native,
+    /// VOLTTRON 11's: `roles`, `agent_groups`, `agents`, `protected_topics` (a list).
+    Volttron11,
+}
+
+/// The access asked for in VOLTTRON 11's `check_pubsub_authorization`, and granted by its
+/// `pubsub_capabilities`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum PubsubAccess {
+    /// `"publish"`.
+    Publish,
+    /// `"subscribe"`.
+    Subscribe,
+    /// `"pubsub"`: both.
+    PubSub,
+}
+
+impl PubsubAccess {
+    /// Whether this grants `access`.
+    pub fn grants(self, access: TopicAccess) -> bool {
+        matches!(
+            (self, access),
+            (PubsubAccess::PubSub, _)
+                | (PubsubAccess::Publish, TopicAccess::Publish)
+                | (PubsubAccess::Subscribe, TopicAccess::Subscribe)
+        )
+    }
+
+    /// `"publish"`, `"subscribe"` or `"pubsub"`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PubsubAccess::Publish => "publish",
+            PubsubAccess::Subscribe => "subscribe",
+            PubsubAccess::PubSub => "pubsub",
+        }
+    }
+}
+
+/// A string other than `"publish"`, `"subscribe"` or `"pubsub"` given as a [`PubsubAccess`].
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown pub/sub access {0:?}: expected \"publish\", \"subscribe\" or \"pubsub\"")]
+pub struct UnknownPubsubAccess(pub String);
+
+impl FromStr for PubsubAccess {
+    type Err = UnknownPubsubAccess;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "publish" => Ok(PubsubAccess::Publish),
+            "subscribe" => Ok(PubsubAccess::Subscribe),
+            "pubsub" => Ok(PubsubAccess::PubSub),
+            other => Err(UnknownPubsubAccess(other.to_owned())),
+        }
+    }
+}
 
 /// Argument restrictions of a capability: parameter name or positional index (`"0"`) →
 /// exact text, [`SELF_MARKER`] or glob.
@@ -193,6 +342,14 @@ pub enum AuthzError {
         name: String,
         /// Why it is invalid.
         reason: String,
+    },
+    /// An edit that this format of the file does not support.
+    #[error("{}: {message}", file.display())]
+    Unsupported {
+        /// The file.
+        file: PathBuf,
+        /// What cannot be done, and what to do instead.
+        message: String,
     },
     /// A role or group that is referenced but not defined.
     #[error("{}: {at}: unknown {kind} {name:?}", file.display())]
@@ -302,6 +459,8 @@ pub struct Authz {
     publish: BTreeMap<String, Capabilities>,
     subscribe: BTreeMap<String, Capabilities>,
     effective: BTreeMap<String, BTreeMap<String, Grant>>,
+    /// The rules of a file in VOLTTRON 11's format (then every other field is empty).
+    v11: Option<v11::Rules>,
 }
 
 impl Default for Authz {
@@ -315,6 +474,7 @@ impl Default for Authz {
             publish: BTreeMap::new(),
             subscribe: BTreeMap::new(),
             effective: BTreeMap::new(),
+            v11: None,
         }
     }
 }
@@ -377,8 +537,29 @@ impl Authz {
         &self.file
     }
 
-    /// The document, in the file's format (every section present, names sorted).
+    /// The format the file was written in.
+    pub fn format(&self) -> AuthzFormat {
+        match self.v11 {
+            Some(_) => AuthzFormat::Volttron11,
+            None => AuthzFormat::Native,
+        }
+    }
+
+    /// Content that loads but grants nothing (a VOLTTRON 11 role that is referenced and not
+    /// defined, ...), to log.
+    pub fn warnings(&self) -> &[String] {
+        match &self.v11 {
+            Some(rules) => &rules.warnings,
+            None => &[],
+        }
+    }
+
+    /// The document, in the file's format: for this project's format every section present,
+    /// names sorted; a VOLTTRON 11 file as it was read.
     pub fn to_json(&self) -> Json {
+        if let Some(rules) = &self.v11 {
+            return rules.doc.clone();
+        }
         serde_json::to_value(FileView {
             roles: &self.roles,
             groups: &self.groups,
@@ -401,6 +582,9 @@ impl Authz {
 
     /// True when nothing is defined.
     pub fn is_empty(&self) -> bool {
+        if let Some(rules) = &self.v11 {
+            return rules.is_empty();
+        }
         self.roles.is_empty()
             && self.groups.is_empty()
             && self.users.is_empty()
@@ -462,14 +646,26 @@ impl Authz {
         args: &Args,
         params: &[String],
     ) -> Result<(), RpcError> {
-        let required: Vec<&str> = match self.rpc.get(callee).and_then(|m| m.get(method)) {
-            Some(listed) => listed.iter().map(String::as_str).collect(),
-            None if callee == AUTH_SERVICE => vec![AUTH_MODIFICATIONS],
-            None => return Ok(()),
-        };
         let refuse = |message: String| RpcError::Unauthorized {
             method: method.to_owned(),
             message,
+        };
+        if let Some(rules) = &self.v11 {
+            let protected = rules.is_protected_rpc(callee, method)
+                || (callee == AUTH_SERVICE && !AUTH_OPEN_METHODS.contains(&method));
+            if !protected {
+                return Ok(());
+            }
+            let lookup = |param: &str| argument(args, param, params).cloned();
+            return rules
+                .check_rpc(caller, &format!("{callee}.{method}"), &lookup)
+                .map_err(refuse);
+        }
+        let required: Vec<&str> = match self.rpc.get(callee).and_then(|m| m.get(method)) {
+            Some(listed) => listed.iter().map(String::as_str).collect(),
+            None if callee == AUTH_SERVICE && AUTH_OPEN_METHODS.contains(&method) => return Ok(()),
+            None if callee == AUTH_SERVICE => vec![AUTH_MODIFICATIONS],
+            None => return Ok(()),
         };
         let grants = self.capabilities(caller);
         for capability in required {
@@ -506,8 +702,88 @@ impl Authz {
         Ok(())
     }
 
+    /// The methods of `identity` that are protected: for VOLTTRON 11's format its
+    /// `protected_rpcs`, for this project's the methods `rpc_method_authorizations` requires
+    /// capabilities for. Sorted. (`platform.auth.get_protected_rpcs`.)
+    pub fn protected_rpcs(&self, identity: &str) -> Vec<String> {
+        match &self.v11 {
+            Some(rules) => rules.protected_rpcs(identity),
+            None => self
+                .rpc
+                .get(identity)
+                .map(|methods| {
+                    methods
+                        .iter()
+                        .filter(|(_, caps)| !caps.is_empty())
+                        .map(|(m, _)| m.clone())
+                        .collect()
+                })
+                .unwrap_or_default(),
+        }
+    }
+
+    /// VOLTTRON 11's `check_rpc_authorization(identity, method_name, method_args)`, asked by
+    /// an agent before it runs a protected method: whether `identity` may call `method_name`
+    /// (`"<callee identity>.<method>"`) with `method_args` (every parameter by name, as the
+    /// callee bound them).
+    ///
+    /// For VOLTTRON 11's format, exactly its rule: `identity` must hold an RPC capability for
+    /// the method whose restrictions the arguments satisfy (the callee asks only for its
+    /// protected methods). For this project's format, [`check_call`](Self::check_call) for
+    /// every way of splitting `method_name` into a callee and a method (identities may contain
+    /// dots).
+    pub fn check_rpc_authorization(
+        &self,
+        identity: &str,
+        method_name: &str,
+        method_args: &Map,
+    ) -> Result<(), RpcError> {
+        if let Some(rules) = &self.v11 {
+            let lookup = |param: &str| method_args.get(param).cloned();
+            return rules
+                .check_rpc(identity, method_name, &lookup)
+                .map_err(|message| RpcError::Unauthorized {
+                    method: method_name.to_owned(),
+                    message,
+                });
+        }
+        let args = Args {
+            positional: Vec::new(),
+            named: method_args.clone(),
+        };
+        for (at, _) in method_name.match_indices('.') {
+            let (callee, method) = (&method_name[..at], &method_name[at + 1..]);
+            if Identity::new(callee).is_ok() && !method.is_empty() {
+                self.check_call(identity, callee, method, &args, &[])?;
+            }
+        }
+        Ok(())
+    }
+
+    /// VOLTTRON 11's `check_pubsub_authorization(identity, topic_pattern, access)`: whether
+    /// `identity` may publish to (`Publish`) or subscribe to (`Subscribe`) `topic_pattern`, or
+    /// both (`PubSub`), by [`check_publish`](Self::check_publish) and
+    /// [`check_subscribe`](Self::check_subscribe) — the same rules the router enforces.
+    pub fn check_pubsub_authorization(
+        &self,
+        identity: &str,
+        topic_pattern: &str,
+        access: PubsubAccess,
+    ) -> Result<(), Unauthorized> {
+        if access.grants(TopicAccess::Publish) {
+            self.check_publish(identity, topic_pattern)?;
+        }
+        if access.grants(TopicAccess::Subscribe) {
+            self.check_subscribe(identity, topic_pattern)?;
+        }
+        Ok(())
+    }
+
     /// Checks that `identity` may publish to `topic`.
     pub fn check_publish(&self, identity: &str, topic: &str) -> Result<(), Unauthorized> {
+        if let Some(rules) = &self.v11 {
+            return rules.check_publish(identity, topic);
+        }
         self.check_topics(identity, TopicAccess::Publish, topic, |prefix| {
             under(topic, prefix)
         })
@@ -517,6 +793,9 @@ impl Authz {
     /// pattern): refused if it could receive a topic under a protected `subscribe` prefix
     /// whose capabilities `identity` lacks (see the module docs).
     pub fn check_subscribe(&self, identity: &str, subscription: &str) -> Result<(), Unauthorized> {
+        if let Some(rules) = &self.v11 {
+            return rules.check_subscribe(identity, subscription);
+        }
         let levels: Vec<&str> = subscription.split('/').collect();
         match levels.iter().position(|l| *l == "+" || *l == "#") {
             None => self.check_topics(identity, TopicAccess::Subscribe, subscription, |prefix| {
@@ -566,6 +845,15 @@ impl Authz {
     // --- editing -------------------------------------------------------------------------
 
     fn edit(&self, f: impl FnOnce(&mut JsonMap)) -> Result<Authz, AuthzError> {
+        if self.v11.is_some() {
+            return Err(AuthzError::Unsupported {
+                file: self.file.clone(),
+                message: "the file is in VOLTTRON 11's format, which this platform enforces but does \
+                          not edit: change it by hand (it is reloaded when it changes), or convert it \
+                          to this project's format"
+                    .into(),
+            });
+        }
         let mut json = self.to_json();
         if let Json::Object(map) = &mut json {
             f(map);
@@ -809,6 +1097,13 @@ impl Parser<'_> {
             "protected_topics",
         ];
         let doc = self.object(json, "$")?;
+        if v11::is_v11(doc) {
+            return Ok(Authz {
+                file: self.file.to_owned(),
+                v11: Some(self.v11(json, doc)?),
+                ..Authz::default()
+            });
+        }
         self.only_keys(
             doc,
             "$",
@@ -1054,6 +1349,19 @@ mod tests {
         assert!(a.to_json_string().ends_with("}\n"));
         let doc_example = crate::auth::doc_json_example(include_str!("authz.rs"));
         Authz::parse(&doc_example, Path::new("doc")).expect("the module docs' example parses");
+        let v11_example = include_str!("authz.rs")
+            .split("//! ```json\n")
+            .nth(2)
+            .and_then(|rest| rest.split("//! ```\n").next())
+            .expect("a second json example")
+            .lines()
+            .map(|l| l.strip_prefix("//!").unwrap_or(l))
+            .collect::<Vec<_>>()
+            .join("\n");
+        let v11 = Authz::parse(&v11_example, Path::new("doc")).expect("the VOLTTRON 11 example parses");
+        assert_eq!(v11.format(), AuthzFormat::Volttron11);
+        assert!(v11.warnings().is_empty());
+        assert!(v11.check_subscribe("listener", "").is_err());
     }
 
     #[test]

@@ -1,23 +1,60 @@
 //! X25519 keys: agent credentials, the platform key (serverkey) and known hosts.
 //!
 //! Keys are Curve25519 (X25519) key pairs, the static keys of the bridge's Noise handshake
-//! ([`crate::bridge::noise`]). Their text form is VOLTTRON's CURVE key encoding: URL-safe base64
-//! of the 32 key bytes without the trailing `=`, 43 characters (`PublicKey`'s `Display`,
-//! [`SecretKey::to_base64`]); the padded 44-character form is accepted too.
+//! ([`crate::bridge::noise`]) and of ZeroMQ's CURVE. Their text form is VOLTTRON's CURVE key
+//! encoding: URL-safe base64 of the 32 key bytes without the trailing `=`, 43 characters
+//! (`PublicKey`'s `Display`, [`SecretKey::to_base64`]); the padded 44-character form is
+//! accepted too.
 //!
 //! Files under the platform's home directory (`$VOLTTRON_HOME`):
 //!
 //! | path                                | contents                                           | mode   |
 //! |-------------------------------------|----------------------------------------------------|--------|
-//! | `credentials_store/<identity>.json` | an agent's key pair ([`CredentialStore`])          | `0600` |
+//! | `credentials_store/`                | the directory of credentials; agents may traverse it, not list it | `0711` |
+//! | `credentials_store/<identity>.json` | an agent's key pair, VOLTTRON 11's credentials JSON ([`CredentialStore`]) | `0600` |
+//! | `credentials_store/platform.json`   | the serverkey for VOLTTRON 11 agents, **without** the secret ([`PlatformKey`]) | `0644` |
 //! | `keystore.json`                     | the platform's key pair; its public key is the *serverkey* ([`PlatformKey`]) | `0600` |
 //! | `known_hosts`                       | address → serverkey of remote platforms ([`KnownHosts`]) | `0600` |
 //!
-//! A key pair file is VOLTTRON's keystore JSON, `{"public": "<key>", "secret": "<key>"}`;
-//! `known_hosts` is a JSON object mapping addresses to serverkeys. Every write is atomic and
-//! durable (temporary file in the same directory, `fsync`, rename, `fsync` of the directory)
-//! and the files are created owner-read/write only; `credentials_store/` is created `0700`.
-//! A malformed file is reported as a [`KeyError`] naming it and is never overwritten.
+//! # Formats
+//!
+//! A credentials file is written as VOLTTRON 11 writes it, so that a home can go back to
+//! VOLTTRON 11:
+//!
+//! ```text
+//! {"identity": "listener", "publickey": "<key>", "secretkey": "<key>", "domain": "", "address": ""}
+//! ```
+//!
+//! `keystore.json` keeps VOLTTRON's keystore form, `{"public": "<key>", "secret": "<key>"}`
+//! ([`KeyPair`]'s serde form, also what `vctl auth keypair` prints). Reading accepts either
+//! spelling in every file (`public`/`publickey`, `secret`/`secretkey`) and ignores other keys;
+//! a file giving both spellings with different keys, a credentials file whose `identity` is
+//! not its name, or a public key that does not belong to the secret key is malformed.
+//! `known_hosts` is a JSON object mapping addresses to serverkeys.
+//!
+//! # The platform key and `platform.json`
+//!
+//! VOLTTRON 11 agents read the serverkey from the `publickey` of
+//! `credentials_store/platform.json` (which must also have `identity` and `secretkey`, and
+//! which every agent must be able to read); they never use its secret. Here the platform's
+//! secret stays in `keystore.json` (`0600`), and [`PlatformKey::load_or_create`] (re)writes
+//! `platform.json` `0644` with `identity` `"platform"`, the real `publickey` and, as
+//! `secretkey`, the fixed marker [`PLATFORM_SECRET_PLACEHOLDER`] (a valid-looking key text that
+//! is not the secret). The directory is made traversable (`0711`: others may open a file whose
+//! name they know, and list nothing), every other file in it stays `0600`.
+//!
+//! A VOLTTRON 11 home has no `keystore.json` and keeps the platform's real secret in
+//! `platform.json`. The first [`PlatformKey::load_or_create`] imports it: the key pair moves
+//! into `keystore.json` (written first, so a crash in between loses nothing) and
+//! `platform.json` is rewritten without the secret. The platform keeps its identity, so the
+//! serverkey existing agents hold stays valid. To go back to VOLTTRON 11, put the secret back
+//! with [`PlatformKey::write_volttron11_platform_file`].
+//!
+//! # Guarantees
+//!
+//! Every write is atomic and durable (temporary file in the same directory, `fsync`, rename,
+//! `fsync` of the directory); files holding a secret are `0600` from their first byte. A
+//! malformed file is reported as a [`KeyError`] naming it and is never overwritten.
 //!
 //! ```
 //! use volttron::auth::keys::{CredentialStore, KnownHosts, PlatformKey};
@@ -63,6 +100,15 @@ pub const PLATFORM_KEY_FILE: &str = "keystore.json";
 
 /// The file, under the platform's home, mapping remote platforms' addresses to their serverkeys.
 pub const KNOWN_HOSTS_FILE: &str = "known_hosts";
+
+/// The identity of the platform's own credentials in VOLTTRON 11 (`credentials_store/platform.json`).
+/// [`CredentialStore`] refuses it as an agent identity.
+pub const PLATFORM_IDENTITY: &str = "platform";
+
+/// The `secretkey` written in `credentials_store/platform.json` instead of the platform's
+/// secret: 43 characters of URL-safe base64 (agents check the field is there, and never use
+/// it), which plainly is not a key anyone generated.
+pub const PLATFORM_SECRET_PLACEHOLDER: &str = "NOT-the-secret_it-is-in-keystore-json-onlyA";
 
 /// Anything that can go wrong with keys and key files.
 #[derive(Debug, thiserror::Error)]
@@ -118,13 +164,41 @@ pub enum KeyError {
         /// The backend's message.
         message: String,
     },
+    /// There is no `keystore.json` and `credentials_store/platform.json` has the platform's
+    /// public key but not its secret (the placeholder): the serverkey agents pin cannot be
+    /// kept. Both files are left as they are.
+    #[error(
+        "{} has the platform's public key but not its secret, and there is no {PLATFORM_KEY_FILE}: \
+         restore {PLATFORM_KEY_FILE}, or remove {} to make a new platform key (agents then need the new serverkey)",
+        path.display(), path.display()
+    )]
+    PlatformSecretMissing {
+        /// `credentials_store/platform.json`.
+        path: PathBuf,
+    },
+    /// `credentials_store/platform.json` holds a real secret key of a different key pair than
+    /// `keystore.json`; neither is overwritten.
+    #[error(
+        "{} holds a platform key pair other than the one in {}: remove the one that is not the \
+         platform's serverkey",
+        platform_json.display(), keystore.display()
+    )]
+    PlatformKeyConflict {
+        /// `credentials_store/platform.json`.
+        platform_json: PathBuf,
+        /// `keystore.json`.
+        keystore: PathBuf,
+    },
 }
 
 impl KeyError {
     /// The file or directory the error is about, if any.
     pub fn path(&self) -> Option<&Path> {
         match self {
-            KeyError::Malformed { path, .. } | KeyError::Io { path, .. } => Some(path),
+            KeyError::Malformed { path, .. }
+            | KeyError::Io { path, .. }
+            | KeyError::PlatformSecretMissing { path } => Some(path),
+            KeyError::PlatformKeyConflict { platform_json, .. } => Some(platform_json),
             _ => None,
         }
     }
@@ -292,7 +366,9 @@ impl<'de> Deserialize<'de> for SecretKey {
     }
 }
 
-/// An X25519 key pair. Serializes as VOLTTRON's keystore JSON, `{"public": …, "secret": …}`.
+/// An X25519 key pair. Serializes as VOLTTRON's keystore JSON, `{"public": …, "secret": …}`
+/// (serde; [`KeyPair::to_json`]); [`KeyPair::from_json`] also reads VOLTTRON 11's credentials
+/// JSON, and [`KeyPair::to_credentials_json`] writes it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct KeyPair {
     /// The public half, shared with peers.
@@ -302,8 +378,21 @@ pub struct KeyPair {
 }
 
 impl KeyPair {
-    /// A fresh random key pair from the Noise backend's generator.
+    /// A fresh random key pair from the Noise backend's generator. As VOLTTRON does, a pair
+    /// whose text form starts with `-` is drawn again (up to three times): such keys are
+    /// taken for options on command lines.
     pub fn generate() -> Result<KeyPair, KeyError> {
+        let mut keys = Self::generate_once()?;
+        for _ in 0..3 {
+            if !keys.public.to_string().starts_with('-') && !keys.secret.to_base64().starts_with('-') {
+                break;
+            }
+            keys = Self::generate_once()?;
+        }
+        Ok(keys)
+    }
+
+    fn generate_once() -> Result<KeyPair, KeyError> {
         let generate = || -> Result<snow::Keypair, snow::Error> {
             snow::Builder::new(NOISE_PARAMS.parse()?).generate_keypair()
         };
@@ -340,11 +429,13 @@ impl KeyPair {
 }
 
 impl KeyPair {
-    /// Parses VOLTTRON's keystore JSON, `{"public": "<key>", "secret": "<key>"}` (as in
-    /// `AGENT_CREDENTIALS`), and checks that the public key belongs to the secret key.
+    /// Parses a key pair given as JSON text (as in `AGENT_CREDENTIALS`): VOLTTRON's keystore
+    /// JSON, `{"public": "<key>", "secret": "<key>"}`, or VOLTTRON 11's credentials JSON,
+    /// `{"identity", "publickey", "secretkey", ...}`; other keys are ignored. Checks that the
+    /// public key belongs to the secret key.
     pub fn from_json(text: &str) -> Result<KeyPair, KeyError> {
         let invalid = |message: String| KeyError::InvalidJson { message };
-        let keys: KeyPair = serde_json::from_str(text).map_err(|e| invalid(e.to_string()))?;
+        let (keys, _) = parse_key_json(text.as_bytes()).map_err(invalid)?;
         if KeyPair::from_secret(keys.secret.clone())?.public != keys.public {
             return Err(invalid("the public key does not belong to the secret key".into()));
         }
@@ -356,6 +447,79 @@ impl KeyPair {
         // A struct of two strings always serializes.
         serde_json::to_string_pretty(self).unwrap_or_default()
     }
+
+    /// VOLTTRON 11's credentials JSON of this pair for `identity`, on one line:
+    /// `{"identity","publickey","secretkey","domain":"","address":""}` — what VOLTTRON 11
+    /// passes inline in `AGENT_CREDENTIALS` and keeps in `credentials_store/<identity>.json`.
+    ///
+    /// VOLTTRON 11 agents also `stat()` the value of `AGENT_CREDENTIALS` as a path, and crash
+    /// if a `/`-free piece of it is over 255 bytes: the text is 156 bytes plus the identity, so
+    /// keep identities given inline under 100 bytes.
+    pub fn to_agent_credentials(&self, identity: &str) -> String {
+        // A struct of strings always serializes.
+        serde_json::to_string(&Volttron11Credentials::new(identity, self)).unwrap_or_default()
+    }
+
+    /// The same as [`to_agent_credentials`](Self::to_agent_credentials), pretty-printed (as
+    /// in a credentials file).
+    pub fn to_credentials_json(&self, identity: &str) -> String {
+        serde_json::to_string_pretty(&Volttron11Credentials::new(identity, self)).unwrap_or_default()
+    }
+}
+
+/// VOLTTRON 11's credentials JSON (`VolttronCredentials`), fields in its order.
+#[derive(Serialize)]
+struct Volttron11Credentials<'a> {
+    identity: &'a str,
+    publickey: String,
+    secretkey: String,
+    domain: &'static str,
+    address: &'static str,
+}
+
+impl<'a> Volttron11Credentials<'a> {
+    fn new(identity: &'a str, keys: &KeyPair) -> Self {
+        Volttron11Credentials {
+            identity,
+            publickey: keys.public.to_string(),
+            secretkey: keys.secret.to_base64(),
+            domain: "",
+            address: "",
+        }
+    }
+}
+
+/// The fields of a key file in either spelling; other keys are ignored.
+#[derive(Deserialize)]
+struct KeyFields {
+    #[serde(default)]
+    identity: Option<String>,
+    #[serde(default)]
+    public: Option<PublicKey>,
+    #[serde(default)]
+    publickey: Option<PublicKey>,
+    #[serde(default)]
+    secret: Option<SecretKey>,
+    #[serde(default)]
+    secretkey: Option<SecretKey>,
+}
+
+/// One of two spellings of a field; both given must agree.
+fn either<T: PartialEq>(a: Option<T>, b: Option<T>, names: &str) -> Result<T, String> {
+    match (a, b) {
+        (Some(a), Some(b)) if a != b => Err(format!("{names} are both given and differ")),
+        (Some(a), _) | (None, Some(a)) => Ok(a),
+        (None, None) => Err(format!("missing field {names}")),
+    }
+}
+
+/// A key pair (not yet checked for belonging together) and the `identity` field, from
+/// keystore or credentials JSON.
+fn parse_key_json(bytes: &[u8]) -> Result<(KeyPair, Option<String>), String> {
+    let fields: KeyFields = serde_json::from_slice(bytes).map_err(|e| e.to_string())?;
+    let public = either(fields.publickey, fields.public, "`publickey` (or `public`)")?;
+    let secret = either(fields.secretkey, fields.secret, "`secretkey` (or `secret`)")?;
+    Ok((KeyPair { public, secret }, fields.identity))
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -370,9 +534,18 @@ fn read_optional(path: &Path) -> Result<Option<Vec<u8>>, KeyError> {
     }
 }
 
-/// Parses a key pair file and checks that its public key belongs to its secret key.
-fn parse_key_file(path: &Path, bytes: &[u8]) -> Result<KeyPair, KeyError> {
-    let keys: KeyPair = serde_json::from_slice(bytes).map_err(|e| KeyError::malformed(path, e))?;
+/// Parses a key pair file and checks that its public key belongs to its secret key and, if
+/// `identity` is given and the file has an `identity`, that they are the same.
+fn parse_key_file(path: &Path, bytes: &[u8], identity: Option<&str>) -> Result<KeyPair, KeyError> {
+    let (keys, claimed) = parse_key_json(bytes).map_err(|e| KeyError::malformed(path, e))?;
+    if let (Some(expected), Some(claimed)) = (identity, &claimed)
+        && claimed != expected
+    {
+        return Err(KeyError::malformed(
+            path,
+            format!("its identity is {claimed:?}, not {expected:?}"),
+        ));
+    }
     let derived = KeyPair::from_secret(keys.secret.clone())?;
     if derived.public != keys.public {
         return Err(KeyError::malformed(
@@ -383,17 +556,56 @@ fn parse_key_file(path: &Path, bytes: &[u8]) -> Result<KeyPair, KeyError> {
     Ok(keys)
 }
 
-fn read_key_file(path: &Path) -> Result<Option<KeyPair>, KeyError> {
+fn read_key_file(path: &Path, identity: Option<&str>) -> Result<Option<KeyPair>, KeyError> {
     match read_optional(path)? {
         None => Ok(None),
-        Some(bytes) => parse_key_file(path, &bytes).map(Some),
+        Some(bytes) => parse_key_file(path, &bytes, identity).map(Some),
     }
 }
 
-fn key_file_bytes(keys: &KeyPair) -> Vec<u8> {
-    let mut bytes = keys.to_json().into_bytes();
+/// How a key pair file is written.
+#[derive(Clone, Copy)]
+enum KeyFormat<'a> {
+    /// `keystore.json`: `{"public", "secret"}`.
+    Keystore,
+    /// A credentials file: VOLTTRON 11's five keys.
+    Credentials(&'a str),
+}
+
+fn key_file_bytes(keys: &KeyPair, format: KeyFormat<'_>) -> Vec<u8> {
+    let mut bytes = match format {
+        KeyFormat::Keystore => keys.to_json(),
+        KeyFormat::Credentials(identity) => keys.to_credentials_json(identity),
+    }
+    .into_bytes();
     bytes.push(b'\n');
     bytes
+}
+
+/// Creates `dir` (and missing parents) `0711` if it does not exist, and adds the traverse
+/// bits for group and others if it exists without them.
+fn create_traversable_dir(dir: &Path) -> Result<(), KeyError> {
+    let mut builder = fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::DirBuilderExt;
+        builder.mode(0o711);
+    }
+    builder.create(dir).map_err(|e| KeyError::io(dir, e))?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = fs::metadata(dir)
+            .map_err(|e| KeyError::io(dir, e))?
+            .permissions()
+            .mode();
+        if mode & 0o011 != 0o011 {
+            fs::set_permissions(dir, fs::Permissions::from_mode((mode | 0o011) & 0o7777))
+                .map_err(|e| KeyError::io(dir, e))?;
+        }
+    }
+    Ok(())
 }
 
 /// Creates `dir` (and missing parents) owner-only (`0700`) if it does not exist.
@@ -420,26 +632,48 @@ fn remove_file(path: &Path) -> Result<bool, KeyError> {
     durable::remove(path).map_err(|e| KeyError::io(e.path, e.source))
 }
 
-/// Loads the key pair at `path`, or generates one and writes it there (creating the directory
-/// owner-only). If another process creates the file first, its key pair is the one returned.
-fn load_or_create_at(path: &Path) -> Result<KeyPair, KeyError> {
-    if let Some(keys) = read_key_file(path)? {
-        return Ok(keys);
-    }
-    create_private_dir(parent(path))?;
-    let keys = KeyPair::generate()?;
-    if write_private(path, &key_file_bytes(&keys), IfExists::Keep)? {
+/// Writes `keys` to `path` unless it exists (creating the directory with `make_dir`); if
+/// another process created the file first, its key pair is the one returned.
+fn create_at(
+    path: &Path,
+    keys: KeyPair,
+    format: KeyFormat<'_>,
+    make_dir: fn(&Path) -> Result<(), KeyError>,
+) -> Result<KeyPair, KeyError> {
+    make_dir(parent(path))?;
+    let identity = match format {
+        KeyFormat::Keystore => None,
+        KeyFormat::Credentials(identity) => Some(identity),
+    };
+    if write_private(path, &key_file_bytes(&keys, format), IfExists::Keep)? {
         Ok(keys)
     } else {
-        read_key_file(path)?
+        read_key_file(path, identity)?
             .ok_or_else(|| KeyError::io(path, io::Error::new(io::ErrorKind::NotFound, "key file vanished")))
     }
+}
+
+/// Loads the key pair at `path`, or generates one and writes it there.
+fn load_or_create_at(
+    path: &Path,
+    format: KeyFormat<'_>,
+    make_dir: fn(&Path) -> Result<(), KeyError>,
+) -> Result<KeyPair, KeyError> {
+    let identity = match format {
+        KeyFormat::Keystore => None,
+        KeyFormat::Credentials(identity) => Some(identity),
+    };
+    if let Some(keys) = read_key_file(path, identity)? {
+        return Ok(keys);
+    }
+    create_at(path, KeyPair::generate()?, format, make_dir)
 }
 
 // ---------------------------------------------------------------------------------------------
 // Agents' credentials
 
-/// Agents' key pairs, one file per identity: `<home>/credentials_store/<identity>.json`.
+/// Agents' key pairs, one file per identity: `<home>/credentials_store/<identity>.json`, in
+/// VOLTTRON 11's credentials format (see the module docs). The directory is created `0711`.
 #[derive(Debug, Clone)]
 pub struct CredentialStore {
     dir: PathBuf,
@@ -469,6 +703,8 @@ impl CredentialStore {
             Some("it contains a path separator")
         } else if identity.contains('\0') {
             Some("it contains a NUL character")
+        } else if identity == PLATFORM_IDENTITY {
+            Some("its file is the platform's own (credentials_store/platform.json)")
         } else {
             None
         };
@@ -483,19 +719,25 @@ impl CredentialStore {
 
     /// `identity`'s key pair, or `None` if it has none.
     pub fn load(&self, identity: &str) -> Result<Option<KeyPair>, KeyError> {
-        read_key_file(&self.path(identity)?)
+        read_key_file(&self.path(identity)?, Some(identity))
     }
 
     /// `identity`'s key pair, generated and stored if it has none yet.
     pub fn load_or_create(&self, identity: &str) -> Result<KeyPair, KeyError> {
-        load_or_create_at(&self.path(identity)?)
+        let path = self.path(identity)?;
+        load_or_create_at(&path, KeyFormat::Credentials(identity), create_traversable_dir)
     }
 
     /// Stores `keys` as `identity`'s key pair, replacing any previous one.
     pub fn store(&self, identity: &str, keys: &KeyPair) -> Result<(), KeyError> {
         let path = self.path(identity)?;
-        create_private_dir(&self.dir)?;
-        write_private(&path, &key_file_bytes(keys), IfExists::Replace).map(|_| ())
+        create_traversable_dir(&self.dir)?;
+        write_private(
+            &path,
+            &key_file_bytes(keys, KeyFormat::Credentials(identity)),
+            IfExists::Replace,
+        )
+        .map(|_| ())
     }
 
     /// Removes `identity`'s key pair; `false` if it had none.
@@ -509,7 +751,7 @@ impl CredentialStore {
     }
 
     /// The identities with a key pair, sorted. Files not named `<identity>.json` (such as
-    /// temporary files) are skipped.
+    /// temporary files) and `platform.json` (the platform's) are skipped.
     pub fn identities(&self) -> Result<Vec<String>, KeyError> {
         let entries = match fs::read_dir(&self.dir) {
             Ok(entries) => entries,
@@ -536,11 +778,53 @@ impl CredentialStore {
 // The platform's key
 
 /// The platform's own key pair, at `<home>/keystore.json`. Its public key is the *serverkey*
-/// that agents and remote platforms pin.
+/// that agents and remote platforms pin; VOLTTRON 11 agents read it from
+/// `credentials_store/platform.json`, which [`load_or_create`](Self::load_or_create) keeps
+/// up to date without the secret (see the module docs).
 #[derive(Debug, Clone)]
 pub struct PlatformKey {
+    home: PathBuf,
     path: PathBuf,
     keys: KeyPair,
+}
+
+/// What `credentials_store/platform.json` holds.
+enum PlatformFile {
+    Missing,
+    /// A real key pair (a VOLTTRON 11 home, or one put back for VOLTTRON 11).
+    Secret(KeyPair),
+    /// The public key and [`PLATFORM_SECRET_PLACEHOLDER`].
+    PublicOnly(PublicKey),
+}
+
+fn read_platform_file(path: &Path) -> Result<PlatformFile, KeyError> {
+    let Some(bytes) = read_optional(path)? else {
+        return Ok(PlatformFile::Missing);
+    };
+    let fields: KeyFields = serde_json::from_slice(&bytes).map_err(|e| KeyError::malformed(path, e))?;
+    if let Some(identity) = &fields.identity
+        && identity != PLATFORM_IDENTITY
+    {
+        return Err(KeyError::malformed(
+            path,
+            format!("its identity is {identity:?}, not {PLATFORM_IDENTITY:?}"),
+        ));
+    }
+    let public = either(fields.publickey, fields.public, "`publickey` (or `public`)")
+        .map_err(|e| KeyError::malformed(path, e))?;
+    let secret = either(fields.secretkey, fields.secret, "`secretkey` (or `secret`)")
+        .map_err(|e| KeyError::malformed(path, e))?;
+    if secret.to_base64() == PLATFORM_SECRET_PLACEHOLDER {
+        return Ok(PlatformFile::PublicOnly(public));
+    }
+    let keys = KeyPair::from_secret(secret)?;
+    if keys.public != public {
+        return Err(KeyError::malformed(
+            path,
+            "the public key does not belong to the secret key",
+        ));
+    }
+    Ok(PlatformFile::Secret(keys))
 }
 
 impl PlatformKey {
@@ -549,22 +833,114 @@ impl PlatformKey {
         home.join(PLATFORM_KEY_FILE)
     }
 
-    /// The platform key under `home`, or `None` if there is none yet.
+    /// `credentials_store/platform.json` under `home`, where VOLTTRON 11 agents read the
+    /// serverkey.
+    pub fn platform_file_in(home: &Path) -> PathBuf {
+        home.join(CREDENTIALS_DIR)
+            .join(format!("{PLATFORM_IDENTITY}.json"))
+    }
+
+    /// The platform key under `home`, or `None` if there is none yet. Reads `keystore.json`,
+    /// else a VOLTTRON 11 `credentials_store/platform.json` holding the secret; writes nothing.
     pub fn load(home: &Path) -> Result<Option<PlatformKey>, KeyError> {
         let path = Self::path_in(home);
-        Ok(read_key_file(&path)?.map(|keys| PlatformKey { path, keys }))
+        if let Some(keys) = read_key_file(&path, None)? {
+            return Ok(Some(PlatformKey {
+                home: home.to_owned(),
+                path,
+                keys,
+            }));
+        }
+        let platform_file = Self::platform_file_in(home);
+        Ok(match read_platform_file(&platform_file)? {
+            PlatformFile::Secret(keys) => Some(PlatformKey {
+                home: home.to_owned(),
+                path: platform_file,
+                keys,
+            }),
+            PlatformFile::Missing | PlatformFile::PublicOnly(_) => None,
+        })
     }
 
-    /// The serverkey stored under `home`, or `None` if there is no platform key yet.
+    /// The serverkey stored under `home` (`keystore.json`, else the `publickey` of
+    /// `credentials_store/platform.json`), or `None` if there is no platform key yet.
     pub fn public_key(home: &Path) -> Result<Option<PublicKey>, KeyError> {
-        Ok(Self::load(home)?.map(|key| key.serverkey()))
+        if let Some(key) = Self::load(home)? {
+            return Ok(Some(key.serverkey()));
+        }
+        Ok(match read_platform_file(&Self::platform_file_in(home))? {
+            PlatformFile::PublicOnly(public) => Some(public),
+            PlatformFile::Secret(keys) => Some(keys.public),
+            PlatformFile::Missing => None,
+        })
     }
 
-    /// The platform key under `home`, generated and stored if there is none yet.
+    /// The platform key under `home`, with `credentials_store/platform.json` (re)written
+    /// `0644` for VOLTTRON 11 agents, holding the public key and
+    /// [`PLATFORM_SECRET_PLACEHOLDER`] (`credentials_store/` made traversable, `0711`):
+    ///
+    /// * `keystore.json` exists: its key pair;
+    /// * else `platform.json` holds a real key pair (a VOLTTRON 11 home): that pair, moved
+    ///   into `keystore.json` (the serverkey stays the same);
+    /// * else `platform.json` holds only the public key: [`KeyError::PlatformSecretMissing`];
+    /// * else a new key pair, stored in `keystore.json`.
+    ///
+    /// A `platform.json` with a real key pair other than `keystore.json`'s is
+    /// [`KeyError::PlatformKeyConflict`]; a malformed one is an error and left untouched.
     pub fn load_or_create(home: &Path) -> Result<PlatformKey, KeyError> {
         let path = Self::path_in(home);
-        let keys = load_or_create_at(&path)?;
-        Ok(PlatformKey { path, keys })
+        let platform_file = Self::platform_file_in(home);
+        let conflict = || KeyError::PlatformKeyConflict {
+            platform_json: platform_file.clone(),
+            keystore: path.clone(),
+        };
+        let keys = match read_key_file(&path, None)? {
+            Some(keys) => {
+                if let PlatformFile::Secret(other) = read_platform_file(&platform_file)?
+                    && other != keys
+                {
+                    return Err(conflict());
+                }
+                keys
+            }
+            None => match read_platform_file(&platform_file)? {
+                PlatformFile::Secret(imported) => {
+                    let kept = create_at(&path, imported.clone(), KeyFormat::Keystore, create_private_dir)?;
+                    if kept != imported {
+                        return Err(conflict());
+                    }
+                    tracing::info!(
+                        from = %platform_file.display(),
+                        to = %path.display(),
+                        serverkey = %kept.public,
+                        "imported VOLTTRON 11's platform key"
+                    );
+                    kept
+                }
+                PlatformFile::PublicOnly(_) => {
+                    return Err(KeyError::PlatformSecretMissing { path: platform_file });
+                }
+                PlatformFile::Missing => load_or_create_at(&path, KeyFormat::Keystore, create_private_dir)?,
+            },
+        };
+        write_platform_public_file(&platform_file, &keys)?;
+        Ok(PlatformKey {
+            home: home.to_owned(),
+            path,
+            keys,
+        })
+    }
+
+    /// Puts the platform's secret back into `credentials_store/platform.json` (mode `0600`),
+    /// as VOLTTRON 11 keeps it, for a home going back to VOLTTRON 11 (whose agents run as
+    /// the platform's user). The next [`load_or_create`](Self::load_or_create) takes it out
+    /// again. Returns the file.
+    pub fn write_volttron11_platform_file(&self) -> Result<PathBuf, KeyError> {
+        let file = Self::platform_file_in(&self.home);
+        create_traversable_dir(parent(&file))?;
+        let bytes = key_file_bytes(&self.keys, KeyFormat::Credentials(PLATFORM_IDENTITY));
+        write_private(&file, &bytes, IfExists::Replace)?;
+        Ok(file)
     }
 
     /// The file it was loaded from.
@@ -581,6 +957,38 @@ impl PlatformKey {
     pub fn key_pair(&self) -> &KeyPair {
         &self.keys
     }
+}
+
+/// Writes `platform.json` with the public key and the placeholder, `0644`, unless it already
+/// has exactly that content and mode.
+fn write_platform_public_file(file: &Path, keys: &KeyPair) -> Result<(), KeyError> {
+    create_traversable_dir(parent(file))?;
+    let content = Volttron11Credentials {
+        identity: PLATFORM_IDENTITY,
+        publickey: keys.public.to_string(),
+        secretkey: PLATFORM_SECRET_PLACEHOLDER.to_owned(),
+        domain: "",
+        address: "",
+    };
+    // A struct of strings always serializes.
+    let mut bytes = serde_json::to_vec_pretty(&content).unwrap_or_default();
+    bytes.push(b'\n');
+    if read_optional(file)?.as_deref() == Some(bytes.as_slice()) {
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = fs::metadata(file)
+                .map_err(|e| KeyError::io(file, e))?
+                .permissions()
+                .mode();
+            if mode & 0o777 == 0o644 {
+                return Ok(());
+            }
+        }
+    }
+    durable::write(file, &bytes, Perms::WorldReadable, IfExists::Replace)
+        .map(|_| ())
+        .map_err(|e| KeyError::io(e.path, e.source))
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -802,7 +1210,14 @@ mod tests {
         // The no-clobber path: a file that appears between the read and the write wins.
         let other = KeyPair::generate().unwrap();
         let path = store.path("x").unwrap();
-        assert!(!write_private(&path, &key_file_bytes(&other), IfExists::Keep).unwrap());
+        assert!(
+            !write_private(
+                &path,
+                &key_file_bytes(&other, KeyFormat::Credentials("x")),
+                IfExists::Keep
+            )
+            .unwrap()
+        );
         assert_eq!(store.load("x").unwrap(), Some(first));
     }
 
@@ -883,6 +1298,229 @@ mod tests {
         store.store("a", &keys).unwrap();
         assert_eq!(fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
         let dir_mode = fs::metadata(store.dir()).unwrap().permissions().mode() & 0o777;
-        assert_eq!(dir_mode, 0o700);
+        assert_eq!(dir_mode, 0o711, "traversable, not listable");
+    }
+
+    #[test]
+    fn credentials_files_are_written_in_volttron11_form_and_read_in_both() {
+        let home = tempfile::tempdir().unwrap();
+        let store = CredentialStore::new(home.path());
+        let keys = store.load_or_create("listener").unwrap();
+        let json: serde_json::Value =
+            serde_json::from_slice(&fs::read(store.path("listener").unwrap()).unwrap()).unwrap();
+        assert_eq!(
+            json,
+            serde_json::json!({"identity": "listener", "publickey": keys.public.to_string(),
+                               "secretkey": keys.secret.to_base64(), "domain": "", "address": ""})
+        );
+        // The old keystore spelling, and VOLTTRON 11's with extra keys, both read.
+        let other = KeyPair::generate().unwrap();
+        fs::write(store.path("old").unwrap(), other.to_json()).unwrap();
+        assert_eq!(store.load("old").unwrap(), Some(other.clone()));
+        fs::write(
+            store.path("v11").unwrap(),
+            format!(
+                r#"{{"identity":"v11","publickey":"{}","secretkey":"{}","domain":"VIP","address":"","x":1}}"#,
+                other.public,
+                other.secret.to_base64()
+            ),
+        )
+        .unwrap();
+        assert_eq!(store.load("v11").unwrap(), Some(other.clone()));
+        assert_eq!(
+            KeyPair::from_json(&other.to_credentials_json("a")).unwrap(),
+            other
+        );
+    }
+
+    #[test]
+    fn credentials_files_that_disagree_are_malformed_and_untouched() {
+        let home = tempfile::tempdir().unwrap();
+        let store = CredentialStore::new(home.path());
+        fs::create_dir_all(store.dir()).unwrap();
+        let a = KeyPair::generate().unwrap();
+        let b = KeyPair::generate().unwrap();
+        let cases = [
+            (
+                format!(
+                    r#"{{"identity":"other","publickey":"{}","secretkey":"{}"}}"#,
+                    a.public,
+                    a.secret.to_base64()
+                ),
+                "its identity is \"other\"",
+            ),
+            (
+                format!(
+                    r#"{{"public":"{}","publickey":"{}","secretkey":"{}"}}"#,
+                    b.public,
+                    a.public,
+                    a.secret.to_base64()
+                ),
+                "are both given and differ",
+            ),
+            (
+                format!(r#"{{"identity":"x","publickey":"{}"}}"#, a.public),
+                "missing field `secretkey`",
+            ),
+        ];
+        let path = store.path("x").unwrap();
+        for (text, expected) in cases {
+            fs::write(&path, &text).unwrap();
+            for err in [
+                store.load("x").unwrap_err(),
+                store.load_or_create("x").unwrap_err(),
+            ] {
+                assert!(matches!(err, KeyError::Malformed { .. }), "{err:?}");
+                assert!(err.to_string().contains(expected), "{err}");
+            }
+            assert_eq!(fs::read_to_string(&path).unwrap(), text, "left untouched");
+        }
+        assert!(matches!(
+            store.path(PLATFORM_IDENTITY),
+            Err(KeyError::InvalidIdentity { .. })
+        ));
+    }
+
+    #[test]
+    fn agent_credentials_inline_json() {
+        let keys = KeyPair::generate().unwrap();
+        let text = keys.to_agent_credentials("listener");
+        assert!(!text.contains('\n'));
+        assert_eq!(text.len(), 156 + "listener".len());
+        let json: serde_json::Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(
+            json,
+            serde_json::json!({"identity": "listener", "publickey": keys.public.to_string(),
+                               "secretkey": keys.secret.to_base64(), "domain": "", "address": ""})
+        );
+        assert_eq!(KeyPair::from_json(&text).unwrap(), keys);
+    }
+
+    #[test]
+    fn placeholder_is_key_shaped() {
+        assert_eq!(PLATFORM_SECRET_PLACEHOLDER.len(), ENCODED_KEY_LEN);
+        assert!(PLATFORM_SECRET_PLACEHOLDER.parse::<SecretKey>().is_ok());
+        for _ in 0..20 {
+            let keys = KeyPair::generate().unwrap();
+            assert!(!keys.public.to_string().starts_with('-') || !keys.secret.to_base64().starts_with('-'));
+        }
+    }
+
+    #[cfg(unix)]
+    fn mode(path: &Path) -> u32 {
+        use std::os::unix::fs::PermissionsExt;
+        fs::metadata(path).unwrap().permissions().mode() & 0o777
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn platform_json_is_public_and_holds_no_secret() {
+        use std::os::unix::fs::PermissionsExt;
+        let home = tempfile::tempdir().unwrap();
+        let key = PlatformKey::load_or_create(home.path()).unwrap();
+        let file = PlatformKey::platform_file_in(home.path());
+        let text = fs::read_to_string(&file).unwrap();
+        let json: serde_json::Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(json["identity"], PLATFORM_IDENTITY);
+        assert_eq!(json["publickey"], key.serverkey().to_string());
+        assert_eq!(json["secretkey"], PLATFORM_SECRET_PLACEHOLDER);
+        assert!(!text.contains(&key.key_pair().secret.to_base64()));
+        assert_eq!(mode(&file), 0o644);
+        assert_eq!(mode(file.parent().unwrap()), 0o711);
+        assert_eq!(mode(&PlatformKey::path_in(home.path())), 0o600);
+        // Stable: a second start keeps the key and the file.
+        let again = PlatformKey::load_or_create(home.path()).unwrap();
+        assert_eq!(again.key_pair(), key.key_pair());
+        assert_eq!(fs::read_to_string(&file).unwrap(), text);
+        assert_eq!(
+            PlatformKey::public_key(home.path()).unwrap(),
+            Some(key.serverkey())
+        );
+        // A mode changed by hand is put back; a tightened directory is made traversable.
+        fs::set_permissions(&file, fs::Permissions::from_mode(0o600)).unwrap();
+        fs::set_permissions(file.parent().unwrap(), fs::Permissions::from_mode(0o700)).unwrap();
+        PlatformKey::load_or_create(home.path()).unwrap();
+        assert_eq!(mode(&file), 0o644);
+        assert_eq!(mode(file.parent().unwrap()), 0o711);
+        // The store skips it.
+        assert!(CredentialStore::new(home.path()).identities().unwrap().is_empty());
+    }
+
+    #[test]
+    fn a_volttron11_platform_key_is_imported() {
+        let home = tempfile::tempdir().unwrap();
+        let v11 = KeyPair::generate().unwrap();
+        let file = PlatformKey::platform_file_in(home.path());
+        fs::create_dir_all(file.parent().unwrap()).unwrap();
+        fs::write(&file, v11.to_credentials_json(PLATFORM_IDENTITY)).unwrap();
+        assert_eq!(
+            PlatformKey::load(home.path()).unwrap().unwrap().serverkey(),
+            v11.public
+        );
+        assert!(!PlatformKey::path_in(home.path()).exists(), "load writes nothing");
+
+        let key = PlatformKey::load_or_create(home.path()).unwrap();
+        assert_eq!(key.key_pair(), &v11, "the platform keeps its identity");
+        let keystore =
+            KeyPair::from_json(&fs::read_to_string(PlatformKey::path_in(home.path())).unwrap()).unwrap();
+        assert_eq!(keystore, v11);
+        let text = fs::read_to_string(&file).unwrap();
+        assert!(
+            !text.contains(&v11.secret.to_base64()),
+            "the secret left platform.json"
+        );
+        assert!(text.contains(&v11.public.to_string()));
+
+        // Back to VOLTTRON 11, and here again.
+        let written = key.write_volttron11_platform_file().unwrap();
+        assert!(
+            fs::read_to_string(&written)
+                .unwrap()
+                .contains(&v11.secret.to_base64())
+        );
+        assert_eq!(PlatformKey::load_or_create(home.path()).unwrap().key_pair(), &v11);
+        assert!(
+            !fs::read_to_string(&file)
+                .unwrap()
+                .contains(&v11.secret.to_base64())
+        );
+    }
+
+    #[test]
+    fn platform_json_without_secret_or_with_another_key_is_refused() {
+        let home = tempfile::tempdir().unwrap();
+        let key = PlatformKey::load_or_create(home.path()).unwrap();
+        let file = PlatformKey::platform_file_in(home.path());
+        let public_only = fs::read_to_string(&file).unwrap();
+        // keystore.json lost: the secret is nowhere.
+        fs::remove_file(PlatformKey::path_in(home.path())).unwrap();
+        let err = PlatformKey::load_or_create(home.path()).unwrap_err();
+        assert!(matches!(err, KeyError::PlatformSecretMissing { .. }), "{err:?}");
+        assert_eq!(err.path(), Some(file.as_path()));
+        assert_eq!(fs::read_to_string(&file).unwrap(), public_only, "untouched");
+        assert_eq!(
+            PlatformKey::public_key(home.path()).unwrap(),
+            Some(key.serverkey())
+        );
+
+        // Another real key pair in platform.json than in keystore.json.
+        let home = tempfile::tempdir().unwrap();
+        PlatformKey::load_or_create(home.path()).unwrap();
+        let other = KeyPair::generate().unwrap();
+        let file = PlatformKey::platform_file_in(home.path());
+        fs::write(&file, other.to_credentials_json(PLATFORM_IDENTITY)).unwrap();
+        let err = PlatformKey::load_or_create(home.path()).unwrap_err();
+        assert!(matches!(err, KeyError::PlatformKeyConflict { .. }), "{err:?}");
+        assert!(
+            fs::read_to_string(&file)
+                .unwrap()
+                .contains(&other.secret.to_base64())
+        );
+
+        // Malformed: an error, untouched.
+        fs::write(&file, r#"{"identity": "platform"}"#).unwrap();
+        let err = PlatformKey::load_or_create(home.path()).unwrap_err();
+        assert!(matches!(err, KeyError::Malformed { .. }), "{err:?}");
+        assert_eq!(fs::read_to_string(&file).unwrap(), r#"{"identity": "platform"}"#);
     }
 }

@@ -1,43 +1,81 @@
-//! The platform configuration file, `$VOLTTRON_HOME/config`: VOLTTRON's INI format.
+//! The platform configuration file, `$VOLTTRON_HOME/config`: VOLTTRON's INI format, as
+//! VOLTTRON 9 (`vcfg`) and VOLTTRON 11 (`ServerOptions.store`) write it.
 //!
 //! ```ini
 //! [volttron]
 //! instance-name = campus-hq
-//! vip-address = tcp://127.0.0.1:22916, ipc://@/home/volttron/.volttron/run/vip.socket
+//! address = ipc://@/home/volttron/.volttron/run/vip.socket
+//! bridge-address = tcp://0.0.0.0:22917
 //! agent-monitor-frequency = 30
-//! message-bus = zmq
+//! messagebus = zmq
+//! auth-enabled = True
 //! ```
 //!
 //! | key | field | value |
 //! |-----|-------|-------|
-//! | `instance-name` | [`instance_name`](PlatformConfig::instance_name) | text |
-//! | `vip-address` | [`vip_addresses`](PlatformConfig::vip_addresses) | addresses separated by commas or whitespace; repeated keys add more |
+//! | `instance-name` | [`instance_name`](PlatformConfig::instance_name) | text (surrounding `"` dropped, as VOLTTRON's agents do) |
+//! | `address`, `vip-address` | [`vip_addresses`](PlatformConfig::vip_addresses) | the VIP (ZeroMQ) listener's addresses, which VOLTTRON agents connect to; separated by commas or whitespace; repeated keys add more |
+//! | `local-address` | [`local_address`](PlatformConfig::local_address) | the local VIP address (VOLTTRON 11; default `ipc://@$VOLTTRON_HOME/run/vip.socket`) |
+//! | `bridge-address` | [`bridge_addresses`](PlatformConfig::bridge_addresses) | this project's Noise-encrypted bridge listener (ours); as `vip-address` |
 //! | `agent-monitor-frequency` | [`agent_monitor_frequency`](PlatformConfig::agent_monitor_frequency) | seconds (> 0, fractions allowed) |
-//! | `auth` | [`auth`](PlatformConfig::auth) | boolean (ours) |
+//! | `auth-enabled` (VOLTTRON 11), `auth` (ours) | [`auth`](PlatformConfig::auth) | boolean; false turns authentication and authorization off, with a warning |
+//! | `auth-disabled` | [`auth`](PlatformConfig::auth) | boolean, the inverse (VOLTTRON 11's command-line switch) |
+//! | `messagebus` (VOLTTRON 11), `message-bus` (VOLTTRON 9) | [`message_bus`](PlatformConfig::message_bus) | must be `zmq`: anything else is an error |
 //! | `agent-restart-limit` | [`agent_restart_limit`](PlatformConfig::agent_restart_limit) | integer (ours) |
 //! | `agent-restart-period` | [`agent_restart_period`](PlatformConfig::agent_restart_period) | seconds (ours) |
-//! | `agent-isolation-mode` | [`agent_isolation_mode`](PlatformConfig::agent_isolation_mode) | boolean: each agent runs as a user of its own ([`crate::control::isolation`]) |
+//! | `agent-isolation-mode`, `secure-agent-users` (VOLTTRON 8/9) | [`agent_isolation_mode`](PlatformConfig::agent_isolation_mode) | boolean: each agent runs as a user of its own ([`crate::control::isolation`]) |
 //! | `agent-uid-range` | [`agent_uid_range`](PlatformConfig::agent_uid_range) | `FIRST-LAST`: the uids those users get (ours; default `200000-299999`) |
 //! | `agent-data-only-writable` | [`agent_data_only_writable`](PlatformConfig::agent_data_only_writable) | boolean: agents may write only beneath their `data/` (ours) |
 //! | `agent-cpu-budget`, `agent-memory-budget` | [`agent_cpu_budget`](PlatformConfig::agent_cpu_budget), [`agent_memory_budget`](PlatformConfig::agent_memory_budget) | the shares of the machine's BogoMIPS and memory that resource contracts may reserve, in (0, 1] (ours; default 0.8 and 0.5, VOLTTRON's) |
 //! | `agent-memory-hard-cap` | [`agent_memory_hard_cap`](PlatformConfig::agent_memory_hard_cap) | a number >= 1: an agent's cgroup memory cap, as a multiple of its contract's soft limit (ours; default none) |
 //! | `memory-pressure-below` | [`memory_pressure_below`](PlatformConfig::memory_pressure_below) | bytes of MemAvailable below which the machine is under memory pressure (ours; default 10% of MemTotal) |
-//! | `message-bus` | [`message_bus`](PlatformConfig::message_bus) | kept, not used (one bus here) |
-//! | `bind-web-address` | [`bind_web_address`](PlatformConfig::bind_web_address) | kept, not used (no web service yet) |
+//! | `bind-web-address` | [`bind_web_address`](PlatformConfig::bind_web_address) | kept (for `query`), not used: no web service, with a warning |
+//! | `enable-federation` | [`enable_federation`](PlatformConfig::enable_federation) | boolean; true gives a warning (no federation here) |
+//! | other keys VOLTTRON knows | [`extra`](PlatformConfig::extra) | kept, with a [`ConfigWarning`] saying why they do nothing (see below) |
 //! | anything else | [`extra`](PlatformConfig::extra) | kept, with a warning |
 //!
-//! Booleans are `true`/`yes`/`on`/`1` or `false`/`no`/`off`/`0` (any case); a boolean
-//! key alone on its line means true, as in VOLTTRON's own config parser.
+//! Loading returns the settings and, in [`warnings`](PlatformConfig::warnings), a
+//! [`ConfigWarning`] for each setting that is not honoured or that weakens security, for the
+//! binary to log ([`PlatformConfig::log_warnings`]):
+//!
+//! * [`AuthDisabled`](ConfigWarningKind::AuthDisabled): `auth-enabled`/`auth` false or
+//!   `auth-disabled` true. Honoured: any agent may connect and call anything.
+//! * [`NotImplemented`](ConfigWarningKind::NotImplemented): a VOLTTRON feature this platform
+//!   does not have: `bind-web-address`, `volttron-central-address`,
+//!   `volttron-central-serverkey`, `web-ssl-cert`, `web-ssl-key`, `web-secret-key`,
+//!   `web-ca-cert` (no web service: nothing listens, so nothing is weakened);
+//!   `enable-federation = True` and, then, `federation-url`, `enable-federation-cache`,
+//!   `federation-cache-limit-gb`, `federation-cache-limit-hours` (ignored, as VOLTTRON 11 ignores
+//!   them without federation); `autostart = False`; `setup-mode` (never auto-approves);
+//!   `log`, `log-config`, `log-level`, `verboseness`, `verbose`, `quiet`, `monitor` (logging is
+//!   set on the command line).
+//! * [`Meaningless`](ConfigWarningKind::Meaningless): VOLTTRON 11's own plumbing, which
+//!   `ServerOptions.store` writes into every config: `server-messagebus-id`, `service-address`,
+//!   `poetry-project-path`, `initialized`, `config-file`, `volttron-home`, `dev`, `show-config`
+//!   ([`is_minor`](ConfigWarning::is_minor): log it quietly).
+//! * [`Volttron11IsolationMode`](ConfigWarningKind::Volttron11IsolationMode): the file was
+//!   written by VOLTTRON 11, which stores `agent-isolation-mode = True` in every config it
+//!   writes (a bug: `opts.agent_isolation_mode != 'False'` compares a boolean with a string)
+//!   and then only sets a umask. It is honoured here as what it says, every agent as a user
+//!   of its own, which needs the platform to run with privileges; set it to `False` to run
+//!   agents as the platform's user.
+//! * [`Unknown`](ConfigWarningKind::Unknown) and [`Repeated`](ConfigWarningKind::Repeated).
+//!
+//! A security setting that cannot be honoured is an error ([`ConfigError::Unsupported`]):
+//! `messagebus`/`message-bus` other than `zmq`. Booleans are `true`/`yes`/`on`/`1` or
+//! `false`/`no`/`off`/`0` (any case, so VOLTTRON 11's `True`/`False` too); a boolean key alone
+//! on its line means true, as in VOLTTRON's own config parser.
 //!
 //! The syntax is that of Python's `configparser`, which VOLTTRON reads the file with:
 //! `key = value` or `key: value`; `#` and `;` start comment lines (not inline comments);
 //! keys are case-insensitive; an indented line continues the previous value. Also
 //! accepted, as VOLTTRON 9 did: keys written as long options (`--vip-address`), and keys
 //! before the first section or in `[DEFAULT]`, which apply unless `[volttron]` sets the
-//! same key. Underscores in keys count as dashes. Other sections are ignored.
+//! same key. Underscores in keys count as dashes. Other sections (VOLTTRON 11's service
+//! sections) are ignored.
 //!
 //! Differences from `configparser`: `%` is literal (no interpolation); a key repeated in
-//! a section is not an error (the last one wins, with a warning; `vip-address` adds up).
+//! a section is not an error (the last one wins, with a warning; the address keys add up).
 //!
 //! A missing file gives the defaults (every field unset). Every error names the file,
 //! the line, the key and the value.
@@ -70,6 +108,21 @@ pub enum ConfigError {
         /// What is wrong.
         message: &'static str,
     },
+    /// A known setting whose value this platform cannot honour, and that may not be ignored
+    /// (such as a message bus other than ZeroMQ).
+    #[error("{}:{line}: `{key} = {value}` is not supported: {reason}", path.display())]
+    Unsupported {
+        /// The file.
+        path: PathBuf,
+        /// 1-based line number of the key.
+        line: usize,
+        /// The key (normalized).
+        key: String,
+        /// The value as written.
+        value: String,
+        /// Why, and what to do.
+        reason: &'static str,
+    },
     /// A known key has a value of the wrong kind.
     #[error("{}:{line}: invalid value {value:?} for `{key}`: expected {expected}", path.display())]
     InvalidValue {
@@ -86,6 +139,131 @@ pub enum ConfigError {
     },
 }
 
+/// A setting of the configuration file that is not honoured, or that weakens security: for
+/// the binary to log (see the module docs).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigWarning {
+    /// The file.
+    pub path: PathBuf,
+    /// 1-based line number of the key.
+    pub line: usize,
+    /// The key (normalized: lower case, dashes).
+    pub key: String,
+    /// The value as written (empty for a key alone on its line).
+    pub value: String,
+    /// What it is about.
+    pub kind: ConfigWarningKind,
+}
+
+/// What a [`ConfigWarning`] is about.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ConfigWarningKind {
+    /// Authentication and authorization are turned off.
+    AuthDisabled,
+    /// A VOLTTRON setting for a feature this platform does not have; it does nothing.
+    NotImplemented {
+        /// Why it does nothing here.
+        note: &'static str,
+    },
+    /// A setting of VOLTTRON 11's own implementation, meaningless here.
+    Meaningless,
+    /// `agent-isolation-mode = True` in a file VOLTTRON 11 wrote (see the module docs).
+    Volttron11IsolationMode,
+    /// A key this platform does not know (kept in [`PlatformConfig::extra`]).
+    Unknown,
+    /// The key was set before, on `first_line`; this value replaces that one.
+    Repeated {
+        /// The line of the earlier setting.
+        first_line: usize,
+    },
+}
+
+impl ConfigWarning {
+    /// Whether it is only worth a debug line (VOLTTRON 11's plumbing keys).
+    pub fn is_minor(&self) -> bool {
+        self.kind == ConfigWarningKind::Meaningless
+    }
+}
+
+impl std::fmt::Display for ConfigWarning {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}:{}: `{}`", self.path.display(), self.line, self.key)?;
+        match &self.kind {
+            ConfigWarningKind::AuthDisabled => f.write_str(
+                " turns authentication and authorization off: any local or remote agent may connect \
+                 and call, publish and subscribe to anything",
+            ),
+            ConfigWarningKind::NotImplemented { note } => write!(f, " is ignored: {note}"),
+            ConfigWarningKind::Meaningless => {
+                f.write_str(" is ignored: it configures VOLTTRON 11's own implementation")
+            }
+            ConfigWarningKind::Volttron11IsolationMode => f.write_str(
+                " = True was probably written by VOLTTRON 11, which stores it in every config (a bug) \
+                 and then only sets a umask; here every agent runs as a user of its own, which needs \
+                 privileges: set `agent-isolation-mode = False` to run agents as the platform's user",
+            ),
+            ConfigWarningKind::Unknown => write!(f, " is not a known key in [{SECTION}]; kept but not used"),
+            ConfigWarningKind::Repeated { first_line } => {
+                write!(
+                    f,
+                    " is set on lines {first_line} and {}; the last one is used",
+                    self.line
+                )
+            }
+        }
+    }
+}
+
+/// Keys VOLTTRON knows whose feature this platform lacks, with why they do nothing.
+const NOT_IMPLEMENTED: &[(&str, &str)] = &[
+    ("bind-web-address", "there is no web service"),
+    (
+        "volttron-central-address",
+        "there is no web service (Volttron Central)",
+    ),
+    (
+        "volttron-central-serverkey",
+        "there is no web service (Volttron Central)",
+    ),
+    ("web-ssl-cert", "there is no web service"),
+    ("web-ssl-key", "there is no web service"),
+    ("web-secret-key", "there is no web service"),
+    ("web-ca-cert", "there is no web service"),
+    (
+        "setup-mode",
+        "external platforms are never approved automatically",
+    ),
+    ("log", "logging is set on the command line"),
+    ("log-config", "logging is set on the command line"),
+    ("log-level", "logging is set on the command line"),
+    ("verboseness", "logging is set on the command line"),
+    ("verbose", "logging is set on the command line"),
+    ("quiet", "logging is set on the command line"),
+    ("monitor", "logging is set on the command line"),
+];
+
+/// Federation keys: ignored, with a warning when federation is asked for.
+const FEDERATION: &[&str] = &[
+    "federation-url",
+    "enable-federation-cache",
+    "disable-federation-cache",
+    "federation-cache-limit-gb",
+    "federation-cache-limit-hours",
+];
+
+/// VOLTTRON 11's plumbing, written by `ServerOptions.store`.
+const MEANINGLESS: &[&str] = &[
+    "server-messagebus-id",
+    "service-address",
+    "poetry-project-path",
+    "initialized",
+    "config-file",
+    "volttron-home",
+    "dev",
+    "show-config",
+];
+
 /// The platform's settings from `$VOLTTRON_HOME/config`, each `None` when not set.
 ///
 /// Command-line flags override the file: build a `PlatformConfig` from the flags and
@@ -94,22 +272,27 @@ pub enum ConfigError {
 pub struct PlatformConfig {
     /// `instance-name`.
     pub instance_name: Option<String>,
-    /// `vip-address`: addresses to listen on, as written (`tcp://127.0.0.1:22916`,
-    /// `ipc://@/path`); parse each with [`BridgeAddress`](crate::bridge::BridgeAddress)'s
-    /// `FromStr`.
+    /// `address` (VOLTTRON 11) and `vip-address` (VOLTTRON 9): the addresses of the VIP
+    /// (ZeroMQ) listener, which VOLTTRON agents connect to, as written
+    /// (`tcp://127.0.0.1:22916`, `ipc://@/path`).
     pub vip_addresses: Option<Vec<String>>,
-    /// `bridge-address`: where this project's bridge listens for its own agents over TCP
-    /// (Noise-encrypted), as written (`tcp://127.0.0.1:22917`).
+    /// `local-address` (VOLTTRON 11): the local VIP address, as written (VOLTTRON expands
+    /// `$VOLTTRON_HOME` and `~` in it).
+    pub local_address: Option<String>,
+    /// `bridge-address`: the addresses of this project's Noise-encrypted bridge listener, as
+    /// written; parse each with [`BridgeAddress`](crate::bridge::BridgeAddress)'s `FromStr`.
     pub bridge_addresses: Option<Vec<String>>,
     /// `agent-monitor-frequency`: how often crashed agents are looked for.
     pub agent_monitor_frequency: Option<Duration>,
-    /// `auth`: whether connections are authenticated.
+    /// `auth-enabled` (VOLTTRON 11), `auth` (ours), or the inverse of `auth-disabled`:
+    /// whether connections are authenticated and authorized.
     pub auth: Option<bool>,
     /// `agent-restart-limit`: restarts of a crashing agent within the period.
     pub agent_restart_limit: Option<u32>,
     /// `agent-restart-period`: the window the restart limit counts in.
     pub agent_restart_period: Option<Duration>,
-    /// `agent-isolation-mode`: each agent runs as a user of its own.
+    /// `agent-isolation-mode` (or VOLTTRON 8/9's `secure-agent-users`): each agent runs as a
+    /// user of its own.
     pub agent_isolation_mode: Option<bool>,
     /// `agent-uid-range`: the uids agents get in isolation mode.
     pub agent_uid_range: Option<crate::control::isolation::UidRange>,
@@ -125,13 +308,18 @@ pub struct PlatformConfig {
     /// `memory-pressure-below`: MemAvailable (bytes) below which the machine is under
     /// memory pressure.
     pub memory_pressure_below: Option<u64>,
-    /// `message-bus` (`zmq`, `rmq` in VOLTTRON): kept for `query`, not used.
+    /// `messagebus` (VOLTTRON 11) or `message-bus` (VOLTTRON 9): always `zmq` when set
+    /// (anything else is refused); kept for `query`.
     pub message_bus: Option<String>,
-    /// `bind-web-address`: kept for `query`, not used.
+    /// `bind-web-address`: kept for `query`, not used (no web service).
     pub bind_web_address: Option<String>,
-    /// Keys this crate does not know, normalized, with their values (empty for a key
-    /// alone on its line).
+    /// `enable-federation` (VOLTTRON 11): not implemented; true gives a warning.
+    pub enable_federation: Option<bool>,
+    /// Keys this crate does not act on, normalized, with their values (empty for a key
+    /// alone on its line): unknown keys and the VOLTTRON keys listed in the module docs.
     pub extra: BTreeMap<String, String>,
+    /// What the binary should log: settings not honoured, or weakening security.
+    pub warnings: Vec<ConfigWarning>,
 }
 
 /// One `key = value` line (with its continuations) of the relevant sections.
@@ -174,25 +362,78 @@ impl PlatformConfig {
             .collect();
         let mut config = PlatformConfig::default();
         let mut seen: BTreeMap<&str, usize> = BTreeMap::new();
+        let mut federation_keys = Vec::new();
+        let mut isolation_line = None;
         for entry in &entries {
             if !entry.in_volttron && in_section.contains(entry.key.as_str()) {
                 continue;
             }
-            if entry.key != "vip-address"
-                && entry.key != "bridge-address"
+            if !matches!(entry.key.as_str(), "vip-address" | "address" | "bridge-address")
                 && let Some(first) = seen.insert(&entry.key, entry.line)
             {
-                tracing::warn!(
-                    file = %origin.display(),
-                    key = %entry.key,
-                    "`{}` is set on lines {first} and {}; the last one is used",
-                    entry.key,
-                    entry.line
-                );
+                config.warn(entry, origin, ConfigWarningKind::Repeated { first_line: first });
+            }
+            if FEDERATION.contains(&entry.key.as_str()) {
+                federation_keys.push(entry);
+            }
+            if entry.key == "agent-isolation-mode" {
+                isolation_line = Some(entry);
             }
             config.apply(entry, origin)?;
         }
+        if config.enable_federation == Some(true) {
+            for entry in federation_keys {
+                config.warn(
+                    entry,
+                    origin,
+                    ConfigWarningKind::NotImplemented {
+                        note: "there is no federation here",
+                    },
+                );
+            }
+        }
+        // VOLTTRON 11's `ServerOptions.store` writes these; VOLTTRON 9 spelled the bus
+        // `message-bus`.
+        let by_volttron11 = entries.iter().any(|e| {
+            matches!(
+                e.key.as_str(),
+                "server-messagebus-id" | "messagebus" | "auth-enabled"
+            )
+        });
+        if by_volttron11
+            && config.agent_isolation_mode == Some(true)
+            && let Some(entry) = isolation_line
+        {
+            config.warn(entry, origin, ConfigWarningKind::Volttron11IsolationMode);
+        }
         Ok(config)
+    }
+
+    /// Logs [`warnings`](Self::warnings) through `tracing`: minor ones at debug level, the
+    /// others at warn level.
+    pub fn log_warnings(&self) {
+        for warning in &self.warnings {
+            if warning.is_minor() {
+                tracing::debug!("{warning}");
+            } else {
+                tracing::warn!("{warning}");
+            }
+        }
+    }
+
+    fn warn(&mut self, entry: &Entry, origin: &Path, kind: ConfigWarningKind) {
+        self.warnings.push(ConfigWarning {
+            path: origin.to_owned(),
+            line: entry.line,
+            key: entry.key.clone(),
+            value: entry.value.clone().unwrap_or_default(),
+            kind,
+        });
+    }
+
+    fn keep(&mut self, entry: &Entry) {
+        self.extra
+            .insert(entry.key.clone(), entry.value.clone().unwrap_or_default());
     }
 
     fn apply(&mut self, entry: &Entry, origin: &Path) -> Result<(), ConfigError> {
@@ -223,22 +464,55 @@ impl PlatformConfig {
                 .filter(|f| *f > 0.0 && *f <= 1.0)
                 .ok_or_else(|| invalid("a fraction in (0, 1]"))
         };
-        match entry.key.as_str() {
-            "instance-name" => self.instance_name = Some(text()?),
-            "vip-address" | "bridge-address" => {
-                let value = text()?;
-                let list = if entry.key == "vip-address" {
-                    &mut self.vip_addresses
-                } else {
-                    &mut self.bridge_addresses
-                };
-                list.get_or_insert_with(Vec::new).extend(
-                    value
-                        .split(|c: char| c == ',' || c.is_whitespace())
-                        .filter(|a| !a.is_empty())
-                        .map(str::to_owned),
-                );
+        let addresses = || -> Result<Vec<String>, ConfigError> {
+            Ok(text()?
+                .split(|c: char| c == ',' || c.is_whitespace())
+                .filter(|a| !a.is_empty())
+                .map(str::to_owned)
+                .collect())
+        };
+        let key = entry.key.as_str();
+        if let Some((_, note)) = NOT_IMPLEMENTED.iter().find(|(k, _)| *k == key) {
+            if key == "bind-web-address" {
+                self.bind_web_address = Some(text()?);
+            } else {
+                self.keep(entry);
             }
+            self.warn(entry, origin, ConfigWarningKind::NotImplemented { note });
+            return Ok(());
+        }
+        if MEANINGLESS.contains(&key) {
+            self.keep(entry);
+            self.warn(entry, origin, ConfigWarningKind::Meaningless);
+            return Ok(());
+        }
+        if FEDERATION.contains(&key) {
+            // Warned about after all keys are read, if federation is enabled.
+            self.keep(entry);
+            return Ok(());
+        }
+        match key {
+            "instance-name" => {
+                let value = text()?;
+                let unquoted = value
+                    .strip_prefix('"')
+                    .and_then(|v| v.strip_suffix('"'))
+                    .unwrap_or(&value)
+                    .to_owned();
+                if unquoted.is_empty() {
+                    return Err(invalid("a value"));
+                }
+                self.instance_name = Some(unquoted);
+            }
+            "vip-address" | "address" => {
+                let list = addresses()?;
+                self.vip_addresses.get_or_insert_with(Vec::new).extend(list);
+            }
+            "bridge-address" => {
+                let list = addresses()?;
+                self.bridge_addresses.get_or_insert_with(Vec::new).extend(list);
+            }
+            "local-address" => self.local_address = Some(text()?),
             "agent-monitor-frequency" => {
                 self.agent_monitor_frequency =
                     Some(parse_seconds(&text()?).ok_or_else(|| invalid("a number of seconds > 0"))?);
@@ -252,8 +526,40 @@ impl PlatformConfig {
                 self.agent_restart_limit =
                     Some(value.parse::<u32>().map_err(|_| invalid("a whole number >= 0"))?);
             }
-            "auth" => self.auth = Some(boolean()?),
-            "agent-isolation-mode" => self.agent_isolation_mode = Some(boolean()?),
+            "auth" | "auth-enabled" | "auth-disabled" => {
+                let on = boolean()? != (key == "auth-disabled");
+                self.auth = Some(on);
+                if !on {
+                    self.warn(entry, origin, ConfigWarningKind::AuthDisabled);
+                }
+            }
+            "agent-isolation-mode" | "secure-agent-users" => self.agent_isolation_mode = Some(boolean()?),
+            "enable-federation" | "disable-federation" => {
+                let on = boolean()? != (key == "disable-federation");
+                self.enable_federation = Some(on);
+                if on {
+                    self.warn(
+                        entry,
+                        origin,
+                        ConfigWarningKind::NotImplemented {
+                            note: "there is no federation here: this platform connects to others through its bridge",
+                        },
+                    );
+                }
+            }
+            "autostart" | "no-autostart" => {
+                let on = boolean()? != (key == "no-autostart");
+                self.keep(entry);
+                if !on {
+                    self.warn(
+                        entry,
+                        origin,
+                        ConfigWarningKind::NotImplemented {
+                            note: "enabled agents are always started with the platform",
+                        },
+                    );
+                }
+            }
             "agent-data-only-writable" => self.agent_data_only_writable = Some(boolean()?),
             "agent-uid-range" => {
                 self.agent_uid_range = Some(
@@ -279,37 +585,38 @@ impl PlatformConfig {
                 self.memory_pressure_below =
                     Some(value.parse::<u64>().map_err(|_| invalid("a number of bytes"))?);
             }
-            "message-bus" => {
+            "message-bus" | "messagebus" => {
                 let value = text()?;
-                if value != "zmq" {
-                    tracing::warn!(
-                        file = %origin.display(),
-                        "message-bus = {value} is ignored: this platform has one built-in bus"
-                    );
+                if !value.eq_ignore_ascii_case("zmq") {
+                    return Err(ConfigError::Unsupported {
+                        path: origin.to_owned(),
+                        line: entry.line,
+                        key: entry.key.clone(),
+                        value,
+                        reason: "this platform's message bus is ZeroMQ (VIP); agents configured for \
+                                 another bus would not reach it: set it to zmq",
+                    });
                 }
-                self.message_bus = Some(value);
+                self.message_bus = Some("zmq".to_owned());
             }
-            "bind-web-address" => self.bind_web_address = Some(text()?),
-            other => {
-                tracing::warn!(
-                    file = %origin.display(),
-                    line = entry.line,
-                    "unknown key `{other}` in [{SECTION}]; kept but not used"
-                );
-                self.extra
-                    .insert(other.to_owned(), entry.value.clone().unwrap_or_default());
+            _ => {
+                self.keep(entry);
+                self.warn(entry, origin, ConfigWarningKind::Unknown);
             }
         }
         Ok(())
     }
 
     /// `self` with every field that `overrides` sets replaced by its value (for command
-    /// line flags over the file). `extra` keys are united, `overrides` winning.
+    /// line flags over the file). `extra` keys are united, `overrides` winning; the warnings
+    /// of both are kept.
     pub fn merge(mut self, overrides: PlatformConfig) -> PlatformConfig {
         self.extra.extend(overrides.extra);
+        self.warnings.extend(overrides.warnings);
         PlatformConfig {
             instance_name: overrides.instance_name.or(self.instance_name),
             vip_addresses: overrides.vip_addresses.or(self.vip_addresses),
+            local_address: overrides.local_address.or(self.local_address),
             bridge_addresses: overrides.bridge_addresses.or(self.bridge_addresses),
             agent_monitor_frequency: overrides.agent_monitor_frequency.or(self.agent_monitor_frequency),
             auth: overrides.auth.or(self.auth),
@@ -326,7 +633,9 @@ impl PlatformConfig {
             memory_pressure_below: overrides.memory_pressure_below.or(self.memory_pressure_below),
             message_bus: overrides.message_bus.or(self.message_bus),
             bind_web_address: overrides.bind_web_address.or(self.bind_web_address),
+            enable_federation: overrides.enable_federation.or(self.enable_federation),
             extra: self.extra,
+            warnings: self.warnings,
         }
     }
 }
@@ -479,10 +788,149 @@ web-ssl-cert = /home/u/.volttron/certificates/certs/platform_web-server.crt
         assert_eq!(c.message_bus.as_deref(), Some("zmq"));
         assert_eq!(c.bind_web_address.as_deref(), Some("https://vhost:8443"));
         assert_eq!(c.auth, None);
-        // The addresses parse as the bridge's.
-        for a in c.vip_addresses.as_ref().unwrap() {
+        let kinds: Vec<_> = c.warnings.iter().map(|w| (w.key.as_str(), &w.kind)).collect();
+        assert_eq!(
+            kinds,
+            [
+                (
+                    "bind-web-address",
+                    &ConfigWarningKind::NotImplemented {
+                        note: "there is no web service"
+                    }
+                ),
+                (
+                    "web-ssl-cert",
+                    &ConfigWarningKind::NotImplemented {
+                        note: "there is no web service"
+                    }
+                ),
+            ]
+        );
+    }
+
+    #[test]
+    fn bridge_addresses_are_their_own_key() {
+        let c = parse("[volttron]\nbridge-address = tcp://127.0.0.1:22917, ipc://@/tmp/b.sock\naddress = tcp://127.0.0.1:22916\n")
+            .unwrap();
+        assert_eq!(c.vip_addresses, Some(vec!["tcp://127.0.0.1:22916".to_owned()]));
+        let bridge = c.bridge_addresses.unwrap();
+        assert_eq!(bridge, ["tcp://127.0.0.1:22917", "ipc://@/tmp/b.sock"]);
+        // They parse as the bridge's.
+        for a in &bridge {
             a.parse::<crate::bridge::BridgeAddress>().unwrap();
         }
+    }
+
+    /// As VOLTTRON 11 (`ServerOptions.store`, volttron-core 2.0.0rc38) writes it at its first
+    /// start.
+    const VOLTTRON11: &str = "\
+[volttron]
+instance-name = vm
+agent-isolation-mode = True
+messagebus = zmq
+auth-enabled = True
+server-messagebus-id = vip.server
+agent-monitor-frequency = 600
+enable-federation = False
+enable-federation-cache = True
+";
+
+    #[test]
+    fn a_volttron11_config() {
+        let c = parse(VOLTTRON11).unwrap();
+        assert_eq!(c.instance_name.as_deref(), Some("vm"));
+        assert_eq!(c.agent_isolation_mode, Some(true));
+        assert_eq!(c.message_bus.as_deref(), Some("zmq"));
+        assert_eq!(c.auth, Some(true));
+        assert_eq!(c.agent_monitor_frequency, Some(Duration::from_secs(600)));
+        assert_eq!(c.enable_federation, Some(false));
+        let kinds: Vec<_> = c.warnings.iter().map(|w| (w.line, w.kind.clone())).collect();
+        assert_eq!(
+            kinds,
+            [
+                (6, ConfigWarningKind::Meaningless),
+                (3, ConfigWarningKind::Volttron11IsolationMode),
+            ],
+            "federation off: its cache setting is as inert as in VOLTTRON 11"
+        );
+        assert!(c.warnings[0].is_minor() && !c.warnings[1].is_minor());
+        assert!(c.warnings[1].to_string().contains("agent-isolation-mode = False"));
+    }
+
+    #[test]
+    fn auth_off_is_honoured_and_warned() {
+        for text in [
+            "auth-enabled = False",
+            "auth = no",
+            "auth-disabled",
+            "--auth-disabled = true",
+        ] {
+            let c = parse(&format!("[volttron]\n{text}\n")).unwrap();
+            assert_eq!(c.auth, Some(false), "{text}");
+            assert_eq!(c.warnings.len(), 1, "{text}");
+            assert_eq!(c.warnings[0].kind, ConfigWarningKind::AuthDisabled);
+            assert!(
+                c.warnings[0]
+                    .to_string()
+                    .contains("turns authentication and authorization off")
+            );
+        }
+        let c = parse("[volttron]\nauth-disabled = False\n").unwrap();
+        assert_eq!(c.auth, Some(true));
+        assert!(c.warnings.is_empty());
+    }
+
+    #[test]
+    fn another_message_bus_is_an_error() {
+        for key in ["messagebus", "message-bus"] {
+            let err = parse(&format!("[volttron]\n{key} = rmq\n")).unwrap_err();
+            assert!(
+                matches!(&err, ConfigError::Unsupported { line: 2, key: k, value, .. } if k == key && value == "rmq"),
+                "{err:?}"
+            );
+            assert!(err.to_string().contains("ZeroMQ"), "{err}");
+        }
+        assert_eq!(
+            parse("[volttron]\nmessagebus = ZMQ\n")
+                .unwrap()
+                .message_bus
+                .as_deref(),
+            Some("zmq")
+        );
+    }
+
+    #[test]
+    fn federation_and_other_volttron_keys_warn() {
+        let c = parse(
+            "[volttron]\nenable-federation = True\nfederation-url = http://x\nvolttron-central-address = http://vc\n\
+             autostart = False\nsecure-agent-users = True\ninstance-name = \"quoted\"\nlocal-address = ipc://@$VOLTTRON_HOME/run/vip.socket\n",
+        )
+        .unwrap();
+        assert_eq!(c.enable_federation, Some(true));
+        assert_eq!(c.agent_isolation_mode, Some(true), "VOLTTRON 8/9's spelling");
+        assert_eq!(c.instance_name.as_deref(), Some("quoted"));
+        assert_eq!(
+            c.local_address.as_deref(),
+            Some("ipc://@$VOLTTRON_HOME/run/vip.socket")
+        );
+        let keys: Vec<&str> = c.warnings.iter().map(|w| w.key.as_str()).collect();
+        assert_eq!(
+            keys,
+            [
+                "enable-federation",
+                "volttron-central-address",
+                "autostart",
+                "federation-url"
+            ]
+        );
+        assert!(
+            c.warnings
+                .iter()
+                .all(|w| matches!(w.kind, ConfigWarningKind::NotImplemented { .. }))
+        );
+        assert_eq!(c.extra["federation-url"], "http://x");
+        let c = parse("[volttron]\nsomething-new = 1\n").unwrap();
+        assert_eq!(c.warnings[0].kind, ConfigWarningKind::Unknown);
     }
 
     #[test]
@@ -640,6 +1088,11 @@ web-ssl-cert = /home/u/.volttron/certificates/certs/platform_web-server.crt
         .unwrap();
         assert_eq!(c.instance_name.as_deref(), Some("second"));
         assert_eq!(c.auth, Some(false));
+        assert!(
+            c.warnings
+                .iter()
+                .any(|w| w.kind == ConfigWarningKind::Repeated { first_line: 10 })
+        );
         assert_eq!(c.agent_restart_limit, Some(1));
         assert!(c.extra.is_empty(), "{:?}", c.extra);
     }

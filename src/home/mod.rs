@@ -9,7 +9,10 @@
 //! | `run/vip.socket` | the local socket agents and `vctl` connect to | |
 //! | `agents/<identity>/` | one installed agent | [`install`] |
 //! | `python/` | the Python environment of Python agents (unless `$VOLTTRON_PYTHON_ENV` names another) | [`python`] |
-//! | `credentials_store/<identity>.json` | an agent's credentials | `auth` |
+//! | `credentials_store/<identity>.json` | an agent's credentials (VOLTTRON 11's format) | `auth::keys` |
+//! | `credentials_store/platform.json` | the serverkey for VOLTTRON 11 agents (no secret) | `auth::keys` |
+//! | `keystore.json` | the platform's key pair | `auth::keys` |
+//! | `authz.json` | authorization rules (this project's or VOLTTRON 11's format) | `auth::authz` |
 //! | `configuration_store/<identity>.store` | an agent's configuration store | `config_store` |
 //!
 //! [`select`] implements `vctl`'s agent selection (identity, UUID prefix, name, tag, globs).
