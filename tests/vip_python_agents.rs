@@ -43,7 +43,7 @@ impl Watcher {
     }
 
     #[subscribe("from/python")]
-    fn from_python(&mut self, msg: &Publication) {
+    fn python_messages(&mut self, msg: &Publication) {
         let _ = self.publications.send(msg.clone());
     }
 
@@ -201,13 +201,24 @@ async fn the_listener_from_pypi_hears_rust_agents_and_they_hear_it() {
     assert_eq!(beat.sender.as_str(), "listener");
     assert_eq!(beat.message, Value::from("GOOD"));
     assert!(beat.headers.contains_key("TimeStamp"), "{:?}", beat.headers);
-    // A Rust publication reaches it: the listener logs every message it hears.
-    s.platform
+    // A Rust publication reaches it (once it has subscribed: the count says so), and the
+    // listener logs every message it hears (its JSON record's text, as a log line).
+    let deadline = Instant::now() + DEADLINE;
+    while s
+        .platform
         .publish("rust/hello", serde_json::json!({"from": "rust"}))
-        .unwrap();
+        .unwrap()
+        == 0
+    {
+        assert!(
+            Instant::now() < deadline,
+            "the listener never subscribed\n{}",
+            log_tail()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     wait_for_log("the listener's log of a Rust publication", |log| {
-        log.lines()
-            .any(|l| l.contains("listener") && l.contains("rust/hello"))
+        log.contains("Sender: platform:, Bus: , Topic: rust/hello")
     })
     .await;
     // platform.health knows it.

@@ -198,7 +198,6 @@ impl Authority {
 
     /// The protected methods of `identity` (`platform.auth.get_protected_rpcs`); see
     /// [`Authz::protected_rpcs`].
-    #[allow(dead_code, reason = "for platform.auth.get_protected_rpcs (VIP services)")]
     pub(crate) fn protected_rpcs(&self, identity: &str) -> Vec<String> {
         self.authz().protected_rpcs(identity)
     }
@@ -206,10 +205,6 @@ impl Authority {
     /// `platform.auth.check_rpc_authorization(identity, method_name, method_args)`; see
     /// [`Authz::check_rpc_authorization`]. VOLTTRON 11 answers `true` or raises: answer
     /// `true` on `Ok`, an error carrying the message on `Err`.
-    #[allow(
-        dead_code,
-        reason = "for platform.auth.check_rpc_authorization (VIP services)"
-    )]
     pub(crate) fn check_rpc_authorization(
         &self,
         identity: &str,
@@ -222,10 +217,6 @@ impl Authority {
 
     /// `platform.auth.check_pubsub_authorization(identity, topic_pattern, access)`; see
     /// [`Authz::check_pubsub_authorization`]. VOLTTRON 11 answers a boolean: `is_ok()`.
-    #[allow(
-        dead_code,
-        reason = "for platform.auth.check_pubsub_authorization (VIP services)"
-    )]
     pub(crate) fn check_pubsub_authorization(
         &self,
         identity: &str,

@@ -613,6 +613,15 @@ impl Authz {
         &self.rpc
     }
 
+    /// Whether any topic is protected, for publishing or subscribing, in either format
+    /// (VOLTTRON 11's clients then ask `platform.auth` before each publish).
+    pub fn protects_topics(&self) -> bool {
+        match &self.v11 {
+            Some(rules) => rules.protects_topics(),
+            None => !self.publish.is_empty() || !self.subscribe.is_empty(),
+        }
+    }
+
     /// The protected prefixes for publishing or subscribing, with their capabilities.
     pub fn protected_topics(&self, access: TopicAccess) -> &BTreeMap<String, Capabilities> {
         match access {

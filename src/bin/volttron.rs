@@ -112,6 +112,7 @@ async fn run(args: Args) -> Result<(), String> {
         ..PlatformConfig::default()
     };
     let config = file.merge(flags);
+    config.log_warnings();
     let _pid = PidFile::acquire(home.pid_file()).map_err(|e| e.to_string())?;
 
     let mut builder = Platform::builder()

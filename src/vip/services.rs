@@ -20,7 +20,7 @@ use std::time::Duration;
 
 use futures::Future;
 
-use crate::auth::authz::TopicAccess;
+use crate::auth::authz::PubsubAccess;
 use crate::core::{Args, Identity, Map, RpcError, Value};
 use crate::platform::endpoint::Endpoint;
 use crate::vip::{Context, jsonrpc};
@@ -51,11 +51,10 @@ pub(crate) fn reachable(ctx: &Context, recipient: &str) -> bool {
 /// The peers a `peerlist list` names.
 pub(crate) fn listing(ctx: &Context) -> Vec<String> {
     let router = &ctx.endpoint.router;
-    let show_auth = ctx.authority.as_ref().is_some_and(|a| {
-        let authz = a.authz();
-        !authz.protected_topics(TopicAccess::Publish).is_empty()
-            || !authz.protected_topics(TopicAccess::Subscribe).is_empty()
-    });
+    let show_auth = ctx
+        .authority
+        .as_ref()
+        .is_some_and(|a| a.authz().protects_topics());
     let mut peers: Vec<String> = router
         .peers()
         .into_iter()
@@ -109,7 +108,7 @@ pub(crate) fn call(
         })
     };
     if recipient == AUTH
-        && let Some(result) = auth_answer(ctx, caller.identity.as_str(), &method, &args)
+        && let Some(result) = auth_answer(ctx, &method, &args)
     {
         return Box::pin(futures::future::ready(answer(id, result)));
     }
@@ -140,59 +139,51 @@ pub(crate) fn call(
 
 /// `platform.auth`'s methods that VOLTTRON 11 agents call on their own; `None` for the
 /// others (the auth service's).
-fn auth_answer(ctx: &Context, asker: &str, method: &str, args: &Args) -> Option<Result<Value, RpcError>> {
+fn auth_answer(ctx: &Context, method: &str, args: &Args) -> Option<Result<Value, RpcError>> {
     let arg = |i: usize, name: &str| -> Option<Value> {
         args.named.get(name).or_else(|| args.positional.get(i)).cloned()
     };
     let text = |v: Option<Value>| v.and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default();
-    let authz = ctx.authority.as_ref().map(|a| a.authz());
+    let authority = ctx.authority.as_ref();
     Some(Ok(match method {
         // The methods of `identity` that need a capability: the agent asks, then checks
         // each call to them with `check_rpc_authorization`.
         "get_protected_rpcs" => {
             let identity = text(arg(0, "identity"));
-            let methods: Vec<String> = authz
-                .as_ref()
-                .and_then(|z| {
-                    z.rpc_method_authorizations()
-                        .get(&identity)
-                        .map(|m| m.keys().cloned().collect())
-                })
-                .unwrap_or_default();
+            let methods = authority.map(|a| a.protected_rpcs(&identity)).unwrap_or_default();
             Value::List(methods.into_iter().map(Value::from).collect())
         }
         "check_pubsub_authorization" => {
             let identity = text(arg(0, "identity"));
             let topic = text(arg(1, "topic_pattern"));
-            let access = text(arg(2, "access"));
-            Value::from(authz.is_none_or(|z| {
-                let publish = || z.check_publish(&identity, &topic).is_ok();
-                let subscribe = || z.check_subscribe(&identity, &topic).is_ok();
-                match access.as_str() {
-                    "publish" => publish(),
-                    "subscribe" => subscribe(),
-                    _ => publish() && subscribe(),
+            let access: PubsubAccess = match text(arg(2, "access")).parse() {
+                Ok(access) => access,
+                Err(e) => {
+                    return Some(Err(RpcError::InvalidParams {
+                        method: method.to_owned(),
+                        message: format!("{e}"),
+                    }));
                 }
-            }))
+            };
+            Value::from(
+                authority.is_none_or(|a| a.check_pubsub_authorization(&identity, &topic, access).is_ok()),
+            )
         }
-        // Asked by the callee (`asker`) about a call it received: `method_name` is
-        // `<asker>.<method>`.
+        // Asked by the callee about a call it received (`method_name` is
+        // `<callee>.<method>`): VOLTTRON 11 answers true or raises.
         "check_rpc_authorization" => {
             let identity = text(arg(0, "identity"));
             let method_name = text(arg(1, "method_name"));
-            let method = method_name
-                .strip_prefix(asker)
-                .and_then(|m| m.strip_prefix('.'))
-                .unwrap_or(&method_name);
             let named = match arg(2, "method_args") {
                 Some(Value::Map(m)) => m,
                 _ => Map::new(),
             };
-            let call = Args {
-                positional: Vec::new(),
-                named,
-            };
-            Value::from(authz.is_none_or(|z| z.check_call(&identity, asker, method, &call, &[]).is_ok()))
+            if let Some(a) = authority
+                && let Err(e) = a.check_rpc_authorization(&identity, &method_name, &named)
+            {
+                return Some(Err(e));
+            }
+            Value::from(true)
         }
         _ => return None,
     }))

@@ -560,6 +560,11 @@ fn describe(value: &Value) -> String {
 }
 
 impl Rules {
+    /// Whether any topic is protected.
+    pub(super) fn protects_topics(&self) -> bool {
+        !self.protected_topics.is_empty()
+    }
+
     pub(super) fn is_empty(&self) -> bool {
         self.protected_topics.is_empty() && self.protected_rpcs.is_empty() && self.grants.is_empty()
     }
