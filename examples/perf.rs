@@ -38,6 +38,12 @@
 //! | `resources.monitor_cpu_percent_at_1hz` | the same round's cost as a share of one core when sampling once a second (`round_ms / 1000 × 100`) |
 //! | `resources.sample_100_agents_cgroup_ms` | the same round over 100 other `sleep` children, each moved into a cgroup of its own (`AgentCgroup`, default limits, under a platform group `volttron-perf-<pid>` from `CgroupSupport::detect` on `/sys/fs/cgroup`) and measured through it (`MonitoredAgent::cgroup`): per agent, the group's CPU, memory and `cgroup.procs` files and the root's stat; every agent of every round must report `Accounting::Cgroup` (the run panics otherwise). Compare with `resources.sample_100_agents_ms` of the same run. Where cgroups are unavailable, no figure: `skipped:` and the reason on stderr. The children are killed and reaped, then their groups and the platform group removed |
 //! | `resources.monitor_cgroup_cpu_percent_at_1hz` | the cgroup round's cost as a share of one core at one round a second (`round_ms / 1000 × 100`); skipped with it |
+//! | `vip.pubsub.rust_to_rust` | a platform with the VIP listener (auth on, CURVE over the home's abstract `ipc://@` socket) and two Rust VIP clients (`volttron::vip::client`, blocking, threads of their own): one publishes N 200-byte string payloads keeping at most 512 publishes unanswered, then an end marker; the other counts until the marker. Delivered / (first publish to marker received) |
+//! | `vip.pubsub.rust_to_rust_vs_bridge` | ratio to `bridge.pubsub.remote_to_remote` of the same run (when it ran) |
+//! | `vip.rpc.rust_to_rust_rtt_p50` | a Rust VIP client calls `echo(i)` of an in-process agent N times in sequence; median round trip; `_vs_bridge`: ratio to `bridge.rpc.rtt_p50` of the same run |
+//! | `vip.pubsub.python_to_rust` | `benches/vip_client.py` (VOLTTRON 11's client library, in the venv of `bash .ci/test`) publishes N messages to an in-process Rust agent, each `.get()`-ed as VOLTTRON's agents do (with its `peerlist` before each); N / elapsed as the script measures it; median of up to 3 runs. VOLTTRON's own platform: 141 msgs/s on this machine kind |
+//! | `vip.rpc.python_to_rust_rtt_p50` | the same script calls the Rust agent's `echo` N times in sequence; its median round trip. VOLTTRON's own platform: 3.8 ms |
+//! | `vip.listener_start_to_heartbeat_ms` | VOLTTRON's listener agent (from the venv) installed under the control service: from the `start_agent` RPC (what `vctl start` sends) to its first `heartbeat/listener` publication at an in-process agent (Python's start-up and imports included); median of up to 5 starts |
 //! | `baseline.uds_pingpong_rtt` | `UnixStream::pair`, 8-byte ping-pong between two threads, median round trip (on a VM this swings with idle-vCPU wake-up latency) |
 
 use std::io::{Read, Write};
@@ -76,6 +82,10 @@ struct Sizes {
     config_pairs: usize,
     bridge_stream: u64,
     bridge_calls: usize,
+    vip_stream: u64,
+    vip_calls: usize,
+    python_publishes: u64,
+    python_calls: u64,
 }
 
 impl Sizes {
@@ -93,6 +103,10 @@ impl Sizes {
                 config_pairs: 200,
                 bridge_stream: 300_000,
                 bridge_calls: 5_000,
+                vip_stream: 100_000,
+                vip_calls: 2_000,
+                python_publishes: 1_000,
+                python_calls: 1_000,
             }
         } else {
             Sizes {
@@ -107,6 +121,10 @@ impl Sizes {
                 config_pairs: 500,
                 bridge_stream: 1_000_000,
                 bridge_calls: 20_000,
+                vip_stream: 300_000,
+                vip_calls: 5_000,
+                python_publishes: 2_000,
+                python_calls: 2_000,
             }
         }
     }
@@ -563,6 +581,97 @@ fn resources_round_ms(figure: &str, runs: usize, cgroups: Option<CgroupSupport>)
 }
 
 // ---------------------------------------------------------------------------------------
+// VIP
+// ---------------------------------------------------------------------------------------
+
+/// The `vip.*` figures (see the table in the module docs), with ratios to the bridge's
+/// figures of the same run where there are some.
+fn vip_figures(s: &Sizes, want: &dyn Fn(&str) -> bool, figures: &mut Figures) {
+    let runs = s.runs;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let of = |figures: &Figures, name: &str| figures.iter().find(|f| f.0 == name).map(|f| f.1);
+    rt.block_on(async {
+        let mut rig = workloads::vip::VipRig::start().await;
+        if want("vip.pubsub.rust_to_rust") {
+            eprintln!(
+                "[perf] vip.pubsub.rust_to_rust: warm-up + {runs} runs of {}",
+                s.vip_stream
+            );
+            rig.rust_stream(s.vip_stream / 10).await;
+            let mut rates = Vec::new();
+            for _ in 0..runs {
+                rates.push(rig.rust_stream(s.vip_stream).await);
+            }
+            eprintln!("[perf] vip.pubsub.rust_to_rust per run (msgs/s): {rates:.0?}");
+            let rate = median(rates);
+            figures.push(("vip.pubsub.rust_to_rust", rate, "msgs/s"));
+            if let Some(bridge) = of(figures, "bridge.pubsub.remote_to_remote") {
+                figures.push(("vip.pubsub.rust_to_rust_vs_bridge", rate / bridge, "ratio"));
+            }
+        }
+        if want("vip.rpc.rust_to_rust") {
+            eprintln!(
+                "[perf] vip.rpc.rust_to_rust: warm-up + {runs} runs of {}",
+                s.vip_calls
+            );
+            rig.rust_rpc(s.vip_calls / 10).await;
+            let mut p50 = Vec::new();
+            for _ in 0..runs {
+                p50.push(rig.rust_rpc(s.vip_calls).await);
+            }
+            let p50 = median(p50);
+            figures.push(("vip.rpc.rust_to_rust_rtt_p50", p50, "us"));
+            if let Some(bridge) = of(figures, "bridge.rpc.rtt_p50") {
+                figures.push(("vip.rpc.rust_to_rust_rtt_p50_vs_bridge", p50 / bridge, "ratio"));
+            }
+        }
+        if want("vip.pubsub.python_to_rust") || want("vip.rpc.python_to_rust") {
+            let python_runs = runs.min(3);
+            eprintln!(
+                "[perf] vip.*.python_to_rust: {python_runs} runs of vip_client.py ({} publishes, {} calls)",
+                s.python_publishes, s.python_calls
+            );
+            let (mut rates, mut rtts) = (Vec::new(), Vec::new());
+            for _ in 0..python_runs {
+                let Some(f) = rig.python(s.python_publishes, s.python_calls).await else {
+                    break;
+                };
+                rates.push(f.publish_msgs_per_s);
+                rtts.push(f.rpc_rtt_p50_us);
+            }
+            if !rates.is_empty() {
+                eprintln!(
+                    "[perf] vip.pubsub.python_to_rust per run (msgs/s): {rates:.0?}; rpc p50 (us): {rtts:.0?}"
+                );
+                let counted = rig.python_count.load(std::sync::atomic::Ordering::Relaxed);
+                assert_eq!(
+                    counted,
+                    s.python_publishes * rates.len() as u64,
+                    "the sink missed publications"
+                );
+                figures.push(("vip.pubsub.python_to_rust", median(rates), "msgs/s"));
+                figures.push(("vip.rpc.python_to_rust_rtt_p50", median(rtts), "us"));
+            }
+        }
+        if want("vip.listener_start") && rig.install_listener().await {
+            let starts = runs.min(5);
+            eprintln!("[perf] vip.listener_start_to_heartbeat_ms: {starts} starts");
+            let mut ms = Vec::new();
+            for _ in 0..starts {
+                ms.push(rig.listener_start_ms().await);
+            }
+            eprintln!("[perf] vip.listener_start_to_heartbeat_ms per start: {ms:.0?}");
+            figures.push(("vip.listener_start_to_heartbeat_ms", median(ms), "ms"));
+        }
+        rig.shutdown().await;
+    });
+}
+
+// ---------------------------------------------------------------------------------------
 // Bridge
 // ---------------------------------------------------------------------------------------
 
@@ -1004,6 +1113,9 @@ fn main() {
     ];
     if bridge.iter().any(|b| want(b)) {
         bridge_figures(&s, &want, uds_rtt, &mut figures);
+    }
+    if want("vip") {
+        vip_figures(&s, &want, &mut figures);
     }
 
     for (name, value, unit) in figures {

@@ -9,7 +9,8 @@
 //! - the actix baseline: [`Pinger`] `do_send`s [`Ping`]s to a [`Counter`], run by
 //!   [`actix_burst`].
 //!
-//! - the bridge: [`bridge`], remote agents attached over a Unix socket.
+//! - the bridge: [`bridge`], remote agents attached over a Unix socket;
+//! - VIP: `vip`, VIP clients (Rust ones and VOLTTRON's Python library) through the listener.
 //!
 //! Both platforms run with `agent_threads(1)`: every agent shares one agent thread, as the
 //! actix baseline shares one arbiter.
@@ -19,6 +20,8 @@
 //! is not discovered as a benchmark target by cargo).
 
 pub(crate) mod bridge;
+#[cfg(feature = "vip")]
+pub(crate) mod vip;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};

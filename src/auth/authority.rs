@@ -198,6 +198,7 @@ impl Authority {
 
     /// The protected methods of `identity` (`platform.auth.get_protected_rpcs`); see
     /// [`Authz::protected_rpcs`].
+    #[cfg_attr(not(feature = "vip"), allow(dead_code, reason = "asked by VIP peers"))]
     pub(crate) fn protected_rpcs(&self, identity: &str) -> Vec<String> {
         self.authz().protected_rpcs(identity)
     }
@@ -205,6 +206,7 @@ impl Authority {
     /// `platform.auth.check_rpc_authorization(identity, method_name, method_args)`; see
     /// [`Authz::check_rpc_authorization`]. VOLTTRON 11 answers `true` or raises: answer
     /// `true` on `Ok`, an error carrying the message on `Err`.
+    #[cfg_attr(not(feature = "vip"), allow(dead_code, reason = "asked by VIP peers"))]
     pub(crate) fn check_rpc_authorization(
         &self,
         identity: &str,
@@ -217,6 +219,7 @@ impl Authority {
 
     /// `platform.auth.check_pubsub_authorization(identity, topic_pattern, access)`; see
     /// [`Authz::check_pubsub_authorization`]. VOLTTRON 11 answers a boolean: `is_ok()`.
+    #[cfg_attr(not(feature = "vip"), allow(dead_code, reason = "asked by VIP peers"))]
     pub(crate) fn check_pubsub_authorization(
         &self,
         identity: &str,

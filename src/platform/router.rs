@@ -117,6 +117,7 @@ impl Router {
     }
 
     /// Registers a function told of every agent process that exits.
+    #[cfg_attr(not(feature = "vip"), allow(dead_code, reason = "used by the VIP listener"))]
     pub(crate) fn on_process_exit(&self, hook: ExitHook) {
         self.exit_hooks.lock().push(hook);
     }

@@ -80,6 +80,10 @@ impl BindContext<'_> {
 }
 
 /// What a service sees once the platform runs.
+#[cfg_attr(
+    not(feature = "vip"),
+    allow(dead_code, reason = "read by the services of feature modules")
+)]
 pub struct ServiceContext {
     pub(crate) platform: Platform,
     pub(crate) endpoint: Endpoint,
@@ -87,6 +91,10 @@ pub struct ServiceContext {
     pub(crate) authority: Option<Arc<Authority>>,
 }
 
+#[cfg_attr(
+    not(feature = "vip"),
+    allow(dead_code, reason = "used by the services of feature modules")
+)]
 impl ServiceContext {
     /// The platform's handle.
     pub fn platform(&self) -> &Platform {
