@@ -1114,7 +1114,14 @@ fn main() {
     if bridge.iter().any(|b| want(b)) {
         bridge_figures(&s, &want, uds_rtt, &mut figures);
     }
-    if want("vip") {
+    let vip = [
+        "vip.pubsub.rust_to_rust",
+        "vip.rpc.rust_to_rust",
+        "vip.pubsub.python_to_rust",
+        "vip.rpc.python_to_rust",
+        "vip.listener_start",
+    ];
+    if vip.iter().any(|v| want(v)) {
         vip_figures(&s, &want, &mut figures);
     }
 

@@ -106,10 +106,16 @@
 //! |--------|------|
 //! | [`core`] | vocabulary without a runtime: [`Value`], [`Topic`], [`Identity`], subscription index, RPC errors |
 //! | [`agent`](mod@agent) | the [`Agent`] trait, [`AgentContext`], handler attributes, cron |
-//! | [`platform`] | [`Platform`] and its builder, routing table, [`backpressure`](platform::backpressure), [`supervision`], [`Clock`] |
-//! | [`bridge`] | the socket bridge's wire protocol: framed, versioned frames, bincode bodies (the transport comes next) |
+//! | [`platform`] | [`Platform`] and its builder, routing table, [`backpressure`](platform::backpressure), [`supervision`], [`Clock`], the [`service`](platform::service) seam |
+//! | [`bridge`] | the socket bridge's wire protocol and platform-side server: framed, versioned frames, bincode bodies, Noise |
+//! | [`remote`] | the agent side of the bridge: an agent in its own process |
+//! | `vip` | VIP over ZeroMQ for VOLTTRON 11's Python agents (feature `vip`) |
+//! | [`auth`] | keys and key files, `authz.json` (this project's format and VOLTTRON 11's), the pending list |
 //! | [`config_store`] | VOLTTRON's configuration store files: parsing, references, durable writes |
-//! | [`services`] | the platform's own agents (`platform.health`) under their supervisor |
+//! | [`home`] | `$VOLTTRON_HOME`: layout, config, installed agents, the Python environment |
+//! | [`control`] | agent processes: launch, stop escalation, crash restarts, isolation |
+//! | [`resources`] | resource contracts, `/proc` and cgroup monitoring, enforcement, the sandbox |
+//! | [`services`] | the platform's own agents (`config.store`, `platform.auth`, `platform.health`, `control`) under their supervisor |
 //! | [`testing`] | [`TestPlatform`](testing::TestPlatform): virtual clock, capture, settle |
 //!
 //! actix runs underneath but never appears in this API.
