@@ -1,7 +1,8 @@
 //! A `$VOLTTRON_HOME` as VOLTTRON 11 leaves it starts this platform unchanged: the
 //! `volttron` and `vctl` binaries on a home built file by file as VOLTTRON 11 writes it
-//! (read from volttron-core 2.0.0rc38 and volttron-lib-auth 2.0.0rc13, whose own classes
-//! wrote the fixtures below), then VOLTTRON 11's client library against it.
+//! (read from volttron-core 2.0.0rc38 and volttron-lib-auth 2.0.0rc13; `authz.json` and the
+//! store's format are those classes' own output, keys are made per test), then VOLTTRON 11's
+//! client library against it.
 //!
 //! What VOLTTRON 11 leaves in a home after `volttron --address tcp://…` and
 //! `vctl install volttron-listener` (umask 022; it refuses to run as root):
