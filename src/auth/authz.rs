@@ -186,6 +186,7 @@ use serde::Serialize;
 use serde_json::Value as Json;
 
 use crate::core::{Args, Identity, Map, RpcError, Value};
+use crate::services::volttron11_identity;
 
 mod v11;
 
@@ -660,6 +661,8 @@ impl Authz {
             message,
         };
         if let Some(rules) = &self.v11 {
+            // The file names this platform's store and control service as VOLTTRON 11 does.
+            let (caller, callee) = (volttron11_identity(caller), volttron11_identity(callee));
             let protected = rules.is_protected_rpc(callee, method)
                 || (callee == AUTH_SERVICE && !AUTH_OPEN_METHODS.contains(&method));
             if !protected {
@@ -716,7 +719,7 @@ impl Authz {
     /// capabilities for. Sorted. (`platform.auth.get_protected_rpcs`.)
     pub fn protected_rpcs(&self, identity: &str) -> Vec<String> {
         match &self.v11 {
-            Some(rules) => rules.protected_rpcs(identity),
+            Some(rules) => rules.protected_rpcs(volttron11_identity(identity)),
             None => self
                 .rpc
                 .get(identity)
@@ -791,7 +794,7 @@ impl Authz {
     /// Checks that `identity` may publish to `topic`.
     pub fn check_publish(&self, identity: &str, topic: &str) -> Result<(), Unauthorized> {
         if let Some(rules) = &self.v11 {
-            return rules.check_publish(identity, topic);
+            return rules.check_publish(volttron11_identity(identity), topic);
         }
         self.check_topics(identity, TopicAccess::Publish, topic, |prefix| {
             under(topic, prefix)
@@ -803,7 +806,7 @@ impl Authz {
     /// whose capabilities `identity` lacks (see the module docs).
     pub fn check_subscribe(&self, identity: &str, subscription: &str) -> Result<(), Unauthorized> {
         if let Some(rules) = &self.v11 {
-            return rules.check_subscribe(identity, subscription);
+            return rules.check_subscribe(volttron11_identity(identity), subscription);
         }
         let levels: Vec<&str> = subscription.split('/').collect();
         match levels.iter().position(|l| *l == "+" || *l == "#") {

@@ -41,7 +41,8 @@
 //! `platform.json` `0644` with `identity` `"platform"`, the real `publickey` and, as
 //! `secretkey`, the fixed marker [`PLATFORM_SECRET_PLACEHOLDER`] (a valid-looking key text that
 //! is not the secret). The directory is made traversable (`0711`: others may open a file whose
-//! name they know, and list nothing), every other file in it stays `0600`.
+//! name they know, and list nothing), every other file in it `0600` (VOLTTRON 11 leaves them
+//! `0644` under a `0700` directory: the group and others bits are taken off first).
 //!
 //! A VOLTTRON 11 home has no `keystore.json` and keeps the platform's real secret in
 //! `platform.json`. The first [`PlatformKey::load_or_create`] imports it: the key pair moves
@@ -583,7 +584,9 @@ fn key_file_bytes(keys: &KeyPair, format: KeyFormat<'_>) -> Vec<u8> {
 }
 
 /// Creates `dir` (and missing parents) `0711` if it does not exist, and adds the traverse
-/// bits for group and others if it exists without them.
+/// bits for group and others if it exists without them. First every file in it but
+/// `platform.json` loses the group and others bits: VOLTTRON 11 leaves agents' secrets
+/// `0644` under a `0700` `credentials_store/`, which traversable would expose.
 fn create_traversable_dir(dir: &Path) -> Result<(), KeyError> {
     let mut builder = fs::DirBuilder::new();
     builder.recursive(true);
@@ -596,6 +599,7 @@ fn create_traversable_dir(dir: &Path) -> Result<(), KeyError> {
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
+        tighten_secret_files(dir)?;
         let mode = fs::metadata(dir)
             .map_err(|e| KeyError::io(dir, e))?
             .permissions()
@@ -603,6 +607,32 @@ fn create_traversable_dir(dir: &Path) -> Result<(), KeyError> {
         if mode & 0o011 != 0o011 {
             fs::set_permissions(dir, fs::Permissions::from_mode((mode | 0o011) & 0o7777))
                 .map_err(|e| KeyError::io(dir, e))?;
+        }
+    }
+    Ok(())
+}
+
+/// Takes the group and others bits off every regular file in `dir` but `platform.json`
+/// (symbolic links are left alone), logging each.
+#[cfg(unix)]
+fn tighten_secret_files(dir: &Path) -> Result<(), KeyError> {
+    use std::os::unix::fs::PermissionsExt;
+    let public = format!("{PLATFORM_IDENTITY}.json");
+    for entry in fs::read_dir(dir).map_err(|e| KeyError::io(dir, e))? {
+        let entry = entry.map_err(|e| KeyError::io(dir, e))?;
+        if entry.file_name() == public.as_str() {
+            continue;
+        }
+        let path = entry.path();
+        let meta = fs::symlink_metadata(&path).map_err(|e| KeyError::io(&path, e))?;
+        let mode = meta.permissions().mode() & 0o7777;
+        if meta.is_file() && mode & 0o077 != 0 {
+            fs::set_permissions(&path, fs::Permissions::from_mode(mode & 0o700))
+                .map_err(|e| KeyError::io(&path, e))?;
+            tracing::info!(
+                file = %path.display(),
+                "credentials were readable by others (as VOLTTRON 11 leaves them): now owner-only"
+            );
         }
     }
     Ok(())

@@ -20,7 +20,8 @@
 //!
 //! The executable is the one file in the directory whose name is none of the above, does
 //! not start with `.`, and has an execute bit. A `PYTHON` file takes precedence, then a
-//! `COMMAND` file.
+//! `COMMAND` file. A directory with none of them but a `data/` is one VOLTTRON 11
+//! installed ([`Program::Volttron11`]): listed, not started.
 //!
 //! A Python agent's directory is VOLTTRON 11's (`UUID`, `NAME` = `<dist>-<version>`,
 //! `config`, `data/`) plus `PYTHON`; its code lives in the environment, shared by every
@@ -85,6 +86,12 @@ pub enum Program {
     Command(Vec<String>),
     /// A Python agent: an entry point of a distribution installed in an environment.
     Python(PythonProgram),
+    /// An agent VOLTTRON 11 installed: its directory has `data/` and no program of ours,
+    /// its code is in VOLTTRON 11's own environment (`poetry add` into the venv that ran
+    /// VOLTTRON 11), which this platform does not know. Listed, never started: reinstall it
+    /// with `vctl install <package> --vip-identity <identity> --force`, which keeps its
+    /// UUID, `data/` and credentials. Not installable.
+    Volttron11,
 }
 
 impl From<PathBuf> for Program {
@@ -469,6 +476,13 @@ pub fn install(home: &VolttronHome, spec: &InstallSpec) -> Result<InstalledAgent
             }
             Program::Command(argv) => ProgramFile::Command(command_bytes(argv)?),
             Program::Python(python) => ProgramFile::Python(python_bytes(python, &identity)?),
+            Program::Volttron11 => {
+                return Err(invalid(
+                    "program",
+                    "VOLTTRON 11's",
+                    "a VOLTTRON 11 agent directory is only read, not installed",
+                ));
+            }
         },
         config: spec
             .config
@@ -812,7 +826,8 @@ fn command_bytes(argv: &[String]) -> Result<Vec<u8>, InstallError> {
     serde_json::to_vec(argv).map_err(|e| InstallError::io(Path::new("COMMAND"), io::Error::other(e)))
 }
 
-/// `PYTHON`, else `COMMAND`, else the executable (module docs).
+/// `PYTHON`, else `COMMAND`, else the executable, else (with `data/`) VOLTTRON 11's
+/// layout (module docs).
 fn read_program(dir: &Path) -> Result<Program, AgentDirError> {
     let python_path = dir.join("PYTHON");
     if let Some(text) = read_trimmed(&python_path)? {
@@ -864,6 +879,8 @@ fn read_program(dir: &Path) -> Result<Program, AgentDirError> {
         }
     }
     match candidates.len() {
+        // VOLTTRON 11's layout: `UUID`, `NAME`, `config`, `data/`, the code elsewhere.
+        0 if dir.join("data").is_dir() => Ok(Program::Volttron11),
         0 => Err(AgentDirError::NoProgram { dir: dir.to_owned() }),
         1 => Ok(Program::Executable(candidates.remove(0))),
         _ => {

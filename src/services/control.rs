@@ -461,6 +461,14 @@ impl ControlService {
             Program::Python(python) => {
                 return self.spawn_python(launch, python, uid);
             }
+            Program::Volttron11 => {
+                return Err(format!(
+                    "agent '{identity}' ({}) was installed by VOLTTRON 11, whose Python environment \
+                     holds its code: reinstall it with `vctl install <package> --vip-identity {identity} --force` \
+                     (its UUID, data/ and key are kept)",
+                    agent.name
+                ));
+            }
         };
         spec = spec
             .env("AGENT_VIP_IDENTITY", identity)
@@ -803,6 +811,7 @@ fn check_reachable(agent: &InstalledAgent, uid: u32) -> Result<(), String> {
         },
         // The environment's interpreter (its code is read, not executed).
         Program::Python(python) => python.interpreter(),
+        Program::Volttron11 => return Ok(()),
     };
     let named = std::os::unix::ffi::OsStrExt::as_bytes(program.as_os_str()).contains(&b'/');
     if !named {

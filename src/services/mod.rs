@@ -38,6 +38,17 @@ pub const V11_CONFIG_STORE: &str = "platform.config_store";
 /// VOLTTRON 11's identity for the control service (`control` here).
 pub const V11_CONTROL: &str = "platform.control";
 
+/// The name VOLTTRON 11 gives `identity`: [`V11_CONFIG_STORE`] and [`V11_CONTROL`] for this
+/// platform's store and control service (a VOLTTRON 11 `authz.json` names them so), else
+/// `identity` itself.
+pub(crate) fn volttron11_identity(identity: &str) -> &str {
+    match identity {
+        config_store::IDENTITY => V11_CONFIG_STORE,
+        control::IDENTITY => V11_CONTROL,
+        other => other,
+    }
+}
+
 /// The services supervisor's name.
 pub const SERVICES: &str = "platform.services";
 
