@@ -112,11 +112,6 @@ impl ServiceContext {
         &self.endpoint
     }
 
-    /// The edge thread, for work a service hands out later.
-    pub(crate) fn edge(&self) -> &ArbiterHandle {
-        &self.edge
-    }
-
     pub(crate) fn authority(&self) -> Option<&Arc<Authority>> {
         self.authority.as_ref()
     }

@@ -528,7 +528,7 @@ fn rpc(server: &mut Server, m: Incoming, recipient: String) {
         };
         send_rpc_reply(&shared, &m, json::to_vec(&body));
     };
-    server.ctx.edge.spawn(answer);
+    server.pending.push(Box::pin(answer));
 }
 
 /// The text a JSON-RPC id is matched by.

@@ -53,8 +53,6 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
-use actix::prelude::ArbiterHandle;
-
 use crate::auth::Authority;
 use crate::platform::endpoint::Endpoint;
 use crate::platform::service::{BindContext, PlatformService, ServiceContext, ServiceError, ServiceStop};
@@ -96,10 +94,9 @@ pub enum VipError {
     },
 }
 
-/// What the socket thread and the edge thread share.
+/// What the socket thread's handlers share.
 pub(crate) struct Context {
     pub(crate) endpoint: Endpoint,
-    pub(crate) edge: ArbiterHandle,
     pub(crate) authority: Option<Arc<Authority>>,
     pub(crate) serverkey: String,
     pub(crate) addresses: Vec<String>,
@@ -305,7 +302,6 @@ impl PlatformService for VipService {
         let shared = Arc::new(server::Shared::new().map_err(|e| ServiceError::new(NAME, e.to_string()))?);
         let context = Arc::new(Context {
             endpoint: ctx.endpoint().clone(),
-            edge: ctx.edge().clone(),
             authority: ctx.authority().cloned(),
             serverkey: bound.serverkey,
             addresses: bound.addresses,

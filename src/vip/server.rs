@@ -3,8 +3,8 @@
 //!
 //! ZeroMQ sockets belong to one thread, so this thread does all socket work: it reads
 //! and answers VIP messages, drains the mailboxes of its peers into frames (their
-//! wakers flag the peer and write the eventfd), and sends what other threads queued
-//! (RPC replies completed on the edge thread). Publishing and subscribing go straight to
+//! wakers flag the peer and write the eventfd), polls the calls its peers made (a reply
+//! wakes it through the same eventfd), and sends what was queued for the socket. Publishing and subscribing go straight to
 //! the routing table from here, as from any agent's thread.
 
 use std::collections::{HashMap, VecDeque};
@@ -13,6 +13,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
+use futures::StreamExt;
+use futures::stream::FuturesUnordered;
 use parking_lot::Mutex;
 
 use crate::core::Identity;
@@ -100,12 +102,23 @@ pub(crate) enum Slot {
     Refused,
 }
 
+/// Work the thread waits on (answers to the calls its peers made), polled here: a reply
+/// wakes the thread through the eventfd, with no hop through another thread.
+pub(crate) type Pending = FuturesUnordered<std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>>;
+
+impl futures::task::ArcWake for Shared {
+    fn wake_by_ref(arc_self: &Arc<Self>) {
+        Shared::wake(arc_self);
+    }
+}
+
 /// The state of the listener's thread.
 pub(crate) struct Server {
     pub(crate) sockets: Sockets,
     pub(crate) shared: Arc<Shared>,
     pub(crate) ctx: Arc<Context>,
     pub(crate) peers: HashMap<Vec<u8>, Slot>,
+    pub(crate) pending: Pending,
     /// When to probe the peers for departed connections.
     probes: Vec<Instant>,
     /// Messages that could not be parsed, logged once per routing id.
@@ -119,6 +132,7 @@ impl Server {
             shared,
             ctx,
             peers: HashMap::new(),
+            pending: FuturesUnordered::new(),
             probes: Vec::new(),
             malformed: Default::default(),
         }
@@ -126,6 +140,7 @@ impl Server {
 
     /// Runs until the platform stops.
     pub(crate) fn run(mut self) {
+        let waker = futures::task::waker(self.shared.clone());
         while !self.shared.stop.load(Ordering::Acquire) {
             let timeout = self.poll_timeout();
             let (router_in, zap_in, monitor_in) = {
@@ -161,12 +176,19 @@ impl Server {
             if router_in {
                 self.read_router();
             }
+            self.poll_pending(&waker);
             self.drop_exited();
             self.drain_ready();
             self.send_outbound();
             self.run_probes();
         }
         self.close_all("the platform is stopping");
+    }
+
+    /// Runs the waiting answers that can go on.
+    fn poll_pending(&mut self, waker: &std::task::Waker) {
+        let mut cx = std::task::Context::from_waker(waker);
+        while let std::task::Poll::Ready(Some(())) = self.pending.poll_next_unpin(&mut cx) {}
     }
 
     fn poll_timeout(&self) -> i64 {
