@@ -239,6 +239,26 @@ async fn rpc_goes_both_ways_with_volttrons_shapes() {
             .call("platform.config_store", "list_stores", &Args::new(), T)
             .unwrap();
         assert_eq!(stores, Value::List(vec![]));
+        // A batch: two requests and a notification; one answer array, in order, and
+        // nothing for the notification.
+        let batch = serde_json::json!([
+            {"jsonrpc": "2.0", "method": "add", "params": [1, 2], "id": "a"},
+            {"jsonrpc": "2.0", "method": "add", "params": {"a": 5, "b": 5}},
+            {"jsonrpc": "2.0", "method": "nope", "id": 7},
+        ]);
+        let reply = c
+            .ask("recorder", "RPC", vec![serde_json::to_vec(&batch).unwrap()], T)
+            .unwrap();
+        let answers = reply[0].as_list().expect("an array").to_vec();
+        assert_eq!(answers.len(), 2, "{answers:?}");
+        assert_eq!(answers[0]["id"], Value::from("a"));
+        assert_eq!(answers[0]["result"], Value::from(3));
+        assert_eq!(answers[1]["id"], Value::from(7));
+        assert_eq!(answers[1]["error"]["code"], Value::from(-32601));
+        assert_eq!(
+            answers[1]["error"]["data"]["detail"],
+            Value::from("method 'nope' is not implemented")
+        );
         c
     })
     .await;

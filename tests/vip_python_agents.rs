@@ -418,6 +418,7 @@ async fn the_platform_driver_and_the_sqlite_historian_serve_rust_agents() {
     let dir = s.work.path().to_owned();
     std::fs::write(dir.join("fake.csv"), FAKE_CSV).unwrap();
     std::fs::write(dir.join("fake.json"), FAKE_DEVICE).unwrap();
+    std::fs::write(dir.join("fake2.json"), FAKE_DEVICE.replace("fake1", "fake2")).unwrap();
     std::fs::write(
         dir.join("historian.json"),
         r#"{"connection": {"type": "sqlite", "params": {"database": "historian.sqlite"}}}"#,
@@ -497,6 +498,20 @@ async fn the_platform_driver_and_the_sqlite_historian_serve_rust_agents() {
         scraped["devices/campus/building/fake/SampleWritableFloat1"], 42.5,
         "{scraped}"
     );
+    // A device stored while the driver runs reaches it as VOLTTRON 11's `config.update`
+    // push (`*args`/`**kwargs`), and it starts scraping that device too (a device added
+    // live publishes `/multi` only: the driver's own behaviour).
+    s.ok(&[
+        "config",
+        "store",
+        "platform.driver",
+        "devices/campus/building/fake2",
+        &path("fake2.json"),
+        "--json",
+    ])
+    .await;
+    let second = s.publication("devices/campus/building/fake2/multi").await;
+    assert_eq!(second.sender.as_str(), "platform.driver");
     // The historian stores the driver's publications; a Rust agent queries them.
     s.peer_event(PeerEvent::Added("platform.historian".parse().unwrap()))
         .await;
