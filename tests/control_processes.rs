@@ -7,10 +7,10 @@
 //! Children are `/bin/sh -c` scripts. Every wait is for an event (an exit report, a file a
 //! child writes) with a deadline, never a sleep.
 
-use std::io::Write;
+mod common;
+
 use std::path::Path;
 use std::process::Command;
-use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use tokio::sync::mpsc;
@@ -32,41 +32,9 @@ const LOOP: &str = "while :; do sleep 0.05; done";
 // ---------------------------------------------------------------------------------------
 // Helpers
 
-/// Everything logged in this test binary, as text (installed once, globally: agents'
-/// output is logged from reader threads).
-fn log() -> Arc<Mutex<Vec<u8>>> {
-    static LOG: OnceLock<Arc<Mutex<Vec<u8>>>> = OnceLock::new();
-    LOG.get_or_init(|| {
-        let buffer = Arc::new(Mutex::new(Vec::new()));
-        let sink = buffer.clone();
-        let subscriber = tracing_subscriber::fmt()
-            .with_ansi(false)
-            .with_max_level(tracing::Level::DEBUG)
-            .with_writer(move || LogWriter(sink.clone()))
-            .finish();
-        tracing::subscriber::set_global_default(subscriber).expect("the only global subscriber");
-        buffer
-    })
-    .clone()
-}
-
-struct LogWriter(Arc<Mutex<Vec<u8>>>);
-
-impl Write for LogWriter {
-    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(bytes);
-        Ok(bytes.len())
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
 /// The log lines that mention `needle`.
 fn log_lines_with(needle: &str) -> Vec<String> {
-    let log = log();
-    let text = String::from_utf8_lossy(&log.lock().unwrap()).into_owned();
+    let text = common::log_text();
     text.lines()
         .filter(|l| l.contains(needle))
         .map(str::to_owned)
@@ -79,7 +47,7 @@ fn launch_sh(
     dir: &Path,
     script: &str,
 ) -> (AgentProcess, mpsc::UnboundedReceiver<ExitReport>) {
-    log();
+    common::captured_log();
     let (tx, rx) = mpsc::unbounded_channel();
     let spec = LaunchSpec::new(identity, "/bin/sh", dir)
         .arg("-c")
@@ -201,7 +169,7 @@ async fn launched_agent_sees_its_environment_working_dir_and_own_process_group()
         shown.contains("AGENT_CREDENTIALS") && !shown.contains("credentials_store"),
         "{shown}"
     );
-    log();
+    common::captured_log();
     let process = AgentProcess::launch(&spec).unwrap();
     assert_eq!(process.identity(), "env.agent");
     assert!(process.start_time().is_some());

@@ -19,7 +19,6 @@ mod common;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
-use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use common::{DEADLINE, Home, platform_wait};
@@ -580,45 +579,12 @@ fn failed_python_installs_leave_nothing_behind() {
     assert!(platform_wait(platform).success());
 }
 
-/// Everything logged by the in-process platform of this test binary.
-fn captured_log() -> Arc<Mutex<Vec<u8>>> {
-    static LOG: OnceLock<Arc<Mutex<Vec<u8>>>> = OnceLock::new();
-    LOG.get_or_init(|| {
-        let buffer = Arc::new(Mutex::new(Vec::new()));
-        let sink = buffer.clone();
-        let subscriber = tracing_subscriber::fmt()
-            .with_ansi(false)
-            .with_max_level(tracing::Level::INFO)
-            .with_writer(move || LogWriter(sink.clone()))
-            .finish();
-        tracing::subscriber::set_global_default(subscriber).expect("the only global subscriber");
-        buffer
-    })
-    .clone()
-}
-
-struct LogWriter(Arc<Mutex<Vec<u8>>>);
-
-impl std::io::Write for LogWriter {
-    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(bytes);
-        Ok(bytes.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-fn log_text() -> String {
-    String::from_utf8_lossy(&captured_log().lock().unwrap()).into_owned()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_crashed_python_agent_is_restarted_and_a_stubborn_one_is_killed() {
     if !have_python3() {
         return;
     }
-    captured_log();
+    common::captured_log();
     let work = tempfile::tempdir().unwrap();
     let home = work.path().join("home");
     let root = project(work.path(), "tiny-agent", TINY_ENTRY_POINTS, "tiny.agent");
@@ -661,7 +627,14 @@ async fn a_crashed_python_agent_is_restarted_and_a_stubborn_one_is_killed() {
         platform.call(control, "start_agent", (identity,)).await.unwrap();
     }
     let agents = home.join("agents");
-    let log = || log_text().lines().rev().take(30).collect::<Vec<_>>().join("\n");
+    let log = || {
+        common::log_text()
+            .lines()
+            .rev()
+            .take(30)
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
 
     // Exit code 3: restarted twice (the limit), then given up on.
     for run in 1..=3 {
@@ -715,7 +688,7 @@ async fn a_crashed_python_agent_is_restarted_and_a_stubborn_one_is_killed() {
     assert!(stubborn.get("pid").is_none());
     platform.shutdown().await;
 
-    let text = log_text();
+    let text = common::log_text();
     assert!(
         text.lines()
             .any(|l| l.contains("tiny agent up") && l.contains("WARN") && l.contains("agent=py.crash")),

@@ -21,6 +21,16 @@ struct Recorder {
     peers: Option<tokio::sync::mpsc::UnboundedSender<PeerEvent>>,
 }
 
+impl Recorder {
+    /// One that records into `seen`.
+    fn seeing(seen: &Arc<Mutex<Vec<Publication>>>) -> Recorder {
+        Recorder {
+            seen: seen.clone(),
+            ..Default::default()
+        }
+    }
+}
+
 #[volttron::agent]
 impl Recorder {
     #[on_peerlist]
@@ -163,13 +173,7 @@ async fn pubsub_flows_both_ways_with_volttrons_prefix_semantics() {
     let s = site(true).await;
     let seen = Arc::new(Mutex::new(Vec::new()));
     s.platform
-        .spawn(
-            "recorder",
-            Recorder {
-                seen: seen.clone(),
-                ..Default::default()
-            },
-        )
+        .spawn("recorder", Recorder::seeing(&seen))
         .await
         .unwrap();
     let mut c = s.connect("probe").unwrap();
@@ -331,13 +335,7 @@ async fn malformed_messages_close_nothing_but_themselves() {
     let s = site(true).await;
     let seen = Arc::new(Mutex::new(Vec::new()));
     s.platform
-        .spawn(
-            "recorder",
-            Recorder {
-                seen: seen.clone(),
-                ..Default::default()
-            },
-        )
+        .spawn("recorder", Recorder::seeing(&seen))
         .await
         .unwrap();
     let mut c = s.connect("probe").unwrap();

@@ -12,10 +12,8 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
-use parking_lot::Mutex;
 use tokio::sync::mpsc;
 use volttron::auth::keys::{CredentialStore, KeyPair};
 use volttron::prelude::*;
@@ -137,7 +135,7 @@ impl Site {
 /// agent, and `authz` as `authz.json` (when not empty).
 async fn site(authz: &str) -> Option<Site> {
     let python = common::require_python("vip_python_agents")?;
-    captured_log();
+    common::captured_log();
     let work = tempfile::tempdir().unwrap();
     let home = work.path().join("home");
     std::fs::create_dir_all(&home).unwrap();
@@ -545,47 +543,15 @@ async fn the_platform_driver_and_the_sqlite_historian_serve_rust_agents() {
 
 // --- the platform's log, captured -------------------------------------------------------
 
-fn captured_log() -> Arc<Mutex<Vec<u8>>> {
-    static LOG: OnceLock<Arc<Mutex<Vec<u8>>>> = OnceLock::new();
-    LOG.get_or_init(|| {
-        let buffer = Arc::new(Mutex::new(Vec::new()));
-        let sink = buffer.clone();
-        let subscriber = tracing_subscriber::fmt()
-            .with_ansi(false)
-            .with_max_level(tracing::Level::INFO)
-            .with_writer(move || LogWriter(sink.clone()))
-            .finish();
-        tracing::subscriber::set_global_default(subscriber).expect("the only global subscriber");
-        buffer
-    })
-    .clone()
-}
-
-struct LogWriter(Arc<Mutex<Vec<u8>>>);
-
-impl std::io::Write for LogWriter {
-    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().extend_from_slice(bytes);
-        Ok(bytes.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-fn log_text() -> String {
-    String::from_utf8_lossy(&captured_log().lock()).into_owned()
-}
-
 fn log_tail() -> String {
-    let text = log_text();
+    let text = common::log_text();
     let lines: Vec<&str> = text.lines().collect();
     lines[lines.len().saturating_sub(40)..].join("\n")
 }
 
 async fn wait_for_log(what: &str, f: impl Fn(&str) -> bool) {
     let deadline = Instant::now() + DEADLINE;
-    while !f(&log_text()) {
+    while !f(&common::log_text()) {
         assert!(
             Instant::now() < deadline,
             "{what}: not in the log\n{}",

@@ -308,7 +308,19 @@ pub fn check_reachable(program: &Path, uid: u32, gid: u32) -> Result<(), Unreach
         (mode & bit == 0).then_some((mode, meta.uid(), meta.gid()))
     };
     let resolved = program.canonicalize().ok().filter(|r| r != program);
-    for path in std::iter::once(program).chain(resolved.as_deref()) {
+    let paths: Vec<&Path> = std::iter::once(program).chain(resolved.as_deref()).collect();
+    first_denied(program, &paths, uid, denied)
+}
+
+/// The first directory on any of `paths`, then `program` itself, that `denied` refuses
+/// (with its mode, owner and group), as the error naming it.
+fn first_denied(
+    program: &Path,
+    paths: &[&Path],
+    uid: u32,
+    denied: impl Fn(&Path) -> Option<(u32, u32, u32)>,
+) -> Result<(), Unreachable> {
+    for path in paths {
         for dir in directories_on(path) {
             if let Some((mode, owner, group)) = denied(dir) {
                 return Err(Unreachable::Directory {
@@ -355,28 +367,7 @@ pub fn check_executable(program: &Path) -> Result<(), Unreachable> {
             _ => None,
         }
     };
-    for dir in directories_on(program) {
-        if let Some((mode, owner, group)) = denied(dir) {
-            return Err(Unreachable::Directory {
-                program: program.to_owned(),
-                dir: dir.to_owned(),
-                uid,
-                mode,
-                owner,
-                group,
-            });
-        }
-    }
-    match denied(program) {
-        Some((mode, owner, group)) => Err(Unreachable::Program {
-            program: program.to_owned(),
-            uid,
-            mode,
-            owner,
-            group,
-        }),
-        None => Ok(()),
-    }
+    first_denied(program, &[program], uid, denied)
 }
 
 fn has_slash(path: &Path) -> bool {

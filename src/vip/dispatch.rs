@@ -73,6 +73,20 @@ fn reply(server: &mut Server, m: &Incoming, subsystem: &str, args: Vec<Vec<u8>>)
     ));
 }
 
+/// A publish or subscription `authz.json` (or the topic's form) refuses: error 13, so
+/// the client's result fails instead of waiting forever.
+fn refused(server: &mut Server, m: &Incoming, why: &str) {
+    server.transmit(frame::error_message(
+        &m.routing_id,
+        &m.msg_id,
+        b"",
+        crate::vip::EACCES,
+        why,
+        b"",
+        b"pubsub",
+    ));
+}
+
 fn text(s: &str) -> Vec<u8> {
     json::to_latin1(s).unwrap_or_else(|_| s.as_bytes().to_vec())
 }
@@ -183,30 +197,22 @@ fn pubsub(server: &mut Server, m: Incoming) {
         b"subscribe" => {
             let body = arg_value(&m, 1);
             let bus = body["bus"].as_str().unwrap_or("").to_owned();
-            let mut refused = None;
+            let mut refusal = None;
             if let Some(peer) = peer(server, &rid) {
                 for prefix in prefixes(&body["prefix"]) {
                     if let Err(e) = subscribe(peer, &bus, &prefix) {
-                        refused = Some(e);
+                        refusal = Some(e);
                     }
                 }
             }
-            match refused {
+            match refusal {
                 None => reply(
                     server,
                     &m,
                     "pubsub",
                     vec![b"request_response".to_vec(), frame::bool_frame(true)],
                 ),
-                Some(e) => server.transmit(frame::error_message(
-                    &rid,
-                    &m.msg_id,
-                    b"",
-                    crate::vip::EACCES,
-                    &e,
-                    b"",
-                    b"pubsub",
-                )),
+                Some(e) => refused(server, &m, &e),
             }
         }
         b"unsubscribe" => {
@@ -382,15 +388,7 @@ fn publish(server: &mut Server, m: Incoming) {
             "pubsub",
             vec![b"request_response".to_vec(), count.to_string().into_bytes()],
         ),
-        Err(e) => server.transmit(frame::error_message(
-            &rid,
-            &m.msg_id,
-            b"",
-            crate::vip::EACCES,
-            &e,
-            b"",
-            b"pubsub",
-        )),
+        Err(e) => refused(server, &m, &e),
     }
 }
 

@@ -261,3 +261,41 @@ pub(crate) fn platform_wait(mut platform: PlatformProcess) -> std::process::Exit
         std::thread::sleep(Duration::from_millis(50));
     }
 }
+
+/// Everything this test binary logs, as text: installs a global `tracing` subscriber
+/// (debug level, no colours) writing into a buffer on first use. Agents' output is logged
+/// from reader threads, so a test reads it here rather than from its own output.
+pub(crate) fn captured_log() -> std::sync::Arc<std::sync::Mutex<Vec<u8>>> {
+    use std::sync::{Arc, Mutex, OnceLock};
+    static LOG: OnceLock<Arc<Mutex<Vec<u8>>>> = OnceLock::new();
+    LOG.get_or_init(|| {
+        let buffer = Arc::new(Mutex::new(Vec::new()));
+        let sink = buffer.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_ansi(false)
+            .with_max_level(tracing::Level::DEBUG)
+            .with_writer(move || LogWriter(sink.clone()))
+            .finish();
+        tracing::subscriber::set_global_default(subscriber).expect("the only global subscriber");
+        buffer
+    })
+    .clone()
+}
+
+/// What [`captured_log`] holds so far.
+pub(crate) fn log_text() -> String {
+    String::from_utf8_lossy(&captured_log().lock().unwrap()).into_owned()
+}
+
+struct LogWriter(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for LogWriter {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(bytes);
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
