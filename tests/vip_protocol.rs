@@ -3,10 +3,8 @@
 //! and malformed input. The real Python agents are in `vip_python_agents.rs`.
 #![cfg(feature = "vip")]
 
-use std::sync::Arc;
 use std::time::Duration;
 
-use parking_lot::Mutex;
 use volttron::auth::keys::{CredentialStore, KeyPair};
 use volttron::prelude::*;
 use volttron::vip::VipService;
@@ -17,17 +15,19 @@ const T: Duration = Duration::from_secs(10);
 /// Records what it receives; answers `add`.
 #[derive(Default)]
 struct Recorder {
-    seen: Arc<Mutex<Vec<Publication>>>,
+    seen: Option<tokio::sync::mpsc::UnboundedSender<Publication>>,
     peers: Option<tokio::sync::mpsc::UnboundedSender<PeerEvent>>,
 }
 
 impl Recorder {
-    /// One that records into `seen`.
-    fn seeing(seen: &Arc<Mutex<Vec<Publication>>>) -> Recorder {
-        Recorder {
-            seen: seen.clone(),
+    /// One that sends what it receives to the receiver returned.
+    fn seeing() -> (Recorder, tokio::sync::mpsc::UnboundedReceiver<Publication>) {
+        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+        let recorder = Recorder {
+            seen: Some(tx),
             ..Default::default()
-        }
+        };
+        (recorder, rx)
     }
 }
 
@@ -42,7 +42,9 @@ impl Recorder {
 
     #[subscribe("from/python")]
     fn on_message(&mut self, msg: &Publication) {
-        self.seen.lock().push(msg.clone());
+        if let Some(tx) = &self.seen {
+            let _ = tx.send(msg.clone());
+        }
     }
 
     #[rpc]
@@ -171,11 +173,8 @@ async fn router_built_ins_answer_as_volttrons_router() {
 #[volttron::test]
 async fn pubsub_flows_both_ways_with_volttrons_prefix_semantics() {
     let s = site(true).await;
-    let seen = Arc::new(Mutex::new(Vec::new()));
-    s.platform
-        .spawn("recorder", Recorder::seeing(&seen))
-        .await
-        .unwrap();
+    let (recorder, mut seen) = Recorder::seeing();
+    s.platform.spawn("recorder", recorder).await.unwrap();
     let mut c = s.connect("probe").unwrap();
     let (mut c, reached) = blocking(move || {
         // Overlapping prefixes: VOLTTRON sends one copy per subscriber.
@@ -188,10 +187,9 @@ async fn pubsub_flows_both_ways_with_volttrons_prefix_semantics() {
     })
     .await;
     assert_eq!(reached, 1);
-    let got = seen.lock().clone();
-    assert_eq!(got.len(), 1);
-    assert_eq!(got[0].sender.as_str(), "probe");
-    assert_eq!(got[0].message["v"], Value::from(1.5));
+    let got = seen.recv().await.unwrap();
+    assert_eq!(got.sender.as_str(), "probe");
+    assert_eq!(got.message["v"], Value::from(1.5));
     // String prefixes: `devices` matches `devicesX/...` as in VOLTTRON.
     assert_eq!(s.platform.publish("devices/campus/b1/all", 7).unwrap(), 1);
     assert_eq!(s.platform.publish("devicesX/y", 8).unwrap(), 1);
@@ -271,15 +269,40 @@ async fn rpc_goes_both_ways_with_volttrons_shapes() {
         let p = s.platform.clone();
         async move { p.call("probe", "double", (21,)).returning::<i64>().await }
     });
-    blocking(move || {
+    let c = blocking(move || {
         let m = c.next_message(T).unwrap().expect("a request");
         assert_eq!(m.subsystem, "RPC");
         assert_eq!(m.args[0]["method"], Value::from("double"));
         assert_eq!(m.args[0]["params"], Value::List(vec![Value::from(21)]));
         c.reply(&m, Value::from(42)).unwrap();
+        c
     })
     .await;
     assert_eq!(answer.await.unwrap().unwrap(), 42);
+    // The platform pings the VIP peer; the client's pong (to the router, with the ping's
+    // id, as VOLTTRON's client answers) completes it.
+    let ping = tokio::spawn({
+        let p = s.platform.clone();
+        async move { p.ping("probe").await }
+    });
+    let mut c = blocking(move || {
+        let mut c = c;
+        let m = c.next_message(T).unwrap().expect("a ping");
+        assert_eq!(m.subsystem, "ping");
+        assert_eq!(m.args[0], Value::from("ping"));
+        c.send("", "ping", &m.msg_id, vec![b"pong".to_vec()]).unwrap();
+        c
+    })
+    .await;
+    ping.await.unwrap().unwrap();
+    // A notification from the platform arrives without an id (no answer expected).
+    s.platform.notify("probe", "note", (1,)).unwrap();
+    blocking(move || {
+        let m = c.next_message(T).unwrap().expect("a notification");
+        assert_eq!(m.args[0]["method"], Value::from("note"));
+        assert!(m.args[0].get("id").is_none(), "{:?}", m.args[0]);
+    })
+    .await;
     s.platform.shutdown().await;
 }
 
@@ -333,11 +356,8 @@ async fn keys_are_checked_against_the_identity_and_unknown_ones_wait_for_approva
 #[volttron::test]
 async fn malformed_messages_close_nothing_but_themselves() {
     let s = site(true).await;
-    let seen = Arc::new(Mutex::new(Vec::new()));
-    s.platform
-        .spawn("recorder", Recorder::seeing(&seen))
-        .await
-        .unwrap();
+    let (recorder, mut seen) = Recorder::seeing();
+    s.platform.spawn("recorder", recorder).await.unwrap();
     let mut c = s.connect("probe").unwrap();
     blocking(move || {
         for garbage in [
@@ -399,9 +419,9 @@ async fn malformed_messages_close_nothing_but_themselves() {
         assert_eq!(w[0], Value::from("welcome"));
     })
     .await;
-    let got = seen.lock().clone();
-    assert_eq!(got.len(), 1);
-    assert!(got[0].message["x"].as_f64().unwrap().is_nan());
-    assert!(got[0].message["big"].as_f64().unwrap() > 1e29);
+    // The first delivery is that one: none of the garbage was published.
+    let got = seen.recv().await.unwrap();
+    assert!(got.message["x"].as_f64().unwrap().is_nan());
+    assert!(got.message["big"].as_f64().unwrap() > 1e29);
     s.platform.shutdown().await;
 }

@@ -62,7 +62,7 @@ pub(crate) struct VipRig {
     platform: Platform,
     address: String,
     /// Publications the sink counted from the Python client.
-    pub(crate) python_count: Arc<AtomicU64>,
+    python_count: Arc<AtomicU64>,
     heartbeats: mpsc::UnboundedReceiver<Instant>,
 }
 
@@ -243,6 +243,19 @@ impl VipRig {
             publish_msgs_per_s: report["publish_msgs_per_s"].as_f64().unwrap_or(f64::NAN),
             rpc_rtt_p50_us: report["rpc_rtt_p50_us"].as_f64().unwrap_or(f64::NAN),
         })
+    }
+
+    /// Waits (up to [`DEADLINE`]) until the sink has counted `expected` publications from
+    /// the Python client; returns its count.
+    pub(crate) async fn python_delivered(&self, expected: u64) -> u64 {
+        let deadline = Instant::now() + DEADLINE;
+        loop {
+            let n = self.python_count.load(Ordering::Relaxed);
+            if n >= expected || Instant::now() > deadline {
+                return n;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
     }
 
     /// Installs VOLTTRON's listener from the venv (already there: pip has nothing to do).

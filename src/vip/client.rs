@@ -59,6 +59,8 @@ pub enum ClientError {
 pub struct Received {
     /// The sender (`""` for the router).
     pub peer: String,
+    /// Its message id (a reply, such as a `pong`, carries it back).
+    pub msg_id: Vec<u8>,
     /// The subsystem.
     pub subsystem: String,
     /// The arguments, each decoded as VOLTTRON's client decodes frames.
@@ -218,6 +220,7 @@ impl VipClient {
             }
             self.backlog.push_back(Received {
                 peer: from,
+                msg_id: id,
                 subsystem: sub,
                 args: values,
             });
@@ -231,6 +234,7 @@ impl VipClient {
         }
         Ok(self.recv(timeout)?.map(|m| Received {
             peer: m.peer,
+            msg_id: m.msg_id,
             subsystem: m.subsystem,
             args: m.args.iter().map(|a| json::decode_frame(a)).collect(),
         }))
