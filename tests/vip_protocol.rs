@@ -425,3 +425,36 @@ async fn malformed_messages_close_nothing_but_themselves() {
     assert!(got.message["big"].as_f64().unwrap() > 1e29);
     s.platform.shutdown().await;
 }
+
+#[volttron::test]
+async fn a_message_over_the_limit_is_not_delivered_and_the_listener_serves_on() {
+    let home = tempfile::tempdir().unwrap();
+    let platform = Platform::builder()
+        .home(home.path())
+        .auth(true)
+        .service(VipService::new().max_message(4096))
+        .start()
+        .await
+        .unwrap();
+    let (recorder, mut seen) = Recorder::seeing();
+    platform.spawn("recorder", recorder).await.unwrap();
+    let store = CredentialStore::new(home.path());
+    let keys = store.load_or_create("probe").unwrap();
+    let address = VipService::ipc_address(home.path()).unwrap();
+    let serverkey = platform.serverkey().unwrap();
+    blocking(move || {
+        let mut c = VipClient::connect(&address, "probe", &keys, &serverkey).unwrap();
+        let big = Value::from("x".repeat(8192));
+        c.set_timeout(Duration::from_secs(1));
+        // libzmq drops the connection that sent it: no answer, no delivery.
+        assert!(c.publish("from/python/big", &big).is_err());
+        drop(c);
+        // A new connection is served.
+        let mut c = VipClient::connect(&address, "probe", &keys, &serverkey).unwrap();
+        assert_eq!(c.publish("from/python/small", &Value::from(1)).unwrap(), 1);
+    })
+    .await;
+    let first = seen.recv().await.unwrap();
+    assert_eq!(first.topic.as_str(), "from/python/small");
+    platform.shutdown().await;
+}

@@ -83,6 +83,8 @@ pub struct VipClient {
     next_id: u64,
     /// Messages that arrived while waiting for an answer.
     backlog: VecDeque<Received>,
+    /// How long `peers`, `subscribe` and `publish` wait for their answer.
+    timeout: Duration,
 }
 
 impl std::fmt::Debug for VipClient {
@@ -118,12 +120,19 @@ impl VipClient {
             identity: identity.to_owned(),
             next_id: 1,
             backlog: VecDeque::new(),
+            timeout: WELCOME_TIMEOUT,
         };
         let args = client.request("", "hello", vec![b"hello".to_vec()], WELCOME_TIMEOUT)?;
         match args.first().and_then(Value::as_str) {
             Some("welcome") => Ok(client),
             _ => Err(ClientError::Unexpected(format!("{args:?} to hello"))),
         }
+    }
+
+    /// How long [`peers`](Self::peers), [`subscribe`](Self::subscribe) and
+    /// [`publish`](Self::publish) wait for their answer (default 10 s).
+    pub fn set_timeout(&mut self, timeout: Duration) {
+        self.timeout = timeout;
     }
 
     /// The identity connected as.
@@ -253,7 +262,7 @@ impl VipClient {
 
     /// `peerlist list`.
     pub fn peers(&mut self) -> Result<Vec<String>, ClientError> {
-        let args = self.request("", "peerlist", vec![b"list".to_vec()], WELCOME_TIMEOUT)?;
+        let args = self.request("", "peerlist", vec![b"list".to_vec()], self.timeout)?;
         Ok(args
             .iter()
             .skip(1)
@@ -271,7 +280,7 @@ impl VipClient {
             "",
             "pubsub",
             vec![b"subscribe".to_vec(), json::to_vec(&Value::Map(body))],
-            WELCOME_TIMEOUT,
+            self.timeout,
         )?;
         Ok(())
     }
@@ -287,7 +296,7 @@ impl VipClient {
             "",
             "pubsub",
             vec![b"publish".to_vec(), topic, json::to_vec(&Value::Map(body))],
-            WELCOME_TIMEOUT,
+            self.timeout,
         )?;
         match args.get(1) {
             Some(Value::Int(n)) => Ok(u64::try_from(*n).unwrap_or(0)),

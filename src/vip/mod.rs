@@ -69,6 +69,9 @@ pub(crate) const EACCES: i64 = 13;
 /// The socket's high-water marks, as VOLTTRON's router.
 const HWM: i32 = 6000;
 
+/// Default for [`VipService::max_message`].
+pub const DEFAULT_MAX_MESSAGE: usize = 64 << 20;
+
 /// The name of a service error.
 const NAME: &str = "vip";
 
@@ -120,11 +123,22 @@ pub(crate) struct Context {
 /// # platform.shutdown().await;
 /// # }
 /// ```
-#[derive(Default)]
 pub struct VipService {
     tcp: Vec<String>,
     ipc: Option<bool>,
+    max_message: usize,
     bound: Option<Bound>,
+}
+
+impl Default for VipService {
+    fn default() -> Self {
+        VipService {
+            tcp: Vec::new(),
+            ipc: None,
+            max_message: DEFAULT_MAX_MESSAGE,
+            bound: None,
+        }
+    }
 }
 
 struct Bound {
@@ -151,6 +165,13 @@ impl VipService {
     /// Also listens on a TCP address (`tcp://127.0.0.1:22916`; port 0 picks one).
     pub fn listen(mut self, address: impl Into<String>) -> Self {
         self.tcp.push(address.into());
+        self
+    }
+
+    /// The largest message a peer may send (default [`DEFAULT_MAX_MESSAGE`], 64 MiB;
+    /// VOLTTRON sets none): libzmq disconnects a peer that sends a larger one.
+    pub fn max_message(mut self, bytes: usize) -> Self {
+        self.max_message = bytes.max(1);
         self
     }
 
@@ -199,6 +220,7 @@ impl VipService {
         set(router.set_sndhwm(HWM))?;
         set(router.set_rcvhwm(HWM))?;
         set(router.set_linger(0))?;
+        set(router.set_maxmsgsize(i64::try_from(self.max_message).unwrap_or(i64::MAX)))?;
         set(router.set_tcp_keepalive(1))?;
         set(router.set_tcp_keepalive_idle(180))?;
         set(router.set_tcp_keepalive_intvl(20))?;

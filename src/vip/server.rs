@@ -22,6 +22,10 @@ use crate::vip::frame::{self, Parsed};
 use crate::vip::peer::VipPeer;
 use crate::vip::{Context, VipError};
 
+/// Routing ids remembered (admitted or refused) before the refused ones are forgotten:
+/// each connection names its own, so a stranger could otherwise grow the table.
+const MAX_SLOTS: usize = 4096;
+
 /// How many envelopes one peer's drain takes before the loop looks at the sockets again.
 const DRAIN_BATCH: usize = 256;
 
@@ -123,6 +127,8 @@ pub(crate) struct Server {
     probes: Vec<Instant>,
     /// Messages that could not be parsed, logged once per routing id.
     malformed: std::collections::HashSet<Vec<u8>>,
+    /// Peers whose queue is full (HWM), logged once until it drains.
+    congested: std::collections::HashSet<Vec<u8>>,
 }
 
 impl Server {
@@ -135,6 +141,7 @@ impl Server {
             pending: FuturesUnordered::new(),
             probes: Vec::new(),
             malformed: Default::default(),
+            congested: Default::default(),
         }
     }
 
@@ -308,6 +315,9 @@ impl Server {
                 Err(e) => {
                     // Logged once per peer until it sends a good one.
                     let identity = crate::vip::json::latin1(&rid);
+                    if self.malformed.len() >= MAX_SLOTS {
+                        self.malformed.clear();
+                    }
                     if self.malformed.insert(rid) {
                         tracing::warn!(identity, "vip: a malformed message was dropped: {e}");
                     }
@@ -339,6 +349,9 @@ impl Server {
                             "vip: refused: {refusal}"
                         );
                     }
+                    if self.peers.len() >= MAX_SLOTS {
+                        self.peers.retain(|_, s| matches!(s, Slot::Admitted(_)));
+                    }
                     self.peers.insert(routing_id.to_vec(), Slot::Refused);
                     self.transmit(frame::error_message(
                         routing_id,
@@ -368,13 +381,18 @@ impl Server {
     pub(crate) fn transmit(&mut self, message: Vec<Vec<u8>>) {
         let dest = message.first().cloned().unwrap_or_default();
         match self.sockets.router.send_multipart(message, zmq::DONTWAIT) {
-            Ok(()) => {}
+            Ok(()) => {
+                if !self.congested.is_empty() {
+                    self.congested.remove(&dest);
+                }
+            }
             Err(zmq::Error::EHOSTUNREACH) => self.drop_peer(&dest, "its connection is gone"),
             Err(zmq::Error::EAGAIN) => {
-                tracing::warn!(
-                    identity = %crate::vip::json::latin1(&dest),
-                    "vip: a message was dropped: the peer's queue is full (HWM)"
-                );
+                // Logged once until a send to it succeeds again.
+                let identity = crate::vip::json::latin1(&dest);
+                if self.congested.insert(dest) {
+                    tracing::warn!(identity, "vip: messages dropped: the peer's queue is full (HWM)");
+                }
             }
             Err(e) => tracing::warn!("vip: send failed: {e}"),
         }
