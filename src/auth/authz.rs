@@ -1068,19 +1068,11 @@ impl Parser<'_> {
 
     /// A list of names.
     fn names(&self, v: &Json, at: &str, what: &'static str) -> Result<BTreeSet<String>, AuthzError> {
-        let list = v
-            .as_array()
-            .ok_or_else(|| self.wrong_type(at, "a list of names", v))?;
-        let mut out = BTreeSet::new();
-        for (i, item) in list.iter().enumerate() {
-            let at = format!("{at}[{i}]");
-            let name = item
-                .as_str()
-                .ok_or_else(|| self.wrong_type(&at, "a string", item))?;
-            self.name(name, &at, what)?;
-            out.insert(name.to_owned());
-        }
-        Ok(out)
+        Ok(self
+            .string_list(v, at, what)?
+            .into_iter()
+            .map(str::to_owned)
+            .collect())
     }
 
     /// A map of name → list of names.

@@ -186,7 +186,13 @@ impl Parser<'_> {
         })
     }
 
-    fn string_list<'j>(&self, v: &'j Json, at: &str, what: &'static str) -> Result<Vec<&'j str>, AuthzError> {
+    /// A list of names, in order.
+    pub(super) fn string_list<'j>(
+        &self,
+        v: &'j Json,
+        at: &str,
+        what: &'static str,
+    ) -> Result<Vec<&'j str>, AuthzError> {
         let list = v
             .as_array()
             .ok_or_else(|| self.wrong_type(at, "a list of names", v))?;
