@@ -55,6 +55,13 @@ struct Selection {
     /// Agents: identities, UUID prefixes, names or globs.
     #[arg(required = true)]
     patterns: Vec<String>,
+    #[command(flatten)]
+    by: MatchBy,
+}
+
+/// What agent patterns are matched against.
+#[derive(Debug, Clone, Copy, ClapArgs)]
+struct MatchBy {
     /// Match tags.
     #[arg(long)]
     tag: bool,
@@ -64,6 +71,17 @@ struct Selection {
     /// Match UUID prefixes.
     #[arg(long)]
     uuid: bool,
+}
+
+impl MatchBy {
+    fn by(self) -> By {
+        By {
+            tag: self.tag,
+            name: self.name,
+            uuid: self.uuid,
+            ..By::default()
+        }
+    }
 }
 
 #[derive(Debug, Subcommand)]
@@ -213,15 +231,8 @@ enum AuthCommand {
     Publickey {
         /// Agents: identities, UUID prefixes, names or globs (default: every agent).
         patterns: Vec<String>,
-        /// Match tags.
-        #[arg(long)]
-        tag: bool,
-        /// Match whole names.
-        #[arg(long)]
-        name: bool,
-        /// Match UUID prefixes.
-        #[arg(long)]
-        uuid: bool,
+        #[command(flatten)]
+        by: MatchBy,
     },
     /// Approved entries.
     List,
@@ -386,12 +397,7 @@ async fn agents(conn: &Connection, method: &str) -> Result<Vec<AgentRecord>, Str
 }
 
 fn by(s: &Selection) -> By {
-    By {
-        tag: s.tag,
-        name: s.name,
-        uuid: s.uuid,
-        ..By::default()
-    }
+    s.by.by()
 }
 
 fn table(header: &[&str], rows: Vec<Vec<String>>) -> String {
@@ -1082,23 +1088,12 @@ async fn auth(ctl: &Ctl, conn: &Connection, a: AuthCommand) -> Outcome {
             };
             call(conn, svc, "add_auth_entry", (identity, key, comments)).await?
         }
-        AuthCommand::Publickey {
-            patterns,
-            tag,
-            name,
-            uuid,
-        } => {
+        AuthCommand::Publickey { patterns, by } => {
             let rows = agents(conn, "list_agents").await?;
             let chosen: Vec<&AgentRecord> = if patterns.is_empty() {
                 rows.iter().collect()
             } else {
-                let by = By {
-                    tag,
-                    name,
-                    uuid,
-                    ..By::default()
-                };
-                select_all(&rows, &patterns, by).map_err(|e| e.to_string())?
+                select_all(&rows, &patterns, by.by()).map_err(|e| e.to_string())?
             };
             let store = CredentialStore::new(ctl.home.path());
             let mut keys = serde_json::Map::new();
