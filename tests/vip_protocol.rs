@@ -458,3 +458,37 @@ async fn a_message_over_the_limit_is_not_delivered_and_the_listener_serves_on() 
     assert_eq!(first.topic.as_str(), "from/python/small");
     platform.shutdown().await;
 }
+
+#[volttron::test]
+async fn platform_auth_is_listed_when_topics_are_protected() {
+    let home = tempfile::tempdir().unwrap();
+    std::fs::write(
+        home.path().join("authz.json"),
+        r#"{"protected_topics": {"publish": {"secret": ["write_secret"]}}}"#,
+    )
+    .unwrap();
+    let platform = Platform::builder()
+        .home(home.path())
+        .auth(true)
+        .service(VipService::new())
+        .start()
+        .await
+        .unwrap();
+    let keys = CredentialStore::new(home.path()).load_or_create("probe").unwrap();
+    let address = VipService::ipc_address(home.path()).unwrap();
+    let serverkey = platform.serverkey().unwrap();
+    let peers = blocking(move || {
+        let mut c = VipClient::connect(&address, "probe", &keys, &serverkey).unwrap();
+        // VOLTTRON's client asks platform.auth before each publish only when it sees it.
+        let peers = c.peers().unwrap();
+        // And the platform refuses the publish itself too (error 13, not silence).
+        match c.publish("secret/x", &Value::from(1)) {
+            Err(ClientError::Vip { code: 13, .. }) => {}
+            other => panic!("{other:?}"),
+        }
+        peers
+    })
+    .await;
+    assert!(peers.contains(&"platform.auth".to_owned()), "{peers:?}");
+    platform.shutdown().await;
+}

@@ -227,6 +227,25 @@ async fn the_listener_from_pypi_hears_rust_agents_and_they_hear_it() {
         .await
         .unwrap();
     assert_eq!(health["listener"]["connected"], true, "{health}");
+    assert_eq!(health["listener"]["peer"], "listener", "{health}");
+    assert_eq!(health["listener"]["service_agent"], false, "{health}");
+    // VOLTTRON 11's heartbeat is the bare status string; the service may not have taken
+    // the first one yet.
+    let deadline = Instant::now() + DEADLINE;
+    loop {
+        let health: serde_json::Value = s
+            .platform
+            .call("platform.health", "get_platform_health", ())
+            .returning()
+            .await
+            .unwrap();
+        if health["listener"]["message"] == "GOOD" {
+            assert_eq!(health["listener"]["status"], "GOOD", "{health}");
+            break;
+        }
+        assert!(Instant::now() < deadline, "no heartbeat in {health}");
+        s.publication("heartbeat/listener").await;
+    }
     // Killed without a word, it is dropped at once and restarted by the crash monitor.
     let pid = agent_pid(&s, "listener").await;
     rustix::process::kill_process(
