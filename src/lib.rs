@@ -110,6 +110,7 @@
 //! | [`bridge`] | the socket bridge's wire protocol and platform-side server: framed, versioned frames, bincode bodies, Noise |
 //! | [`remote`] | the agent side of the bridge: an agent in its own process |
 //! | `vip` | VIP over ZeroMQ for VOLTTRON 11's Python agents (feature `vip`) |
+//! | `web` | the web service: discovery, logins, VOLTTRON's REST API, JSON-RPC, WebSockets, agents' routes, the status page (feature `web`) |
 //! | [`auth`] | keys and key files, `authz.json` (this project's format and VOLTTRON 11's), the pending list |
 //! | [`config_store`] | VOLTTRON's configuration store files: parsing, references, durable writes |
 //! | [`home`] | `$VOLTTRON_HOME`: layout, config, installed agents, the Python environment |
@@ -142,6 +143,8 @@ pub mod services;
 pub mod testing;
 #[cfg(feature = "vip")]
 pub mod vip;
+#[cfg(feature = "web")]
+pub mod web;
 
 pub use crate::agent::{Agent, AgentContext, ContextError, CronSchedule, PublishError};
 pub use crate::core::{
@@ -166,6 +169,7 @@ pub mod prelude {
 /// Paths used by macro-generated code. Not public API.
 #[doc(hidden)]
 pub mod __private {
+    pub use crate::agent::route::RouteReturn;
     pub use crate::agent::{
         Agent, AgentContext, AgentDescriptor, ArgReader, ConfigSpec, ConfigUpdate, CronSpec, Dispatch,
         HandlerError, HandlerReturn, Invocation, Outcome, ParamSpec, PeriodicSpec, RpcReturn, RpcSpec,
@@ -202,7 +206,8 @@ pub mod __private {
 #[doc(hidden)]
 pub mod __fuzz {
     use crate::core::Value;
-    use crate::vip::{frame, json, jsonrpc};
+    use crate::core::{json, jsonrpc};
+    use crate::vip::frame;
 
     /// `value` written, parsed back and written again: the two texts must be equal (texts,
     /// not values, so that NaN compares equal). Returns the text.

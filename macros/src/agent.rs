@@ -86,7 +86,7 @@ fn validate(handlers: &mut [Handler], errors: &mut Vec<syn::Error>) {
                         hooks.insert(attr, method.clone());
                     }
                 }
-                Role::Rpc { name, span } => {
+                Role::Rpc { name, span, .. } => {
                     if name.is_empty() {
                         *name = method.to_string();
                         *span = method.span();
@@ -137,9 +137,20 @@ fn stub(block: &ItemImpl) -> TokenStream {
 
 /// One `match` arm body calling a handler.
 fn call(h: &Handler, extra: &[TokenStream], rpc: bool) -> TokenStream {
+    call_as(h, extra, rpc, false)
+}
+
+/// [`call`], with a route's return converted to a web response.
+fn call_as(h: &Handler, extra: &[TokenStream], rpc: bool, route: bool) -> TokenStream {
     let method = &h.method;
     let convert = |ret: TokenStream| -> TokenStream {
-        if rpc {
+        if route {
+            if h.returns_result {
+                quote!(::volttron::__private::RouteReturn::result(#ret))
+            } else {
+                quote!(::volttron::__private::RouteReturn::value(#ret))
+            }
+        } else if rpc {
             if h.returns_result {
                 quote!(::volttron::__private::RpcReturn::result(#ret))
             } else {
@@ -254,7 +265,11 @@ fn generate(block: &ItemImpl, handlers: &[Handler]) -> TokenStream {
                     let body = call(h, &[], false);
                     cron_arms.push(quote!(#i => { #body }));
                 }
-                Role::Rpc { name: rpc_name, .. } => {
+                Role::Rpc {
+                    name: rpc_name,
+                    route,
+                    ..
+                } => {
                     let i = rpcs.len();
                     // A `Caller` parameter is filled from the request: not an argument.
                     let arguments: Vec<&handler::Param> = h.params.iter().filter(|p| !p.caller).collect();
@@ -301,7 +316,7 @@ fn generate(block: &ItemImpl, handlers: &[Handler]) -> TokenStream {
                         })
                         .collect();
                     let args: Vec<TokenStream> = locals.iter().map(|l| quote!(#l)).collect();
-                    let body = call(h, &args, true);
+                    let body = call_as(h, &args, true, *route);
                     let reader_mut = (!arguments.is_empty()).then(|| quote!(mut));
                     rpc_arms.push(quote! {
                         #i => {

@@ -11,6 +11,7 @@ pub(crate) const ATTRIBUTES: &[&str] = &[
     "on_stop",
     "subscribe",
     "rpc",
+    "route",
     "periodic",
     "schedule",
     "on_peerlist",
@@ -34,6 +35,9 @@ pub(crate) enum Role {
     Rpc {
         name: String,
         span: Span,
+        /// `#[route(METHOD, "/path")]`: an RPC named `web.route METHOD /path` whose return
+        /// is converted to a web response.
+        route: bool,
     },
     Periodic {
         period_ns: u64,
@@ -63,7 +67,8 @@ impl Role {
             Role::Start => "on_start",
             Role::Stop => "on_stop",
             Role::Subscribe { .. } => "subscribe",
-            Role::Rpc { .. } => "rpc",
+            Role::Rpc { route: false, .. } => "rpc",
+            Role::Rpc { route: true, .. } => "route",
             Role::Periodic { .. } => "periodic",
             Role::Cron { .. } => "schedule",
             Role::Peerlist => "on_peerlist",
@@ -245,11 +250,53 @@ fn parse_role(name: &str, attr: &Attribute) -> syn::Result<Role> {
                 })?;
             }
             Ok(match rpc_name {
-                Some((name, span)) => Role::Rpc { name, span },
+                Some((name, span)) => Role::Rpc {
+                    name,
+                    span,
+                    route: false,
+                },
                 None => Role::Rpc {
                     name: String::new(),
                     span: attr.span(),
+                    route: false,
                 },
+            })
+        }
+        "route" => {
+            const METHODS: &[&str] = &["GET", "POST", "PUT", "DELETE", "PATCH", "HEAD", "OPTIONS"];
+            let usage = "`#[route]` needs a method and a path: `#[route(GET, \"/hvac/summary\")]`";
+            let syn::Meta::List(list) = &attr.meta else {
+                return Err(syn::Error::new_spanned(attr, usage));
+            };
+            let (method, path) = list
+                .parse_args_with(|input: syn::parse::ParseStream<'_>| {
+                    let method: syn::Ident = input.parse()?;
+                    input.parse::<syn::Token![,]>()?;
+                    let path: LitStr = input.parse()?;
+                    Ok((method, path))
+                })
+                .map_err(|e| syn::Error::new(e.span(), usage))?;
+            let m = method.to_string();
+            if !METHODS.contains(&m.as_str()) {
+                return Err(syn::Error::new(
+                    method.span(),
+                    format!(
+                        "unknown HTTP method `{m}`; expected one of {}",
+                        METHODS.join(", ")
+                    ),
+                ));
+            }
+            let p = path.value();
+            if !p.starts_with('/') || p.contains(|c: char| c.is_whitespace() || c == '?' || c == '#') {
+                return Err(syn::Error::new(
+                    path.span(),
+                    "a route path starts with `/` and has no spaces, `?` or `#`",
+                ));
+            }
+            Ok(Role::Rpc {
+                name: format!("web.route {m} {p}"),
+                span: path.span(),
+                route: true,
             })
         }
         "subscribe" => {
@@ -489,7 +536,13 @@ pub(crate) fn analyse(method: &ImplItemFn, roles: Vec<Role>) -> syn::Result<Hand
                 });
             }
         }
-        (Role::Rpc { .. }, None) => {
+        (Role::Rpc { route, .. }, None) => {
+            if *route && rest.iter().filter(|a| !is_caller_arg(a)).count() > 1 {
+                return Err(syn::Error::new_spanned(
+                    quote::quote!(#(#rest),*),
+                    "`#[route]` handlers take at most one argument, the request: `fn(&mut self, ctx: &AgentContext, request: WebRequest)`",
+                ));
+            }
             for arg in rest {
                 let FnArg::Typed(pt) = arg else {
                     unreachable!("receiver only comes first")
@@ -536,6 +589,10 @@ pub(crate) fn analyse(method: &ImplItemFn, roles: Vec<Role>) -> syn::Result<Hand
         doc: doc_text(&method.attrs),
         roles,
     })
+}
+
+fn is_caller_arg(arg: &FnArg) -> bool {
+    matches!(arg, FnArg::Typed(pt) if is_named(&pt.ty, "Caller"))
 }
 
 fn is_ref_to(arg: &FnArg, name: &str) -> bool {

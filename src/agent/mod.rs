@@ -16,6 +16,7 @@
 //! | `#[schedule(cron = "*/5 * * * *")]`| at each matching minute (UTC)                          | `fn(&mut self, &AgentContext)` |
 //! | `#[on_peerlist]`                   | when a peer joins or leaves                            | `fn(&mut self, &AgentContext, &PeerEvent)` |
 //! | `#[on_health]`                     | when this agent's health changes (`ctx.set_health`, `health.set_status`) | `fn(&mut self, &AgentContext, &Health)` |
+//! | `#[route(GET, "/hvac/summary")]` | on each HTTP request for the route, served by the platform's web service ([`route`]) | `fn(&mut self, &AgentContext, request: WebRequest) -> R` (the request is optional) |
 //! | `#[on_config("pat*", actions = ["NEW", "UPDATE", "DELETE"])]` | at start (NEW for each stored config, "config" first) and on each change of a matching configuration | `fn(&mut self, &AgentContext, &ConfigUpdate)` |
 //!
 //! Hooks and subscription/periodic handlers return `()` or `Result<(), E: Display>` (an
@@ -38,6 +39,7 @@ mod dispatch;
 pub mod heartbeat;
 pub(crate) mod host;
 pub(crate) mod inspect;
+pub mod route;
 
 pub use config::{ConfigAction, ConfigUpdate};
 pub use context::{AgentContext, ContextError, IntoTopic, PublishError};

@@ -796,9 +796,14 @@ impl Authz {
         if let Some(rules) = &self.v11 {
             return rules.check_publish(volttron11_identity(identity), topic);
         }
-        self.check_topics(identity, TopicAccess::Publish, topic, |prefix| {
-            under(topic, prefix)
-        })
+        let grants = self.capabilities(identity);
+        self.check_topics(
+            identity,
+            &|c| grants.contains_key(c),
+            TopicAccess::Publish,
+            topic,
+            |prefix| under(topic, prefix),
+        )
     }
 
     /// Checks that `identity` may subscribe to `subscription` (a prefix, or an MQTT-style
@@ -808,23 +813,103 @@ impl Authz {
         if let Some(rules) = &self.v11 {
             return rules.check_subscribe(volttron11_identity(identity), subscription);
         }
+        let grants = self.capabilities(identity);
+        self.check_subscription(identity, &|c| grants.contains_key(c), subscription)
+    }
+
+    fn check_subscription(
+        &self,
+        identity: &str,
+        has: &dyn Fn(&str) -> bool,
+        subscription: &str,
+    ) -> Result<(), Unauthorized> {
         let levels: Vec<&str> = subscription.split('/').collect();
         match levels.iter().position(|l| *l == "+" || *l == "#") {
-            None => self.check_topics(identity, TopicAccess::Subscribe, subscription, |prefix| {
+            None => self.check_topics(identity, has, TopicAccess::Subscribe, subscription, |prefix| {
                 prefix.starts_with(subscription) || under(subscription, prefix)
             }),
             Some(first_wildcard) => {
                 let literal = levels[..first_wildcard].join("/");
-                self.check_topics(identity, TopicAccess::Subscribe, subscription, |prefix| {
+                self.check_topics(identity, has, TopicAccess::Subscribe, subscription, |prefix| {
                     under(&literal, prefix) || under(prefix, &literal)
                 })
             }
         }
     }
 
+    /// [`check_publish`](Self::check_publish) (`access` publish) or
+    /// [`check_subscribe`](Self::check_subscribe) for a caller known by its capabilities
+    /// rather than an identity: a web user, named `who` in errors. With VOLTTRON 11's
+    /// format, whose grants are per identity, such a caller has none: a protected topic is
+    /// refused.
+    pub fn check_topic_with_capabilities(
+        &self,
+        who: &str,
+        capabilities: &[String],
+        access: TopicAccess,
+        topic: &str,
+    ) -> Result<(), Unauthorized> {
+        let has = |c: &str| capabilities.iter().any(|g| g == c);
+        if let Some(rules) = &self.v11 {
+            let refused = match access {
+                TopicAccess::Publish => rules.check_publish("", topic),
+                TopicAccess::Subscribe => rules.check_subscribe("", topic),
+            };
+            return refused.map_err(|mut e| {
+                e.identity = who.to_owned();
+                e
+            });
+        }
+        match access {
+            TopicAccess::Publish => {
+                self.check_topics(who, &has, access, topic, |prefix| under(topic, prefix))
+            }
+            TopicAccess::Subscribe => self.check_subscription(who, &has, topic),
+        }
+    }
+
+    /// [`check_call`](Self::check_call) for a caller known by its capabilities (a web
+    /// user, named `who` in errors): each capability `rpc_method_authorizations` lists for
+    /// the method must be among `capabilities` (a web user's are unrestricted). With VOLTTRON
+    /// 11's format a protected method is refused.
+    pub fn check_call_with_capabilities(
+        &self,
+        who: &str,
+        capabilities: &[String],
+        callee: &str,
+        method: &str,
+    ) -> Result<(), RpcError> {
+        let refuse = |message: String| RpcError::Unauthorized {
+            method: method.to_owned(),
+            message,
+        };
+        if let Some(rules) = &self.v11 {
+            let callee = volttron11_identity(callee);
+            if rules.is_protected_rpc(callee, method) || callee == AUTH_SERVICE {
+                return Err(refuse(format!(
+                    "{callee}.{method} is protected; '{who}' holds no grant for it"
+                )));
+            }
+            return Ok(());
+        }
+        let required: Vec<&str> = match self.rpc.get(callee).and_then(|m| m.get(method)) {
+            Some(listed) => listed.iter().map(String::as_str).collect(),
+            None if callee == AUTH_SERVICE && AUTH_OPEN_METHODS.contains(&method) => return Ok(()),
+            None if callee == AUTH_SERVICE => vec![AUTH_MODIFICATIONS],
+            None => return Ok(()),
+        };
+        match required.iter().find(|c| !capabilities.iter().any(|g| g == *c)) {
+            Some(missing) => Err(refuse(format!(
+                "'{who}' lacks capability '{missing}' required by {callee}.{method}"
+            ))),
+            None => Ok(()),
+        }
+    }
+
     fn check_topics(
         &self,
         identity: &str,
+        has: &dyn Fn(&str) -> bool,
         access: TopicAccess,
         topic: &str,
         applies: impl Fn(&str) -> bool,
@@ -836,12 +921,11 @@ impl Authz {
         if protected.is_empty() {
             return Ok(());
         }
-        let grants = self.capabilities(identity);
         for (prefix, required) in protected {
             if !applies(prefix) {
                 continue;
             }
-            if let Some(missing) = required.iter().find(|c| !grants.contains_key(*c)) {
+            if let Some(missing) = required.iter().find(|c| !has(c)) {
                 return Err(Unauthorized {
                     identity: identity.to_owned(),
                     access,

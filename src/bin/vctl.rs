@@ -28,7 +28,7 @@ use volttron::home::select::{By, select_all, select_one};
 use volttron::remote::{Connection, Remote};
 use volttron::services::auth::IDENTITY as AUTH;
 use volttron::services::config_store::IDENTITY as CONFIG_STORE;
-use volttron::services::control::{AgentRecord, CONTROL_CONNECTION, IDENTITY as CONTROL, ProcessState};
+use volttron::services::control::{AgentRecord, CONTROL_CONNECTION, IDENTITY as CONTROL};
 use volttron::services::health::IDENTITY as HEALTH;
 use volttron::{Args as RpcArgs, Value};
 
@@ -141,6 +141,11 @@ enum Command {
     /// Remote procedure calls.
     #[command(subcommand)]
     Rpc(RpcCommand),
+    /// The web service's users (`$VOLTTRON_HOME/web-users.json`; VOLTTRON's `vcfg` web
+    /// user step). Works with the platform stopped; a running platform reads the file at
+    /// each login.
+    #[command(subcommand)]
+    Web(WebCommand),
     /// Publish a JSON message.
     Publish {
         /// The topic.
@@ -161,6 +166,39 @@ enum Command {
         #[arg(long)]
         platform: bool,
     },
+}
+
+#[derive(Debug, Subcommand)]
+enum WebCommand {
+    /// Web users.
+    #[command(subcommand)]
+    User(WebUserCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum WebUserCommand {
+    /// Add a user (the password is asked for twice, or read from stdin).
+    Add {
+        /// The user name.
+        name: String,
+        /// Its groups, i.e. capabilities: `vui` opens the REST API, `admin` adds agent
+        /// control (comma-separated; default `vui`).
+        #[arg(long, value_delimiter = ',', default_value = "vui")]
+        groups: Vec<String>,
+        /// Read the password from the first line of stdin.
+        #[arg(long)]
+        password_stdin: bool,
+        /// Replace an existing user.
+        #[arg(long)]
+        overwrite: bool,
+    },
+    /// Remove a user.
+    Remove {
+        /// The user name.
+        name: String,
+    },
+    /// The users and their groups.
+    List,
 }
 
 #[derive(Debug, Subcommand)]
@@ -713,16 +751,7 @@ async fn status(ctl: &Ctl, conn: &Connection, resources: bool) -> Outcome {
             &header,
             rows.iter()
                 .map(|r| {
-                    let status = match (r.pid, r.state) {
-                        (Some(pid), _) => format!("running [{pid}]"),
-                        (None, Some(ProcessState::GaveUp)) => {
-                            format!("gave up ({})", r.last_exit.clone().unwrap_or_default())
-                        }
-                        (None, Some(ProcessState::Terminated)) => {
-                            format!("terminated: {}", r.reason.clone().unwrap_or_default())
-                        }
-                        (None, _) => r.last_exit.clone().unwrap_or_default(),
-                    };
+                    let status = r.status_text();
                     let mut row = vec![
                         r.uuid.chars().take(uuid_len).collect(),
                         r.name.clone(),
@@ -733,7 +762,7 @@ async fn status(ctl: &Ctl, conn: &Connection, resources: bool) -> Outcome {
                         health_of(&r.identity),
                     ];
                     if resources {
-                        row.extend(resource_cells(r));
+                        row.extend(r.resource_cells());
                     }
                     row
                 })
@@ -741,35 +770,6 @@ async fn status(ctl: &Ctl, conn: &Connection, resources: bool) -> Outcome {
         )
     });
     Ok(())
-}
-
-/// CPU (% of a core and MIPS), RSS, where they come from (`procfs` or `cgroup`) and the
-/// reservation, for `status --resources`.
-fn resource_cells(r: &AgentRecord) -> [String; 4] {
-    let usage = r.usage.as_ref().filter(|u| !u.gone);
-    let cpu = usage
-        .and_then(|u| u.cpu_percent_of_core.map(|p| (p, u.cpu_mips)))
-        .map(|(p, mips)| match mips {
-            Some(m) => format!("{p:.1}% ({m:.0} MIPS)"),
-            None => format!("{p:.1}%"),
-        })
-        .unwrap_or_default();
-    let rss = usage
-        .map(|u| format!("{:.1} MB", u.rss_bytes as f64 / 1e6))
-        .unwrap_or_default();
-    let from = usage
-        .map(|u| match u.accounting {
-            volttron::resources::monitor::Accounting::Procfs => "procfs",
-            volttron::resources::monitor::Accounting::Cgroup => "cgroup",
-        })
-        .unwrap_or_default()
-        .to_owned();
-    let reserved = r
-        .reservation
-        .as_ref()
-        .map(|v| format!("{:.0} MIPS, {:.1} MB", v.cpu_mips, v.memory_bytes as f64 / 1e6))
-        .unwrap_or_default();
-    [cpu, rss, from, reserved]
 }
 
 async fn for_selected(ctl: &Ctl, conn: &Connection, s: &Selection, method: &str, verb: &str) -> Outcome {
@@ -816,12 +816,76 @@ async fn run(cli: Cli) -> Outcome {
             return Ok(());
         }
         Command::Install(options) => return install(&ctl, options).await,
+        Command::Web(WebCommand::User(c)) => return web_user(&ctl, c),
         _ => {}
     }
     let conn = ctl.connect().await?;
     let result = command(&ctl, &conn, cli.command).await;
     conn.close().await;
     result
+}
+
+/// `vctl web user ...`: edits the users file directly.
+fn web_user(ctl: &Ctl, c: WebUserCommand) -> Outcome {
+    use volttron::web::WebUsers;
+    let path = WebUsers::path_in(ctl.home.path());
+    let mut users = WebUsers::load(&path).map_err(|e| e.to_string())?;
+    match c {
+        WebUserCommand::Add {
+            name,
+            groups,
+            password_stdin,
+            overwrite,
+        } => {
+            let password = if password_stdin {
+                let mut line = String::new();
+                std::io::stdin()
+                    .read_line(&mut line)
+                    .map_err(|e| format!("cannot read the password from stdin: {e}"))?;
+                line.trim_end_matches(['\r', '\n']).to_owned()
+            } else {
+                let first =
+                    rpassword::prompt_password(format!("Password for web user {name}: ")).map_err(|e| {
+                        format!("cannot read the password (no terminal? use --password-stdin): {e}")
+                    })?;
+                let again = rpassword::prompt_password("Again: ").map_err(|e| e.to_string())?;
+                if first != again {
+                    return Err("the passwords differ".into());
+                }
+                first
+            };
+            let groups: Vec<String> = groups
+                .into_iter()
+                .map(|g| g.trim().to_owned())
+                .filter(|g| !g.is_empty())
+                .collect();
+            users
+                .add(&name, &password, &groups, overwrite)
+                .map_err(|e| e.to_string())?;
+            ctl.print(&json!({"added": name, "groups": groups}), || {
+                format!("added web user {name} ({})", groups.join(", "))
+            });
+        }
+        WebUserCommand::Remove { name } => {
+            users.remove(&name).map_err(|e| e.to_string())?;
+            ctl.print(&json!({"removed": name}), || format!("removed web user {name}"));
+        }
+        WebUserCommand::List => {
+            let list = users.list();
+            let v = serde_json::Value::Array(
+                list.iter()
+                    .map(|(n, g)| json!({"name": n, "groups": g}))
+                    .collect(),
+            );
+            ctl.print(&v, || {
+                table(
+                    &["USER", "GROUPS"],
+                    list.iter().map(|(n, g)| vec![n.clone(), g.join(", ")]).collect(),
+                )
+            });
+        }
+    }
+    Ok(())
 }
 
 async fn command(ctl: &Ctl, conn: &Connection, command: Command) -> Outcome {
@@ -959,7 +1023,7 @@ async fn command(ctl: &Ctl, conn: &Connection, command: Command) -> Outcome {
                 }
             }
         }
-        Command::Install(_) => {}
+        Command::Install(_) | Command::Web(_) => {}
     }
     Ok(())
 }

@@ -8,7 +8,8 @@
 //!
 //! Reads `$VOLTTRON_HOME/config` (VOLTTRON's INI `[volttron]` section); flags override it.
 //! Writes `VOLTTRON_PID`, refuses a second platform on the same home, listens on
-//! `$VOLTTRON_HOME/run/vip.socket` (and any `vip-address`), runs the core services with
+//! `$VOLTTRON_HOME/run/vip.socket` (and any `vip-address`), serves the web service at
+//! `bind-web-address` (`--bind-web-address http://127.0.0.1:8080`), runs the core services with
 //! auth on and the `control` service, autostarts enabled agents in priority order, and
 //! shuts down gracefully on SIGINT or SIGTERM (agents stopped in reverse order).
 //!
@@ -58,6 +59,10 @@ struct Args {
     /// (config: bridge-address; repeatable).
     #[arg(long = "bridge-address", value_name = "ADDRESS")]
     bridge_address: Vec<String>,
+    /// Serve the web service here: http://HOST:PORT or https://HOST:PORT (config:
+    /// bind-web-address; see volttron::web::config for its other keys).
+    #[arg(long = "bind-web-address", value_name = "URL")]
+    bind_web_address: Option<String>,
     /// Turn authentication and authorization off (config: auth = false).
     #[arg(long)]
     no_auth: bool,
@@ -109,6 +114,7 @@ async fn run(args: Args) -> Result<(), String> {
         vip_addresses: (!args.vip_address.is_empty()).then(|| args.vip_address.clone()),
         bridge_addresses: (!args.bridge_address.is_empty()).then(|| args.bridge_address.clone()),
         auth: args.no_auth.then_some(false),
+        bind_web_address: args.bind_web_address.clone(),
         ..PlatformConfig::default()
     };
     let config = file.merge(flags);
@@ -140,6 +146,19 @@ async fn run(args: Args) -> Result<(), String> {
         }
     }
     builder = builder.service(vip);
+    // The web service, when `bind-web-address` is set.
+    if let Some(web) = volttron::web::WebConfig::from_platform_config(&config).map_err(|e| e.to_string())? {
+        let mut service = volttron::web::WebService::new(web);
+        if let Some(tcp) = config
+            .vip_addresses
+            .iter()
+            .flatten()
+            .find(|a| a.starts_with("tcp://"))
+        {
+            service = service.vip_address(tcp.clone());
+        }
+        builder = builder.service(service);
+    }
     // This project's own agents: the bridge, on the home's socket file and every
     // `bridge-address`.
     let socket = BridgeAddress::Unix(home.socket_path());

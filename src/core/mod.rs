@@ -9,6 +9,18 @@ pub mod caller;
 pub(crate) mod glob;
 pub mod health;
 pub mod identity;
+#[cfg(any(feature = "vip", feature = "web"))]
+#[cfg_attr(
+    not(feature = "vip"),
+    allow(dead_code, reason = "the VIP listener uses all of it")
+)]
+pub(crate) mod json;
+#[cfg(any(feature = "vip", feature = "web"))]
+#[cfg_attr(
+    not(feature = "vip"),
+    allow(dead_code, reason = "the VIP listener uses all of it")
+)]
+pub(crate) mod jsonrpc;
 pub mod publication;
 pub mod rpc;
 pub mod subscription;

@@ -29,7 +29,8 @@
 //! | `agent-cpu-budget`, `agent-memory-budget` | [`agent_cpu_budget`](PlatformConfig::agent_cpu_budget), [`agent_memory_budget`](PlatformConfig::agent_memory_budget) | the shares of the machine's BogoMIPS and memory that resource contracts may reserve, in (0, 1] (ours; default 0.8 and 0.5, VOLTTRON's) |
 //! | `agent-memory-hard-cap` | [`agent_memory_hard_cap`](PlatformConfig::agent_memory_hard_cap) | a number >= 1: an agent's cgroup memory cap, as a multiple of its contract's soft limit (ours; default none) |
 //! | `memory-pressure-below` | [`memory_pressure_below`](PlatformConfig::memory_pressure_below) | bytes of MemAvailable below which the machine is under memory pressure (ours; default 10% of MemTotal) |
-//! | `bind-web-address` | [`bind_web_address`](PlatformConfig::bind_web_address) | kept (for `query`), not used: no web service, with a warning |
+//! | `bind-web-address` | [`bind_web_address`](PlatformConfig::bind_web_address) | the web service's address, `http://HOST:PORT` or `https://HOST:PORT` |
+//! | `web-secret-key`, `web-ssl-cert`, `web-ssl-key`, `web-ca-cert`, `rpc-allow-list`, `web-root-dir` | [`extra`](PlatformConfig::extra) | read by the web service (feature `web`; a `[web]` section may set them too) |
 //! | `enable-federation` | [`enable_federation`](PlatformConfig::enable_federation) | boolean; true gives a warning (no federation here) |
 //! | other keys VOLTTRON knows | [`extra`](PlatformConfig::extra) | kept, with a [`ConfigWarning`] saying why they do nothing (see below) |
 //! | anything else | [`extra`](PlatformConfig::extra) | kept, with a warning |
@@ -41,9 +42,8 @@
 //! * [`AuthDisabled`](ConfigWarningKind::AuthDisabled): `auth-enabled`/`auth` false or
 //!   `auth-disabled` true. Honoured: any agent may connect and call anything.
 //! * [`NotImplemented`](ConfigWarningKind::NotImplemented): a VOLTTRON feature this platform
-//!   does not have: `bind-web-address`, `volttron-central-address`,
-//!   `volttron-central-serverkey`, `web-ssl-cert`, `web-ssl-key`, `web-secret-key`,
-//!   `web-ca-cert` (no web service: nothing listens, so nothing is weakened);
+//!   does not have: `volttron-central-address`, `volttron-central-serverkey` (no Volttron
+//!   Central);
 //!   `enable-federation = True` and, then, `federation-url`, `enable-federation-cache`,
 //!   `federation-cache-limit-gb`, `federation-cache-limit-hours` (ignored, as VOLTTRON 11 ignores
 //!   them without federation); `autostart = False`; `setup-mode` (never auto-approves);
@@ -71,8 +71,9 @@
 //! keys are case-insensitive; an indented line continues the previous value. Also
 //! accepted, as VOLTTRON 9 did: keys written as long options (`--vip-address`), and keys
 //! before the first section or in `[DEFAULT]`, which apply unless `[volttron]` sets the
-//! same key. Underscores in keys count as dashes. Other sections (VOLTTRON 11's service
-//! sections) are ignored.
+//! same key. Underscores in keys count as dashes. Other sections (`[web]`, VOLTTRON 11's
+//! service sections) are kept in [`sections`](PlatformConfig::sections) for the services
+//! that read them.
 //!
 //! Differences from `configparser`: `%` is literal (no interpolation); a key repeated in
 //! a section is not an error (the last one wins, with a warning; the address keys add up).
@@ -215,9 +216,19 @@ impl std::fmt::Display for ConfigWarning {
     }
 }
 
+/// Keys of `[volttron]` read by a plugged service (the web service), kept in
+/// [`PlatformConfig::extra`] without a warning.
+const SERVICE_KEYS: &[&str] = &[
+    "web-ssl-cert",
+    "web-ssl-key",
+    "web-secret-key",
+    "web-ca-cert",
+    "rpc-allow-list",
+    "web-root-dir",
+];
+
 /// Keys VOLTTRON knows whose feature this platform lacks, with why they do nothing.
 const NOT_IMPLEMENTED: &[(&str, &str)] = &[
-    ("bind-web-address", "there is no web service"),
     (
         "volttron-central-address",
         "there is no web service (Volttron Central)",
@@ -226,10 +237,6 @@ const NOT_IMPLEMENTED: &[(&str, &str)] = &[
         "volttron-central-serverkey",
         "there is no web service (Volttron Central)",
     ),
-    ("web-ssl-cert", "there is no web service"),
-    ("web-ssl-key", "there is no web service"),
-    ("web-secret-key", "there is no web service"),
-    ("web-ca-cert", "there is no web service"),
     (
         "setup-mode",
         "external platforms are never approved automatically",
@@ -311,13 +318,17 @@ pub struct PlatformConfig {
     /// `messagebus` (VOLTTRON 11) or `message-bus` (VOLTTRON 9): always `zmq` when set
     /// (anything else is refused); kept for `query`.
     pub message_bus: Option<String>,
-    /// `bind-web-address`: kept for `query`, not used (no web service).
+    /// `bind-web-address`: where the web service listens (`http://HOST:PORT` or
+    /// `https://HOST:PORT`), when the binary has it.
     pub bind_web_address: Option<String>,
     /// `enable-federation` (VOLTTRON 11): not implemented; true gives a warning.
     pub enable_federation: Option<bool>,
     /// Keys this crate does not act on, normalized, with their values (empty for a key
     /// alone on its line): unknown keys and the VOLTTRON keys listed in the module docs.
     pub extra: BTreeMap<String, String>,
+    /// The keys of the file's other sections (`[web]`, ...), normalized, by section name,
+    /// for the services that own them.
+    pub sections: BTreeMap<String, BTreeMap<String, String>>,
     /// What the binary should log: settings not honoured, or weakening security.
     pub warnings: Vec<ConfigWarning>,
 }
@@ -353,14 +364,17 @@ impl PlatformConfig {
     /// Parses the text of a configuration file; `origin` names it in errors and warnings.
     pub fn parse(text: &str, origin: impl AsRef<Path>) -> Result<PlatformConfig, ConfigError> {
         let origin = origin.as_ref();
-        let entries = parse_ini(text, origin)?;
+        let (entries, sections) = parse_ini(text, origin)?;
         // `[volttron]` keys replace fallback (global, `[DEFAULT]`) keys of the same name.
         let in_section: std::collections::HashSet<&str> = entries
             .iter()
             .filter(|e| e.in_volttron)
             .map(|e| e.key.as_str())
             .collect();
-        let mut config = PlatformConfig::default();
+        let mut config = PlatformConfig {
+            sections,
+            ..PlatformConfig::default()
+        };
         let mut seen: BTreeMap<&str, usize> = BTreeMap::new();
         let mut federation_keys = Vec::new();
         let mut isolation_line = None;
@@ -472,12 +486,16 @@ impl PlatformConfig {
                 .collect())
         };
         let key = entry.key.as_str();
+        if key == "bind-web-address" {
+            self.bind_web_address = Some(text()?);
+            return Ok(());
+        }
+        if SERVICE_KEYS.contains(&key) {
+            self.keep(entry);
+            return Ok(());
+        }
         if let Some((_, note)) = NOT_IMPLEMENTED.iter().find(|(k, _)| *k == key) {
-            if key == "bind-web-address" {
-                self.bind_web_address = Some(text()?);
-            } else {
-                self.keep(entry);
-            }
+            self.keep(entry);
             self.warn(entry, origin, ConfigWarningKind::NotImplemented { note });
             return Ok(());
         }
@@ -612,6 +630,9 @@ impl PlatformConfig {
     /// of both are kept.
     pub fn merge(mut self, overrides: PlatformConfig) -> PlatformConfig {
         self.extra.extend(overrides.extra);
+        for (name, keys) in overrides.sections {
+            self.sections.entry(name).or_default().extend(keys);
+        }
         self.warnings.extend(overrides.warnings);
         PlatformConfig {
             instance_name: overrides.instance_name.or(self.instance_name),
@@ -635,6 +656,7 @@ impl PlatformConfig {
             bind_web_address: overrides.bind_web_address.or(self.bind_web_address),
             enable_federation: overrides.enable_federation.or(self.enable_federation),
             extra: self.extra,
+            sections: self.sections,
             warnings: self.warnings,
         }
     }
@@ -668,7 +690,7 @@ fn normalize_key(key: &str) -> String {
 
 /// Splits `text` as `configparser` does and keeps the entries of `[volttron]`, `[DEFAULT]`
 /// and before the first section.
-fn parse_ini(text: &str, origin: &Path) -> Result<Vec<Entry>, ConfigError> {
+fn parse_ini(text: &str, origin: &Path) -> Result<(Vec<Entry>, Sections), ConfigError> {
     let syntax = |line: usize, text: &str, message| ConfigError::Syntax {
         path: origin.to_owned(),
         line,
@@ -678,6 +700,10 @@ fn parse_ini(text: &str, origin: &Path) -> Result<Vec<Entry>, ConfigError> {
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     let mut section = Section::Global;
     let mut entries: Vec<Entry> = Vec::new();
+    let mut others = Sections::new();
+    let mut other_name = String::new();
+    // In another section: the key that indented lines continue, and its indentation.
+    let mut other_current: Option<(String, usize)> = None;
     // The entry that indented lines continue, and its key line's indentation.
     let mut current: Option<(usize, usize)> = None;
     for (index, raw) in text.split('\n').enumerate() {
@@ -689,6 +715,18 @@ fn parse_ini(text: &str, origin: &Path) -> Result<Vec<Entry>, ConfigError> {
             continue;
         }
         let indent = line.len() - line.trim_start().len();
+        if let Some((key, key_indent)) = &other_current
+            && indent > *key_indent
+        {
+            if let Some(value) = others.get_mut(&other_name).and_then(|m| m.get_mut(key)) {
+                if !value.is_empty() {
+                    value.push('\n');
+                }
+                value.push_str(stripped);
+            }
+            continue;
+        }
+        other_current = None;
         if let Some((entry, key_indent)) = current
             && indent > key_indent
         {
@@ -710,7 +748,7 @@ fn parse_ini(text: &str, origin: &Path) -> Result<Vec<Entry>, ConfigError> {
                 SECTION => Section::Volttron,
                 "DEFAULT" => Section::Default,
                 other => {
-                    tracing::debug!(file = %origin.display(), "section [{other}] ignored");
+                    other_name = other.trim().to_owned();
                     Section::Other
                 }
             };
@@ -735,6 +773,11 @@ fn parse_ini(text: &str, origin: &Path) -> Result<Vec<Entry>, ConfigError> {
         };
         current = value.is_some().then_some((index, indent));
         if section == Section::Other {
+            other_current = value.is_some().then(|| (key.clone(), indent));
+            others
+                .entry(other_name.clone())
+                .or_default()
+                .insert(key, value.unwrap_or_default());
             continue;
         }
         entries.push(Entry {
@@ -744,8 +787,11 @@ fn parse_ini(text: &str, origin: &Path) -> Result<Vec<Entry>, ConfigError> {
             in_volttron: section == Section::Volttron,
         });
     }
-    Ok(entries)
+    Ok((entries, others))
 }
+
+/// The keys of sections other than `[volttron]` and `[DEFAULT]`, by section.
+type Sections = BTreeMap<String, BTreeMap<String, String>>;
 
 /// Where a line is.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -788,24 +834,21 @@ web-ssl-cert = /home/u/.volttron/certificates/certs/platform_web-server.crt
         assert_eq!(c.message_bus.as_deref(), Some("zmq"));
         assert_eq!(c.bind_web_address.as_deref(), Some("https://vhost:8443"));
         assert_eq!(c.auth, None);
-        let kinds: Vec<_> = c.warnings.iter().map(|w| (w.key.as_str(), &w.kind)).collect();
-        assert_eq!(
-            kinds,
-            [
-                (
-                    "bind-web-address",
-                    &ConfigWarningKind::NotImplemented {
-                        note: "there is no web service"
-                    }
-                ),
-                (
-                    "web-ssl-cert",
-                    &ConfigWarningKind::NotImplemented {
-                        note: "there is no web service"
-                    }
-                ),
-            ]
-        );
+        // The web service reads the web keys: no warnings.
+        assert!(c.warnings.is_empty(), "{:?}", c.warnings);
+    }
+
+    #[test]
+    fn other_sections_are_kept_for_their_services() {
+        let c = parse(
+            "[volttron]\ninstance-name = a\n[web]\nrpc-allow-list =\n  hvac: get_*\n  *: status\nweb_root_dir = /srv/web\n[other]\nx = 1\n",
+        )
+        .unwrap();
+        assert!(c.warnings.is_empty(), "{:?}", c.warnings);
+        assert_eq!(c.sections["web"]["rpc-allow-list"], "hvac: get_*\n*: status");
+        assert_eq!(c.sections["web"]["web-root-dir"], "/srv/web");
+        assert_eq!(c.sections["other"]["x"], "1");
+        assert!(!c.extra.contains_key("x"));
     }
 
     #[test]

@@ -538,6 +538,7 @@ impl PlatformBuilder {
             router,
             clock,
             rpc_timeout: self.rpc_timeout,
+            trusted: false,
         };
         if let Some(auth) = &authority {
             let _ = endpoint.router.auth.set(auth.clone());

@@ -208,6 +208,47 @@ impl Router {
         }
     }
 
+    /// The peers exporting an RPC method named `method`, each with the method's parameter
+    /// names (how the web service finds the agent answering a declared route).
+    #[cfg_attr(not(feature = "web"), allow(dead_code, reason = "asked by the web service"))]
+    pub(crate) fn exporters(&self, method: &str) -> Vec<(Identity, Vec<String>)> {
+        let mut found = Vec::new();
+        for entry in self.peers.iter() {
+            let params = match &entry.exports {
+                Exports::Unknown => None,
+                Exports::Static(rpcs) => rpcs
+                    .iter()
+                    .find(|r| r.name == method)
+                    .map(|r| r.params.iter().map(|p| p.name.to_owned()).collect()),
+                Exports::Declared(rpcs) => rpcs.iter().find(|r| r.name == method).map(|r| r.params.clone()),
+            };
+            if let Some(params) = params {
+                found.push((entry.key().clone(), params));
+            }
+        }
+        found.sort();
+        found
+    }
+
+    /// Every RPC method name exported by a connected peer, with the peer, for which `keep`
+    /// is true (the web service's list of declared routes).
+    #[cfg_attr(not(feature = "web"), allow(dead_code, reason = "asked by the web service"))]
+    pub(crate) fn exported_methods(&self, keep: impl Fn(&str) -> bool) -> Vec<(Identity, String)> {
+        let mut found = Vec::new();
+        for entry in self.peers.iter() {
+            let names: Vec<String> = match &entry.exports {
+                Exports::Unknown => Vec::new(),
+                Exports::Static(rpcs) => rpcs.iter().map(|r| r.name.to_owned()).collect(),
+                Exports::Declared(rpcs) => rpcs.iter().map(|r| r.name.clone()).collect(),
+            };
+            for name in names.into_iter().filter(|n| keep(n)) {
+                found.push((entry.key().clone(), name));
+            }
+        }
+        found.sort();
+        found
+    }
+
     /// The mailbox of a connected peer.
     pub(crate) fn mailbox(&self, identity: &str) -> Option<Arc<Mailbox>> {
         self.peers.get(identity).map(|e| e.mailbox.clone())

@@ -137,6 +137,52 @@ pub struct AgentRecord {
     pub usage: Option<AgentUsage>,
 }
 
+impl AgentRecord {
+    /// Where its process stands, as `vctl status` shows it: `running [pid]`, `gave up
+    /// (how it last ended)`, `terminated: why`, or how it last ended.
+    pub fn status_text(&self) -> String {
+        match (self.pid, self.state) {
+            (Some(pid), _) => format!("running [{pid}]"),
+            (None, Some(ProcessState::GaveUp)) => {
+                format!("gave up ({})", self.last_exit.clone().unwrap_or_default())
+            }
+            (None, Some(ProcessState::Terminated)) => {
+                format!("terminated: {}", self.reason.clone().unwrap_or_default())
+            }
+            (None, _) => self.last_exit.clone().unwrap_or_default(),
+        }
+    }
+
+    /// CPU (% of a core and MIPS), RSS, where they come from (`procfs` or `cgroup`) and
+    /// the reservation, as `vctl status --resources` shows them (empty when not known).
+    pub fn resource_cells(&self) -> [String; 4] {
+        let usage = self.usage.as_ref().filter(|u| !u.gone);
+        let cpu = usage
+            .and_then(|u| u.cpu_percent_of_core.map(|p| (p, u.cpu_mips)))
+            .map(|(p, mips)| match mips {
+                Some(m) => format!("{p:.1}% ({m:.0} MIPS)"),
+                None => format!("{p:.1}%"),
+            })
+            .unwrap_or_default();
+        let rss = usage
+            .map(|u| format!("{:.1} MB", u.rss_bytes as f64 / 1e6))
+            .unwrap_or_default();
+        let from = usage
+            .map(|u| match u.accounting {
+                crate::resources::monitor::Accounting::Procfs => "procfs",
+                crate::resources::monitor::Accounting::Cgroup => "cgroup",
+            })
+            .unwrap_or_default()
+            .to_owned();
+        let reserved = self
+            .reservation
+            .as_ref()
+            .map(|v| format!("{:.0} MIPS, {:.1} MB", v.cpu_mips, v.memory_bytes as f64 / 1e6))
+            .unwrap_or_default();
+        [cpu, rss, from, reserved]
+    }
+}
+
 impl crate::home::select::Selectable for AgentRecord {
     fn identity(&self) -> &str {
         &self.identity

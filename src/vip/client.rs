@@ -23,7 +23,7 @@ use std::time::{Duration, Instant};
 
 use crate::auth::keys::{KeyPair, PublicKey};
 use crate::core::{Args, Map, RpcError, Value};
-use crate::vip::{json, jsonrpc};
+use crate::core::{json, jsonrpc};
 
 /// How long [`VipClient::connect`] waits for the welcome.
 const WELCOME_TIMEOUT: Duration = Duration::from_secs(10);

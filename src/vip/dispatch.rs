@@ -21,11 +21,12 @@
 use std::collections::HashSet;
 
 use crate::core::{Headers, Map, Topic, Value};
+use crate::core::{json, jsonrpc};
 use crate::platform::backpressure::OverflowPolicy;
 use crate::vip::frame::{self, Incoming};
 use crate::vip::peer::VipPeer;
 use crate::vip::server::Server;
-use crate::vip::{json, jsonrpc, services};
+use crate::vip::services;
 
 /// Handles one message from a peer.
 pub(crate) fn incoming(server: &mut Server, message: Incoming, user: Option<&str>, address: Option<&str>) {

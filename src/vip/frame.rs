@@ -23,7 +23,7 @@
 //! sends them.
 
 use crate::core::Value;
-use crate::vip::json;
+use crate::core::json;
 
 /// The protocol frame of every VIP message.
 pub(crate) const PROTOCOL: &[u8] = b"VIP1";

@@ -42,8 +42,6 @@
 pub mod client;
 pub(crate) mod dispatch;
 pub(crate) mod frame;
-pub(crate) mod json;
-pub(crate) mod jsonrpc;
 pub(crate) mod peer;
 pub(crate) mod server;
 pub mod services;

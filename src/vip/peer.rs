@@ -16,11 +16,12 @@ use tokio::sync::oneshot;
 
 use crate::auth::KeyVerdict;
 use crate::core::{Args, Identity, Publication, RpcError, Value};
+use crate::core::{json, jsonrpc};
 use crate::platform::endpoint::Endpoint;
 use crate::platform::mailbox::{Envelope, Mailbox, PeerEvent};
 use crate::platform::router::{Exports, PeerEntry};
+use crate::vip::frame;
 use crate::vip::server::Server;
-use crate::vip::{frame, json, jsonrpc};
 
 /// How many recent publications a drain remembers, to send each once.
 const RECENT: usize = 32;

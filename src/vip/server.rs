@@ -314,7 +314,7 @@ impl Server {
                 }
                 Err(e) => {
                     // Logged once per peer until it sends a good one.
-                    let identity = crate::vip::json::latin1(&rid);
+                    let identity = crate::core::json::latin1(&rid);
                     if self.malformed.len() >= MAX_SLOTS {
                         self.malformed.clear();
                     }
@@ -345,7 +345,7 @@ impl Server {
                     let first = !matches!(self.peers.get(routing_id), Some(Slot::Refused));
                     if first {
                         tracing::warn!(
-                            identity = %crate::vip::json::latin1(routing_id),
+                            identity = %crate::core::json::latin1(routing_id),
                             "vip: refused: {refusal}"
                         );
                     }
@@ -389,7 +389,7 @@ impl Server {
             Err(zmq::Error::EHOSTUNREACH) => self.drop_peer(&dest, "its connection is gone"),
             Err(zmq::Error::EAGAIN) => {
                 // Logged once until a send to it succeeds again.
-                let identity = crate::vip::json::latin1(&dest);
+                let identity = crate::core::json::latin1(&dest);
                 if self.congested.insert(dest) {
                     tracing::warn!(identity, "vip: messages dropped: the peer's queue is full (HWM)");
                 }
@@ -464,7 +464,7 @@ impl Server {
 
     /// The identity a routing id names, if it is a valid one.
     pub(crate) fn identity_of(routing_id: &[u8]) -> Result<Identity, String> {
-        let text = crate::vip::json::latin1(routing_id);
+        let text = crate::core::json::latin1(routing_id);
         Identity::new(&text).map_err(|e| format!("invalid identity {text:?}: {e}"))
     }
 }

@@ -21,9 +21,10 @@ use std::time::Duration;
 use futures::Future;
 
 use crate::auth::authz::PubsubAccess;
+use crate::core::jsonrpc;
 use crate::core::{Args, Identity, Map, RpcError, Value};
 use crate::platform::endpoint::Endpoint;
-use crate::vip::{Context, jsonrpc};
+use crate::vip::Context;
 
 pub use crate::services::{V11_CONFIG_STORE as CONFIG_STORE, V11_CONTROL as CONTROL};
 /// VOLTTRON 11's auth identity (the same here).

@@ -1,4 +1,4 @@
-//! VOLTTRON's JSON-RPC 2.0, as carried by the VIP `RPC` subsystem: each argument frame holds
+//! VOLTTRON's JSON-RPC 2.0, as carried by the VIP `RPC` subsystem (and the web service's `/jsonrpc`): each argument frame holds
 //! one JSON document, a single message object or a batch array of them.
 //!
 //! Reading ([`parse`], [`from_value`], [`element`]) follows the Python client's dispatcher
@@ -45,8 +45,8 @@
 //! A -32000 error must carry an object `data` (the client calls `data.get`), so
 //! [`response_err`] always writes an object `data`.
 
+use crate::core::json::{self, JsonError};
 use crate::core::{Args, Map, RpcError, Value};
-use crate::vip::json::{self, JsonError};
 
 /// JSON-RPC: the request was not JSON.
 pub(crate) const PARSE_ERROR: i64 = -32700;
@@ -151,7 +151,7 @@ impl Fault {
     }
 
     /// -32600 with `detail`.
-    fn invalid_request(message: &str, detail: impl Into<String>) -> Fault {
+    pub(crate) fn invalid_request(message: &str, detail: impl Into<String>) -> Fault {
         Fault::new(INVALID_REQUEST, message, detail)
     }
 
