@@ -108,6 +108,7 @@ impl ServiceContext {
     }
 
     /// The routing table's endpoint, as the platform itself.
+    #[cfg_attr(not(feature = "vip"), allow(dead_code, reason = "used by the VIP listener"))]
     pub(crate) fn endpoint(&self) -> &Endpoint {
         &self.endpoint
     }

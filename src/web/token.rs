@@ -168,11 +168,10 @@ impl Tokens {
 
 /// A fresh random key for HS256 (32 bytes, URL-safe base64).
 pub(crate) fn random_secret() -> String {
+    use argon2::password_hash::rand_core::{OsRng, RngCore};
     use base64::Engine;
     let mut bytes = [0u8; 32];
-    for chunk in bytes.chunks_mut(16) {
-        chunk.copy_from_slice(uuid::Uuid::new_v4().as_bytes());
-    }
+    OsRng.fill_bytes(&mut bytes);
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
 }
 
