@@ -206,7 +206,7 @@ fn render(instance: &str, user: &str, auth: bool, rows: &[AgentRow]) -> String {
     format!(
         "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>VOLTTRON {instance}</title>\
 <style>{STYLE}</style></head><body><h1>VOLTTRON platform <span id=\"instance\">{instance}</span></h1>\
-<p>Logged in as <b>{user}</b> {logout}</p>\
+<div>Logged in as <b>{user}</b> {logout}</div>\
 <h2>Agents</h2><table id=\"agents\"><thead><tr><th>Identity</th><th>Agent</th><th>Status</th><th>Health</th>\
 <th>Last heartbeat</th><th>Restarts</th><th>CPU</th><th>RSS</th><th>Reserved</th></tr></thead><tbody>{table}</tbody></table>\
 <h2>Live tail</h2><noscript><p>The live tail needs JavaScript.</p></noscript>\
