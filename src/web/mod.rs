@@ -4,10 +4,11 @@
 //! ```no_run
 //! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
 //! use volttron::web::{WebConfig, WebService};
-//! let web = WebService::new(WebConfig::new("http://127.0.0.1:8080")?);
+//! let web = WebService::new(WebConfig::new("http://127.0.0.1:8080")?)
+//!     .vip_address("tcp://192.0.2.10:22916");
 //! let platform = volttron::Platform::builder()
 //!     .home("/var/lib/volttron")
-//!     .service(web)
+//!     .service(web) // or `.web(WebConfig::new(..)?)`
 //!     .start()
 //!     .await?;
 //! # platform.shutdown().await; Ok(()) }
@@ -111,6 +112,25 @@ impl WebService {
     /// The address bound, once bound.
     pub fn local_addr(&self) -> Option<SocketAddr> {
         self.bound.as_ref().and_then(|b| b.listener.local_addr().ok())
+    }
+}
+
+impl crate::PlatformBuilder {
+    /// Serves the web service with `config` (feature `web`): the same as
+    /// `.service(WebService::new(config))`.
+    ///
+    /// ```no_run
+    /// # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+    /// use volttron::web::WebConfig;
+    /// let platform = volttron::Platform::builder()
+    ///     .home("/var/lib/volttron")
+    ///     .web(WebConfig::new("http://127.0.0.1:8080")?)
+    ///     .start()
+    ///     .await?;
+    /// # platform.shutdown().await; Ok(()) }
+    /// ```
+    pub fn web(self, config: WebConfig) -> Self {
+        self.service(WebService::new(config))
     }
 }
 
