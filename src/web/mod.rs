@@ -421,26 +421,31 @@ fn app(
                 .and_then(|v| v.to_str().ok())
                 .and_then(|v| v.parse::<usize>().ok());
             if declared.is_some_and(|n| n > max) {
-                let response = WebError::TooLarge(max).error_response_json();
+                let mut response = WebError::TooLarge(max).error_response_json();
+                common_headers(response.headers_mut(), origin.as_deref());
                 return Either::Left(ready(Ok(req.into_response(response).map_into_right_body())));
             }
             if origin.is_some() && req.method() == actix_web::http::Method::OPTIONS {
                 let mut response = HttpResponse::NoContent().finish();
-                cors_headers(response.headers_mut(), origin.as_deref());
+                common_headers(response.headers_mut(), origin.as_deref());
                 return Either::Left(ready(Ok(req.into_response(response).map_into_right_body())));
             }
             let fut = srv.call(req);
             Either::Right(async move {
                 let mut response = fut.await?;
-                let headers = response.headers_mut();
-                headers.insert(
-                    header::X_CONTENT_TYPE_OPTIONS,
-                    HeaderValue::from_static("nosniff"),
-                );
-                cors_headers(headers, origin.as_deref());
+                common_headers(response.headers_mut(), origin.as_deref());
                 Ok(response.map_into_left_body())
             })
         })
+}
+
+/// The headers of every answer, the early ones (413, preflight) included.
+fn common_headers(headers: &mut header::HeaderMap, origin: Option<&str>) {
+    headers.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    cors_headers(headers, origin);
 }
 
 fn cors_headers(headers: &mut header::HeaderMap, origin: Option<&str>) {

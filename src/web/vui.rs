@@ -694,6 +694,11 @@ pub(crate) async fn pubsub_topic(
                 .map_err(|_| WebError::TooLarge(state.config.max_body))?
                 .map_err(|e| WebError::BadRequest(e.to_string()))?;
             let v = json_body(&body)?;
+            if !v.is_object() {
+                return Err(WebError::BadRequest(
+                    "expected {\"message\": ..., \"headers\": {...}}".into(),
+                ));
+            }
             let message: Value = serde_json::from_value(v.get("message").cloned().unwrap_or_default())
                 .map_err(|e| WebError::BadRequest(e.to_string()))?;
             let headers = match v.get("headers") {
