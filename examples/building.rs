@@ -22,6 +22,8 @@
 //!   message. At 6 s the host itself calls the controller's `setpoint` RPC, then prints
 //!   `platform.peers()` and `platform.query("instance-name")`. Ctrl-C or `--seconds N`
 //!   shuts the platform down, and every agent's `on_stop` runs.
+//! - **The web.** The platform serves its status page and the controller's
+//!   `#[route(GET, "/hq/zones")]` on a free loopback port, printed at start.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -197,6 +199,17 @@ impl ZoneController {
         Ok(())
     }
 
+    /// The zones over HTTP, served by the platform's web service.
+    #[route(GET, "/hq/zones")]
+    fn zones(&mut self) -> serde_json::Value {
+        serde_json::json!({
+            "setpoint": self.setpoint,
+            "deadband": self.deadband,
+            "zones": self.zones,
+            "decisions": self.decisions,
+        })
+    }
+
     /// Changes the setpoint (°C); returns the previous one.
     #[rpc]
     fn setpoint(&mut self, value: f64) -> Result<f64, String> {
@@ -300,6 +313,22 @@ async fn host_step(platform: &Platform) {
     println!("{at} host: instance-name = {}", instance.as_str().unwrap_or("?"));
 }
 
+/// Where the web service listens (its `platform.web` agent starts with the platform).
+#[cfg(feature = "web")]
+async fn print_web_address(platform: &Platform) {
+    for _ in 0..200 {
+        let answer = platform
+            .call("platform.web", "get_bind_web_address", ())
+            .returning::<String>()
+            .await;
+        if let Ok(address) = answer {
+            println!("{} status page: {address}/   the controller's route: {address}/hq/zones", stamp(platform.clock()));
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
 /// `--seconds N` from the command line, if given.
 fn seconds_arg() -> Result<Option<u64>, String> {
     let mut args = std::env::args().skip(1);
@@ -321,16 +350,20 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .init();
     let seconds = seconds_arg()?;
 
-    let platform = Platform::builder()
+    let builder = Platform::builder()
         .instance_name("hq-bms")
-        .rpc_timeout(Duration::from_secs(5))
-        .start()
-        .await?;
+        .rpc_timeout(Duration::from_secs(5));
+    // The web service on any free loopback port (no home, so no auth: a demo only).
+    #[cfg(feature = "web")]
+    let builder = builder.web(volttron::web::WebConfig::new("http://127.0.0.1:0")?);
+    let platform = builder.start().await?;
     println!(
         "{} platform {} started; Ctrl-C to stop",
         stamp(platform.clock()),
         platform.instance_name()
     );
+    #[cfg(feature = "web")]
+    print_web_address(&platform).await;
 
     // Printer and controller first, so they see the units join and their first readings.
     platform.spawn("printer", Printer).await?;
