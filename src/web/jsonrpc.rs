@@ -144,7 +144,7 @@ async fn publish(state: &WebState, claims: &Claims, args: Args) -> Result<Value,
         .map_err(|e| Fault::new(UNAUTHORIZED, "unauthorized", e.to_string()))?;
     let n = state
         .endpoint
-        .publish("pubsub", topic, headers, message)
+        .publish("", topic, headers, message)
         .map_err(|e| Fault::new(jsonrpc::UNHANDLED_EXCEPTION, "unhandled exception", e.to_string()))?;
     Ok(Value::from(n as i64))
 }

@@ -168,7 +168,7 @@ impl Subscriber {
             .subscribe(
                 self.peer,
                 &self.mailbox,
-                "pubsub",
+                "",
                 prefix,
                 id,
                 OverflowPolicy::DropOldest,
@@ -182,9 +182,7 @@ impl Subscriber {
         if self.subscriptions.remove(prefix).is_none() {
             return false;
         }
-        self.state
-            .endpoint
-            .unsubscribe(self.peer, Some("pubsub"), Some(prefix));
+        self.state.endpoint.unsubscribe(self.peer, Some(""), Some(prefix));
         true
     }
 
@@ -346,7 +344,7 @@ pub(crate) fn publish(
     state.check_topic(claims, TopicAccess::Publish, topic.as_str())?;
     state
         .endpoint
-        .publish("pubsub", topic, headers, message)
+        .publish("", topic, headers, message)
         .map_err(|e| WebError::Internal(e.to_string()))
 }
 
