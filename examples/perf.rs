@@ -44,6 +44,12 @@
 //! | `vip.pubsub.python_to_rust` | `benches/vip_client.py` (VOLTTRON 11's client library, in the venv of `bash .ci/test`) publishes N messages to an in-process Rust agent, each `.get()`-ed as VOLTTRON's agents do (with its `peerlist` before each); N / elapsed as the script measures it; median of up to 3 runs. VOLTTRON's own platform: 141 msgs/s on this machine kind |
 //! | `vip.rpc.python_to_rust_rtt_p50` | the same script calls the Rust agent's `echo` N times in sequence; its median round trip. VOLTTRON's own platform: 3.8 ms |
 //! | `vip.listener_start_to_heartbeat_ms` | VOLTTRON's listener agent (from the venv) installed under the control service: from the `start_agent` RPC (what `vctl start` sends) to its first `heartbeat/listener` publication at an in-process agent (Python's start-up and imports included); median of up to 5 starts |
+//! | `baseline.http_hello_rtt_p50/p99` | a bare actix-web handler (`GET /hello` answers `hello`; one worker, its own `System` on a thread of its own) on loopback; a minimal blocking HTTP/1.1 client (`benches/workloads/web.rs`: one keep-alive `TcpStream`, `TCP_NODELAY`, a fixed request written, the `Content-Length`-delimited response read) on a client thread makes N round trips in sequence (each run on a new connection: actix-web closes connections idle for 5 s); median / p99. Runs interleaved with `web.jsonrpc` |
+//! | `web.jsonrpc.rtt_p50/p99` | a platform with auth on, the web service (`WebService` on `http://127.0.0.1:0`), a web user with the `vui` capability only (the `rpc-allow-list` opens `echo: echo`) logged in with `POST /authenticate`, and an in-process `#[volttron::agent]` `echo`: the same client sends `POST /jsonrpc` `{"jsonrpc":"2.0","id":1,"method":"echo.echo","params":["x"]}` with `Authorization: Bearer <access token>` N times in sequence over one keep-alive connection (per run); median / p99 |
+//! | (stderr) `web.jsonrpc breakdown` | same runs: `web.peers` over the same connection (answered by the web service: HTTP, token, JSON-RPC, no agent), and `platform.call("echo", "echo", ("x",))` from the driver thread (the hop to the agent thread and back, no HTTP), p50s |
+//! | `web.jsonrpc.rtt_ratio` | `web.jsonrpc.rtt_p50` / `baseline.http_hello_rtt_p50` of the same run (target <= 2) |
+//! | `web.ws.deliveries_per_s` | same platform: one tungstenite client (a thread of its own, reading as fast as it can) subscribed over `/ws` to `bench/ws/`; the platform handle `platform.publish`es N small messages (`i`, yielding every [`CHUNK`](workloads::CHUNK)), then an end marker; publications the client received (one JSON text frame each) / (first publish to the marker received). The socket's mailbox drops oldest when the client falls behind (the marker, newest, is kept) |
+//! | `web.ws.delivered_ratio` / `web.ws.dropped` | received / N, and N - received (what the mailbox dropped: every publish reached it), in the last run |
 //! | `baseline.uds_pingpong_rtt` | `UnixStream::pair`, 8-byte ping-pong between two threads, median round trip (on a VM this swings with idle-vCPU wake-up latency) |
 
 use std::io::{Read, Write};
@@ -86,6 +92,8 @@ struct Sizes {
     vip_calls: usize,
     python_publishes: u64,
     python_calls: u64,
+    http_calls: usize,
+    ws_publishes: u64,
 }
 
 impl Sizes {
@@ -107,6 +115,8 @@ impl Sizes {
                 vip_calls: 2_000,
                 python_publishes: 1_000,
                 python_calls: 1_000,
+                http_calls: 5_000,
+                ws_publishes: 200_000,
             }
         } else {
             Sizes {
@@ -125,6 +135,8 @@ impl Sizes {
                 vip_calls: 5_000,
                 python_publishes: 2_000,
                 python_calls: 2_000,
+                http_calls: 20_000,
+                ws_publishes: 500_000,
             }
         }
     }
@@ -671,6 +683,119 @@ fn vip_figures(s: &Sizes, want: &dyn Fn(&str) -> bool, figures: &mut Figures) {
 }
 
 // ---------------------------------------------------------------------------------------
+// Web
+// ---------------------------------------------------------------------------------------
+
+/// The figures of [`web_figures`], by the workload that makes them.
+#[cfg(feature = "web")]
+const WEB_BASELINE: &[&str] = &["baseline.http_hello_rtt_p50", "baseline.http_hello_rtt_p99"];
+#[cfg(feature = "web")]
+const WEB_JSONRPC: &[&str] = &[
+    "web.jsonrpc.rtt_p50",
+    "web.jsonrpc.rtt_p99",
+    "web.jsonrpc.rtt_ratio",
+];
+#[cfg(feature = "web")]
+const WEB_WS: &[&str] = &[
+    "web.ws.deliveries_per_s",
+    "web.ws.delivered_ratio",
+    "web.ws.dropped",
+];
+
+/// The `baseline.http_hello_rtt` and `web.*` figures (see the table in the module docs).
+#[cfg(feature = "web")]
+fn web_figures(s: &Sizes, want: &dyn Fn(&str) -> bool, figures: &mut Figures) {
+    use workloads::web::{HelloServer, WebRig, p50_p99};
+    let runs = s.runs;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let jsonrpc = WEB_JSONRPC.iter().any(|f| want(f));
+    let ws = WEB_WS.iter().any(|f| want(f));
+    rt.block_on(async {
+        let mut rig = match jsonrpc || ws {
+            true => Some(WebRig::start().await),
+            false => None,
+        };
+        if let Some(rig) = rig.as_mut().filter(|_| jsonrpc) {
+            rig.jsonrpc_rtts(s.http_calls / 10).await;
+        }
+        if jsonrpc || WEB_BASELINE.iter().any(|f| want(f)) {
+            // Interleaved, so drift hits both alike; the ratio divides by the same runs.
+            eprintln!(
+                "[perf] baseline.http_hello_rtt{}: warm-up + {runs} runs of {}",
+                if jsonrpc { " + web.jsonrpc.rtt" } else { "" },
+                s.http_calls
+            );
+            let mut hello = HelloServer::start();
+            hello.rtts(s.http_calls / 10);
+            let (mut h50, mut h99, mut j50, mut j99, mut ratio) =
+                (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
+            // The breakdown of `web.jsonrpc` (stderr only): `web.peers` over the same
+            // connection (HTTP, token, JSON-RPC, no agent), and the platform handle's
+            // `echo` call (the hop to the agent thread and back, no HTTP).
+            let (mut peers, mut hop) = (Vec::new(), Vec::new());
+            for _ in 0..runs {
+                let (a, b) = p50_p99(&hello.rtts(s.http_calls));
+                h50.push(a);
+                h99.push(b);
+                if let Some(rig) = rig.as_mut().filter(|_| jsonrpc) {
+                    let (c, d) = p50_p99(&rig.jsonrpc_rtts(s.http_calls).await);
+                    j50.push(c);
+                    j99.push(d);
+                    ratio.push(c / a);
+                    peers.push(p50_p99(&rig.jsonrpc_peers_rtts(s.http_calls).await).0);
+                    hop.push(p50_p99(&rig.handle_call_rtts(s.http_calls).await).0);
+                }
+            }
+            hello.shutdown();
+            eprintln!("[perf] baseline.http_hello_rtt_p50 per run (us): {h50:.1?}");
+            let base = median(h50);
+            figures.push(("baseline.http_hello_rtt_p50", base, "us"));
+            figures.push(("baseline.http_hello_rtt_p99", median(h99), "us"));
+            if jsonrpc {
+                eprintln!("[perf] web.jsonrpc.rtt_p50 per run (us): {j50:.1?}; ratio per run: {ratio:.2?}");
+                eprintln!(
+                    "[perf] web.jsonrpc breakdown, p50 per run (us): web.peers over /jsonrpc (no agent) {peers:.1?}; platform.call echo.echo from the driver thread (no HTTP) {hop:.1?}"
+                );
+                let p50 = median(j50);
+                figures.push(("web.jsonrpc.rtt_p50", p50, "us"));
+                figures.push(("web.jsonrpc.rtt_p99", median(j99), "us"));
+                figures.push(("web.jsonrpc.rtt_ratio", p50 / base, "ratio"));
+            }
+        }
+        if let Some(rig) = rig.as_mut().filter(|_| ws) {
+            eprintln!(
+                "[perf] web.ws.deliveries_per_s: warm-up + {runs} runs of {}",
+                s.ws_publishes
+            );
+            rig.ws_run(s.ws_publishes / 10).await;
+            let mut rates = Vec::new();
+            let mut last = None;
+            for _ in 0..runs {
+                let run = rig.ws_run(s.ws_publishes).await;
+                rates.push(run.received as f64 / run.elapsed.as_secs_f64());
+                last = Some(run);
+            }
+            eprintln!("[perf] web.ws.deliveries_per_s per run: {rates:.0?}");
+            let last = last.expect("a run");
+            figures.push(("web.ws.deliveries_per_s", median(rates), "deliveries/s"));
+            figures.push((
+                "web.ws.delivered_ratio",
+                last.received as f64 / last.published as f64,
+                "ratio",
+            ));
+            figures.push(("web.ws.dropped", (last.published - last.received) as f64, "msgs"));
+        }
+        if let Some(rig) = rig {
+            rig.shutdown().await;
+        }
+    });
+}
+
+// ---------------------------------------------------------------------------------------
 // Bridge
 // ---------------------------------------------------------------------------------------
 
@@ -1122,6 +1247,14 @@ fn main() {
     ];
     if vip.iter().any(|v| want(v)) {
         vip_figures(&s, &want, &mut figures);
+    }
+    #[cfg(feature = "web")]
+    if [WEB_BASELINE, WEB_JSONRPC, WEB_WS]
+        .iter()
+        .flat_map(|f| f.iter())
+        .any(|w| want(w))
+    {
+        web_figures(&s, &want, &mut figures);
     }
 
     for (name, value, unit) in figures {

@@ -10,7 +10,9 @@
 //!   [`actix_burst`].
 //!
 //! - the bridge: [`bridge`], remote agents attached over a Unix socket;
-//! - VIP: `vip`, VIP clients (Rust ones and VOLTTRON's Python library) through the listener.
+//! - VIP: `vip`, VIP clients (Rust ones and VOLTTRON's Python library) through the listener;
+//! - the web service: `web`, HTTP and WebSocket clients on loopback, and a bare actix-web
+//!   server as the baseline.
 //!
 //! Both platforms run with `agent_threads(1)`: every agent shares one agent thread, as the
 //! actix baseline shares one arbiter.
@@ -22,6 +24,8 @@
 pub(crate) mod bridge;
 #[cfg(feature = "vip")]
 pub(crate) mod vip;
+#[cfg(feature = "web")]
+pub(crate) mod web;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
