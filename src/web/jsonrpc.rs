@@ -96,26 +96,25 @@ async fn call(state: &WebState, claims: &Claims, method: &str, args: Args) -> Re
         "web.publish" => return publish(state, claims, args).await,
         _ => {}
     }
-    let peers = state.platform.peers();
-    let target = peers
-        .iter()
-        .filter(|p| {
-            method.len() > p.as_str().len() + 1
-                && method.starts_with(p.as_str())
-                && method.as_bytes()[p.as_str().len()] == b'.'
-        })
-        .max_by_key(|p| p.as_str().len());
-    let Some(peer) = target else {
+    // The longest connected identity before a `.`: no list of peers is built per call.
+    let router = &state.endpoint.router;
+    let split = method
+        .char_indices()
+        .rev()
+        .filter(|(_, c)| *c == '.')
+        .map(|(i, _)| i)
+        .find(|&i| i > 0 && i + 1 < method.len() && router.is_connected(&method[..i]));
+    let Some(at) = split else {
         return Err(Fault::new(
             jsonrpc::METHOD_NOT_FOUND,
             "method not found",
             format!("'{method}' names no connected agent: use '<identity>.<method>'"),
         ));
     };
-    let name = &method[peer.as_str().len() + 1..];
-    state.check_call(claims, peer.as_str(), name).map_err(refused)?;
+    let (peer, name) = (&method[..at], &method[at + 1..]);
+    state.check_call(claims, peer, name).map_err(refused)?;
     state
-        .call(peer.as_str(), name, args)
+        .call(peer, name, args)
         .await
         .map_err(|e| Fault::from_rpc_error(&e))
 }
