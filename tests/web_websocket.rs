@@ -106,11 +106,16 @@ impl Site {
                 .headers_mut()
                 .insert("Authorization", format!("Bearer {token}").parse().unwrap());
         }
-        let (mut ws, response) = tungstenite::connect(request)?;
+        // The read timeout is set before the handshake, so that a server that never
+        // answers the upgrade fails the test instead of hanging it.
+        let stream = TcpStream::connect(self.base.trim_start_matches("http://")).unwrap();
+        stream.set_read_timeout(Some(DEADLINE)).unwrap();
+        let (ws, response) =
+            tungstenite::client(request, MaybeTlsStream::Plain(stream)).map_err(|e| match e {
+                tungstenite::HandshakeError::Failure(e) => e,
+                tungstenite::HandshakeError::Interrupted(_) => panic!("{path}: no answer to the upgrade"),
+            })?;
         assert_eq!(response.status(), 101);
-        if let MaybeTlsStream::Plain(s) = ws.get_mut() {
-            s.set_read_timeout(Some(DEADLINE)).unwrap();
-        }
         Ok(ws)
     }
 
@@ -181,7 +186,7 @@ struct Sink {
 #[volttron::agent]
 impl Sink {
     #[subscribe("from/web/")]
-    fn from_web(&mut self, msg: &Publication) {
+    fn web_publication(&mut self, msg: &Publication) {
         let _ = self.heard.send(msg.clone());
     }
 
@@ -353,7 +358,10 @@ fn protected_topics_need_the_capability_in_the_users_groups() {
         let error = answer["error"].as_str().unwrap_or_else(|| panic!("{answer}"));
         assert!(error.contains("read_secrets"), "{error}");
     }
-    let answer = ask(&mut ws, json!({"publish": "devices/actuators/rtu1", "message": 1}));
+    let answer = ask(
+        &mut ws,
+        json!({"publish": "devices/actuators/rtu1", "message": 1}),
+    );
     assert_eq!(answer["publish"], "devices/actuators/rtu1", "{answer}");
     let error = answer["error"].as_str().unwrap_or_else(|| panic!("{answer}"));
     assert!(error.contains("actuate"), "{error}");
@@ -375,8 +383,14 @@ fn protected_topics_need_the_capability_in_the_users_groups() {
     );
     assert_eq!(site.platform.publish("secrets/vault", "s3cret").unwrap(), 1);
     let p = next(&mut ws);
-    assert_eq!((p["topic"].as_str(), &p["message"]), (Some("secrets/vault"), &json!("s3cret")));
-    let answer = ask(&mut ws, json!({"publish": "devices/actuators/rtu1", "message": 3}));
+    assert_eq!(
+        (p["topic"].as_str(), &p["message"]),
+        (Some("secrets/vault"), &json!("s3cret"))
+    );
+    let answer = ask(
+        &mut ws,
+        json!({"publish": "devices/actuators/rtu1", "message": 3}),
+    );
     assert_eq!(
         answer,
         json!({"published": "devices/actuators/rtu1", "subscribers": 1})
@@ -392,7 +406,10 @@ fn protected_topics_need_the_capability_in_the_users_groups() {
         ask(&mut ws, json!({"subscribe": "secrets/"})),
         json!({"subscribed": "secrets/"})
     );
-    let answer = ask(&mut ws, json!({"publish": "devices/actuators/rtu2", "message": 4}));
+    let answer = ask(
+        &mut ws,
+        json!({"publish": "devices/actuators/rtu2", "message": 4}),
+    );
     assert_eq!(answer["published"], "devices/actuators/rtu2", "{answer}");
     assert_eq!(heard(&rx).topic.as_str(), "devices/actuators/rtu2");
     site.shutdown();
@@ -431,8 +448,12 @@ fn the_vui_topic_stream_sends_each_message_alone() {
     assert_eq!(next(&mut ws), json!("under it"));
     // Client frames are ignored, as VOLTTRON does.
     send(&mut ws, json!({"subscribe": "devices/hq/rtu2"}));
-    site.platform.publish("devices/hq/rtu2", "still elsewhere").unwrap();
-    site.platform.publish("devices/hq/rtu1", json!([1, 2, 3])).unwrap();
+    site.platform
+        .publish("devices/hq/rtu2", "still elsewhere")
+        .unwrap();
+    site.platform
+        .publish("devices/hq/rtu1", json!([1, 2, 3]))
+        .unwrap();
     assert_eq!(next(&mut ws), json!([1, 2, 3]));
 
     // A plain GET (no upgrade) is told what to do.
