@@ -276,7 +276,12 @@ pub(crate) async fn serve(
         }
         return crate::web::ws::agent_socket(state, req, payload, path, peer).await;
     }
-    let body = read_body(payload, state.config.max_body).await?;
+    // An upgrade's payload is the connection itself, which never ends: no body to read.
+    let body = if is_upgrade(&req) {
+        web::Bytes::new()
+    } else {
+        read_body(payload, state.config.max_body).await?
+    };
     if let Some((peer, res)) = state.routes.endpoint(&path) {
         let env = wsgi_env(&req, &state, user.as_deref());
         let data = body_data(&req, &body);
