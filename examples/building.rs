@@ -322,7 +322,10 @@ async fn print_web_address(platform: &Platform) {
             .returning::<String>()
             .await;
         if let Ok(address) = answer {
-            println!("{} status page: {address}/   the controller's route: {address}/hq/zones", stamp(platform.clock()));
+            println!(
+                "{} status page: {address}/   the controller's route: {address}/hq/zones",
+                stamp(platform.clock())
+            );
             return;
         }
         tokio::time::sleep(Duration::from_millis(10)).await;
