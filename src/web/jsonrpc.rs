@@ -1,5 +1,5 @@
 //! JSON-RPC 2.0 over HTTP: `POST /jsonrpc`, one call or a batch, to any agent's RPC
-//! methods, with the envelope the VIP listener speaks ([`crate::core::jsonrpc`]).
+//! methods, with the envelope the VIP listener speaks (`core::jsonrpc`).
 //!
 //! The method names the agent and its method as `<identity>.<method>`, the identity being
 //! the longest connected peer that prefixes it (`platform.health.get_status` is
