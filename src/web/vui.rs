@@ -23,7 +23,9 @@
 //! | `/vui/platforms/:p/pubsub/:topic` | PUT (`{"message", "headers"}`), GET (WebSocket) | `{"number_of_subscribers": n}`; a stream of the messages published under `topic` |
 //!
 //! Differences from VOLTTRON: an unknown platform, agent or configuration is `404` (VOLTTRON
-//! answers 400); `health` is served (inactive in VOLTTRON 9).
+//! answers 400); `health` is served (inactive in VOLTTRON 9). A config store route's
+//! identity that is not a valid identity, a name or data the store refuses, and a tag the
+//! control service refuses are `400`.
 
 use actix_web::http::header::ContentType;
 use actix_web::{HttpRequest, HttpResponse, web};
@@ -377,7 +379,14 @@ pub(crate) async fn tag(
                 .to_owned();
             state
                 .call(CONTROL, "tag_agent", Args::new().arg(id.as_str()).arg(tag))
-                .await?;
+                .await
+                .map_err(|e| match e {
+                    // The control service's refusal of the tag (a control character, too long).
+                    RpcError::Remote { ref message, .. } if message.contains("invalid tag") => {
+                        WebError::BadRequest(message.clone())
+                    }
+                    e => WebError::Rpc(e),
+                })?;
             Ok(HttpResponse::NoContent().finish())
         }
         "DELETE" => {
@@ -427,13 +436,39 @@ fn config_text(kind: &str, body: &[u8]) -> Result<String, WebError> {
     Ok(text.to_owned())
 }
 
+/// The config store's refusal as an answer: no such configuration `404`; a request it
+/// rejects (an invalid name, data that does not parse as its type, a reference cycle)
+/// `400`; anything else (its I/O) as any RPC error.
 fn store_error(e: RpcError, id: &str, name: &str) -> WebError {
     let text = e.to_string();
     if text.contains("not found") || text.contains("No such") || text.contains("no configuration") {
         WebError::NotFound(format!("No configuration \"{name}\" for agent \"{id}\""))
+    } else if text.contains("invalid configuration name")
+        || text.contains("is not valid")
+        || text.contains("recursive configuration references")
+    {
+        WebError::BadRequest(text)
     } else {
         WebError::Rpc(e)
     }
+}
+
+/// The identity of a config store route: `400` unless it is a valid identity (the store
+/// would refuse it).
+fn store_identity(id: &str) -> Result<(), WebError> {
+    crate::core::Identity::new(id)
+        .map(drop)
+        .map_err(|e| WebError::BadRequest(e.to_string()))
+}
+
+/// `text` percent-encoded as one path segment (a header value must be visible ASCII).
+fn segment(text: &str) -> String {
+    const KEEP: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+        .remove(b'-')
+        .remove(b'.')
+        .remove(b'_')
+        .remove(b'~');
+    percent_encoding::utf8_percent_encode(text, KEEP).to_string()
 }
 
 #[derive(Deserialize)]
@@ -454,6 +489,7 @@ pub(crate) async fn configs(
     let get = req.method() == actix_web::http::Method::GET;
     state.require(&req, if get { VUI } else { ADMIN })?;
     platform(&state, &p)?;
+    store_identity(&id)?;
     if get {
         let names: Vec<String> = if id == "-" {
             let v = state.call(STORE, "list_stores", Args::new()).await?;
@@ -499,11 +535,16 @@ pub(crate) async fn configs(
                 .arg(text)
                 .arg(kind),
         )
-        .await?;
+        .await
+        .map_err(|e| store_error(e, &id, &name))?;
     Ok(HttpResponse::Created()
         .insert_header((
             "Location",
-            format!("/vui/platforms/{p}/agents/{id}/configs/{name}"),
+            format!(
+                "/vui/platforms/{}/agents/{id}/configs/{}",
+                segment(&p),
+                segment(&name)
+            ),
         ))
         .finish())
 }
@@ -519,6 +560,7 @@ pub(crate) async fn config(
     let get = req.method() == actix_web::http::Method::GET;
     state.require(&req, if get { VUI } else { ADMIN })?;
     platform(&state, &p)?;
+    store_identity(&id)?;
     match req.method().as_str() {
         "GET" => {
             let v = state
@@ -552,7 +594,8 @@ pub(crate) async fn config(
                         .arg(text)
                         .arg(kind),
                 )
-                .await?;
+                .await
+                .map_err(|e| store_error(e, &id, &name))?;
             Ok(HttpResponse::NoContent().finish())
         }
         "DELETE" => {

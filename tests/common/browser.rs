@@ -18,10 +18,7 @@
 //! `DELETE /session`. chromedriver's log is `target/test-artifacts/<test>.chromedriver.log`.
 //!
 //! A missing `chromium` or `chromedriver` skips the test (a `skipped:` line, [`None`]), or
-//! under `CI=true` fails it with the `apt-get install` line, like `common::require_python`.
-
-// Each test file uses a part of it.
-#![allow(dead_code)]
+//! under `CI=true` fails it with the `apt-get install` line, like [`super::require_python`].
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
@@ -31,6 +28,8 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use fantoccini::{Client, ClientBuilder, Locator};
+
+use super::in_ci;
 use serde_json::{Value, json};
 
 /// How long chromedriver may take to listen and report ready, and Chromium to open a
@@ -60,13 +59,6 @@ pub(crate) const CHROMIUM_ARGS: &[&str] = &[
 
 /// The `apt-get install` line that the skip and CI messages give.
 const INSTALL: &str = "apt-get install chromium chromium-driver";
-
-/// Whether this is CI (`CI=true`), where no test may skip for a missing component. The
-/// same test as `common::in_ci`, repeated so that this file also builds on its own
-/// (`#[path = "common/browser.rs"] mod browser;`).
-fn in_ci() -> bool {
-    std::env::var("CI").is_ok_and(|v| v == "true" || v == "1")
-}
 
 /// The first executable file named one of `names` in `$PATH`, else the first of `fallbacks`
 /// that is one.

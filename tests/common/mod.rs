@@ -1,10 +1,15 @@
 //! The harness of the end-to-end tests that drive `volttron` and `vctl` as processes: a
 //! temporary home, the platform process, `vctl` calls, and polling `status` against a
 //! deadline (the platform and the agents are other processes); and the VOLTTRON 11 Python
-//! venv that `bash .ci/test` builds ([`require_python`]).
+//! venv that `bash .ci/test` builds ([`require_python`], [`require_schemathesis`]). Its
+//! modules: [`browser`], a headless Chromium over WebDriver; [`web`], the web service of a
+//! platform process (users, address, tokens).
 
 // Each test file uses a part of it.
 #![allow(dead_code)]
+
+pub(crate) mod browser;
+pub(crate) mod web;
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
@@ -66,6 +71,24 @@ pub(crate) fn require_python(test: &str) -> Option<PathBuf> {
         None => format!("${ENV_PYTHON} is unset and there is no target/vip-venv/bin/python"),
     };
     let why = format!("{test}: no VOLTTRON 11 Python venv ({looked_at}); install it with: bash .ci/test");
+    assert!(!in_ci(), "{why}");
+    println!("skipped: {why}");
+    None
+}
+
+/// The `schemathesis` command of the venv of [`python_venv`] (`.ci/python-requirements.txt`
+/// pins it), for a test that needs it, like [`require_python`]: under `CI=true` a panic that
+/// says how to install it; otherwise a `skipped:` line naming `test`, and `None`.
+pub(crate) fn require_schemathesis(test: &str) -> Option<PathBuf> {
+    let python = require_python(test)?;
+    let schemathesis = python.with_file_name("schemathesis");
+    if schemathesis.is_file() {
+        return Some(schemathesis);
+    }
+    let why = format!(
+        "{test}: no {} (the venv predates its pin in .ci/python-requirements.txt); rebuild it with: bash .ci/test --setup-only",
+        schemathesis.display()
+    );
     assert!(!in_ci(), "{why}");
     println!("skipped: {why}");
     None
