@@ -36,14 +36,21 @@ fn a_volttron11_config_with_an_address_loads() {
 
 #[test]
 fn warnings_and_errors_name_file_line_and_key() {
-    let c = load("[volttron]\nauth-enabled = False\nbind-web-address = https://0.0.0.0:8443\n").unwrap();
+    let c = load(
+        "[volttron]\nauth-enabled = False\nvolttron-central-address = https://vc:8443\nbind-web-address = https://0.0.0.0:8443\n",
+    )
+    .unwrap();
     let text: Vec<String> = c.warnings.iter().map(ToString::to_string).collect();
     assert_eq!(c.warnings[0].kind, ConfigWarningKind::AuthDisabled);
     assert!(text[0].contains("config:2: `auth-enabled`"), "{text:?}");
     assert!(
-        text[1].contains("config:3: `bind-web-address` is ignored: there is no web service"),
+        text[1].contains(
+            "config:3: `volttron-central-address` is ignored: there is no web service (Volttron Central)"
+        ),
         "{text:?}"
     );
+    // The web service reads `bind-web-address`: no warning.
+    assert_eq!(c.warnings.len(), 2, "{text:?}");
     assert_eq!(c.bind_web_address.as_deref(), Some("https://0.0.0.0:8443"));
 
     let err = load("[volttron]\nmessagebus = rmq\n").unwrap_err();
