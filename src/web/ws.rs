@@ -250,41 +250,54 @@ pub(crate) async fn pubsub_socket(
     body: web::Payload,
 ) -> Result<HttpResponse, WebError> {
     let claims = state.require(&req, VUI)?;
-    let (response, mut session, stream) =
+    let (response, session, stream) =
         actix_ws::handle(&req, body).map_err(|e| WebError::BadRequest(e.to_string()))?;
-    let max = state.config.max_body;
-    let mut stream = stream.max_frame_size(max.min(16 << 20));
-    actix_web::rt::spawn(async move {
-        let mut closing = state.hub.closing();
-        let mut sub = Subscriber::new(state.clone());
-        loop {
-            tokio::select! {
-                _ = sub.notify.notified() => {
-                    if !sub.drain(&mut session, false).await {
-                        break;
-                    }
+    let stream = stream.max_frame_size(state.config.max_body.min(16 << 20));
+    let sub = Subscriber::new(state.clone());
+    actix_web::rt::spawn(serve_socket(state, sub, session, stream, Some(claims)));
+    Ok(response)
+}
+
+/// Runs one pub/sub socket until the client leaves or the service stops: the mailbox's
+/// publications out (whole, or with `control` absent the message alone), and with `control`
+/// the client's requests answered as that user's.
+async fn serve_socket(
+    state: web::Data<WebState>,
+    mut sub: Subscriber,
+    mut session: Session,
+    mut stream: actix_ws::MessageStream,
+    control: Option<Claims>,
+) {
+    let mut closing = state.hub.closing();
+    loop {
+        tokio::select! {
+            _ = sub.notify.notified() => {
+                if !sub.drain(&mut session, control.is_none()).await {
+                    break;
                 }
-                msg = stream.next() => match msg {
-                    Some(Ok(Message::Text(text))) => {
-                        let answer = control(&state, &claims, &mut sub, &text);
+            }
+            msg = stream.next() => match msg {
+                Some(Ok(Message::Text(text))) => {
+                    // VOLTTRON's topic stream ignores what its clients send.
+                    if let Some(claims) = &control {
+                        let answer = self::control(&state, claims, &mut sub, &text);
                         if session.text(answer).await.is_err() {
                             break;
                         }
                     }
-                    Some(Ok(Message::Ping(bytes))) => {
-                        if session.pong(&bytes).await.is_err() {
-                            break;
-                        }
+                }
+                Some(Ok(Message::Ping(bytes))) => {
+                    if session.pong(&bytes).await.is_err() {
+                        break;
                     }
-                    Some(Ok(Message::Close(_))) | None | Some(Err(_)) => break,
-                    Some(Ok(_)) => {}
-                },
-                _ = closing.changed() => break,
-            }
+                }
+                Some(Ok(Message::Close(_))) | None | Some(Err(_)) => break,
+                Some(Ok(_)) => {}
+            },
+            _ = closing.changed() => break,
         }
-        let _ = session.close(None).await;
-    });
-    Ok(response)
+    }
+    let _ = session.close(None).await;
 }
 
 /// Answers one control message of `/ws`.
@@ -359,31 +372,9 @@ pub(crate) async fn topic_stream(
 ) -> Result<HttpResponse, WebError> {
     let mut sub = Subscriber::new(state.clone());
     sub.subscribe(&claims, &topic).map_err(WebError::Forbidden)?;
-    let (response, mut session, mut stream) =
+    let (response, session, stream) =
         actix_ws::handle(&req, body).map_err(|e| WebError::BadRequest(e.to_string()))?;
-    actix_web::rt::spawn(async move {
-        let mut closing = state.hub.closing();
-        loop {
-            tokio::select! {
-                _ = sub.notify.notified() => {
-                    if !sub.drain(&mut session, true).await {
-                        break;
-                    }
-                }
-                msg = stream.next() => match msg {
-                    Some(Ok(Message::Ping(bytes))) => {
-                        if session.pong(&bytes).await.is_err() {
-                            break;
-                        }
-                    }
-                    Some(Ok(Message::Close(_))) | None | Some(Err(_)) => break,
-                    Some(Ok(_)) => {}
-                },
-                _ = closing.changed() => break,
-            }
-        }
-        let _ = session.close(None).await;
-    });
+    actix_web::rt::spawn(serve_socket(state, sub, session, stream, None));
     Ok(response)
 }
 
