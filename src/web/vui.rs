@@ -308,6 +308,27 @@ pub(crate) async fn agent_health(
     Ok(json(all.get(&id).unwrap_or(&Value::Null)))
 }
 
+/// `vui` to read (`GET`), `admin` to change.
+fn require_for_method(state: &WebState, req: &HttpRequest) -> Result<(), WebError> {
+    let get = req.method() == actix_web::http::Method::GET;
+    state.require(req, if get { VUI } else { ADMIN }).map(drop)
+}
+
+/// The prologue of an installed agent's route: the capability for the method, the
+/// platform, and the agent's install record (`404` if it is not installed).
+async fn installed_agent(
+    state: &WebState,
+    req: &HttpRequest,
+    path: web::Path<(String, String)>,
+) -> Result<(String, AgentRecord), WebError> {
+    let (p, id) = path.into_inner();
+    require_for_method(state, req)?;
+    platform(state, &p)?;
+    let (record, _) = agent(state, &id).await?;
+    let record = record.ok_or_else(|| WebError::NotFound(format!("Agent \"{id}\" is not installed.")))?;
+    Ok((id, record))
+}
+
 #[derive(Deserialize)]
 pub(crate) struct PriorityQuery {
     priority: Option<String>,
@@ -320,12 +341,7 @@ pub(crate) async fn enabled(
     path: web::Path<(String, String)>,
     q: web::Query<PriorityQuery>,
 ) -> Result<HttpResponse, WebError> {
-    let (p, id) = path.into_inner();
-    let get = req.method() == actix_web::http::Method::GET;
-    state.require(&req, if get { VUI } else { ADMIN })?;
-    platform(&state, &p)?;
-    let (record, _) = agent(&state, &id).await?;
-    let record = record.ok_or_else(|| WebError::NotFound(format!("Agent \"{id}\" is not installed.")))?;
+    let (id, record) = installed_agent(&state, &req, path).await?;
     match req.method().as_str() {
         "GET" => Ok(HttpResponse::Ok()
             .json(serde_json::json!({"status": record.autostart, "priority": record.priority}))),
@@ -362,12 +378,7 @@ pub(crate) async fn tag(
     path: web::Path<(String, String)>,
     body: web::Bytes,
 ) -> Result<HttpResponse, WebError> {
-    let (p, id) = path.into_inner();
-    let get = req.method() == actix_web::http::Method::GET;
-    state.require(&req, if get { VUI } else { ADMIN })?;
-    platform(&state, &p)?;
-    let (record, _) = agent(&state, &id).await?;
-    let record = record.ok_or_else(|| WebError::NotFound(format!("Agent \"{id}\" is not installed.")))?;
+    let (id, record) = installed_agent(&state, &req, path).await?;
     match req.method().as_str() {
         "GET" => Ok(HttpResponse::Ok().json(serde_json::json!({"tag": record.tag}))),
         "PUT" => {
@@ -486,11 +497,10 @@ pub(crate) async fn configs(
     body: web::Bytes,
 ) -> Result<HttpResponse, WebError> {
     let (p, id) = path.into_inner();
-    let get = req.method() == actix_web::http::Method::GET;
-    state.require(&req, if get { VUI } else { ADMIN })?;
+    require_for_method(&state, &req)?;
     platform(&state, &p)?;
     store_identity(&id)?;
-    if get {
+    if req.method() == actix_web::http::Method::GET {
         let names: Vec<String> = if id == "-" {
             let v = state.call(STORE, "list_stores", Args::new()).await?;
             return Ok(json(&v));
@@ -557,8 +567,7 @@ pub(crate) async fn config(
     body: web::Bytes,
 ) -> Result<HttpResponse, WebError> {
     let (p, id, name) = path.into_inner();
-    let get = req.method() == actix_web::http::Method::GET;
-    state.require(&req, if get { VUI } else { ADMIN })?;
+    require_for_method(&state, &req)?;
     platform(&state, &p)?;
     store_identity(&id)?;
     match req.method().as_str() {
