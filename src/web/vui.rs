@@ -464,6 +464,25 @@ fn store_error(e: RpcError, id: &str, name: &str) -> WebError {
     }
 }
 
+/// Stores `text` as `name` of `id`'s configuration store, of type `kind`.
+async fn store_config(
+    state: &WebState,
+    id: &str,
+    name: &str,
+    text: String,
+    kind: &str,
+) -> Result<(), WebError> {
+    state
+        .call(
+            STORE,
+            "set_config",
+            Args::new().arg(id).arg(name).arg(text).arg(kind),
+        )
+        .await
+        .map(drop)
+        .map_err(|e| store_error(e, id, name))
+}
+
 /// The identity of a config store route: `400` unless it is a valid identity (the store
 /// would refuse it).
 fn store_identity(id: &str) -> Result<(), WebError> {
@@ -535,18 +554,7 @@ pub(crate) async fn configs(
             "Configuration: \"{name}\" already exists for agent: \"{id}\""
         )));
     }
-    state
-        .call(
-            STORE,
-            "set_config",
-            Args::new()
-                .arg(id.as_str())
-                .arg(name.as_str())
-                .arg(text)
-                .arg(kind),
-        )
-        .await
-        .map_err(|e| store_error(e, &id, &name))?;
+    store_config(&state, &id, &name, text, kind).await?;
     Ok(HttpResponse::Created()
         .insert_header((
             "Location",
@@ -593,18 +601,7 @@ pub(crate) async fn config(
         "PUT" => {
             let kind = config_type(&req)?;
             let text = config_text(kind, &body)?;
-            state
-                .call(
-                    STORE,
-                    "set_config",
-                    Args::new()
-                        .arg(id.as_str())
-                        .arg(name.as_str())
-                        .arg(text)
-                        .arg(kind),
-                )
-                .await
-                .map_err(|e| store_error(e, &id, &name))?;
+            store_config(&state, &id, &name, text, kind).await?;
             Ok(HttpResponse::NoContent().finish())
         }
         "DELETE" => {
