@@ -4,15 +4,16 @@
 # from launch to that answer), then the platform's VmRSS and RssAnon (its private
 # memory; the rest is file-backed: the binary's code, libc, libzmq) 2 s later. Seven runs.
 #
-#   cargo build --release --bins && sh benches/platform_startup.sh
+#   cargo build --profile dist --bins && sh benches/platform_startup.sh
 #   sh benches/platform_startup.sh --web     # with the web service on 127.0.0.1:0
+#   PROFILE=release sh benches/platform_startup.sh   # the binaries of another profile
 #
 # `--web` starts it with `--bind-web-address http://127.0.0.1:0`; before reading the
 # memory, the run checks that the process listens on a 127.0.0.1 TCP port (`ss`), and
 # after it that `GET /discovery/` there answers (`curl`).
 # `PERF_SMAPS=1` prints the last run's largest mappings (Rss and Anonymous, kB).
 set -eu
-bin=${CARGO_TARGET_DIR:-$(dirname "$0")/../target}/release
+bin=${CARGO_TARGET_DIR:-$(dirname "$0")/../target}/${PROFILE:-dist}
 web=
 if [ "${1:-}" = "--web" ]; then
     web="--bind-web-address http://127.0.0.1:0"

@@ -411,6 +411,11 @@ fn malformed_volttron11_authz_names_file_and_entry() {
             r#"/v/authz.json: $.protected_topics[1]: invalid topic pattern "(x": not a regular expression"#,
         ),
         (
+            // Unicode classes are beyond the pattern engine (regex-lite): refused, not misread.
+            r#"{"protected_topics": ["/devices/\\p{L}+/"]}"#,
+            r#"/v/authz.json: $.protected_topics[0]: invalid topic pattern "/devices/\\p{L}+/": not a regular expression"#,
+        ),
+        (
             r#"{"protected_topics": [5]}"#,
             r#"/v/authz.json: $.protected_topics[0]: expected a string, found a number"#,
         ),

@@ -43,6 +43,7 @@ pub(crate) mod agent;
 pub mod auth;
 pub mod config;
 pub mod error;
+mod hs256;
 pub mod jsonrpc;
 pub mod openapi;
 pub mod routes;
@@ -240,11 +241,13 @@ impl PlatformService for WebService {
         let WebService { config, bound, .. } = *self;
         let bound = bound.ok_or_else(|| ServiceError::new(NAME, "started before it was bound"))?;
         let identity = Identity::new(IDENTITY).expect("a valid identity");
+        let tokens = token::Tokens::new(&bound.secret, config.access_lifetime, config.refresh_lifetime)
+            .map_err(|e| ServiceError::new(NAME, e))?;
         let state = web::Data::new(WebState {
             platform: ctx.platform().clone(),
             endpoint: ctx.trusted_endpoint(identity),
             authority: ctx.authority().cloned(),
-            tokens: token::Tokens::new(&bound.secret, config.access_lifetime, config.refresh_lifetime),
+            tokens,
             users_file: bound.users_file,
             failures: Default::default(),
             routes: Default::default(),

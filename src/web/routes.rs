@@ -49,7 +49,7 @@ impl ResType {
 }
 
 struct PathRoute {
-    regex: regex::Regex,
+    regex: regex_lite::Regex,
     peer: Identity,
     root: PathBuf,
 }
@@ -110,7 +110,7 @@ impl RouteTable {
     }
 
     pub(crate) fn register_path(&self, peer: &Identity, regex: &str, root: &str) -> Result<(), String> {
-        let re = regex::Regex::new(regex).map_err(|e| format!("invalid regex {regex:?}: {e}"))?;
+        let re = regex_lite::Regex::new(regex).map_err(|e| format!("invalid regex {regex:?}: {e}"))?;
         let root = std::fs::canonicalize(root).map_err(|e| format!("{root}: {e}"))?;
         if !root.is_dir() || root == Path::new("/") {
             return Err(format!("{}: not a directory that can be served", root.display()));

@@ -72,7 +72,15 @@ pub(crate) struct Tokens {
     refresh: Duration,
     /// Live sessions: id → (user, expiry of the refresh token).
     sessions: Mutex<HashMap<String, (String, u64)>>,
+    /// Tokens whose signature was checked, with their claims: a client sends the same
+    /// access token with every request, and checking it again (base64, HMAC, two JSON
+    /// parses) is most of a small request's cost. Times and the session are still checked
+    /// on every use; at most [`VERIFIED_MAX`] entries.
+    verified: Mutex<HashMap<String, Claims>>,
 }
+
+/// The most verified tokens remembered (about 0.5 KiB each).
+const VERIFIED_MAX: usize = 1024;
 
 pub(crate) const ACCESS: &str = "access_token";
 pub(crate) const REFRESH: &str = "refresh_token";
@@ -84,19 +92,32 @@ fn now() -> u64 {
 }
 
 impl Tokens {
-    pub(crate) fn new(secret: &[u8], access: Duration, refresh: Duration) -> Tokens {
-        Tokens {
+    /// Tokens signed with `secret`. Fails only when the host application installed a
+    /// `jsonwebtoken` provider that cannot sign or check HS256.
+    pub(crate) fn new(secret: &[u8], access: Duration, refresh: Duration) -> Result<Tokens, String> {
+        super::hs256::install();
+        let tokens = Tokens {
             encoding: EncodingKey::from_secret(secret),
             decoding: DecodingKey::from_secret(secret),
             access,
             refresh,
             sessions: Mutex::new(HashMap::new()),
-        }
+            verified: Mutex::new(HashMap::new()),
+        };
+        let probe = tokens.claims("probe", &[], ACCESS, "probe", now());
+        jsonwebtoken::encode(&Header::new(Algorithm::HS256), &probe, &tokens.encoding)
+            .and_then(|t| {
+                let mut v = Validation::new(Algorithm::HS256);
+                v.set_required_spec_claims(&["exp"]);
+                jsonwebtoken::decode::<Claims>(&t, &tokens.decoding, &v)
+            })
+            .map_err(|e| format!("the installed jsonwebtoken provider cannot do HS256: {e}"))?;
+        Ok(tokens)
     }
 
     fn sign(&self, claims: &Claims) -> String {
         jsonwebtoken::encode(&Header::new(Algorithm::HS256), claims, &self.encoding)
-            .unwrap_or_else(|e| unreachable!("HS256 signing cannot fail: {e}"))
+            .unwrap_or_else(|e| unreachable!("HS256 signing was checked in Tokens::new: {e}"))
     }
 
     fn claims(&self, user: &str, groups: &[String], kind: &str, sid: &str, at: u64) -> Claims {
@@ -135,17 +156,28 @@ impl Tokens {
 
     /// Checks `token` and that it is of kind `kind` and its session is live.
     pub(crate) fn check(&self, token: &str, kind: &'static str) -> Result<Claims, TokenError> {
-        let mut validation = Validation::new(Algorithm::HS256);
-        validation.leeway = 0;
-        validation.validate_nbf = true;
-        validation.set_required_spec_claims(&["exp", "nbf", "sub"]);
-        let data = jsonwebtoken::decode::<Claims>(token, &self.decoding, &validation).map_err(|e| match e
-            .kind()
-        {
-            jsonwebtoken::errors::ErrorKind::ExpiredSignature => TokenError::Expired,
-            _ => TokenError::Invalid(e.to_string()),
-        })?;
-        let claims = data.claims;
+        let at = now();
+        let known = self.verified.lock().get(token).cloned();
+        let claims = match known {
+            // As jsonwebtoken's validation with no leeway: expired once `exp` is past.
+            Some(claims) if claims.exp < at => return Err(TokenError::Expired),
+            Some(claims) if claims.nbf > at => {
+                return Err(TokenError::Invalid("the token is not valid yet".into()));
+            }
+            Some(claims) => claims,
+            None => {
+                let claims = self.verify(token)?;
+                let mut verified = self.verified.lock();
+                if verified.len() >= VERIFIED_MAX {
+                    verified.retain(|_, c| c.exp >= at);
+                    if verified.len() >= VERIFIED_MAX {
+                        verified.clear();
+                    }
+                }
+                verified.insert(token.to_owned(), claims.clone());
+                claims
+            }
+        };
         if claims.grant_type != kind {
             return Err(TokenError::WrongKind { expected: kind });
         }
@@ -153,6 +185,20 @@ impl Tokens {
             return Err(TokenError::Revoked);
         }
         Ok(claims)
+    }
+
+    /// The claims of `token` once its signature and times are checked.
+    fn verify(&self, token: &str) -> Result<Claims, TokenError> {
+        let mut validation = Validation::new(Algorithm::HS256);
+        validation.leeway = 0;
+        validation.validate_nbf = true;
+        validation.set_required_spec_claims(&["exp", "nbf", "sub"]);
+        jsonwebtoken::decode::<Claims>(token, &self.decoding, &validation)
+            .map(|data| data.claims)
+            .map_err(|e| match e.kind() {
+                jsonwebtoken::errors::ErrorKind::ExpiredSignature => TokenError::Expired,
+                _ => TokenError::Invalid(e.to_string()),
+            })
     }
 
     /// Ends a session; true if it was live.
@@ -180,7 +226,7 @@ mod tests {
     use super::*;
 
     fn tokens() -> Tokens {
-        Tokens::new(b"k", Duration::from_secs(900), Duration::from_secs(14400))
+        Tokens::new(b"k", Duration::from_secs(900), Duration::from_secs(14400)).unwrap()
     }
 
     #[test]
@@ -207,7 +253,7 @@ mod tests {
     fn foreign_expired_and_garbage_tokens_are_refused() {
         let t = tokens();
         let (access, _) = t.login("ann", &[]);
-        let other = Tokens::new(b"other", Duration::from_secs(900), Duration::from_secs(900));
+        let other = Tokens::new(b"other", Duration::from_secs(900), Duration::from_secs(900)).unwrap();
         assert!(matches!(
             other.check(&access, ACCESS),
             Err(TokenError::Invalid(_))
@@ -218,5 +264,31 @@ mod tests {
         old.exp = now() - 1000;
         assert_eq!(t.check(&t.sign(&old), ACCESS), Err(TokenError::Expired));
         assert!(random_secret().len() >= 43);
+    }
+
+    #[test]
+    fn remembered_tokens_still_expire_are_revoked_and_are_bounded() {
+        let t = tokens();
+        let (access, _) = t.login("ann", &[]);
+        let mut claims = t.check(&access, ACCESS).unwrap();
+        assert_eq!(t.verified.lock().len(), 1);
+        // What was verified once is not trusted past its `exp` or before its `nbf`.
+        claims.exp = now() - 1;
+        t.verified.lock().insert(access.clone(), claims.clone());
+        assert_eq!(t.check(&access, ACCESS), Err(TokenError::Expired));
+        claims.exp = now() + 60;
+        claims.nbf = now() + 30;
+        t.verified.lock().insert(access.clone(), claims.clone());
+        assert!(matches!(t.check(&access, ACCESS), Err(TokenError::Invalid(_))));
+        claims.nbf = now();
+        t.verified.lock().insert(access.clone(), claims.clone());
+        assert!(t.check(&access, ACCESS).is_ok());
+        assert!(t.revoke(&claims.sid));
+        assert_eq!(t.check(&access, ACCESS), Err(TokenError::Revoked));
+        for i in 0..VERIFIED_MAX + 10 {
+            let (a, _) = t.login(&format!("u{i}"), &[]);
+            t.check(&a, ACCESS).unwrap();
+        }
+        assert!(t.verified.lock().len() <= VERIFIED_MAX);
     }
 }

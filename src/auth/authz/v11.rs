@@ -2,7 +2,7 @@
 //! and enforced as VOLTTRON 11's `VolttronAuthzManager` does, except where the parent
 //! module's docs say otherwise.
 
-use regex::Regex;
+use regex_lite::Regex;
 use serde_json::Value as Json;
 use std::collections::{BTreeMap, BTreeSet};
 
