@@ -129,6 +129,8 @@
 extern crate self as volttron;
 
 pub mod agent;
+#[cfg(feature = "audit")]
+pub mod audit;
 pub mod auth;
 pub mod bridge;
 pub mod config_store;
