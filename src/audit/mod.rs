@@ -32,7 +32,7 @@ pub mod checks;
 mod report;
 mod service;
 
-pub use report::{AuditReport, Check, Finding, Severity, SkippedCheck, UnknownSeverity};
+pub use report::{AuditReport, Check, FailAt, Finding, Severity, SkippedCheck, UnknownSeverity};
 pub use service::{AUDIT_TOPIC, AuditError, AuditService, IDENTITY, SCHEDULE_KEY};
 
 use crate::auth::pending::PendingPeer;
@@ -56,6 +56,24 @@ pub fn run(home: &VolttronHome) -> AuditReport {
 /// Audits `home` and what the running platform knows. Blocking: it reads files.
 pub fn run_with(home: &VolttronHome, live: &Live) -> AuditReport {
     audit(home, Some(live))
+}
+
+/// `vctl audit`'s report: the files, and the pending keys a running platform answered
+/// (`platform.auth.get_authorization_pending`), if one did; without them that check is
+/// skipped. Blocking: it reads files.
+pub fn run_with_pending(home: &VolttronHome, pending: Option<crate::Value>) -> AuditReport {
+    let pending = pending.map(crate::from_value::<Vec<PendingPeer>>);
+    match pending {
+        Some(Ok(pending)) => run_with(home, &Live { auth: true, pending }),
+        Some(Err(e)) => {
+            let mut report = run(home);
+            for s in report.skipped.iter_mut().filter(|s| s.check == Check::PendingKey) {
+                s.reason = format!("the platform's pending keys do not parse: {e}");
+            }
+            report
+        }
+        None => run(home),
+    }
 }
 
 fn audit(home: &VolttronHome, live: Option<&Live>) -> AuditReport {

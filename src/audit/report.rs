@@ -47,7 +47,7 @@ impl Severity {
 
 impl fmt::Display for Severity {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
+        f.pad(self.as_str())
     }
 }
 
@@ -114,7 +114,7 @@ impl Check {
 
 impl fmt::Display for Check {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
+        f.pad(self.as_str())
     }
 }
 
@@ -158,6 +158,16 @@ pub struct SkippedCheck {
     pub reason: String,
 }
 
+/// Findings at or above the severity an audit was to fail at.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("the audit found {count} finding(s) at or above {severity}")]
+pub struct FailAt {
+    /// How many.
+    pub count: usize,
+    /// The severity asked for.
+    pub severity: Severity,
+}
+
 /// The result of one audit of a home: findings, worst first.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct AuditReport {
@@ -180,6 +190,14 @@ impl AuditReport {
     /// Whether a finding is at `severity` or worse (`vctl audit --fail-at`).
     pub fn exceeds(&self, severity: Severity) -> bool {
         self.worst().is_some_and(|w| w >= severity)
+    }
+
+    /// `Err` when a finding is at `severity` or worse: `vctl audit --fail-at`'s exit code.
+    pub fn fail_at(&self, severity: Severity) -> Result<(), FailAt> {
+        match self.at_or_above(severity).count() {
+            0 => Ok(()),
+            count => Err(FailAt { count, severity }),
+        }
     }
 
     /// The findings at `severity` or worse.
