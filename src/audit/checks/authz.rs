@@ -6,6 +6,7 @@
 //! | VOLTTRON 11 | an `rpc_capabilities` `/regex/` matching every method name | critical: every protected method, `platform.auth`'s edits included (so every right) |
 //! | VOLTTRON 11 | an `rpc_capabilities` `/regex/` matching `platform.auth.*` edits | high |
 //! | VOLTTRON 11 | a `pubsub_capabilities` pattern matching every topic | medium: every protected topic |
+//! | VOLTTRON 11 | any of these held only by the platform's own services and `control.connection` (the `admin` role VOLTTRON writes) | none: administration by design |
 //! | this project's | a restriction glob matching every value (`*`) | medium: the restriction restricts nothing |
 //! | this project's | a non-platform user holding `allow_auth_modifications` | medium: it can grant itself anything |
 //! | this project's | `rpc_method_authorizations["platform.auth"]` opening an editing method (`[]`) | high |
@@ -66,7 +67,7 @@ pub(crate) fn check(home: &Path, out: &mut Vec<Finding>) {
     };
     let shown = path.display().to_string();
     match authz.format() {
-        AuthzFormat::Volttron11 => volttron11(&json, "$", &shown, out),
+        AuthzFormat::Volttron11 => volttron11(&json, &shown, out),
         AuthzFormat::Native => native(&authz, &json, &shown, out),
     }
 }
@@ -87,69 +88,97 @@ fn matches_all(pattern: &str, whole: bool, probes: &[&str]) -> bool {
     regex_lite::Regex::new(&anchored).is_ok_and(|re| probes.iter().all(|p| re.is_match(p)))
 }
 
-fn volttron11(json: &Json, at: &str, file: &str, out: &mut Vec<Finding>) {
-    match json {
-        Json::Object(map) => {
-            for (key, value) in map {
-                let here = format!("{at}[{key:?}]");
-                match (key.as_str(), value) {
-                    ("rpc_capabilities", Json::Array(items)) => {
-                        for (i, item) in items.iter().enumerate() {
-                            let name = match item {
-                                Json::String(s) => s.as_str(),
-                                Json::Object(o) => o.keys().next().map_or("", String::as_str),
-                                _ => continue,
-                            };
-                            rpc_grant(name, &format!("{here}[{i}]"), file, out);
-                        }
-                    }
-                    ("pubsub_capabilities", Json::Object(grants)) => {
-                        for (pattern, access) in grants {
-                            if matches_all(pattern, false, TOPIC_PROBES) {
-                                out.push(Finding::new(
-                                    Check::AuthzWildcard,
-                                    Severity::Medium,
-                                    format!(
-                                        "{file}: {here}[{pattern:?}] = {access} matches every topic: it grants \
-                                         every protected topic"
-                                    ),
-                                    "grant the topic prefixes the agent needs (\"devices/campus/\")",
-                                ));
-                            }
-                        }
-                    }
-                    ("identities", Json::Array(ids)) => {
-                        for id in ids.iter().filter_map(Json::as_str).filter(|s| looks_wild(s)) {
-                            exact_identity(id, &here, file, out);
-                        }
-                    }
-                    ("agents", Json::Object(agents)) => {
-                        for id in agents.keys().filter(|k| looks_wild(k)) {
-                            exact_identity(id, &here, file, out);
-                        }
-                        volttron11(value, &here, file, out);
-                    }
-                    _ => volttron11(value, &here, file, out),
-                }
+/// The role names in an `agent_roles` (or a group's `roles`) list: names, or objects keyed
+/// by the name (a role with argument restrictions).
+fn role_names(list: &Json) -> Vec<&str> {
+    list.as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|r| match r {
+            Json::String(s) => Some(s.as_str()),
+            Json::Object(o) => o.keys().next().map(String::as_str),
+            _ => None,
+        })
+        .collect()
+}
+
+/// VOLTTRON 11's file: each grant (a role's, an agent's own) is judged by who holds it; the
+/// `admin` role VOLTTRON writes for its own services (`/.*/`) is no finding.
+fn volttron11(json: &Json, file: &str, out: &mut Vec<Finding>) {
+    let empty = serde_json::Map::new();
+    let roles = json["roles"].as_object().unwrap_or(&empty);
+    let groups = json["agent_groups"].as_object().unwrap_or(&empty);
+    let agents = json["agents"].as_object().unwrap_or(&empty);
+    for (name, group) in groups {
+        for id in group["identities"].as_array().into_iter().flatten().filter_map(Json::as_str) {
+            if looks_wild(id) {
+                exact_identity(id, &format!("$.agent_groups[{name:?}].identities"), file, out);
             }
         }
-        Json::Array(items) => {
-            for (i, item) in items.iter().enumerate() {
-                volttron11(item, &format!("{at}[{i}]"), file, out);
+    }
+    for id in agents.keys().filter(|k| looks_wild(k)) {
+        exact_identity(id, "$.agents", file, out);
+    }
+    for (role, grants) in roles {
+        let mut holders: Vec<&str> = Vec::new();
+        for group in groups.values() {
+            let named = role_names(&group["agent_roles"]).into_iter().chain(role_names(&group["roles"]));
+            if named.into_iter().any(|r| r == role) {
+                holders.extend(group["identities"].as_array().into_iter().flatten().filter_map(Json::as_str));
             }
         }
-        _ => {}
+        for (id, agent) in agents {
+            if role_names(&agent["agent_roles"]).contains(&role.as_str()) {
+                holders.push(id);
+            }
+        }
+        judge(grants, &format!("$.roles[{role:?}]"), &holders, file, out);
+    }
+    for (id, agent) in agents {
+        judge(agent, &format!("$.agents[{id:?}]"), &[id.as_str()], file, out);
     }
 }
 
-fn rpc_grant(name: &str, at: &str, file: &str, out: &mut Vec<Finding>) {
+/// The findings about one grant (`rpc_capabilities`, `pubsub_capabilities`) held by `holders`.
+fn judge(grants: &Json, at: &str, holders: &[&str], file: &str, out: &mut Vec<Finding>) {
+    let mut others: Vec<&str> = holders.iter().copied().filter(|h| !is_administration(h)).collect();
+    others.sort_unstable();
+    others.dedup();
+    if others.is_empty() {
+        return;
+    }
+    let held = format!("held by {}", others.join(", "));
+    for (i, item) in grants["rpc_capabilities"].as_array().into_iter().flatten().enumerate() {
+        let name = match item {
+            Json::String(s) => s.as_str(),
+            Json::Object(o) => o.keys().next().map_or("", String::as_str),
+            _ => continue,
+        };
+        rpc_grant(name, &format!("{at}.rpc_capabilities[{i}]"), &held, file, out);
+    }
+    for (pattern, access) in grants["pubsub_capabilities"].as_object().into_iter().flatten() {
+        if matches_all(pattern, false, TOPIC_PROBES) {
+            out.push(Finding::new(
+                Check::AuthzWildcard,
+                Severity::Medium,
+                format!(
+                    "{file}: {at}.pubsub_capabilities[{pattern:?}] = {access} ({held}) matches every topic: it \
+                     grants every protected topic"
+                ),
+                "grant the topic prefixes the agent needs (\"devices/campus/\")",
+            ));
+        }
+    }
+}
+
+fn rpc_grant(name: &str, at: &str, held: &str, file: &str, out: &mut Vec<Finding>) {
     if matches_all(name, true, METHOD_PROBES) {
         out.push(Finding::new(
             Check::AuthzWildcard,
             Severity::Critical,
             format!(
-                "{file}: {at} = {name:?} matches every method name: every protected method, platform.auth's \
-                 edits included, so every right"
+                "{file}: {at} = {name:?} ({held}) matches every method name: every protected method, \
+                 platform.auth's edits included, so every right"
             ),
             "list the methods (\"platform.driver.set_point\") or a narrow /regex/ instead",
         ));
@@ -157,7 +186,10 @@ fn rpc_grant(name: &str, at: &str, file: &str, out: &mut Vec<Finding>) {
         out.push(Finding::new(
             Check::AuthzWildcard,
             Severity::High,
-            format!("{file}: {at} = {name:?} matches platform.auth's editing methods: it can grant itself anything"),
+            format!(
+                "{file}: {at} = {name:?} ({held}) matches platform.auth's editing methods: it can grant itself \
+                 anything"
+            ),
             "grant platform.auth's methods to administrators only, by name",
         ));
     }
