@@ -110,7 +110,12 @@ fn volttron11(json: &Json, file: &str, out: &mut Vec<Finding>) {
     let groups = json["agent_groups"].as_object().unwrap_or(&empty);
     let agents = json["agents"].as_object().unwrap_or(&empty);
     for (name, group) in groups {
-        for id in group["identities"].as_array().into_iter().flatten().filter_map(Json::as_str) {
+        for id in group["identities"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(Json::as_str)
+        {
             if looks_wild(id) {
                 exact_identity(id, &format!("$.agent_groups[{name:?}].identities"), file, out);
             }
@@ -122,9 +127,17 @@ fn volttron11(json: &Json, file: &str, out: &mut Vec<Finding>) {
     for (role, grants) in roles {
         let mut holders: Vec<&str> = Vec::new();
         for group in groups.values() {
-            let named = role_names(&group["agent_roles"]).into_iter().chain(role_names(&group["roles"]));
+            let named = role_names(&group["agent_roles"])
+                .into_iter()
+                .chain(role_names(&group["roles"]));
             if named.into_iter().any(|r| r == role) {
-                holders.extend(group["identities"].as_array().into_iter().flatten().filter_map(Json::as_str));
+                holders.extend(
+                    group["identities"]
+                        .as_array()
+                        .into_iter()
+                        .flatten()
+                        .filter_map(Json::as_str),
+                );
             }
         }
         for (id, agent) in agents {
@@ -141,14 +154,23 @@ fn volttron11(json: &Json, file: &str, out: &mut Vec<Finding>) {
 
 /// The findings about one grant (`rpc_capabilities`, `pubsub_capabilities`) held by `holders`.
 fn judge(grants: &Json, at: &str, holders: &[&str], file: &str, out: &mut Vec<Finding>) {
-    let mut others: Vec<&str> = holders.iter().copied().filter(|h| !is_administration(h)).collect();
+    let mut others: Vec<&str> = holders
+        .iter()
+        .copied()
+        .filter(|h| !is_administration(h))
+        .collect();
     others.sort_unstable();
     others.dedup();
     if others.is_empty() {
         return;
     }
     let held = format!("held by {}", others.join(", "));
-    for (i, item) in grants["rpc_capabilities"].as_array().into_iter().flatten().enumerate() {
+    for (i, item) in grants["rpc_capabilities"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .enumerate()
+    {
         let name = match item {
             Json::String(s) => s.as_str(),
             Json::Object(o) => o.keys().next().map_or("", String::as_str),

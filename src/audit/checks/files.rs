@@ -93,8 +93,11 @@ fn directory(path: &Path, what: &str, check: Check, out: &mut Vec<Finding>) {
         out.push(Finding::new(
             check,
             Severity::Medium,
-            format!("{what} {shown} is mode {mode:04o}: others may list it"),
-            format!("chmod go-r {shown} (others need at most the traverse bit, for agent isolation)"),
+            format!(
+                "{what} {shown} is mode {mode:04o}: others may list it (they need at most the traverse bit, for \
+                 agent isolation)"
+            ),
+            format!("chmod go-r {shown}"),
         ));
     }
 }
@@ -120,8 +123,8 @@ fn file(path: &Path, holds: Holds, out: &mut Vec<Finding>) {
         out.push(Finding::new(
             Check::FileMode,
             Severity::High,
-            format!("{shown} is mode {mode:04o}: others may read a secret"),
-            format!("chmod 600 {shown}, then replace the secret (it may have been read)"),
+            format!("{shown} is mode {mode:04o}: others may read a secret (replace it once the mode is fixed: it may have been read)"),
+            format!("chmod go-rw {shown}"),
         ));
     }
 }
