@@ -468,3 +468,82 @@ fn a_bad_schedule_is_a_typed_error() {
         "{err}"
     );
 }
+
+#[test]
+fn a_running_platform_answers_the_audit_and_vctl_lists_its_pending_keys() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let home = Home::with_config(&format!(
+        "[volttron]\nbridge-address = tcp://127.0.0.1:{port}\naudit-schedule = 0 3 * * *\n"
+    ));
+    let mut platform = home.start_platform();
+    let serverkey = PlatformKey::public_key(home.path()).unwrap().unwrap();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let refused = runtime.block_on(
+        volttron::remote::Remote::new(format!("tcp://127.0.0.1:{port}").parse().unwrap())
+            .identity("newcomer")
+            .credentials(KeyPair::generate().unwrap())
+            .serverkey(serverkey)
+            .connect_timeout(Duration::from_secs(5))
+            .connect(),
+    );
+    assert!(refused.is_err(), "an unknown key is refused");
+
+    let (report, _) = audit(&home, &[]);
+    assert_eq!(
+        finding(&report, "pending-key", "\"newcomer\"")["severity"],
+        "medium"
+    );
+    assert!(report["skipped"].as_array().unwrap().is_empty(), "{report:#}");
+
+    // The README's command.
+    let answered: Value =
+        serde_json::from_str(&home.ok(&["rpc", "call", "platform.audit", "run", "--json"])).unwrap();
+    finding(&answered, "pending-key", "\"newcomer\"");
+    assert!(
+        !home.log_tail().contains("audit-schedule"),
+        "a known key: {}",
+        home.log_tail()
+    );
+
+    home.ok(&["shutdown", "--platform"]);
+    let deadline = Instant::now() + DEADLINE;
+    while platform.0.try_wait().unwrap().is_none() {
+        assert!(Instant::now() < deadline, "the platform did not stop");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn the_platform_refuses_to_start_with_a_bad_schedule() {
+    let home = Home::with_config("[volttron]\naudit-schedule = every night\n");
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_volttron"))
+        .arg("--volttron-home")
+        .arg(home.path())
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + DEADLINE;
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if Instant::now() > deadline {
+            child.kill().unwrap();
+            panic!("the platform started with audit-schedule = every night");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let mut err = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut err).unwrap();
+    assert!(!status.success());
+    assert!(err.contains("audit-schedule = \"every night\""), "{err}");
+}
