@@ -8,16 +8,16 @@
 //!
 //! | check (`Finding::check`) | what is read | worst severity | file |
 //! |--------------------------|--------------|----------------|------|
-//! | `home-mode` | the home directory's mode | critical (others may write) | [`checks::files`] |
-//! | `file-mode` | `keystore.json`, `credentials_store/`, `web-secret-key`, `web-users.json`, `web-ssl-key`, `authz.json`, `auth.json`, `known_hosts`, `config` | critical | [`checks::files`] |
-//! | `auth-disabled` | `auth = false` / `auth-enabled = False` / `auth-disabled` in the config, or `--no-auth` (the service sees it) | critical with a non-loopback listener | [`checks::exposure`] |
-//! | `tcp-listener` | `vip-address` / `bridge-address` `tcp://` beyond loopback | info (always encrypted: CURVE, Noise XX) | [`checks::exposure`] |
-//! | `web-tls` | `bind-web-address = http://` | high beyond loopback | [`checks::exposure`] |
-//! | `agent-isolation` | `agent-isolation-mode` off | medium with agents installed | [`checks::agents`] |
-//! | `resource-contract` | installed agents without `exereqs.json` | low | [`checks::agents`] |
-//! | `pending-key` | the running platform's pending keys | medium | [`checks::pending`] |
-//! | `authz-wildcard` | `authz.json`, this project's format and VOLTTRON 11's | critical | [`checks::authz`] |
-//! | `known-hosts` | `known_hosts` entries for this platform's own addresses | high | [`checks::known_hosts`] |
+//! | `home-mode` | the home directory's mode | critical (others may write) | `checks/files.rs` |
+//! | `file-mode` | `keystore.json`, `credentials_store/`, `web-secret-key`, `web-users.json`, `web-ssl-key`, `authz.json`, `auth.json`, `known_hosts`, `config` | critical | `checks/files.rs` |
+//! | `auth-disabled` | `auth = false` / `auth-enabled = False` / `auth-disabled` in the config, or `--no-auth` (the service sees it) | critical with a non-loopback listener | `checks/exposure.rs` |
+//! | `tcp-listener` | `vip-address` / `bridge-address` `tcp://` beyond loopback | info (always encrypted: CURVE, Noise XX) | `checks/exposure.rs` |
+//! | `web-tls` | `bind-web-address = http://` | high beyond loopback | `checks/exposure.rs` |
+//! | `agent-isolation` | `agent-isolation-mode` off | medium with agents installed | `checks/agents.rs` |
+//! | `resource-contract` | installed agents without `exereqs.json` | low | `checks/agents.rs` |
+//! | `pending-key` | the running platform's pending keys | medium | `checks/pending.rs` |
+//! | `authz-wildcard` | `authz.json`, this project's format and VOLTTRON 11's | critical | `checks/authz.rs` |
+//! | `known-hosts` | `known_hosts` entries for this platform's own addresses | high | `checks/known_hosts.rs` |
 //!
 //! | entry point | pending keys | auth off by `--no-auth` |
 //! |-------------|--------------|-------------------------|
@@ -28,7 +28,7 @@
 //!
 //! [`AuditReport::exceeds`] decides `vctl audit`'s exit code (`--fail-at`, default high).
 
-pub mod checks;
+mod checks;
 mod report;
 mod service;
 

@@ -1,4 +1,4 @@
-//! One file per family of checks; each pushes its [`Finding`](crate::audit::Finding)s.
+//! One file per family of checks; each pushes its `Finding`s.
 
 pub(crate) mod agents;
 pub(crate) mod authz;
