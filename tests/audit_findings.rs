@@ -193,6 +193,34 @@ fn loose_modes_of_the_home_and_its_secrets_are_found_and_the_fixes_work() {
 }
 
 #[test]
+fn a_config_holding_the_web_secret_and_the_tls_key_are_secrets() {
+    let home = Home::with_config(
+        "[volttron]\nbind-web-address = https://127.0.0.1:8443\nweb-secret-key = s3cr3t\nweb-ssl-key = tls.key\n",
+    );
+    let key = home.write("tls.key", "-----BEGIN PRIVATE KEY-----\n");
+    chmod(&home.path().join("config"), 0o644);
+    chmod(&key, 0o604);
+    let (report, code) = audit(&home, &[]);
+    assert_eq!(
+        finding(&report, "file-mode", "config is mode 0644")["severity"],
+        "high"
+    );
+    assert_eq!(
+        finding(&report, "file-mode", "tls.key is mode 0604")["severity"],
+        "high"
+    );
+    assert!(
+        findings(&report, "web-tls").is_empty(),
+        "https:// is no finding: {report:#}"
+    );
+    assert_eq!(code, 1);
+    // Without the secret inside, a readable config is fine.
+    std::fs::write(home.path().join("config"), "[volttron]\n").unwrap();
+    let (report, _) = audit(&home, &[]);
+    assert!(findings(&report, "file-mode").is_empty(), "{report:#}");
+}
+
+#[test]
 fn auth_off_with_a_network_listener_is_critical() {
     let home = Home::with_config(
         "[volttron]\nauth = false\nvip-address = tcp://0.0.0.0:22916\nbind-web-address = http://0.0.0.0:8080\n",

@@ -128,3 +128,12 @@ fn file(path: &Path, holds: Holds, out: &mut Vec<Finding>) {
         ));
     }
 }
+
+#[cfg(all(test, feature = "web"))]
+mod tests {
+    #[test]
+    fn the_web_file_names_are_the_web_services() {
+        assert_eq!(super::WEB_SECRET_FILE, crate::web::SECRET_FILE);
+        assert_eq!(super::WEB_USERS_FILE, crate::web::users::FILE);
+    }
+}
