@@ -24,7 +24,7 @@
 //! | [`run`] | skipped (only a running platform knows) | not seen (only the config) |
 //! | [`run_with`] + [`Live`] | checked | checked |
 //! | [`AuditService`] (`platform.audit.run`, the schedule) | checked, from the authority | checked |
-//! | `vctl audit` | checked when a platform runs (asked of `platform.auth`) | the config only |
+//! | `vctl audit` ([`answer_or_run`]) | checked when a platform runs (it asks `platform.audit.run`) | likewise |
 //!
 //! [`AuditReport::exceeds`] decides `vctl audit`'s exit code (`--fail-at`, default high).
 
@@ -58,17 +58,16 @@ pub fn run_with(home: &VolttronHome, live: &Live) -> AuditReport {
     audit(home, Some(live))
 }
 
-/// `vctl audit`'s report: the files, and the pending keys a running platform answered
-/// (`platform.auth.get_authorization_pending`), if one did; without them that check is
-/// skipped. Blocking: it reads files.
-pub fn run_with_pending(home: &VolttronHome, pending: Option<crate::Value>) -> AuditReport {
-    let pending = pending.map(crate::from_value::<Vec<PendingPeer>>);
-    match pending {
-        Some(Ok(pending)) => run_with(home, &Live { auth: true, pending }),
+/// `vctl audit`'s report: the running platform's answer to `platform.audit.run` (which
+/// sees its pending keys and `--no-auth`), or, without one, [`run`] on the files.
+/// Blocking: it may read files.
+pub fn answer_or_run(home: &VolttronHome, answer: Option<crate::Value>) -> AuditReport {
+    match answer.map(crate::from_value::<AuditReport>) {
+        Some(Ok(report)) => report,
         Some(Err(e)) => {
             let mut report = run(home);
             for s in report.skipped.iter_mut().filter(|s| s.check == Check::PendingKey) {
-                s.reason = format!("the platform's pending keys do not parse: {e}");
+                s.reason = format!("the platform's report does not parse: {e}");
             }
             report
         }

@@ -5,10 +5,10 @@ use std::path::PathBuf;
 use std::str::FromStr;
 
 use chrono::{DateTime, Utc};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// How bad a finding is; ordered, `Info` lowest.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Severity {
     /// Worth knowing; nothing to fix.
@@ -69,7 +69,7 @@ impl FromStr for Severity {
 }
 
 /// Which check produced a finding (see the module docs' table).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Check {
     /// The home directory's mode.
@@ -119,7 +119,7 @@ impl fmt::Display for Check {
 }
 
 /// One weakness found: what, how bad, what shows it, what to do.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Finding {
     /// The check that found it.
     pub check: Check,
@@ -150,7 +150,7 @@ impl Finding {
 
 /// A check that could not run here, and why (such as pending keys, which only a running
 /// platform knows).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SkippedCheck {
     /// The check.
     pub check: Check,
@@ -169,7 +169,7 @@ pub struct FailAt {
 }
 
 /// The result of one audit of a home: findings, worst first.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct AuditReport {
     /// The home audited.
     pub home: PathBuf,

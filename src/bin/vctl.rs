@@ -825,15 +825,15 @@ async fn run(cli: Cli) -> Outcome {
         Command::Install(options) => return install(&ctl, options).await,
         Command::Web(WebCommand::User(c)) => return web_user(&ctl, c),
         Command::Audit { fail_at } => {
-            let pending = match ctl.connect().await {
+            let answer = match ctl.connect().await {
                 Ok(conn) => {
-                    let pending = call(&conn, AUTH, "get_authorization_pending", ()).await.ok();
+                    let answer = call(&conn, volttron::audit::IDENTITY, "run", ()).await.ok();
                     conn.close().await;
-                    pending
+                    answer
                 }
                 Err(_) => None,
             };
-            let report = volttron::audit::run_with_pending(&ctl.home, pending);
+            let report = volttron::audit::answer_or_run(&ctl.home, answer);
             ctl.print(&serde_json::to_value(&report).map_err(|e| e.to_string())?, || {
                 report.to_table()
             });

@@ -5,7 +5,7 @@
 //! | a peer tried to connect with a key nobody approved | medium, one per peer: an unknown party knows the address, or an agent is broken until someone decides |
 //!
 //! Only the running platform knows its pending peers: the `platform.audit` service reads
-//! them from the authority, `vctl audit` asks `platform.auth` when a platform runs.
+//! them from the authority, and `vctl audit` shows that service's report when a platform runs.
 
 use crate::audit::report::{Check, Finding, Severity};
 use crate::auth::pending::PendingPeer;
