@@ -116,6 +116,7 @@
 //! | [`home`] | `$VOLTTRON_HOME`: layout, config, installed agents, the Python environment |
 //! | [`control`] | agent processes: launch, stop escalation, crash restarts, isolation |
 //! | [`resources`] | resource contracts, `/proc` and cgroup monitoring, enforcement, the sandbox |
+//! | `audit` | the security audit of a home: `vctl audit`, the `platform.audit` service and its schedule (feature `audit`) |
 //! | [`services`] | the platform's own agents (`config.store`, `platform.auth`, `platform.health`, `control`) under their supervisor |
 //! | [`testing`] | [`TestPlatform`](testing::TestPlatform): virtual clock, capture, settle |
 //!
@@ -129,6 +130,8 @@
 extern crate self as volttron;
 
 pub mod agent;
+#[cfg(feature = "audit")]
+pub mod audit;
 pub mod auth;
 pub mod bridge;
 pub mod config_store;

@@ -86,6 +86,13 @@ impl MatchBy {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Audit the home's security (see volttron::audit); fails when a finding is at or
+    /// above --fail-at.
+    Audit {
+        /// info, low, medium, high or critical.
+        #[arg(long, default_value = "high")]
+        fail_at: volttron::audit::Severity,
+    },
     /// Install an agent: an executable, a cargo project (built with `cargo build
     /// --release`), or a Python agent (a *.whl file, a Python project directory, or a
     /// requirement such as `volttron-listener==2.0.0rc3`, installed with pip into the
@@ -817,6 +824,21 @@ async fn run(cli: Cli) -> Outcome {
         }
         Command::Install(options) => return install(&ctl, options).await,
         Command::Web(WebCommand::User(c)) => return web_user(&ctl, c),
+        Command::Audit { fail_at } => {
+            let answer = match ctl.connect().await {
+                Ok(conn) => {
+                    let answer = call(&conn, volttron::audit::IDENTITY, "run", ()).await.ok();
+                    conn.close().await;
+                    answer
+                }
+                Err(_) => None,
+            };
+            let report = volttron::audit::answer_or_run(&ctl.home, answer);
+            ctl.print(&serde_json::to_value(&report).map_err(|e| e.to_string())?, || {
+                report.to_table()
+            });
+            return report.fail_at(fail_at).map_err(|e| e.to_string());
+        }
         _ => {}
     }
     let conn = ctl.connect().await?;
@@ -1023,7 +1045,7 @@ async fn command(ctl: &Ctl, conn: &Connection, command: Command) -> Outcome {
                 }
             }
         }
-        Command::Install(_) | Command::Web(_) => {}
+        Command::Install(_) | Command::Web(_) | Command::Audit { .. } => {}
     }
     Ok(())
 }

@@ -159,6 +159,9 @@ async fn run(args: Args) -> Result<(), String> {
         }
         builder = builder.service(service);
     }
+    // The security audit (`platform.audit`), published on `audit-schedule` if set.
+    builder = builder
+        .service(volttron::audit::AuditService::from_platform_config(&config).map_err(|e| e.to_string())?);
     // This project's own agents: the bridge, on the home's socket file and every
     // `bridge-address`.
     let socket = BridgeAddress::Unix(home.socket_path());

@@ -31,6 +31,7 @@
 //! | `memory-pressure-below` | [`memory_pressure_below`](PlatformConfig::memory_pressure_below) | bytes of MemAvailable below which the machine is under memory pressure (ours; default 10% of MemTotal) |
 //! | `bind-web-address` | [`bind_web_address`](PlatformConfig::bind_web_address) | the web service's address, `http://HOST:PORT` or `https://HOST:PORT` |
 //! | `web-secret-key`, `web-ssl-cert`, `web-ssl-key`, `web-ca-cert`, `rpc-allow-list`, `web-root-dir` | [`extra`](PlatformConfig::extra) | read by the web service (feature `web`; a `[web]` section may set them too) |
+//! | `audit-schedule` | [`extra`](PlatformConfig::extra) | a cron expression: when the `platform.audit` service publishes its report (feature `audit`) |
 //! | `enable-federation` | [`enable_federation`](PlatformConfig::enable_federation) | boolean; true gives a warning (no federation here) |
 //! | other keys VOLTTRON knows | [`extra`](PlatformConfig::extra) | kept, with a [`ConfigWarning`] saying why they do nothing (see below) |
 //! | anything else | [`extra`](PlatformConfig::extra) | kept, with a warning |
@@ -216,7 +217,7 @@ impl std::fmt::Display for ConfigWarning {
     }
 }
 
-/// Keys of `[volttron]` read by a plugged service (the web service), kept in
+/// Keys of `[volttron]` read by a plugged service (the web service, the audit), kept in
 /// [`PlatformConfig::extra`] without a warning.
 const SERVICE_KEYS: &[&str] = &[
     "web-ssl-cert",
@@ -225,6 +226,7 @@ const SERVICE_KEYS: &[&str] = &[
     "web-ca-cert",
     "rpc-allow-list",
     "web-root-dir",
+    "audit-schedule",
 ];
 
 /// Keys VOLTTRON knows whose feature this platform lacks, with why they do nothing.

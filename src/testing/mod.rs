@@ -141,6 +141,13 @@ impl TestPlatformBuilder {
         self.auth(true)
     }
 
+    /// Plugs in a platform service (see [`PlatformBuilder::service`]); it runs in the test
+    /// platform's temporary home.
+    pub fn service(mut self, service: impl crate::platform::service::PlatformService) -> Self {
+        self.builder = self.builder.service(service);
+        self
+    }
+
     /// Starts it. Panics if the platform cannot start (this is a test helper).
     pub async fn start(self) -> TestPlatform {
         let home = tempfile::tempdir().expect("create a temporary VOLTTRON_HOME");
