@@ -31,6 +31,7 @@
 //! | `memory-pressure-below` | [`memory_pressure_below`](PlatformConfig::memory_pressure_below) | bytes of MemAvailable below which the machine is under memory pressure (ours; default 10% of MemTotal) |
 //! | `bind-web-address` | [`bind_web_address`](PlatformConfig::bind_web_address) | the web service's address, `http://HOST:PORT` or `https://HOST:PORT` |
 //! | `web-secret-key`, `web-ssl-cert`, `web-ssl-key`, `web-ca-cert`, `rpc-allow-list`, `web-root-dir` | [`extra`](PlatformConfig::extra) | read by the web service (feature `web`; a `[web]` section may set them too) |
+//! | `log-format`, `log-max-bytes`, `log-keep`, `syslog` | [`extra`](PlatformConfig::extra) | read by the logging setup (feature `logs`: `volttron::logs::LogSettings`) |
 //! | `enable-federation` | [`enable_federation`](PlatformConfig::enable_federation) | boolean; true gives a warning (no federation here) |
 //! | other keys VOLTTRON knows | [`extra`](PlatformConfig::extra) | kept, with a [`ConfigWarning`] saying why they do nothing (see below) |
 //! | anything else | [`extra`](PlatformConfig::extra) | kept, with a warning |
@@ -216,9 +217,13 @@ impl std::fmt::Display for ConfigWarning {
     }
 }
 
-/// Keys of `[volttron]` read by a plugged service (the web service), kept in
-/// [`PlatformConfig::extra`] without a warning.
+/// Keys of `[volttron]` read by a plugged service (the web service) or by the logging
+/// setup, kept in [`PlatformConfig::extra`] without a warning.
 const SERVICE_KEYS: &[&str] = &[
+    "log-format",
+    "log-max-bytes",
+    "log-keep",
+    "syslog",
     "web-ssl-cert",
     "web-ssl-key",
     "web-secret-key",
