@@ -12,6 +12,11 @@
 //! without running `on_stop` (it may be inconsistent), pending RPC callers get
 //! `PeerStopped`, the caller of the panicking RPC gets `Remote { kind: "panic" }`, and the
 //! supervisor is told the reason.
+//!
+//! Everything the agent's handlers log runs inside the host's span, named `agent` with the
+//! field `agent` (its identity): a log formatter finds the identity there
+//! (`volttron::logs` puts it on each record as the field `agent`). The span is at error
+//! level so that it is enabled whenever any logging is.
 
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
@@ -116,6 +121,8 @@ pub(crate) struct AgentHost<A: Agent> {
     boot: Option<oneshot::Sender<Result<(), BootError>>>,
     supervisor: Recipient<AgentExited>,
     stop_waiters: Vec<oneshot::Sender<()>>,
+    /// Entered around everything the host runs for the agent (see the module docs).
+    span: tracing::Span,
 }
 
 impl<A: Agent> AgentHost<A> {
@@ -125,7 +132,9 @@ impl<A: Agent> AgentHost<A> {
         boot: oneshot::Sender<Result<(), BootError>>,
         supervisor: Recipient<AgentExited>,
     ) -> Self {
+        let span = tracing::error_span!("agent", agent = %ctx.identity());
         AgentHost {
+            span,
             agent: Some(Box::new(agent)),
             ctx,
             phase: Phase::Booting,
@@ -169,10 +178,15 @@ impl<A: Agent> AgentHost<A> {
             Ok(Dispatch::Async(start)) => {
                 let agent = self.agent.take().expect("agent present");
                 let counted = matches!(completion, Completion::Envelope(_));
-                let fut = AssertUnwindSafe(start(*agent)).catch_unwind();
+                let fut = tracing::Instrument::instrument(
+                    AssertUnwindSafe(start(*agent)).catch_unwind(),
+                    self.span.clone(),
+                );
                 // Spawned, not `wait`ed: control messages (stop, kill) stay deliverable
                 // while the handler awaits; data waits until it is done (see `Drain`).
                 let handle = actx.spawn(fut.into_actor(self).map(move |result, act, actx| {
+                    let span = act.span.clone();
+                    let _entered = span.enter();
                     act.busy = None;
                     match result {
                         Ok((agent, outcome)) => {
@@ -781,6 +795,8 @@ impl<A: Agent> Actor for AgentHost<A> {
     type Context = Context<Self>;
 
     fn started(&mut self, actx: &mut Self::Context) {
+        let span = self.span.clone();
+        let _entered = span.enter();
         self.touch();
         // Control messages (stop) are few; data goes through the agent's own mailbox.
         actx.set_mailbox_capacity(64);
@@ -805,6 +821,8 @@ impl<A: Agent> Handler<Drain> for AgentHost<A> {
     type Result = ();
 
     fn handle(&mut self, _: Drain, actx: &mut Context<Self>) {
+        let span = self.span.clone();
+        let _entered = span.enter();
         self.touch();
         if self.phase != Phase::Running || self.busy.is_some() {
             return;
@@ -836,6 +854,8 @@ impl<A: Agent> Handler<StopAgent> for AgentHost<A> {
     type Result = ();
 
     fn handle(&mut self, msg: StopAgent, actx: &mut Context<Self>) {
+        let span = self.span.clone();
+        let _entered = span.enter();
         self.touch();
         if msg.counted {
             self.counted_stops += 1;
@@ -862,6 +882,8 @@ impl<A: Agent> Handler<KillAgent> for AgentHost<A> {
     type Result = ();
 
     fn handle(&mut self, msg: KillAgent, actx: &mut Context<Self>) {
+        let span = self.span.clone();
+        let _entered = span.enter();
         self.touch();
         if self.phase == Phase::Stopped {
             if let Some(done) = msg.done {
