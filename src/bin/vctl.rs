@@ -93,6 +93,18 @@ enum Command {
     Install(InstallOptions),
     /// The installed agents.
     List,
+    /// Prints the platform's log (the file of `volttron -l FILE`), filtered.
+    Log {
+        /// Only this agent's records.
+        #[arg(long, value_name = "ID")]
+        agent: Option<String>,
+        /// Keep printing records as they are written (like `tail -F`).
+        #[arg(short, long)]
+        follow: bool,
+        /// Only records at this level or above: trace, debug, info, warn, error.
+        #[arg(long, value_name = "LEVEL")]
+        level: Option<String>,
+    },
     /// The installed agents with their process state and health.
     Status {
         /// Also each agent's reservation and its CPU and memory use.
@@ -817,6 +829,10 @@ async fn run(cli: Cli) -> Outcome {
         }
         Command::Install(options) => return install(&ctl, options).await,
         Command::Web(WebCommand::User(c)) => return web_user(&ctl, c),
+        Command::Log { agent, follow, level } => {
+            return volttron::logs::print_log(&ctl.home, agent, level.as_deref(), follow)
+                .map_err(|e| e.to_string());
+        }
         _ => {}
     }
     let conn = ctl.connect().await?;
@@ -1023,7 +1039,7 @@ async fn command(ctl: &Ctl, conn: &Connection, command: Command) -> Outcome {
                 }
             }
         }
-        Command::Install(_) | Command::Web(_) => {}
+        Command::Install(_) | Command::Web(_) | Command::Log { .. } => {}
     }
     Ok(())
 }
