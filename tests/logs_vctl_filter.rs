@@ -116,3 +116,37 @@ fn vctl_log_without_a_log_file_says_how_to_get_one() {
     let err = home.fails(&["log"]);
     assert!(err.contains("volttron -l FILE"), "{err}");
 }
+
+#[test]
+fn vctl_log_reads_the_human_format_too() {
+    let home = Home::with_config("");
+    let platform = home.start_platform();
+    let talker = home.write_script("talker", TALKER);
+    home.ok(&[
+        "install",
+        talker.to_str().unwrap(),
+        "--vip-identity",
+        "plain.1",
+        "--start",
+    ]);
+    home.wait_for("plain.1", "running", |a| pid(a).is_some());
+    let start = Instant::now();
+    let out = loop {
+        let out = home.ok(&["log", "--agent", "plain.1", "--level", "warn"]);
+        if out.contains("ERROR: trouble") {
+            break out;
+        }
+        assert!(
+            start.elapsed() < DEADLINE,
+            "no warning of plain.1 in:\n{}",
+            home.log_tail()
+        );
+    };
+    for line in out.lines() {
+        assert!(line.contains(" WARN ") || line.contains(" ERROR "), "{line}");
+        assert!(line.contains("agent=plain.1"), "{line}");
+    }
+    assert!(!out.contains("tick "), "an info line passed --level warn:\n{out}");
+    home.ok(&["shutdown", "--platform"]);
+    assert!(platform_wait(platform).success());
+}

@@ -13,6 +13,11 @@
 //! auth on and the `control` service, autostarts enabled agents in priority order, and
 //! shuts down gracefully on SIGINT or SIGTERM (agents stopped in reverse order).
 //!
+//! Logs: `-l FILE` (mode 0600; reopened by name on SIGHUP, for logrotate), `--log-format
+//! json` (one JSON object per line with the agent's identity), `--log-max-bytes` and
+//! `--log-keep` (rotation by size), `--syslog ADDRESS` (RFC 5424), each also a config key
+//! (see [`volttron::logs`]); `vctl log` reads the file back.
+//!
 //! Agent processes: `agent-isolation-mode = true` runs each agent as a user of its own
 //! (uids from `agent-uid-range`; needs root), `agent-data-only-writable = true` lets them
 //! write only beneath their `data/`, `agent-cpu-budget` / `agent-memory-budget` set what
@@ -134,6 +139,9 @@ async fn run(
     config.log_warnings();
     let _pid = PidFile::acquire(home.pid_file()).map_err(|e| e.to_string())?;
     volttron::logs::record_log_path(&home, args.log.as_deref()).map_err(|e| e.to_string())?;
+    // Watched from here on: a logrotate run during startup must not end the platform.
+    let mut hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
+        .map_err(|e| format!("cannot watch SIGHUP: {e}"))?;
 
     let mut builder = Platform::builder()
         .home(home.path())
@@ -237,8 +245,6 @@ async fn run(
     }
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
         .map_err(|e| format!("cannot watch SIGTERM: {e}"))?;
-    let mut hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
-        .map_err(|e| format!("cannot watch SIGHUP: {e}"))?;
     loop {
         tokio::select! {
             _ = tokio::signal::ctrl_c() => break tracing::info!("SIGINT: shutting down"),
