@@ -18,6 +18,33 @@
 //!
 //! This module installs no signal handler: reopening is the caller's decision (an
 //! embedding host has its own).
+//!
+//! ```no_run
+//! # fn main() -> Result<(), volttron::logs::LogError> {
+//! use volttron::logs::{LogFormat, LogSettings};
+//!
+//! let log = volttron::logs::install(&LogSettings {
+//!     format: LogFormat::Json,
+//!     file: Some("/var/log/my-app.log".into()),
+//!     ..LogSettings::default()
+//! })?;
+//! // ... on SIGHUP, from the application's own signal handling:
+//! log.reopen();
+//! # Ok(()) }
+//! ```
+//!
+//! With a subscriber of the application's own, the `agent` field comes from two pieces:
+//!
+//! ```no_run
+//! use tracing_subscriber::layer::SubscriberExt;
+//! use tracing_subscriber::util::SubscriberInitExt;
+//! use volttron::logs::{AgentSpans, WithAgent};
+//!
+//! let json = tracing_subscriber::fmt::layer()
+//!     .event_format(WithAgent(tracing_subscriber::fmt::format().json().flatten_event(true)))
+//!     .fmt_fields(tracing_subscriber::fmt::format::JsonFields::new());
+//! tracing_subscriber::registry().with(AgentSpans).with(json).init();
+//! ```
 
 pub mod agent_field;
 pub mod reader;
