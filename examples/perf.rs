@@ -993,11 +993,10 @@ fn main() {
         return spawn_child();
     }
     let quick = args.iter().any(|a| a == "--quick");
-    // `--with-subscriber`: a global JSON subscriber at info level writing to nowhere, so
+    // `--with-subscriber`: a global fmt subscriber at info level writing to nowhere, so
     // that spans and events on the hot paths are enabled and their cost measured.
     if args.iter().any(|a| a == "--with-subscriber") {
         tracing_subscriber::fmt()
-            .json()
             .with_max_level(tracing::Level::INFO)
             .with_writer(std::io::sink)
             .init();
