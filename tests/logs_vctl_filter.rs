@@ -1,6 +1,7 @@
 //! `vctl log` reads the platform's log (the file `volttron -l FILE` named in
 //! `run/log-path`): `--agent ID --level warn` keeps that agent's records at warn or above,
-//! `--follow` goes on printing records as they are written, and a bad level is refused.
+//! `--follow` goes on printing records as they are written, a bad level is refused, and
+//! the human format is read too.
 
 mod common;
 
@@ -149,4 +150,13 @@ fn vctl_log_reads_the_human_format_too() {
     assert!(!out.contains("tick "), "an info line passed --level warn:\n{out}");
     home.ok(&["shutdown", "--platform"]);
     assert!(platform_wait(platform).success());
+    // The in-process control service's handler logged the shutdown: tagged in text too.
+    let control = home.ok(&["log", "--agent", "control"]);
+    assert!(
+        control
+            .lines()
+            .any(|l| l.contains("shutdown requested through the control service")),
+        "{control}\nlog:\n{}",
+        home.log_tail()
+    );
 }

@@ -13,10 +13,9 @@
 //! `PeerStopped`, the caller of the panicking RPC gets `Remote { kind: "panic" }`, and the
 //! supervisor is told the reason.
 //!
-//! Everything the agent's handlers log runs inside the host's span, named `agent` with the
-//! field `agent` (its identity): a log formatter finds the identity there
-//! (`volttron::logs` puts it on each record as the field `agent`). The span is at error
-//! level so that it is enabled whenever any logging is.
+//! Each handler run (and each poll of an async handler) has the agent's identity as the
+//! thread's current agent ([`super::log_scope`]): a log formatter puts it on what the
+//! agent's code logs.
 
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
@@ -31,7 +30,7 @@ use crate::agent::context::{
     AgentContext, DynPublicationHandler, DynTimerHandler, SubscriptionHandler, TimerHandler,
 };
 use crate::agent::{Agent, Dispatch, HandlerError, Invocation, Outcome};
-use crate::core::{RpcError, Value};
+use crate::core::{Identity, RpcError, Value};
 use crate::platform::clock::{Repeat, TimerId};
 use crate::platform::mailbox::{Envelope, Request};
 use crate::platform::router::PeerEntry;
@@ -121,8 +120,9 @@ pub(crate) struct AgentHost<A: Agent> {
     boot: Option<oneshot::Sender<Result<(), BootError>>>,
     supervisor: Recipient<AgentExited>,
     stop_waiters: Vec<oneshot::Sender<()>>,
-    /// Entered around everything the host runs for the agent (see the module docs).
-    span: tracing::Span,
+    /// The agent's identity, moved into the thread's slot while its code runs (see
+    /// [`super::log_scope`]).
+    log_identity: Option<Identity>,
 }
 
 impl<A: Agent> AgentHost<A> {
@@ -132,9 +132,8 @@ impl<A: Agent> AgentHost<A> {
         boot: oneshot::Sender<Result<(), BootError>>,
         supervisor: Recipient<AgentExited>,
     ) -> Self {
-        let span = tracing::error_span!("agent", agent = %ctx.identity());
         AgentHost {
-            span,
+            log_identity: Some(ctx.identity().clone()),
             agent: Some(Box::new(agent)),
             ctx,
             phase: Phase::Booting,
@@ -170,7 +169,10 @@ impl<A: Agent> AgentHost<A> {
             return false;
         };
         let ctx = &self.ctx;
-        match std::panic::catch_unwind(AssertUnwindSafe(|| agent.__dispatch(ctx, invocation))) {
+        let identity = &mut self.log_identity;
+        match std::panic::catch_unwind(AssertUnwindSafe(|| {
+            super::log_scope::in_scope(identity, || agent.__dispatch(ctx, invocation))
+        })) {
             Ok(Dispatch::Done(outcome)) => {
                 self.complete(completion, outcome, actx);
                 false
@@ -178,15 +180,13 @@ impl<A: Agent> AgentHost<A> {
             Ok(Dispatch::Async(start)) => {
                 let agent = self.agent.take().expect("agent present");
                 let counted = matches!(completion, Completion::Envelope(_));
-                let fut = tracing::Instrument::instrument(
+                let fut = super::log_scope::InScope::new(
+                    self.ctx.identity().clone(),
                     AssertUnwindSafe(start(*agent)).catch_unwind(),
-                    self.span.clone(),
                 );
                 // Spawned, not `wait`ed: control messages (stop, kill) stay deliverable
                 // while the handler awaits; data waits until it is done (see `Drain`).
                 let handle = actx.spawn(fut.into_actor(self).map(move |result, act, actx| {
-                    let span = act.span.clone();
-                    let _entered = span.enter();
                     act.busy = None;
                     match result {
                         Ok((agent, outcome)) => {
@@ -795,8 +795,6 @@ impl<A: Agent> Actor for AgentHost<A> {
     type Context = Context<Self>;
 
     fn started(&mut self, actx: &mut Self::Context) {
-        let span = self.span.clone();
-        let _entered = span.enter();
         self.touch();
         // Control messages (stop) are few; data goes through the agent's own mailbox.
         actx.set_mailbox_capacity(64);
@@ -821,8 +819,6 @@ impl<A: Agent> Handler<Drain> for AgentHost<A> {
     type Result = ();
 
     fn handle(&mut self, _: Drain, actx: &mut Context<Self>) {
-        let span = self.span.clone();
-        let _entered = span.enter();
         self.touch();
         if self.phase != Phase::Running || self.busy.is_some() {
             return;
@@ -854,8 +850,6 @@ impl<A: Agent> Handler<StopAgent> for AgentHost<A> {
     type Result = ();
 
     fn handle(&mut self, msg: StopAgent, actx: &mut Context<Self>) {
-        let span = self.span.clone();
-        let _entered = span.enter();
         self.touch();
         if msg.counted {
             self.counted_stops += 1;
@@ -882,8 +876,6 @@ impl<A: Agent> Handler<KillAgent> for AgentHost<A> {
     type Result = ();
 
     fn handle(&mut self, msg: KillAgent, actx: &mut Context<Self>) {
-        let span = self.span.clone();
-        let _entered = span.enter();
         self.touch();
         if self.phase == Phase::Stopped {
             if let Some(done) = msg.done {

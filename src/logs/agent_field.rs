@@ -1,17 +1,21 @@
 //! The agent's identity on every record an agent logs.
 //!
-//! An in-process agent's handlers run inside its host's span `agent` (field `agent`, see
-//! `crate::agent`'s host); an agent process's output is logged with the field `agent`
-//! itself (`crate::control`). [`AgentSpans`] remembers each span's `agent` field, and
-//! [`identity_of`] finds the identity of an event: its own `agent` field, else that of the
-//! innermost span carrying one. [`WithAgent`] wraps tracing-subscriber's JSON format to
-//! put that identity on the record as the top-level field `agent`.
+//! An in-process agent's handlers run with its identity as the thread's current agent
+//! (`crate::agent::log_scope`, set by its host); an agent process's output is logged with
+//! the field `agent` itself (`crate::control`); a span with a field `agent` (an embedding
+//! application's) names one too. [`identity_of`] finds the identity of an event: its own
+//! `agent` field, else that of the innermost span carrying one (remembered by
+//! [`AgentSpans`]), else the current agent. [`WithAgent`] wraps a tracing-subscriber
+//! format to put that identity on the record.
 //!
-//! | the event | JSON record |
-//! |-----------|-------------|
-//! | has a field `agent` | as the JSON formatter writes it (the field is there, flattened) |
-//! | inside an agent's span | `{"agent":"<identity>", ...}` then the formatter's fields |
-//! | neither | as the JSON formatter writes it |
+//! | the event | JSON record | human line |
+//! |-----------|-------------|------------|
+//! | has a field `agent` | as the format writes it (the field is there, flattened) | as the format writes it (`agent=ID` among the fields) |
+//! | in an agent's span, or run by an agent's handler | `{"agent":"<identity>", ...}` then the format's fields | the format's line, then ` agent=<identity>` |
+//! | neither | as the format writes it | as the format writes it |
+//!
+//! An event's own field wins: the control service's records about an agent name that
+//! agent.
 
 use std::fmt;
 
@@ -78,23 +82,32 @@ where
         event.record(&mut found);
         return found.0;
     }
-    ctx.event_scope(event)?
-        .find_map(|span| span.extensions().get::<AgentIdentity>().map(|a| a.0.clone()))
+    ctx.event_scope(event)
+        .and_then(|mut spans| {
+            spans.find_map(|span| span.extensions().get::<AgentIdentity>().map(|a| a.0.clone()))
+        })
+        .or_else(|| crate::agent::log_scope::current_agent().map(|a| a.as_str().to_owned()))
 }
 
-/// The identity from the spans only (for an event without its own `agent` field).
-fn span_identity<S, N>(event: &Event<'_>, ctx: &FmtContext<'_, S, N>) -> Option<String>
+/// The identity from the spans or the current agent, for an event without its own
+/// `agent` field (the format writes that one).
+fn added_identity<S, N>(event: &Event<'_>, ctx: &FmtContext<'_, S, N>) -> Option<String>
 where
     S: Subscriber + for<'a> LookupSpan<'a>,
     N: for<'w> FormatFields<'w> + 'static,
 {
-    ctx.event_scope()?
-        .find_map(|span| span.extensions().get::<AgentIdentity>().map(|a| a.0.clone()))
-        .filter(|_| event.metadata().fields().field(AGENT_FIELD).is_none())
+    if event.metadata().fields().field(AGENT_FIELD).is_some() {
+        return None;
+    }
+    ctx.event_scope()
+        .and_then(|mut spans| {
+            spans.find_map(|span| span.extensions().get::<AgentIdentity>().map(|a| a.0.clone()))
+        })
+        .or_else(|| crate::agent::log_scope::current_agent().map(|a| a.as_str().to_owned()))
 }
 
-/// A JSON event format with the agent's identity added as the field `agent` (see the
-/// module docs); `F` is tracing-subscriber's `Format<Json>` with `flatten_event(true)`.
+/// An event format with the agent's identity added (see the module docs); `F` is
+/// tracing-subscriber's `Format<Json>` with `flatten_event(true)`, or its human `Format`.
 #[derive(Debug, Clone)]
 pub struct WithAgent<F>(pub F);
 
@@ -110,7 +123,7 @@ where
         mut writer: Writer<'_>,
         event: &Event<'_>,
     ) -> fmt::Result {
-        let Some(identity) = span_identity(event, ctx) else {
+        let Some(identity) = added_identity(event, ctx) else {
             return self.0.format_event(ctx, writer, event);
         };
         let mut record = String::new();
@@ -121,7 +134,16 @@ where
                 let comma = if rest.starts_with('}') { "" } else { "," };
                 write!(writer, "{{\"{AGENT_FIELD}\":{name}{comma}{rest}")
             }
-            None => writer.write_str(&record),
+            // The human format: a field at the end of the line.
+            None => {
+                let line = record.strip_suffix('\n').unwrap_or(&record);
+                let value = if identity.contains(char::is_whitespace) || identity.contains('"') {
+                    format!("{identity:?}")
+                } else {
+                    identity
+                };
+                writeln!(writer, "{line} {AGENT_FIELD}={value}")
+            }
         }
     }
 }

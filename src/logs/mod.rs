@@ -9,8 +9,8 @@
 //!
 //! | part | behaviour |
 //! |------|-----------|
-//! | [`LogFormat::Json`] | one JSON object per line: `timestamp` (RFC 3339 UTC), `level`, `target`, `message`, the event's fields; `agent` (the identity) on everything an agent logs: inside its host's span, and on each stdout/stderr line of an agent process together with `stream` |
-//! | [`LogFormat::Human`] | tracing-subscriber's text format (`agent{agent=ID}:` before what an agent logs) |
+//! | [`LogFormat::Json`] | one JSON object per line: `timestamp` (RFC 3339 UTC), `level`, `target`, `message`, the event's fields; `agent` (the identity) on everything an agent logs: what its handlers log (`crate::agent::log_scope`), and each stdout/stderr line of an agent process together with `stream` |
+//! | [`LogFormat::Human`] | tracing-subscriber's text format, with ` agent=ID` at the end of what an agent's handlers log |
 //! | a log file | [`RotatingFile`] behind `tracing_appender::non_blocking` (the arbiters only queue lines; 128,000 queued lines at most, more are dropped and counted): [`LogGuard::reopen`] makes the next record reopen the file by name (`volttron` calls it on SIGHUP, for logrotate); `max_bytes` rotates by size |
 //! | syslog | [`SyslogLayer`]: every record also as an RFC 5424 message over UDP, TCP or a Unix socket |
 //! | settings | [`LogSettings::from_platform_config`]: a bad value is a [`LogError::InvalidValue`] naming the key |
@@ -162,6 +162,7 @@ pub fn install(settings: &LogSettings) -> Result<LogGuard, LogError> {
     let ansi = settings.file.is_none() && std::io::IsTerminal::is_terminal(&std::io::stderr());
     let output = match settings.format {
         LogFormat::Human => tracing_subscriber::fmt::layer()
+            .event_format(WithAgent(tracing_subscriber::fmt::format().with_ansi(ansi)))
             .with_ansi(ansi)
             .with_writer(writer)
             .boxed(),
