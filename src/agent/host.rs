@@ -819,6 +819,16 @@ impl<A: Agent> Handler<Drain> for AgentHost<A> {
     type Result = ();
 
     fn handle(&mut self, _: Drain, actx: &mut Context<Self>) {
+        // One scope for the batch: `run` finds the identity already current.
+        let entered = super::log_scope::enter(&mut self.log_identity);
+        self.drain(actx);
+        super::log_scope::leave(&mut self.log_identity, entered);
+    }
+}
+
+impl<A: Agent> AgentHost<A> {
+    /// Runs a batch of the mailbox's envelopes (see [`Drain`]).
+    fn drain(&mut self, actx: &mut Context<Self>) {
         self.touch();
         if self.phase != Phase::Running || self.busy.is_some() {
             return;
