@@ -169,10 +169,11 @@ impl<A: Agent> AgentHost<A> {
             return false;
         };
         let ctx = &self.ctx;
-        let identity = &mut self.log_identity;
-        match std::panic::catch_unwind(AssertUnwindSafe(|| {
-            super::log_scope::in_scope(identity, || agent.__dispatch(ctx, invocation))
-        })) {
+        // Current already inside a drained batch; `leave` runs: a panic is caught here.
+        let entered = super::log_scope::enter(&mut self.log_identity);
+        let dispatched = std::panic::catch_unwind(AssertUnwindSafe(|| agent.__dispatch(ctx, invocation)));
+        super::log_scope::leave(&mut self.log_identity, entered);
+        match dispatched {
             Ok(Dispatch::Done(outcome)) => {
                 self.complete(completion, outcome, actx);
                 false
