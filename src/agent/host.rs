@@ -399,7 +399,10 @@ impl<A: Agent> AgentHost<A> {
         // on_setup: synchronous, before joining the bus.
         let ctx = &self.ctx;
         let agent = &mut **self.agent.as_mut().expect("agent present at boot");
-        match std::panic::catch_unwind(AssertUnwindSafe(|| agent.__dispatch(ctx, Invocation::Setup))) {
+        let entered = super::log_scope::enter(&mut self.log_identity);
+        let setup = std::panic::catch_unwind(AssertUnwindSafe(|| agent.__dispatch(ctx, Invocation::Setup)));
+        super::log_scope::leave(&mut self.log_identity, entered);
+        match setup {
             Ok(Dispatch::Done(Ok(_))) => {}
             Ok(Dispatch::Done(Err(e))) => {
                 return self.abort_boot(format!("on_setup failed: {}", error_text(e)), actx);
