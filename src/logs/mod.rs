@@ -4,8 +4,8 @@
 //!
 //! [`install`] sets the process's global `tracing` subscriber from [`LogSettings`] (what
 //! `volttron` does with its flags and `$VOLTTRON_HOME/config`); an embedding application
-//! that has its own subscriber uses the parts instead: the [`AgentSpans`] layer and the
-//! [`WithAgent`] format, [`RotatingFile`], [`SyslogLayer`].
+//! that has its own subscriber uses the parts instead: the [`WithAgent`] format (and the
+//! [`AgentSpans`] layer), [`RotatingFile`], [`SyslogLayer`].
 //!
 //! | part | behaviour |
 //! |------|-----------|
@@ -33,7 +33,8 @@
 //! # Ok(()) }
 //! ```
 //!
-//! With a subscriber of the application's own, the `agent` field comes from two pieces:
+//! With a subscriber of the application's own, the `agent` field comes from [`WithAgent`]
+//! (and [`AgentSpans`], for the application's spans that carry an `agent` field):
 //!
 //! ```no_run
 //! use tracing_subscriber::layer::SubscriberExt;
