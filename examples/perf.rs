@@ -4,6 +4,7 @@
 //! cargo run --release --example perf -- --quick   # 5 runs per figure
 //! cargo run --release --example perf              # 15 runs per figure, larger workloads
 //! cargo run --release --example perf -- --quick --only pubsub.   # figures starting with `pubsub.`
+//! cargo run --release --example perf -- --quick --with-subscriber # spans and events enabled
 //! ```
 //!
 //! Every figure is the median of its runs (one discarded warm-up run first, except for
@@ -992,6 +993,14 @@ fn main() {
         return spawn_child();
     }
     let quick = args.iter().any(|a| a == "--quick");
+    // `--with-subscriber`: a global fmt subscriber at info level writing to nowhere, so
+    // that spans and events on the hot paths are enabled and their cost measured.
+    if args.iter().any(|a| a == "--with-subscriber") {
+        tracing_subscriber::fmt()
+            .with_max_level(tracing::Level::INFO)
+            .with_writer(std::io::sink)
+            .init();
+    }
     // `--only PREFIX` (repeatable) runs only the figures whose name starts with PREFIX.
     let only: Vec<&str> = args
         .windows(2)

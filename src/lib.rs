@@ -118,6 +118,7 @@
 //! | [`resources`] | resource contracts, `/proc` and cgroup monitoring, enforcement, the sandbox |
 //! | `audit` | the security audit of a home: `vctl audit`, the `platform.audit` service and its schedule (feature `audit`) |
 //! | [`services`] | the platform's own agents (`config.store`, `platform.auth`, `platform.health`, `control`) under their supervisor |
+//! | `logs` | structured, rotatable platform logs: JSON lines with the agent's identity, reopen on SIGHUP or size rotation, RFC 5424 syslog, `vctl log`'s reader (feature `logs`) |
 //! | [`testing`] | [`TestPlatform`](testing::TestPlatform): virtual clock, capture, settle |
 //!
 //! actix runs underneath but never appears in this API.
@@ -139,6 +140,8 @@ pub mod control;
 pub mod core;
 pub(crate) mod durable;
 pub mod home;
+#[cfg(feature = "logs")]
+pub mod logs;
 pub mod platform;
 pub mod remote;
 pub mod resources;

@@ -12,6 +12,10 @@
 //! without running `on_stop` (it may be inconsistent), pending RPC callers get
 //! `PeerStopped`, the caller of the panicking RPC gets `Remote { kind: "panic" }`, and the
 //! supervisor is told the reason.
+//!
+//! Each handler run (and each poll of an async handler) has the agent's identity as the
+//! thread's current agent ([`super::log_scope`]): a log formatter puts it on what the
+//! agent's code logs.
 
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
@@ -26,7 +30,7 @@ use crate::agent::context::{
     AgentContext, DynPublicationHandler, DynTimerHandler, SubscriptionHandler, TimerHandler,
 };
 use crate::agent::{Agent, Dispatch, HandlerError, Invocation, Outcome};
-use crate::core::{RpcError, Value};
+use crate::core::{Identity, RpcError, Value};
 use crate::platform::clock::{Repeat, TimerId};
 use crate::platform::mailbox::{Envelope, Request};
 use crate::platform::router::PeerEntry;
@@ -116,6 +120,9 @@ pub(crate) struct AgentHost<A: Agent> {
     boot: Option<oneshot::Sender<Result<(), BootError>>>,
     supervisor: Recipient<AgentExited>,
     stop_waiters: Vec<oneshot::Sender<()>>,
+    /// The agent's identity, moved into the thread's slot while its code runs (see
+    /// [`super::log_scope`]).
+    log_identity: Option<Identity>,
 }
 
 impl<A: Agent> AgentHost<A> {
@@ -126,6 +133,7 @@ impl<A: Agent> AgentHost<A> {
         supervisor: Recipient<AgentExited>,
     ) -> Self {
         AgentHost {
+            log_identity: Some(ctx.identity().clone()),
             agent: Some(Box::new(agent)),
             ctx,
             phase: Phase::Booting,
@@ -161,7 +169,11 @@ impl<A: Agent> AgentHost<A> {
             return false;
         };
         let ctx = &self.ctx;
-        match std::panic::catch_unwind(AssertUnwindSafe(|| agent.__dispatch(ctx, invocation))) {
+        // Current already inside a drained batch; `leave` runs: a panic is caught here.
+        let entered = super::log_scope::enter(&mut self.log_identity);
+        let dispatched = std::panic::catch_unwind(AssertUnwindSafe(|| agent.__dispatch(ctx, invocation)));
+        super::log_scope::leave(&mut self.log_identity, entered);
+        match dispatched {
             Ok(Dispatch::Done(outcome)) => {
                 self.complete(completion, outcome, actx);
                 false
@@ -169,7 +181,10 @@ impl<A: Agent> AgentHost<A> {
             Ok(Dispatch::Async(start)) => {
                 let agent = self.agent.take().expect("agent present");
                 let counted = matches!(completion, Completion::Envelope(_));
-                let fut = AssertUnwindSafe(start(*agent)).catch_unwind();
+                let fut = super::log_scope::InScope::new(
+                    self.ctx.identity().clone(),
+                    AssertUnwindSafe(start(*agent)).catch_unwind(),
+                );
                 // Spawned, not `wait`ed: control messages (stop, kill) stay deliverable
                 // while the handler awaits; data waits until it is done (see `Drain`).
                 let handle = actx.spawn(fut.into_actor(self).map(move |result, act, actx| {
@@ -384,7 +399,10 @@ impl<A: Agent> AgentHost<A> {
         // on_setup: synchronous, before joining the bus.
         let ctx = &self.ctx;
         let agent = &mut **self.agent.as_mut().expect("agent present at boot");
-        match std::panic::catch_unwind(AssertUnwindSafe(|| agent.__dispatch(ctx, Invocation::Setup))) {
+        let entered = super::log_scope::enter(&mut self.log_identity);
+        let setup = std::panic::catch_unwind(AssertUnwindSafe(|| agent.__dispatch(ctx, Invocation::Setup)));
+        super::log_scope::leave(&mut self.log_identity, entered);
+        match setup {
             Ok(Dispatch::Done(Ok(_))) => {}
             Ok(Dispatch::Done(Err(e))) => {
                 return self.abort_boot(format!("on_setup failed: {}", error_text(e)), actx);
@@ -805,6 +823,16 @@ impl<A: Agent> Handler<Drain> for AgentHost<A> {
     type Result = ();
 
     fn handle(&mut self, _: Drain, actx: &mut Context<Self>) {
+        // One scope for the batch: `run` finds the identity already current.
+        let entered = super::log_scope::enter(&mut self.log_identity);
+        self.drain(actx);
+        super::log_scope::leave(&mut self.log_identity, entered);
+    }
+}
+
+impl<A: Agent> AgentHost<A> {
+    /// Runs a batch of the mailbox's envelopes (see [`Drain`]).
+    fn drain(&mut self, actx: &mut Context<Self>) {
         self.touch();
         if self.phase != Phase::Running || self.busy.is_some() {
             return;

@@ -39,6 +39,7 @@ mod dispatch;
 pub mod heartbeat;
 pub(crate) mod host;
 pub(crate) mod inspect;
+pub mod log_scope;
 pub mod route;
 
 pub use config::{ConfigAction, ConfigUpdate};

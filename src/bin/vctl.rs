@@ -100,6 +100,18 @@ enum Command {
     Install(InstallOptions),
     /// The installed agents.
     List,
+    /// Prints the platform's log (the file of `volttron -l FILE`), filtered.
+    Log {
+        /// Only this agent's records.
+        #[arg(long, value_name = "ID")]
+        agent: Option<String>,
+        /// Keep printing records as they are written (like `tail -F`).
+        #[arg(short, long)]
+        follow: bool,
+        /// Only records at this level or above: trace, debug, info, warn, error.
+        #[arg(long, value_name = "LEVEL")]
+        level: Option<String>,
+    },
     /// The installed agents with their process state and health.
     Status {
         /// Also each agent's reservation and its CPU and memory use.
@@ -839,6 +851,10 @@ async fn run(cli: Cli) -> Outcome {
             });
             return report.fail_at(fail_at).map_err(|e| e.to_string());
         }
+        Command::Log { agent, follow, level } => {
+            return volttron::logs::print_log(&ctl.home, agent, level.as_deref(), follow)
+                .map_err(|e| e.to_string());
+        }
         _ => {}
     }
     let conn = ctl.connect().await?;
@@ -1045,7 +1061,7 @@ async fn command(ctl: &Ctl, conn: &Connection, command: Command) -> Outcome {
                 }
             }
         }
-        Command::Install(_) | Command::Web(_) | Command::Audit { .. } => {}
+        Command::Install(_) | Command::Web(_) | Command::Audit { .. } | Command::Log { .. } => {}
     }
     Ok(())
 }

@@ -13,6 +13,11 @@
 //! auth on and the `control` service, autostarts enabled agents in priority order, and
 //! shuts down gracefully on SIGINT or SIGTERM (agents stopped in reverse order).
 //!
+//! Logs: `-l FILE` (mode 0600; reopened by name on SIGHUP, for logrotate), `--log-format
+//! json` (one JSON object per line with the agent's identity), `--log-max-bytes` and
+//! `--log-keep` (rotation by size), `--syslog ADDRESS` (RFC 5424), each also a config key
+//! (see [`volttron::logs`]); `vctl log` reads the file back.
+//!
 //! Agent processes: `agent-isolation-mode = true` runs each agent as a user of its own
 //! (uids from `agent-uid-range`; needs root), `agent-data-only-writable = true` lets them
 //! write only beneath their `data/`, `agent-cpu-budget` / `agent-memory-budget` set what
@@ -21,7 +26,6 @@
 //! under which agents over their contract are acted on (see
 //! [`volttron::home::config`]).
 
-use std::os::unix::fs::OpenOptionsExt;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
@@ -66,9 +70,22 @@ struct Args {
     /// Turn authentication and authorization off (config: auth = false).
     #[arg(long)]
     no_auth: bool,
-    /// Log to this file instead of stderr.
+    /// Log to this file instead of stderr (reopened on SIGHUP, for logrotate).
     #[arg(short = 'l', long = "log", value_name = "FILE")]
     log: Option<PathBuf>,
+    /// `human` or `json`: one JSON object per line (config: log-format).
+    #[arg(long, value_name = "FORMAT")]
+    log_format: Option<String>,
+    /// Rotate the log file past this size, e.g. 10M (config: log-max-bytes).
+    #[arg(long, value_name = "BYTES")]
+    log_max_bytes: Option<String>,
+    /// Rotated log files kept (config: log-keep; default 5).
+    #[arg(long, value_name = "N")]
+    log_keep: Option<String>,
+    /// Also send every record to syslog (RFC 5424): udp://HOST:PORT, tcp://HOST:PORT or
+    /// unix:///dev/log (config: syslog).
+    #[arg(long, value_name = "ADDRESS")]
+    syslog: Option<String>,
     /// More logging (-v debug, -vv trace).
     #[arg(short, long, action = ArgAction::Count)]
     verbose: u8,
@@ -77,38 +94,39 @@ struct Args {
     quiet: u8,
 }
 
-fn init_logging(args: &Args) -> Result<(), String> {
-    let level = match (args.verbose, args.quiet) {
+/// The logging settings: `$VOLTTRON_HOME/config`'s logging keys, the flags over them.
+fn log_settings(args: &Args, config: &PlatformConfig) -> Result<volttron::logs::LogSettings, String> {
+    let mut config = config.clone();
+    let flags = [
+        ("log-format", &args.log_format),
+        ("log-max-bytes", &args.log_max_bytes),
+        ("log-keep", &args.log_keep),
+        ("syslog", &args.syslog),
+    ];
+    for (key, value) in flags {
+        if let Some(value) = value {
+            config.extra.insert(key.to_owned(), value.clone());
+        }
+    }
+    let mut settings =
+        volttron::logs::LogSettings::from_platform_config(&config).map_err(|e| format!("config: {e}"))?;
+    settings.level = match (args.verbose, args.quiet) {
         (0, 0) => tracing::Level::INFO,
         (1, _) => tracing::Level::DEBUG,
         (v, _) if v >= 2 => tracing::Level::TRACE,
         (_, 1) => tracing::Level::WARN,
         _ => tracing::Level::ERROR,
     };
-    let builder = tracing_subscriber::fmt().with_max_level(level);
-    match &args.log {
-        None => builder.with_writer(std::io::stderr).init(),
-        Some(path) => {
-            // The log may name agents, keys' owners and topics: the platform's user only.
-            let file = std::fs::OpenOptions::new()
-                .create(true)
-                .append(true)
-                .mode(0o600)
-                .open(path)
-                .map_err(|e| format!("cannot open the log file {}: {e}", path.display()))?;
-            builder
-                .with_ansi(false)
-                .with_writer(std::sync::Mutex::new(file))
-                .init();
-        }
-    }
-    Ok(())
+    settings.file = args.log.clone();
+    Ok(settings)
 }
 
-async fn run(args: Args) -> Result<(), String> {
-    let home = VolttronHome::resolve(args.volttron_home.clone()).map_err(|e| e.to_string())?;
-    home.ensure().map_err(|e| e.to_string())?;
-    let file = PlatformConfig::load(home.config_file()).map_err(|e| e.to_string())?;
+async fn run(
+    args: Args,
+    home: VolttronHome,
+    file: PlatformConfig,
+    log: volttron::logs::LogGuard,
+) -> Result<(), String> {
     let flags = PlatformConfig {
         instance_name: args.instance_name.clone(),
         vip_addresses: (!args.vip_address.is_empty()).then(|| args.vip_address.clone()),
@@ -120,6 +138,10 @@ async fn run(args: Args) -> Result<(), String> {
     let config = file.merge(flags);
     config.log_warnings();
     let _pid = PidFile::acquire(home.pid_file()).map_err(|e| e.to_string())?;
+    volttron::logs::record_log_path(&home, args.log.as_deref()).map_err(|e| e.to_string())?;
+    // Watched from here on: a logrotate run during startup must not end the platform.
+    let mut hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
+        .map_err(|e| format!("cannot watch SIGHUP: {e}"))?;
 
     let mut builder = Platform::builder()
         .home(home.path())
@@ -226,21 +248,39 @@ async fn run(args: Args) -> Result<(), String> {
     }
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
         .map_err(|e| format!("cannot watch SIGTERM: {e}"))?;
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => tracing::info!("SIGINT: shutting down"),
-        _ = term.recv() => tracing::info!("SIGTERM: shutting down"),
+    loop {
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => break tracing::info!("SIGINT: shutting down"),
+            _ = term.recv() => break tracing::info!("SIGTERM: shutting down"),
+            _ = hup.recv() => {
+                log.reopen();
+                tracing::info!("SIGHUP: log file reopened");
+            }
+        }
     }
     platform.shutdown().await;
     tracing::info!("platform stopped");
     Ok(())
 }
 
+/// The home and its config file, read before logging starts (the config sets it up).
+fn prepare(args: &Args) -> Result<(VolttronHome, PlatformConfig, volttron::logs::LogGuard), String> {
+    let home = VolttronHome::resolve(args.volttron_home.clone()).map_err(|e| e.to_string())?;
+    home.ensure().map_err(|e| e.to_string())?;
+    let file = PlatformConfig::load(home.config_file()).map_err(|e| e.to_string())?;
+    let log = volttron::logs::install(&log_settings(args, &file)?).map_err(|e| e.to_string())?;
+    Ok((home, file, log))
+}
+
 fn main() -> ExitCode {
     let args = Args::parse();
-    if let Err(e) = init_logging(&args) {
-        eprintln!("volttron: {e}");
-        return ExitCode::FAILURE;
-    }
+    let (home, file, log) = match prepare(&args) {
+        Ok(prepared) => prepared,
+        Err(e) => {
+            eprintln!("volttron: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
     let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
@@ -248,7 +288,7 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(run(args)) {
+    match runtime.block_on(run(args, home, file, log)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("volttron: {e}");

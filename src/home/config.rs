@@ -32,6 +32,7 @@
 //! | `bind-web-address` | [`bind_web_address`](PlatformConfig::bind_web_address) | the web service's address, `http://HOST:PORT` or `https://HOST:PORT` |
 //! | `web-secret-key`, `web-ssl-cert`, `web-ssl-key`, `web-ca-cert`, `rpc-allow-list`, `web-root-dir` | [`extra`](PlatformConfig::extra) | read by the web service (feature `web`; a `[web]` section may set them too) |
 //! | `audit-schedule` | [`extra`](PlatformConfig::extra) | a cron expression: when the `platform.audit` service publishes its report (feature `audit`) |
+//! | `log-format`, `log-max-bytes`, `log-keep`, `syslog` | [`extra`](PlatformConfig::extra) | read by the logging setup (feature `logs`: `volttron::logs::LogSettings`) |
 //! | `enable-federation` | [`enable_federation`](PlatformConfig::enable_federation) | boolean; true gives a warning (no federation here) |
 //! | other keys VOLTTRON knows | [`extra`](PlatformConfig::extra) | kept, with a [`ConfigWarning`] saying why they do nothing (see below) |
 //! | anything else | [`extra`](PlatformConfig::extra) | kept, with a warning |
@@ -217,9 +218,13 @@ impl std::fmt::Display for ConfigWarning {
     }
 }
 
-/// Keys of `[volttron]` read by a plugged service (the web service, the audit), kept in
-/// [`PlatformConfig::extra`] without a warning.
+/// Keys of `[volttron]` read by a plugged service (the web service, the audit) or by
+/// the logging setup, kept in [`PlatformConfig::extra`] without a warning.
 const SERVICE_KEYS: &[&str] = &[
+    "log-format",
+    "log-max-bytes",
+    "log-keep",
+    "syslog",
     "web-ssl-cert",
     "web-ssl-key",
     "web-secret-key",

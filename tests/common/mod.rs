@@ -2,13 +2,14 @@
 //! temporary home, the platform process, `vctl` calls, and polling `status` against a
 //! deadline (the platform and the agents are other processes); and the VOLTTRON 11 Python
 //! venv that `bash .ci/test` builds ([`require_python`], [`require_schemathesis`]). Its
-//! modules: [`browser`], a headless Chromium over WebDriver; [`web`], the web service of a
-//! platform process (users, address, tokens).
+//! modules: [`browser`], a headless Chromium over WebDriver; [`logs`], the platform's JSON
+//! log read back; [`web`], the web service of a platform process (users, address, tokens).
 
 // Each test file uses a part of it.
 #![allow(dead_code)]
 
 pub(crate) mod browser;
+pub(crate) mod logs;
 pub(crate) mod web;
 
 use std::path::{Path, PathBuf};
@@ -235,12 +236,18 @@ impl Home {
     }
 
     pub(crate) fn start_platform(&self) -> PlatformProcess {
+        self.start_platform_with(&[])
+    }
+
+    /// [`start_platform`](Self::start_platform) with more `volttron` flags.
+    pub(crate) fn start_platform_with(&self, flags: &[&str]) -> PlatformProcess {
         let child = PlatformProcess(
             Command::new(env!("CARGO_BIN_EXE_volttron"))
                 .arg("--volttron-home")
                 .arg(self.path())
                 .arg("-l")
                 .arg(self.log_path())
+                .args(flags)
                 .stdin(Stdio::null())
                 .stdout(Stdio::null())
                 .stderr(Stdio::null())
