@@ -111,6 +111,7 @@
 //! | [`remote`] | the agent side of the bridge: an agent in its own process |
 //! | `vip` | VIP over ZeroMQ for VOLTTRON 11's Python agents (feature `vip`) |
 //! | `web` | the web service: discovery, logins, VOLTTRON's REST API, JSON-RPC, WebSockets, agents' routes, the status page (feature `web`) |
+//! | `metrics` | Prometheus metrics: a registry a host may own, the platform's series at scrape time, `GET /metrics` (feature `metrics`) |
 //! | [`auth`] | keys and key files, `authz.json` (this project's format and VOLTTRON 11's), the pending list |
 //! | [`config_store`] | VOLTTRON's configuration store files: parsing, references, durable writes |
 //! | [`home`] | `$VOLTTRON_HOME`: layout, config, installed agents, the Python environment |
@@ -142,6 +143,8 @@ pub(crate) mod durable;
 pub mod home;
 #[cfg(feature = "logs")]
 pub mod logs;
+#[cfg(feature = "metrics")]
+pub mod metrics;
 pub mod platform;
 pub mod remote;
 pub mod resources;

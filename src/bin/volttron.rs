@@ -67,6 +67,10 @@ struct Args {
     /// bind-web-address; see volttron::web::config for its other keys).
     #[arg(long = "bind-web-address", value_name = "URL")]
     bind_web_address: Option<String>,
+    /// Serve Prometheus metrics at http://HOST:PORT/metrics on a listener of their own
+    /// (config: metrics-address); with the web service they are at /metrics there too.
+    #[arg(long = "metrics-address", value_name = "HOST:PORT")]
+    metrics_address: Option<String>,
     /// Turn authentication and authorization off (config: auth = false).
     #[arg(long)]
     no_auth: bool,
@@ -133,6 +137,11 @@ async fn run(
         bridge_addresses: (!args.bridge_address.is_empty()).then(|| args.bridge_address.clone()),
         auth: args.no_auth.then_some(false),
         bind_web_address: args.bind_web_address.clone(),
+        extra: args
+            .metrics_address
+            .iter()
+            .map(|a| ("metrics-address".to_owned(), a.clone()))
+            .collect(),
         ..PlatformConfig::default()
     };
     let config = file.merge(flags);
@@ -168,9 +177,26 @@ async fn run(
         }
     }
     builder = builder.service(vip);
+    // Prometheus metrics: at `/metrics` on the web service and on `metrics-address`.
+    let metrics = volttron::metrics::Metrics::new();
+    if let Some(text) = config.extra.get("metrics-address") {
+        let address = volttron::metrics::MetricsService::parse_address(text).map_err(|e| e.to_string())?;
+        builder = builder.service(volttron::metrics::MetricsService::new(address, metrics.clone()));
+    }
     // The web service, when `bind-web-address` is set.
     if let Some(web) = volttron::web::WebConfig::from_platform_config(&config).map_err(|e| e.to_string())? {
-        let mut service = volttron::web::WebService::new(web);
+        let scraped = metrics.clone();
+        let mut service = volttron::web::WebService::new(web).endpoint(
+            "/metrics",
+            "the platform's Prometheus metrics",
+            move |platform, accept| {
+                let metrics = scraped.clone();
+                async move {
+                    let (content_type, text) = metrics.scrape(&platform, accept.as_deref()).await;
+                    (content_type.to_owned(), text)
+                }
+            },
+        );
         if let Some(tcp) = config
             .vip_addresses
             .iter()

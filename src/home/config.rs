@@ -33,6 +33,7 @@
 //! | `web-secret-key`, `web-ssl-cert`, `web-ssl-key`, `web-ca-cert`, `rpc-allow-list`, `web-root-dir` | [`extra`](PlatformConfig::extra) | read by the web service (feature `web`; a `[web]` section may set them too) |
 //! | `audit-schedule` | [`extra`](PlatformConfig::extra) | a cron expression: when the `platform.audit` service publishes its report (feature `audit`) |
 //! | `log-format`, `log-max-bytes`, `log-keep`, `syslog` | [`extra`](PlatformConfig::extra) | read by the logging setup (feature `logs`: `volttron::logs::LogSettings`) |
+//! | `metrics-address` | [`extra`](PlatformConfig::extra) | `HOST:PORT` of a plain Prometheus listener (feature `metrics`: `volttron::metrics::MetricsService`) |
 //! | `enable-federation` | [`enable_federation`](PlatformConfig::enable_federation) | boolean; true gives a warning (no federation here) |
 //! | other keys VOLTTRON knows | [`extra`](PlatformConfig::extra) | kept, with a [`ConfigWarning`] saying why they do nothing (see below) |
 //! | anything else | [`extra`](PlatformConfig::extra) | kept, with a warning |
@@ -232,6 +233,7 @@ const SERVICE_KEYS: &[&str] = &[
     "rpc-allow-list",
     "web-root-dir",
     "audit-schedule",
+    "metrics-address",
 ];
 
 /// Keys VOLTTRON knows whose feature this platform lacks, with why they do nothing.

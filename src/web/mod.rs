@@ -42,6 +42,7 @@
 pub(crate) mod agent;
 pub mod auth;
 pub mod config;
+mod endpoint;
 pub mod error;
 mod hs256;
 pub mod jsonrpc;
@@ -82,6 +83,7 @@ const NAME: &str = "web";
 pub struct WebService {
     config: WebConfig,
     vip_address: Option<String>,
+    endpoints: Vec<endpoint::PluggedEndpoint>,
     bound: Option<Bound>,
 }
 
@@ -100,6 +102,7 @@ impl WebService {
         WebService {
             config,
             vip_address: None,
+            endpoints: Vec::new(),
             bound: None,
         }
     }
@@ -107,6 +110,35 @@ impl WebService {
     /// The VIP address `/discovery/` tells VOLTTRON's tools (`tcp://HOST:PORT`).
     pub fn vip_address(mut self, address: impl Into<String>) -> Self {
         self.vip_address = Some(address.into());
+        self
+    }
+
+    /// Answers `GET path` with what `answer` makes of the platform and the request's
+    /// `Accept` header: a content type and a body (how the `volttron` binary serves
+    /// `/metrics`). Such an endpoint needs no token, like agents' `GET` routes; a path the
+    /// service answers itself wins. A path that is not absolute, or has parameters, fails
+    /// the platform's start.
+    ///
+    /// ```no_run
+    /// # fn demo() -> Result<(), Box<dyn std::error::Error>> {
+    /// use volttron::web::{WebConfig, WebService};
+    /// let web = WebService::new(WebConfig::new("http://127.0.0.1:8080")?).endpoint(
+    ///     "/peers.txt",
+    ///     "the connected peers, one a line",
+    ///     |platform, _accept| async move {
+    ///         let text: String = platform.peers().iter().map(|p| format!("{p}\n")).collect();
+    ///         ("text/plain; charset=utf-8".to_owned(), text)
+    ///     },
+    /// );
+    /// # let _ = web; Ok(()) }
+    /// ```
+    pub fn endpoint<F, Fut>(mut self, path: &str, summary: &str, answer: F) -> Self
+    where
+        F: Fn(crate::Platform, Option<String>) -> Fut + Send + Sync + 'static,
+        Fut: std::future::Future<Output = (String, String)> + 'static,
+    {
+        self.endpoints
+            .push(endpoint::PluggedEndpoint::new(path, summary, answer));
         self
     }
 
@@ -194,6 +226,9 @@ impl PlatformService for WebService {
 
     fn bind(&mut self, ctx: &BindContext<'_>) -> Result<(), ServiceError> {
         let fail = |m: String| ServiceError::new(NAME, m);
+        for e in &self.endpoints {
+            e.check().map_err(fail)?;
+        }
         let tls = match &self.config.tls {
             Some((cert, key)) => Some(tls_config(cert, key).map_err(fail)?),
             None if self.config.bind.https => return Err(fail("https needs a certificate and a key".into())),
@@ -238,7 +273,12 @@ impl PlatformService for WebService {
     }
 
     fn start(self: Box<Self>, ctx: ServiceContext) -> Result<ServiceStop, ServiceError> {
-        let WebService { config, bound, .. } = *self;
+        let WebService {
+            config,
+            bound,
+            endpoints,
+            ..
+        } = *self;
         let bound = bound.ok_or_else(|| ServiceError::new(NAME, "started before it was bound"))?;
         let identity = Identity::new(IDENTITY).expect("a valid identity");
         let tokens = token::Tokens::new(&bound.secret, config.access_lifetime, config.refresh_lifetime)
@@ -254,6 +294,7 @@ impl PlatformService for WebService {
             hub: Default::default(),
             discovery: bound.discovery,
             address: bound.address,
+            endpoints,
             config,
         });
         let (handle_tx, handle_rx) = std::sync::mpsc::channel();
@@ -330,6 +371,7 @@ fn app(
 > {
     let max = state.config.max_body;
     let origins = state.config.cors_origins.clone();
+    let endpoints = state.endpoints.clone();
     App::new()
         .app_data(state)
         .app_data(web::PayloadConfig::new(max))
@@ -410,6 +452,11 @@ fn app(
                 .route(web::get().to(vui::pubsub_topic))
                 .route(web::put().to(vui::pubsub_topic)),
         )
+        .configure(|cfg| {
+            for e in &endpoints {
+                cfg.route(&e.path, e.route());
+            }
+        })
         .default_service(web::to(routes::serve))
         .wrap_fn(move |req: ServiceRequest, srv| {
             let origin = req

@@ -575,5 +575,19 @@ pub fn document(instance: &str) -> Json {
 
 /// `GET /openapi.json`.
 pub(crate) async fn serve(state: web::Data<WebState>) -> HttpResponse {
-    HttpResponse::Ok().json(document(state.platform.instance_name()))
+    let mut doc = document(state.platform.instance_name());
+    // The host's plugged endpoints (`WebService::endpoint`), where no route of ours is.
+    if let Some(paths) = doc["paths"].as_object_mut() {
+        for e in &state.endpoints {
+            paths.entry(e.path.clone()).or_insert_with(|| {
+                json!({"get": {
+                    "summary": e.summary,
+                    "operationId": format!("get{}", e.path.replace(['/', '.'], "_")),
+                    "responses": {"200": {"description": e.summary,
+                        "content": {"text/plain": {"schema": {"type": "string"}}}}},
+                }})
+            });
+        }
+    }
+    HttpResponse::Ok().json(doc)
 }

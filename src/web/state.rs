@@ -46,6 +46,8 @@ pub(crate) struct WebState {
     pub(crate) discovery: Value,
     /// The address served, with the port bound.
     pub(crate) address: String,
+    /// What the host plugged in ([`WebService::endpoint`](super::WebService::endpoint)).
+    pub(crate) endpoints: Vec<super::endpoint::PluggedEndpoint>,
 }
 
 /// Where a request's token came from.

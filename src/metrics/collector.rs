@@ -1,0 +1,207 @@
+//! Encodes the latest [`PlatformSnapshot`] as the registry's platform series.
+
+use parking_lot::Mutex;
+use prometheus_client::collector::Collector;
+use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric};
+use prometheus_client::metrics::MetricType;
+use prometheus_client::metrics::counter::ConstCounter;
+use prometheus_client::metrics::gauge::ConstGauge;
+
+use super::snapshot::{AgentSample, PlatformSnapshot, ProcessSample};
+
+/// Holds the snapshot the scrape in progress took.
+#[derive(Debug, Default)]
+pub(crate) struct SnapshotCollector {
+    latest: Mutex<Option<PlatformSnapshot>>,
+}
+
+impl SnapshotCollector {
+    pub(crate) fn store(&self, snapshot: PlatformSnapshot) {
+        *self.latest.lock() = Some(snapshot);
+    }
+}
+
+type Labels<'a> = Vec<(&'static str, &'a str)>;
+
+/// One gauge family: `name` with a value per label set.
+fn gauges<'a>(
+    encoder: &mut DescriptorEncoder,
+    name: &str,
+    help: &str,
+    rows: impl IntoIterator<Item = (Labels<'a>, f64)>,
+) -> Result<(), std::fmt::Error> {
+    let mut rows = rows.into_iter().peekable();
+    if rows.peek().is_none() {
+        return Ok(());
+    }
+    let mut family = encoder.encode_descriptor(name, help, None, MetricType::Gauge)?;
+    for (labels, value) in rows {
+        ConstGauge::new(value).encode(family.encode_family(&labels)?)?;
+    }
+    Ok(())
+}
+
+/// One counter family.
+fn counters<'a>(
+    encoder: &mut DescriptorEncoder,
+    name: &str,
+    help: &str,
+    rows: impl IntoIterator<Item = (Labels<'a>, u64)>,
+) -> Result<(), std::fmt::Error> {
+    let mut rows = rows.into_iter().peekable();
+    if rows.peek().is_none() {
+        return Ok(());
+    }
+    let mut family = encoder.encode_descriptor(name, help, None, MetricType::Counter)?;
+    for (labels, value) in rows {
+        ConstCounter::new(value).encode(family.encode_family(&labels)?)?;
+    }
+    Ok(())
+}
+
+fn per_agent<'a>(
+    s: &'a PlatformSnapshot,
+    value: impl Fn(&AgentSample) -> Option<f64> + 'a,
+) -> impl Iterator<Item = (Labels<'a>, f64)> + 'a {
+    s.agents
+        .iter()
+        .filter_map(move |(id, a)| value(a).map(|v| (vec![("identity", id.as_str())], v)))
+}
+
+fn per_process<'a>(
+    s: &'a PlatformSnapshot,
+    value: impl Fn(&ProcessSample) -> Option<f64> + 'a,
+) -> impl Iterator<Item = (Labels<'a>, f64)> + 'a {
+    per_agent(s, move |a| a.process.as_ref().and_then(&value))
+}
+
+fn flag(b: bool) -> f64 {
+    if b { 1.0 } else { 0.0 }
+}
+
+impl Collector for SnapshotCollector {
+    fn encode(&self, mut e: DescriptorEncoder) -> Result<(), std::fmt::Error> {
+        let latest = self.latest.lock();
+        let Some(s) = latest.as_ref() else {
+            return Ok(());
+        };
+        let e = &mut e;
+        gauges(
+            e,
+            "volttron_build_info",
+            "The build of the platform (always 1).",
+            [(
+                vec![("version", s.version), ("instance", s.instance.as_str())],
+                1.0,
+            )],
+        )?;
+        gauges(
+            e,
+            "volttron_uptime_seconds",
+            "Seconds since the platform's metrics were made.",
+            [(vec![], s.uptime_seconds)],
+        )?;
+        gauges(
+            e,
+            "volttron_peers",
+            "Connected peers.",
+            [(vec![], s.peers as f64)],
+        )?;
+        gauges(
+            e,
+            "volttron_subscriptions",
+            "Subscriptions on every bus.",
+            [(vec![], s.subscriptions as f64)],
+        )?;
+        gauges(
+            e,
+            "volttron_agent_up",
+            "1 while the agent is connected.",
+            per_agent(s, |a| Some(flag(a.up))),
+        )?;
+        gauges(
+            e,
+            "volttron_agent_mailbox_depth",
+            "Envelopes waiting in the agent's mailbox.",
+            per_agent(s, |a| a.up.then_some(a.mailbox_depth as f64)),
+        )?;
+        gauges(
+            e,
+            "volttron_agent_mailbox_capacity",
+            "Publications the agent's mailbox may hold.",
+            per_agent(s, |a| a.up.then_some(a.mailbox_capacity as f64)),
+        )?;
+        counters(
+            e,
+            "volttron_agent_publications_dropped",
+            "Publications dropped for a full mailbox, by overflow policy.",
+            s.agents.iter().filter(|(_, a)| a.up).flat_map(|(id, a)| {
+                a.dropped
+                    .iter()
+                    .map(move |(policy, n)| (vec![("identity", id.as_str()), ("policy", *policy)], *n))
+            }),
+        )?;
+        counters(
+            e,
+            "volttron_agent_restarts",
+            "Restarts of the agent by its supervisor.",
+            s.agents
+                .iter()
+                .filter(|(_, a)| a.up)
+                .map(|(id, a)| (vec![("identity", id.as_str())], a.restarts)),
+        )?;
+        gauges(
+            e,
+            "volttron_agent_health",
+            "1 for the status the agent last reported in a heartbeat.",
+            s.agents.iter().filter_map(|(id, a)| {
+                a.health
+                    .as_deref()
+                    .map(|h| (vec![("identity", id.as_str()), ("status", h)], 1.0))
+            }),
+        )?;
+        gauges(
+            e,
+            "volttron_agent_heartbeat_age_seconds",
+            "Seconds since the agent's last heartbeat.",
+            per_agent(s, |a| a.heartbeat_age),
+        )?;
+        gauges(
+            e,
+            "volttron_agent_process_running",
+            "Installed agents: 1 while the agent's process runs.",
+            per_process(s, |p| Some(flag(p.running))),
+        )?;
+        gauges(
+            e,
+            "volttron_agent_gave_up",
+            "Installed agents: 1 once the restart policy gave up.",
+            per_process(s, |p| Some(flag(p.gave_up))),
+        )?;
+        gauges(
+            e,
+            "volttron_agent_cpu_ratio",
+            "Installed agents: CPU use in cores (1.0 is one core).",
+            per_process(s, |p| p.cpu_cores),
+        )?;
+        gauges(
+            e,
+            "volttron_agent_resident_memory_bytes",
+            "Installed agents: resident memory.",
+            per_process(s, |p| p.rss_bytes.map(|b| b as f64)),
+        )?;
+        gauges(
+            e,
+            "volttron_agent_reserved_memory_bytes",
+            "Installed agents: the memory their resource contract reserves.",
+            per_process(s, |p| p.reserved_memory_bytes.map(|b| b as f64)),
+        )?;
+        gauges(
+            e,
+            "volttron_agent_reserved_cpu_mips",
+            "Installed agents: the CPU their resource contract reserves, in MIPS.",
+            per_process(s, |p| p.reserved_cpu_mips),
+        )?;
+        Ok(())
+    }
+}
