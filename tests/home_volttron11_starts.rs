@@ -169,15 +169,6 @@ const V11_SERVICES: &[&str] = &[
 const LISTENER_UUID: &str = "0b6f3b4e-5d1c-4a43-9d7e-2f1c8e6a9b10";
 const LISTENER_NAME: &str = "volttron-listener-2.0.0rc3";
 
-/// A TCP port nothing listens on now (the platform binds it from the config's `address`).
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 /// `[volttron]` as `ServerOptions.store` writes it after `volttron --address ADDR
 /// --enable-federation --federation-url URL`, with `isolation` for `agent-isolation-mode`.
 fn v11_config(address: &str, isolation: bool, messagebus: &str) -> String {
@@ -230,7 +221,7 @@ struct V11Home {
 }
 
 fn v11_home(isolation: bool, messagebus: &str) -> V11Home {
-    let address = format!("tcp://127.0.0.1:{}", free_port());
+    let address = format!("tcp://127.0.0.1:{}", common::free_port());
     let home = Home::with_config(&v11_config(&address, isolation, messagebus));
     let h = home.path();
     std::fs::set_permissions(h, std::fs::Permissions::from_mode(0o755)).unwrap();

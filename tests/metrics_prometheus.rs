@@ -31,15 +31,6 @@ fn require(program: &str, test: &str) -> Option<PathBuf> {
     found
 }
 
-/// A loopback port nobody listens on now (bound, then let go).
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 /// `GET url` with `accept`, waiting until it answers 200 (the listeners come up with the
 /// platform): (content type, body).
 fn get(url: &str, accept: Option<&str>) -> (String, String) {
@@ -106,7 +97,7 @@ struct Platform {
 impl Platform {
     fn start() -> Platform {
         let home = Home::with_config(WEB_CONFIG);
-        let port = free_port();
+        let port = common::free_port();
         let process = home.start_platform_with(&["--metrics-address", &format!("127.0.0.1:{port}")]);
         let web = home.web_url();
         Platform {
@@ -272,7 +263,7 @@ impl Prometheus {
         }
         let file = dir.path().join("prometheus.yml");
         std::fs::write(&file, config).unwrap();
-        let port = free_port();
+        let port = common::free_port();
         let log = std::fs::File::create(dir.path().join("prometheus.log")).unwrap();
         let child = Command::new(binary)
             .arg(format!("--config.file={}", file.display()))

@@ -23,22 +23,36 @@ impl SnapshotCollector {
 
 type Labels<'a> = Vec<(&'static str, &'a str)>;
 
-/// One gauge family: `name` with a value per label set.
+/// One family of `kind`: `name` with a value per label set (nothing for no rows).
+fn family<'a, V>(
+    encoder: &mut DescriptorEncoder,
+    kind: MetricType,
+    name: &str,
+    help: &str,
+    rows: impl IntoIterator<Item = (Labels<'a>, V)>,
+    encode: impl Fn(V, prometheus_client::encoding::MetricEncoder<'_>) -> Result<(), std::fmt::Error>,
+) -> Result<(), std::fmt::Error> {
+    let mut rows = rows.into_iter().peekable();
+    if rows.peek().is_none() {
+        return Ok(());
+    }
+    let mut family = encoder.encode_descriptor(name, help, None, kind)?;
+    for (labels, value) in rows {
+        encode(value, family.encode_family(&labels)?)?;
+    }
+    Ok(())
+}
+
+/// One gauge family.
 fn gauges<'a>(
     encoder: &mut DescriptorEncoder,
     name: &str,
     help: &str,
     rows: impl IntoIterator<Item = (Labels<'a>, f64)>,
 ) -> Result<(), std::fmt::Error> {
-    let mut rows = rows.into_iter().peekable();
-    if rows.peek().is_none() {
-        return Ok(());
-    }
-    let mut family = encoder.encode_descriptor(name, help, None, MetricType::Gauge)?;
-    for (labels, value) in rows {
-        ConstGauge::new(value).encode(family.encode_family(&labels)?)?;
-    }
-    Ok(())
+    family(encoder, MetricType::Gauge, name, help, rows, |v, e| {
+        ConstGauge::new(v).encode(e)
+    })
 }
 
 /// One counter family.
@@ -48,15 +62,9 @@ fn counters<'a>(
     help: &str,
     rows: impl IntoIterator<Item = (Labels<'a>, u64)>,
 ) -> Result<(), std::fmt::Error> {
-    let mut rows = rows.into_iter().peekable();
-    if rows.peek().is_none() {
-        return Ok(());
-    }
-    let mut family = encoder.encode_descriptor(name, help, None, MetricType::Counter)?;
-    for (labels, value) in rows {
-        ConstCounter::new(value).encode(family.encode_family(&labels)?)?;
-    }
-    Ok(())
+    family(encoder, MetricType::Counter, name, help, rows, |v, e| {
+        ConstCounter::new(v).encode(e)
+    })
 }
 
 fn per_agent<'a>(

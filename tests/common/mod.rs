@@ -54,6 +54,16 @@ pub(crate) fn python_venv() -> Option<PathBuf> {
     path.is_file().then_some(path)
 }
 
+/// A loopback TCP port nothing listens on now (bound, then let go), for a process under
+/// test to bind.
+pub(crate) fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
 /// Whether this is CI (`CI=true`), where no test may skip for a missing component.
 pub(crate) fn in_ci() -> bool {
     std::env::var("CI").is_ok_and(|v| v == "true" || v == "1")
