@@ -51,6 +51,7 @@
 //! | `web.jsonrpc.rtt_ratio` | `web.jsonrpc.rtt_p50` / `baseline.http_hello_rtt_p50` of the same run (target <= 2) |
 //! | `web.ws.deliveries_per_s` | same platform: one tungstenite client (a thread of its own, reading as fast as it can) subscribed over `/ws` to `bench/ws/`; the platform handle `platform.publish`es N small messages (`i`, yielding every [`CHUNK`](workloads::CHUNK)), then an end marker; publications the client received (one JSON text frame each) / (first publish to the marker received). The socket's mailbox drops oldest when the client falls behind (the marker, newest, is kept) |
 //! | `web.ws.delivered_ratio` / `web.ws.dropped` | received / N, and N - received (what the mailbox dropped: every publish reached it), in the last run |
+//! | `metrics.scrape_1000_agents_ms` | a platform with 1000 connected agents (no core services): `Metrics::encode` (the snapshot of peers, mailboxes and restarts, and its OpenMetrics text) timed from the driver thread; median of the runs (target <= 20 ms) |
 //! | `baseline.uds_pingpong_rtt` | `UnixStream::pair`, 8-byte ping-pong between two threads, median round trip (on a VM this swings with idle-vCPU wake-up latency) |
 
 use std::io::{Read, Write};
@@ -1029,6 +1030,29 @@ fn main() {
 
     let rt = runtime();
     rt.block_on(async {
+        #[cfg(feature = "metrics")]
+        if want("metrics.scrape_1000_agents_ms") {
+            // 1000 connected agents (no subscriptions); the platform's series of each.
+            let rig = Rig::start(1, 1000, 0).await;
+            let metrics = volttron::metrics::Metrics::new();
+            let text = metrics.encode(&rig.platform).await;
+            assert!(
+                text.matches("volttron_agent_up{").count() >= 1000,
+                "{}",
+                text.len()
+            );
+            eprintln!("[perf] metrics.scrape_1000_agents_ms: warm-up + {runs} runs");
+            let mut ms = Vec::new();
+            for _ in 0..runs {
+                let start = Instant::now();
+                let text = metrics.encode(&rig.platform).await;
+                ms.push(start.elapsed().as_secs_f64() * 1e3);
+                std::hint::black_box(text);
+            }
+            eprintln!("[perf] metrics.scrape_1000_agents_ms per run: {ms:.2?}");
+            eprintln!("[perf] exposition of 1000 agents: {} bytes", text.len());
+            figures.push(("metrics.scrape_1000_agents_ms", median(ms), "ms"));
+        }
         let with_100k = want("pubsub.inproc.1to1_with_100k_subs") || want("pubsub.inproc.100k");
         let with_slow =
             want("pubsub.inproc.1to1_with_slow_subscriber") || want("pubsub.inproc.slow_subscriber");

@@ -584,7 +584,7 @@ pub(crate) async fn serve(state: web::Data<WebState>) -> HttpResponse {
                     "summary": e.summary,
                     "operationId": format!("get{}", e.path.replace(['/', '.'], "_")),
                     "responses": {"200": {"description": e.summary,
-                        "content": {"text/plain": {"schema": {"type": "string"}}}}},
+                        "content": {"*/*": {"schema": {"type": "string"}}}}},
                 }})
             });
         }
