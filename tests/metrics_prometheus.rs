@@ -355,6 +355,42 @@ fn a_real_prometheus_scrapes_the_platform() {
         ));
         assert_eq!(restarts[0]["value"][1], "0", "{restarts:?}");
     }
+    // The shipped Grafana dashboard: every query is PromQL Prometheus accepts, and every
+    // series it reads is one the platform documents (src/metrics/mod.rs).
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let dashboard: Value =
+        serde_json::from_str(&std::fs::read_to_string(root.join("examples/grafana-dashboard.json")).unwrap())
+            .unwrap();
+    let documented = std::fs::read_to_string(root.join("src/metrics/mod.rs")).unwrap();
+    let panels = dashboard["panels"].as_array().unwrap();
+    assert!(panels.len() >= 8, "{dashboard}");
+    for panel in panels {
+        for target in panel["targets"].as_array().unwrap() {
+            let expr = target["expr"].as_str().unwrap().replace("$job", ".*");
+            let answer: Value = http()
+                .get(format!("{}/api/v1/query", prometheus.url))
+                .query("query", &expr)
+                .call()
+                .unwrap()
+                .body_mut()
+                .read_json()
+                .unwrap();
+            assert_eq!(
+                answer["status"], "success",
+                "{}: {expr}: {answer}",
+                panel["title"]
+            );
+            for name in expr.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_')) {
+                if name.starts_with("volttron_") {
+                    let family = name.trim_end_matches("_total");
+                    assert!(
+                        documented.contains(&format!("`{family}")),
+                        "{name} is not documented"
+                    );
+                }
+            }
+        }
+    }
     drop(prometheus);
     p.stop();
 }
