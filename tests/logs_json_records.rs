@@ -6,21 +6,14 @@
 mod common;
 
 use common::logs::{TALKER, message_is, records, wait_for_record};
-use common::{Home, pid, platform_wait};
+use common::{Home, platform_wait};
 
 #[test]
 fn every_line_is_a_json_record_with_the_agents_identity() {
     let home = Home::with_config("");
     let platform = home.start_platform_with(&["--log-format", "json"]);
     let talker = home.write_script("talker", TALKER);
-    home.ok(&[
-        "install",
-        talker.to_str().unwrap(),
-        "--vip-identity",
-        "talker.1",
-        "--start",
-    ]);
-    home.wait_for("talker.1", "running", |a| pid(a).is_some());
+    home.install_started(&talker, "talker.1");
     let log = home.log_path();
     let out = wait_for_record(&log, "of talker.1's stdout", |r| {
         r["message"].as_str().is_some_and(|m| m.starts_with("hello from"))

@@ -11,7 +11,7 @@ use std::net::UdpSocket;
 use std::time::{Duration, Instant};
 
 use common::logs::TALKER;
-use common::{DEADLINE, Home, pid, platform_wait};
+use common::{DEADLINE, Home, platform_wait};
 
 /// One RFC 5424 message, parsed.
 #[derive(Debug)]
@@ -162,14 +162,7 @@ fn records_arrive_as_rfc5424_datagrams() {
     assert!(!m.params.contains_key("agent"));
 
     let talker = home.write_script("talker", TALKER);
-    home.ok(&[
-        "install",
-        talker.to_str().unwrap(),
-        "--vip-identity",
-        "talker.1",
-        "--start",
-    ]);
-    home.wait_for("talker.1", "running", |a| pid(a).is_some());
+    home.install_started(&talker, "talker.1");
     let err = receive(&socket, &mut seen, "of talker.1's stderr", |m| {
         m.msg.starts_with("ERROR: trouble")
     });

@@ -11,7 +11,7 @@ use std::sync::mpsc;
 use std::time::Instant;
 
 use common::logs::{TALKER, records, wait_for_record};
-use common::{DEADLINE, Home, pid, platform_wait};
+use common::{DEADLINE, Home, platform_wait};
 use serde_json::Value;
 
 #[test]
@@ -20,14 +20,7 @@ fn vctl_log_filters_by_agent_and_level_and_follows() {
     let platform = home.start_platform_with(&["--log-format", "json"]);
     let talker = home.write_script("talker", TALKER);
     for identity in ["noisy.1", "other.1"] {
-        home.ok(&[
-            "install",
-            talker.to_str().unwrap(),
-            "--vip-identity",
-            identity,
-            "--start",
-        ]);
-        home.wait_for(identity, "running", |a| pid(a).is_some());
+        home.install_started(&talker, identity);
     }
     let log = home.log_path();
     for identity in ["noisy.1", "other.1"] {
@@ -123,14 +116,7 @@ fn vctl_log_reads_the_human_format_too() {
     let home = Home::with_config("");
     let platform = home.start_platform();
     let talker = home.write_script("talker", TALKER);
-    home.ok(&[
-        "install",
-        talker.to_str().unwrap(),
-        "--vip-identity",
-        "plain.1",
-        "--start",
-    ]);
-    home.wait_for("plain.1", "running", |a| pid(a).is_some());
+    home.install_started(&talker, "plain.1");
     let start = Instant::now();
     let out = loop {
         let out = home.ok(&["log", "--agent", "plain.1", "--level", "warn"]);

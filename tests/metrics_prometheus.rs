@@ -212,6 +212,8 @@ fn both_listeners_serve_series_that_promtool_accepts() {
     assert_eq!(other.status(), 404);
     let post = http().post(&p.metrics_url).send("").unwrap();
     assert_eq!(post.status(), 405);
+    let head = http().head(&p.metrics_url).call().unwrap();
+    assert_eq!(head.status(), 200);
     p.stop();
 }
 

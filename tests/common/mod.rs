@@ -214,6 +214,19 @@ impl Home {
         self.status().into_iter().find(|a| a["identity"] == identity)
     }
 
+    /// `vctl install PROGRAM --vip-identity IDENTITY --start`, then waits until its
+    /// process runs.
+    pub(crate) fn install_started(&self, program: &Path, identity: &str) -> Value {
+        self.ok(&[
+            "install",
+            program.to_str().unwrap(),
+            "--vip-identity",
+            identity,
+            "--start",
+        ]);
+        self.wait_for(identity, "running", |a| pid(a).is_some())
+    }
+
     /// Polls `status` until `f` holds for the agent (or panics at the deadline).
     pub(crate) fn wait_for(&self, identity: &str, what: &str, f: impl Fn(&Value) -> bool) -> Value {
         let start = Instant::now();
