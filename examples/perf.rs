@@ -52,6 +52,8 @@
 //! | `web.ws.deliveries_per_s` | same platform: one tungstenite client (a thread of its own, reading as fast as it can) subscribed over `/ws` to `bench/ws/`; the platform handle `platform.publish`es N small messages (`i`, yielding every [`CHUNK`](workloads::CHUNK)), then an end marker; publications the client received (one JSON text frame each) / (first publish to the marker received). The socket's mailbox drops oldest when the client falls behind (the marker, newest, is kept) |
 //! | `web.ws.delivered_ratio` / `web.ws.dropped` | received / N, and N - received (what the mailbox dropped: every publish reached it), in the last run |
 //! | `metrics.scrape_1000_agents_ms` | a platform with 1000 connected agents (no core services): `Metrics::encode` (the snapshot of peers, mailboxes and restarts, and its OpenMetrics text) timed from the driver thread; median of the runs (target <= 20 ms) |
+//! | `metrics.overhead_ratio.pubsub_1to1` / `.rpc_rtt_p50` | `pubsub.inproc.1to1` and `rpc.inproc.rtt_p50` on a platform with `volttron::metrics::Metrics` attached (`PlatformBuilder::instrumentation`: sampled handler and RPC timings into histograms; the hot-path counters are kept either way) against one without, runs interleaved: time per message with / without, median of the runs |
+//! | `metrics.overhead_ratio` | the larger of the two (target <= 1.05) |
 //! | `baseline.uds_pingpong_rtt` | `UnixStream::pair`, 8-byte ping-pong between two threads, median round trip (on a VM this swings with idle-vCPU wake-up latency) |
 
 use std::io::{Read, Write};
@@ -68,7 +70,7 @@ use volttron::supervision::{ChildSpec, Supervisor};
 #[path = "../benches/workloads/mod.rs"]
 mod workloads;
 
-use workloads::{Rig, SLOW_DELAY, actix_burst, rpc_platform, runtime};
+use workloads::{Rig, SLOW_DELAY, actix_burst, rpc_platform, rpc_platform_on, runtime};
 
 /// Agents spawned for `agents.spawn_10k` / `agents.idle_bytes`.
 const SPAWN_COUNT: usize = 10_000;
@@ -1138,6 +1140,52 @@ fn main() {
             }
             fan.shutdown().await;
             figures.push(("pubsub.inproc.fanout100", median(f), "deliveries/s"));
+        }
+
+        if want("metrics.overhead_ratio") {
+            // The same workloads on a platform without and with `Metrics` attached as its
+            // instrumentation (hot-path counters are always kept; attached, one handler
+            // run in 16 per agent and kind and one call in 16 per callee are also timed
+            // into histograms). Runs interleaved; ratio = time per message with / without.
+            eprintln!(
+                "[perf] metrics.overhead_ratio: warm-up + {runs} runs of 1to1 and rpc, without and with"
+            );
+            let mut plain = Rig::start(1, 0, 0).await;
+            let metrics = volttron::metrics::Metrics::new();
+            let mut measured = Rig::start_on(Platform::builder().instrumentation(metrics.clone())).await;
+            let rpc_plain = rpc_platform().await;
+            let rpc_measured = rpc_platform_on(Platform::builder().instrumentation(metrics.clone())).await;
+            pubsub_run(&mut plain, s.one_to_one).await;
+            pubsub_run(&mut measured, s.one_to_one).await;
+            rpc_run(&rpc_plain, s.rpc_calls).await;
+            rpc_run(&rpc_measured, s.rpc_calls).await;
+            let (mut pub_ratio, mut rpc_ratio) = (Vec::new(), Vec::new());
+            for _ in 0..runs {
+                let without = pubsub_run(&mut plain, s.one_to_one).await;
+                let with = pubsub_run(&mut measured, s.one_to_one).await;
+                pub_ratio.push(without / with);
+                let (without, _) = rpc_run(&rpc_plain, s.rpc_calls).await;
+                let (with, _) = rpc_run(&rpc_measured, s.rpc_calls).await;
+                rpc_ratio.push(with / without);
+            }
+            let text = metrics.encode(&measured.platform).await;
+            assert!(
+                text.contains(
+                    "volttron_agent_handler_seconds_count{identity=\"sink0\",kind=\"publication\"}"
+                ),
+                "the measured platform timed its handlers"
+            );
+            eprintln!(
+                "[perf] metrics.overhead_ratio per run: pubsub 1to1 {pub_ratio:.3?}, rpc p50 {rpc_ratio:.3?}"
+            );
+            let (p, r) = (median(pub_ratio), median(rpc_ratio));
+            figures.push(("metrics.overhead_ratio.pubsub_1to1", p, "ratio"));
+            figures.push(("metrics.overhead_ratio.rpc_rtt_p50", r, "ratio"));
+            figures.push(("metrics.overhead_ratio", p.max(r), "ratio"));
+            plain.shutdown().await;
+            measured.shutdown().await;
+            rpc_plain.shutdown().await;
+            rpc_measured.shutdown().await;
         }
 
         if want("rpc.inproc") {

@@ -106,12 +106,12 @@
 //! |--------|------|
 //! | [`core`] | vocabulary without a runtime: [`Value`], [`Topic`], [`Identity`], subscription index, RPC errors |
 //! | [`agent`](mod@agent) | the [`Agent`] trait, [`AgentContext`], handler attributes, cron |
-//! | [`platform`] | [`Platform`] and its builder, routing table, [`backpressure`](platform::backpressure), [`supervision`], [`Clock`], the [`service`](platform::service) seam |
+//! | [`platform`] | [`Platform`] and its builder, routing table, [`backpressure`](platform::backpressure), [`supervision`], [`Clock`], hot-path [`counters`](platform::counters) and the instrumentation seam, the [`service`](platform::service) seam |
 //! | [`bridge`] | the socket bridge's wire protocol and platform-side server: framed, versioned frames, bincode bodies, Noise |
 //! | [`remote`] | the agent side of the bridge: an agent in its own process |
 //! | `vip` | VIP over ZeroMQ for VOLTTRON 11's Python agents (feature `vip`) |
 //! | `web` | the web service: discovery, logins, VOLTTRON's REST API, JSON-RPC, WebSockets, agents' routes, the status page (feature `web`) |
-//! | `metrics` | Prometheus metrics: a registry a host may own, the platform's series at scrape time, `GET /metrics` (feature `metrics`) |
+//! | `metrics` | Prometheus metrics: a registry a host may own, the platform's series and hot-path counters at scrape time, sampled handler/RPC/fsync histograms, agents' own series through their context, `GET /metrics` (feature `metrics`) |
 //! | [`auth`] | keys and key files, `authz.json` (this project's format and VOLTTRON 11's), the pending list |
 //! | [`config_store`] | VOLTTRON's configuration store files: parsing, references, durable writes |
 //! | [`home`] | `$VOLTTRON_HOME`: layout, config, installed agents, the Python environment |

@@ -45,6 +45,15 @@ fn arb_args() -> impl Strategy<Value = Args> {
         .prop_map(|(positional, named)| Args { positional, named })
 }
 
+fn arb_trace() -> impl Strategy<Value = Option<WireTrace>> {
+    proptest::option::of(("[0-9a-f-]{0,60}", proptest::option::of(".{0,20}")).prop_map(
+        |(traceparent, tracestate)| WireTrace {
+            traceparent,
+            tracestate,
+        },
+    ))
+}
+
 fn arb_rpc_error() -> impl Strategy<Value = RpcError> {
     let s = || ".{0,10}";
     prop_oneof![
@@ -142,24 +151,28 @@ fn arb_frame() -> impl Strategy<Value = Frame> {
                 },
             })
         ),
-        (id(), arb_identity(), s(), arb_args()).prop_map(|(id, peer, method, args)| Frame::from(
-            RpcRequest {
+        (id(), arb_identity(), s(), arb_args(), arb_trace()).prop_map(|(id, peer, method, args, trace)| {
+            Frame::from(RpcRequest {
                 id,
                 peer,
                 method,
-                args
-            }
-        )),
+                args,
+                trace,
+            })
+        }),
         (
             id(),
             prop_oneof![arb_value().prop_map(Ok), arb_rpc_error().prop_map(Err)]
         )
             .prop_map(|(id, result)| Frame::from(RpcReply { id, result })),
-        (arb_identity(), s(), arb_args()).prop_map(|(peer, method, args)| Frame::from(RpcNotify {
-            peer,
-            method,
-            args
-        })),
+        (arb_identity(), s(), arb_args(), arb_trace()).prop_map(|(peer, method, args, trace)| {
+            Frame::from(RpcNotify {
+                peer,
+                method,
+                args,
+                trace,
+            })
+        }),
         (proptest::option::of(id()), any::<u16>(), s()).prop_map(|(request_id, code, message)| Frame::from(
             ErrorFrame {
                 request_id,
@@ -245,7 +258,7 @@ fn kinds_are_distinct_and_match_frames() {
 fn header_layout() {
     let buf = encode(&[Ping { id: 1, peer: None }.into()]);
     assert_eq!(&buf[0..4], b"VTRN");
-    assert_eq!(&buf[4..6], &[0, 1]);
+    assert_eq!(&buf[4..6], &[0, 2]);
     assert_eq!(buf[6], FrameKind::Ping.as_u8());
     assert_eq!(buf[7], 0);
     assert_eq!(
@@ -301,12 +314,18 @@ fn bad_magic() {
 
 #[test]
 fn wrong_version() {
-    let mut buf = header(2, FrameKind::Ping.as_u8(), 0, 1);
+    // Version 1 (before trace contexts) and a future one are both refused.
+    let mut buf = header(1, FrameKind::Ping.as_u8(), 0, 1);
+    assert!(matches!(
+        FrameCodec::default().decode(&mut buf),
+        Err(FrameError::UnsupportedVersion { got: 1, .. })
+    ));
+    let mut buf = header(3, FrameKind::Ping.as_u8(), 0, 1);
     let err = FrameCodec::default().decode(&mut buf).unwrap_err();
     assert!(matches!(
         err,
         FrameError::UnsupportedVersion {
-            got: 2,
+            got: 3,
             supported: PROTOCOL_VERSION
         }
     ));

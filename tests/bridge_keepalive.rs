@@ -121,6 +121,11 @@ async fn the_platform_pings_a_silent_peer_then_drops_it_and_keeps_one_that_answe
         }
     }
     assert_eq!(pings, 2, "pinged after one and two silent intervals");
+    assert_eq!(
+        platform.counters().bridge_keepalive_closes,
+        1,
+        "counted as a keepalive close"
+    );
 
     // The answering peer outlived several keepalive rounds.
     tokio::time::sleep(KEEPALIVE * 6).await;

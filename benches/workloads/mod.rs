@@ -163,21 +163,36 @@ impl Rig {
     /// subscriptions each, `subscribers` [`Sink`]s and the `source`. One agent thread:
     /// publisher and subscribers share it, like the actix same-arbiter baseline.
     pub(crate) async fn start(subscribers: usize, noise_agents: usize, noise_per_agent: usize) -> Self {
-        Self::build(subscribers, noise_agents, noise_per_agent, false).await
+        Self::build(
+            Platform::builder(),
+            subscribers,
+            noise_agents,
+            noise_per_agent,
+            false,
+        )
+        .await
+    }
+
+    /// As [`Rig::start`] with one sink, on a platform `builder` made (e.g. with metrics).
+    #[allow(dead_code, reason = "used by the perf example, not by every bench")]
+    pub(crate) async fn start_on(builder: volttron::PlatformBuilder) -> Self {
+        Self::build(builder, 1, 0, 0, false).await
     }
 
     /// As [`Rig::start`] with no noise, plus one [`SlowSink`] named `slow` on the same
     /// prefix (and the same agent thread). [`Rig::run`] still times the sinks only.
     pub(crate) async fn with_slow_subscriber(subscribers: usize) -> Self {
-        Self::build(subscribers, 0, 0, true).await
+        Self::build(Platform::builder(), subscribers, 0, 0, true).await
     }
 
-    async fn build(subscribers: usize, noise_agents: usize, noise_per_agent: usize, slow: bool) -> Self {
-        let platform = Platform::builder()
-            .agent_threads(1)
-            .start()
-            .await
-            .expect("start platform");
+    async fn build(
+        builder: volttron::PlatformBuilder,
+        subscribers: usize,
+        noise_agents: usize,
+        noise_per_agent: usize,
+        slow: bool,
+    ) -> Self {
+        let platform = builder.agent_threads(1).start().await.expect("start platform");
         let started = Arc::new(Mutex::new(None));
         let target = Arc::new(AtomicU64::new(0));
         let (tx, done) = unbounded_channel();
@@ -300,11 +315,12 @@ impl Caller {
 /// Starts a platform with `callee` ([`Callee`]) and `caller` ([`Caller`]). One agent
 /// thread: caller and callee share it.
 pub(crate) async fn rpc_platform() -> Platform {
-    let platform = Platform::builder()
-        .agent_threads(1)
-        .start()
-        .await
-        .expect("start platform");
+    rpc_platform_on(Platform::builder()).await
+}
+
+/// As [`rpc_platform`], on a platform `builder` made (e.g. with metrics).
+pub(crate) async fn rpc_platform_on(builder: volttron::PlatformBuilder) -> Platform {
+    let platform = builder.agent_threads(1).start().await.expect("start platform");
     platform.spawn("callee", Callee).await.expect("spawn callee");
     platform.spawn("caller", Caller).await.expect("spawn caller");
     platform

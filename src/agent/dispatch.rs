@@ -64,6 +64,24 @@ pub enum Invocation {
     Health(crate::core::Health),
 }
 
+impl Invocation {
+    /// What the handler run is for, as counted (see [`crate::platform::counters`]).
+    pub fn kind(&self) -> crate::platform::counters::HandlerKind {
+        use crate::platform::counters::HandlerKind;
+        match self {
+            Invocation::Setup | Invocation::Start | Invocation::Stop => HandlerKind::Lifecycle,
+            Invocation::Connected
+            | Invocation::Disconnected
+            | Invocation::Peer(_)
+            | Invocation::Health(_) => HandlerKind::Event,
+            Invocation::Publication { .. } => HandlerKind::Publication,
+            Invocation::Rpc { .. } => HandlerKind::Rpc,
+            Invocation::Periodic { .. } | Invocation::Cron { .. } => HandlerKind::Timer,
+            Invocation::Config { .. } => HandlerKind::Config,
+        }
+    }
+}
+
 /// Why a handler failed.
 #[derive(Debug, Clone, PartialEq)]
 pub enum HandlerError {

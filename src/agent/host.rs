@@ -30,8 +30,9 @@ use crate::agent::context::{
     AgentContext, DynPublicationHandler, DynTimerHandler, SubscriptionHandler, TimerHandler,
 };
 use crate::agent::{Agent, Dispatch, HandlerError, Invocation, Outcome};
-use crate::core::{Identity, RpcError, Value};
+use crate::core::{Identity, RpcError, TraceContext, Value};
 use crate::platform::clock::{Repeat, TimerId};
+use crate::platform::counters::{HandlerKind, Stopwatch};
 use crate::platform::mailbox::{Envelope, Request};
 use crate::platform::router::PeerEntry;
 use crate::platform::supervision::ExitReason;
@@ -123,6 +124,8 @@ pub(crate) struct AgentHost<A: Agent> {
     /// The agent's identity, moved into the thread's slot while its code runs (see
     /// [`super::log_scope`]).
     log_identity: Option<Identity>,
+    /// The trace of the envelope about to be handled (see [`super::trace_scope`]).
+    incoming_trace: Option<TraceContext>,
 }
 
 impl<A: Agent> AgentHost<A> {
@@ -134,6 +137,7 @@ impl<A: Agent> AgentHost<A> {
     ) -> Self {
         AgentHost {
             log_identity: Some(ctx.identity().clone()),
+            incoming_trace: None,
             agent: Some(Box::new(agent)),
             ctx,
             phase: Phase::Booting,
@@ -169,21 +173,30 @@ impl<A: Agent> AgentHost<A> {
             return false;
         };
         let ctx = &self.ctx;
+        let kind = invocation.kind();
+        let watch = stopwatch(ctx, kind);
         // Current already inside a drained batch; `leave` runs: a panic is caught here.
+        let trace = self.incoming_trace.take();
         let entered = super::log_scope::enter(&mut self.log_identity);
-        let dispatched = std::panic::catch_unwind(AssertUnwindSafe(|| agent.__dispatch(ctx, invocation)));
+        let dispatched = super::trace_scope::with(trace.as_ref(), || {
+            std::panic::catch_unwind(AssertUnwindSafe(|| agent.__dispatch(ctx, invocation)))
+        });
         super::log_scope::leave(&mut self.log_identity, entered);
         match dispatched {
             Ok(Dispatch::Done(outcome)) => {
+                timed(&self.ctx, kind, &watch);
                 self.complete(completion, outcome, actx);
                 false
             }
             Ok(Dispatch::Async(start)) => {
                 let agent = self.agent.take().expect("agent present");
                 let counted = matches!(completion, Completion::Envelope(_));
-                let fut = super::log_scope::InScope::new(
-                    self.ctx.identity().clone(),
-                    AssertUnwindSafe(start(*agent)).catch_unwind(),
+                let fut = super::trace_scope::Traced::new(
+                    trace,
+                    super::log_scope::InScope::new(
+                        self.ctx.identity().clone(),
+                        AssertUnwindSafe(start(*agent)).catch_unwind(),
+                    ),
                 );
                 // Spawned, not `wait`ed: control messages (stop, kill) stay deliverable
                 // while the handler awaits; data waits until it is done (see `Drain`).
@@ -191,6 +204,7 @@ impl<A: Agent> AgentHost<A> {
                     act.busy = None;
                     match result {
                         Ok((agent, outcome)) => {
+                            timed(&act.ctx, kind, &watch);
                             act.agent = Some(Box::new(agent));
                             // A drain paused for this handler resumes (boot and stop
                             // completions see to their own follow-up).
@@ -298,6 +312,7 @@ impl<A: Agent> AgentHost<A> {
     }
 
     fn crash(&mut self, reason: String, completion: Completion, actx: &mut Context<Self>) {
+        self.ctx.inner.mailbox.cells.panicked();
         tracing::error!(agent = self.identity(), "agent panicked: {reason}");
         self.agent = None;
         if let Completion::Boot = completion {
@@ -399,6 +414,7 @@ impl<A: Agent> AgentHost<A> {
         // on_setup: synchronous, before joining the bus.
         let ctx = &self.ctx;
         let agent = &mut **self.agent.as_mut().expect("agent present at boot");
+        inner.mailbox.cells.run(HandlerKind::Lifecycle);
         let entered = super::log_scope::enter(&mut self.log_identity);
         let setup = std::panic::catch_unwind(AssertUnwindSafe(|| agent.__dispatch(ctx, Invocation::Setup)));
         super::log_scope::leave(&mut self.log_identity, entered);
@@ -409,6 +425,7 @@ impl<A: Agent> AgentHost<A> {
             }
             Ok(Dispatch::Async(_)) => return self.abort_boot("on_setup must not be async".into(), actx),
             Err(panic) => {
+                inner.mailbox.cells.panicked();
                 return self.abort_boot(format!("on_setup panicked: {}", panic_message(&*panic)), actx);
             }
         }
@@ -491,6 +508,7 @@ impl<A: Agent> AgentHost<A> {
                 publication,
                 subscription,
             } => {
+                self.incoming_trace = TraceContext::from_headers(&publication.headers);
                 let handler = {
                     let mut reg = self.ctx.inner.registry.lock();
                     match reg.subscriptions.get_mut(subscription as usize) {
@@ -510,6 +528,7 @@ impl<A: Agent> AgentHost<A> {
                     Err(Some(mut boxed)) => {
                         self.run_dynamic(
                             actx,
+                            HandlerKind::Publication,
                             "run-time subscription",
                             |agent, ctx| {
                                 if let Some(h) = boxed.downcast_mut::<DynPublicationHandler<A>>() {
@@ -530,6 +549,7 @@ impl<A: Agent> AgentHost<A> {
                     }
                     Err(None) => {
                         // Unsubscribed after the publication was queued.
+                        self.incoming_trace = None;
                         self.ctx.inner.mailbox.handled();
                         false
                     }
@@ -597,6 +617,7 @@ impl<A: Agent> AgentHost<A> {
     fn run_dynamic<T>(
         &mut self,
         actx: &mut Context<Self>,
+        kind: HandlerKind,
         what: &'static str,
         f: impl FnOnce(&mut A, &AgentContext) -> T,
         after: impl FnOnce(&mut Self, T),
@@ -606,8 +627,14 @@ impl<A: Agent> AgentHost<A> {
             return false;
         };
         let ctx = &self.ctx;
-        match std::panic::catch_unwind(AssertUnwindSafe(|| f(agent, ctx))) {
+        let watch = stopwatch(ctx, kind);
+        let trace = self.incoming_trace.take();
+        let ran = super::trace_scope::with(trace.as_ref(), || {
+            std::panic::catch_unwind(AssertUnwindSafe(|| f(agent, ctx)))
+        });
+        match ran {
             Ok(value) => {
+                timed(&self.ctx, kind, &watch);
                 after(self, value);
                 self.ctx.inner.mailbox.handled();
                 false
@@ -675,6 +702,7 @@ impl<A: Agent> AgentHost<A> {
                 let restore = busy.clone();
                 let crashed = self.run_dynamic(
                     actx,
+                    HandlerKind::Timer,
                     "run-time timer",
                     |agent, ctx| {
                         if let Some(h) = boxed.downcast_mut::<DynTimerHandler<A>>() {
@@ -705,6 +733,7 @@ impl<A: Agent> AgentHost<A> {
             method,
             args,
             reply,
+            trace,
         } = request;
         let descriptor = self.ctx.inner.descriptor;
         if method == crate::agent::config::UPDATE_METHOD {
@@ -716,6 +745,7 @@ impl<A: Agent> AgentHost<A> {
             return false;
         }
         if let Some(index) = descriptor.rpcs.iter().position(|r| r.name == method) {
+            self.incoming_trace = trace;
             return self.run(
                 Invocation::Rpc {
                     index,
@@ -931,6 +961,25 @@ fn rpc_error(method: &str, e: HandlerError) -> RpcError {
             method: method.to_owned(),
             message,
         },
+    }
+}
+
+/// Counts a handler run of `kind`; times it if it is one of the sample and the platform
+/// has an instrumentation (see [`crate::platform::counters`]).
+#[inline]
+fn stopwatch(ctx: &AgentContext, kind: HandlerKind) -> Stopwatch {
+    let inner = &ctx.inner;
+    Stopwatch::start(
+        inner.mailbox.cells.run(kind),
+        inner.endpoint.router.instrumentation.get().is_some(),
+    )
+}
+
+/// Reports a timed run.
+#[inline]
+fn timed(ctx: &AgentContext, kind: HandlerKind, watch: &Stopwatch) {
+    if let (Some(elapsed), Some(i)) = (watch.elapsed(), ctx.inner.endpoint.router.instrumentation()) {
+        i.handler_run(ctx.identity(), kind, elapsed);
     }
 }
 

@@ -41,6 +41,7 @@ pub(crate) mod host;
 pub(crate) mod inspect;
 pub mod log_scope;
 pub mod route;
+pub mod trace_scope;
 
 pub use config::{ConfigAction, ConfigUpdate};
 pub use context::{AgentContext, ContextError, IntoTopic, PublishError};
@@ -54,6 +55,7 @@ pub use dispatch::{
     ArgReader, AsyncHandler, Dispatch, HandlerError, HandlerReturn, Invocation, Outcome, RpcReturn,
 };
 pub use heartbeat::Heartbeat;
+pub use trace_scope::current_trace;
 
 /// An agent: a plain struct whose `impl` block carries `#[volttron::agent]`.
 ///

@@ -179,6 +179,7 @@ async fn run(
     builder = builder.service(vip);
     // Prometheus metrics: at `/metrics` on the web service and on `metrics-address`.
     let metrics = volttron::metrics::Metrics::new();
+    builder = builder.instrumentation(metrics.clone());
     if let Some(text) = config.extra.get("metrics-address") {
         let address = volttron::metrics::MetricsService::parse_address(text).map_err(|e| e.to_string())?;
         builder = builder.service(volttron::metrics::MetricsService::new(address, metrics.clone()));

@@ -23,14 +23,15 @@
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-use crate::core::{Args, Headers, Identity, Publication, RpcError, Topic, Value};
+use crate::core::{Args, Headers, Identity, Publication, RpcError, Topic, TraceContext, Value};
 use crate::platform::backpressure::OverflowPolicy;
 
 /// The first four bytes of every frame.
 pub const MAGIC: [u8; 4] = *b"VTRN";
 
-/// The protocol version this crate speaks (header bytes 4..6).
-pub const PROTOCOL_VERSION: u16 = 1;
+/// The protocol version this crate speaks (header bytes 4..6). Version 2 added the trace
+/// context of [`RpcRequest`] and [`RpcNotify`].
+pub const PROTOCOL_VERSION: u16 = 2;
 
 /// Length of the fixed header, in bytes.
 pub const HEADER_LEN: usize = 12;
@@ -402,6 +403,36 @@ pub struct RpcRequest {
     pub method: String,
     /// The arguments.
     pub args: Args,
+    /// The caller's W3C trace context, if it was traced.
+    pub trace: Option<WireTrace>,
+}
+
+/// A W3C trace context on the wire (see [`crate::core::trace`]): carried as text, checked
+/// where it is used (an invalid one is dropped, as W3C says, never fails the frame).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WireTrace {
+    /// The `traceparent`.
+    pub traceparent: String,
+    /// The `tracestate`, if any.
+    pub tracestate: Option<String>,
+}
+
+impl WireTrace {
+    /// The context of `trace`, if any, for a frame.
+    pub fn of(trace: Option<&TraceContext>) -> Option<WireTrace> {
+        trace.map(|t| WireTrace {
+            traceparent: t.traceparent().to_owned(),
+            tracestate: t.tracestate().map(str::to_owned),
+        })
+    }
+
+    /// The checked context of a frame's `trace`; an invalid one is dropped.
+    pub fn context(trace: Option<&WireTrace>) -> Option<TraceContext> {
+        let t = trace?;
+        TraceContext::parse(&t.traceparent, t.tracestate.as_deref())
+            .or_else(|_| TraceContext::parse(&t.traceparent, None))
+            .ok()
+    }
 }
 
 /// Payload of [`Frame::RpcReply`].
@@ -422,6 +453,8 @@ pub struct RpcNotify {
     pub method: String,
     /// The arguments.
     pub args: Args,
+    /// The caller's W3C trace context, if it was traced.
+    pub trace: Option<WireTrace>,
 }
 
 /// Payload of [`Frame::Error`].

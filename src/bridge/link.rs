@@ -237,6 +237,7 @@ mod tests {
             peer: Identity::new("p").unwrap(),
             method: "m".into(),
             args: Args::new(),
+            trace: None,
         });
         assert!(matches!(outbox.send(&small), Err(SendError::Closed)));
         outbox.reopen();

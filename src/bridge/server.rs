@@ -32,16 +32,18 @@ use parking_lot::Mutex;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite};
 use tokio::sync::oneshot;
 use tokio_util::codec::{Encoder, FramedRead};
+use tokio_util::io::{InspectReader, InspectWriter};
 
 use super::address::BridgeAddress;
 use super::codec::{FrameCodec, FrameError};
 use super::frame::*;
 use super::keepalive::{Keepalive, KeepaliveAction};
-use super::link::{Outbox, Rewind, write_loop};
+use super::link::{Outbox, Rewind, SendError, write_loop};
 use super::noise::{NoiseSession, server_handshake};
 use crate::auth::keys::KeyPair;
 use crate::auth::{Authority, KeyVerdict};
 use crate::core::{Identity, RpcError, Value};
+use crate::platform::counters;
 use crate::platform::endpoint::{Endpoint, SubscribeError};
 use crate::platform::mailbox::{Envelope, Mailbox, PeerEvent};
 use crate::platform::router::{Exports, PeerEntry};
@@ -213,6 +215,7 @@ impl Drop for OpenGuard {
 
 fn open_guard(shared: &Arc<BridgeShared>) -> OpenGuard {
     shared.open.fetch_add(1, Ordering::AcqRel);
+    counters::add(&shared.endpoint.router.counters.bridge_connections, 1);
     OpenGuard(shared.clone())
 }
 
@@ -284,7 +287,12 @@ async fn handshake<S: AsyncRead + AsyncWrite + Unpin>(
     stream: &mut S,
     source: &str,
 ) -> Option<NoiseSession> {
-    match tokio::time::timeout(shared.hello_timeout, server_handshake(stream, &shared.server_key)).await {
+    let outcome =
+        tokio::time::timeout(shared.hello_timeout, server_handshake(stream, &shared.server_key)).await;
+    if !matches!(outcome, Ok(Ok(_))) {
+        counters::add(&shared.endpoint.router.counters.bridge_handshake_failures, 1);
+    }
+    match outcome {
         Ok(Ok(session)) => Some(session),
         Ok(Err(e)) => {
             tracing::info!(source, "bridge: connection closed: handshake failed: {e}");
@@ -308,6 +316,7 @@ async fn refuse<W: AsyncWrite + Unpin>(
     message: &str,
 ) {
     use tokio::io::AsyncWriteExt;
+    counters::add(&shared.endpoint.router.counters.bridge_handshake_failures, 1);
     let mut buf = BytesMut::new();
     let frame = Frame::Error(ErrorFrame {
         request_id: None,
@@ -325,17 +334,20 @@ async fn refuse<W: AsyncWrite + Unpin>(
 }
 
 /// Reads the hello, admits the peer, then serves it until the link ends.
-async fn run_session<R, W>(
-    shared: Arc<BridgeShared>,
-    read: R,
-    mut write: W,
-    key: Option<String>,
-    source: String,
-) where
+async fn run_session<R, W>(shared: Arc<BridgeShared>, read: R, write: W, key: Option<String>, source: String)
+where
     R: AsyncRead + Unpin + Send + 'static,
     W: AsyncWrite + Unpin + Send + 'static,
 {
     let codec = FrameCodec::default().with_max_frame(shared.max_frame);
+    let cells = shared.endpoint.router.clone();
+    let read = InspectReader::new(read, move |bytes: &[u8]| {
+        counters::add(&cells.counters.bridge_bytes_in, bytes.len() as u64)
+    });
+    let cells = shared.endpoint.router.clone();
+    let mut write = InspectWriter::new(write, move |bytes: &[u8]| {
+        counters::add(&cells.counters.bridge_bytes_out, bytes.len() as u64)
+    });
     let mut frames = FramedRead::with_capacity(read, codec, 64 * 1024);
     let hello = match tokio::time::timeout(shared.hello_timeout, frames.next()).await {
         Err(_) => {
@@ -401,7 +413,7 @@ async fn run_session<R, W>(
     };
     let router = endpoint.router.clone();
     let peer_id = router.next_peer_id();
-    let mailbox = router.new_mailbox();
+    let mailbox = router.mailbox_for(&identity);
     let entry = PeerEntry {
         id: peer_id,
         mailbox: mailbox.clone(),
@@ -469,7 +481,10 @@ async fn run_session<R, W>(
                     session.send(Frame::Ping(Ping { id, peer: None }));
                     continue;
                 }
-                KeepaliveAction::Dead => break keepalive.dead_reason(),
+                KeepaliveAction::Dead => {
+                    counters::add(&router.counters.bridge_keepalive_closes, 1);
+                    break keepalive.dead_reason();
+                }
             },
         };
         received += 1;
@@ -482,6 +497,7 @@ async fn run_session<R, W>(
                 break format!("bad frame: {e}");
             }
             Some(Ok(frame)) => {
+                counters::add(&router.counters.bridge_frames_in, 1);
                 if let Err(message) = session.handle(frame) {
                     let _ = session
                         .outbox
@@ -524,8 +540,15 @@ struct Session {
 
 impl Session {
     fn send(&self, frame: Frame) {
-        if let Err(e) = self.outbox.send(&frame) {
-            tracing::debug!(identity = self.identity.as_str(), "bridge: frame not sent: {e}");
+        let cells = &self.endpoint.router.counters;
+        match self.outbox.send(&frame) {
+            Ok(()) => counters::add(&cells.bridge_frames_out, 1),
+            Err(e) => {
+                if matches!(e, SendError::Full(_)) {
+                    counters::add(&cells.bridge_outbox_full, 1);
+                }
+                tracing::debug!(identity = self.identity.as_str(), "bridge: frame not sent: {e}");
+            }
         }
     }
 
@@ -607,6 +630,7 @@ impl Session {
                 let reply = self
                     .endpoint
                     .call(r.peer.as_str(), &r.method, r.args)
+                    .trace(WireTrace::context(r.trace.as_ref()))
                     .into_future();
                 let this = self.clone();
                 tokio::spawn(async move {
@@ -615,7 +639,11 @@ impl Session {
                 });
             }
             Frame::RpcNotify(n) => {
-                if let Err(e) = self.endpoint.notify(n.peer.as_str(), &n.method, n.args) {
+                let trace = WireTrace::context(n.trace.as_ref());
+                if let Err(e) = self
+                    .endpoint
+                    .notify_traced(n.peer.as_str(), &n.method, n.args, trace)
+                {
                     tracing::debug!(
                         identity = self.identity.as_str(),
                         "bridge: notify not delivered: {e}"
@@ -668,12 +696,14 @@ impl Session {
                             peer: request.sender,
                             method: request.method,
                             args: request.args,
+                            trace: WireTrace::of(request.trace.as_ref()),
                         })
                     }
                     None => Frame::RpcNotify(RpcNotify {
                         peer: request.sender,
                         method: request.method,
                         args: request.args,
+                        trace: WireTrace::of(request.trace.as_ref()),
                     }),
                 }
             }
@@ -704,6 +734,8 @@ impl Session {
                     message: format!("the request cannot cross the bridge: {e}"),
                 }));
             }
+        } else {
+            counters::add(&self.endpoint.router.counters.bridge_frames_out, 1);
         }
     }
 

@@ -25,6 +25,7 @@ pub mod publication;
 pub mod rpc;
 pub mod subscription;
 pub mod topic;
+pub mod trace;
 pub mod value;
 
 pub use caller::Caller;
@@ -34,4 +35,5 @@ pub use publication::{Headers, Publication};
 pub use rpc::{Args, IntoArgs, RpcError};
 pub use subscription::SubscriptionIndex;
 pub use topic::{SubscriptionKind, Topic, TopicError};
+pub use trace::{TraceContext, TraceContextError};
 pub use value::{Map, Value, ValueError, from_value, to_value};

@@ -8,6 +8,7 @@ use prometheus_client::metrics::counter::ConstCounter;
 use prometheus_client::metrics::gauge::ConstGauge;
 
 use super::snapshot::{AgentSample, PlatformSnapshot, ProcessSample};
+use crate::platform::counters::HandlerKind;
 
 /// Holds the snapshot the scrape in progress took.
 #[derive(Debug, Default)]
@@ -210,6 +211,137 @@ impl Collector for SnapshotCollector {
             "Installed agents: the CPU their resource contract reserves, in MIPS.",
             per_process(s, |p| p.reserved_cpu_mips),
         )?;
-        Ok(())
+        hot_paths(e, s)
+    }
+}
+
+/// The counters the platform keeps on its hot paths (see [`crate::platform::counters`]).
+fn hot_paths(e: &mut DescriptorEncoder, s: &PlatformSnapshot) -> Result<(), std::fmt::Error> {
+    let connected = || {
+        s.agents
+            .iter()
+            .filter_map(|(id, a)| a.counters.as_ref().map(|c| (id.as_str(), c)))
+    };
+    counters(
+        e,
+        "volttron_agent_handler_runs",
+        "Handler runs, by kind.",
+        connected().flat_map(|(id, c)| {
+            HandlerKind::ALL
+                .into_iter()
+                .map(move |k| (vec![("identity", id), ("kind", k.as_str())], c.runs(k)))
+        }),
+    )?;
+    counters(
+        e,
+        "volttron_agent_handler_panics",
+        "Handlers that panicked.",
+        connected().map(|(id, c)| (vec![("identity", id)], c.panics)),
+    )?;
+    counters(
+        e,
+        "volttron_agent_deliveries",
+        "Publications queued for the agent.",
+        connected().map(|(id, c)| (vec![("identity", id)], c.deliveries)),
+    )?;
+    counters(
+        e,
+        "volttron_rpc_calls",
+        "RPC calls to the callee (notifications included).",
+        connected().map(|(id, c)| (vec![("callee", id)], c.rpc_calls)),
+    )?;
+    counters(
+        e,
+        "volttron_rpc_errors",
+        "RPC calls to the callee that failed, by JSON-RPC code.",
+        connected().flat_map(|(id, c)| {
+            CODE_LABELS
+                .into_iter()
+                .zip(c.rpc_errors)
+                .map(move |(code, n)| (vec![("callee", id), ("code", code)], n))
+        }),
+    )?;
+    counters(
+        e,
+        "volttron_rpc_timeouts",
+        "RPC calls to the callee whose deadline passed.",
+        connected().map(|(id, c)| (vec![("callee", id)], c.rpc_timeouts)),
+    )?;
+    let p = &s.counters;
+    let one = |n: u64| [(vec![], n)];
+    counters(
+        e,
+        "volttron_pubsub_publishes",
+        "Publishes, from anyone.",
+        one(p.publishes),
+    )?;
+    counters(
+        e,
+        "volttron_authz_refusals",
+        "Publishes, subscriptions and calls refused by authz.json.",
+        one(p.authz_refusals),
+    )?;
+    counters(
+        e,
+        "volttron_bridge_connections",
+        "Bridge connections accepted (before their handshake).",
+        one(p.bridge_connections),
+    )?;
+    counters(
+        e,
+        "volttron_bridge_handshake_failures",
+        "Bridge connections refused or failed before they became a session.",
+        one(p.bridge_handshake_failures),
+    )?;
+    counters(
+        e,
+        "volttron_bridge_frames",
+        "Bridge frames, by direction.",
+        [
+            (vec![("direction", "in")], p.bridge_frames_in),
+            (vec![("direction", "out")], p.bridge_frames_out),
+        ],
+    )?;
+    counters(
+        e,
+        "volttron_bridge_bytes",
+        "Bridge bytes on the sockets, by direction.",
+        [
+            (vec![("direction", "in")], p.bridge_bytes_in),
+            (vec![("direction", "out")], p.bridge_bytes_out),
+        ],
+    )?;
+    counters(
+        e,
+        "volttron_bridge_keepalive_closes",
+        "Bridge links closed because the agent stopped answering keepalives.",
+        one(p.bridge_keepalive_closes),
+    )?;
+    counters(
+        e,
+        "volttron_bridge_outbox_full",
+        "Frames that found a bridged agent's outbox full.",
+        one(p.bridge_outbox_full),
+    )?;
+    counters(
+        e,
+        "volttron_config_store_writes",
+        "Config-store writes made durable.",
+        one(p.config_writes),
+    )
+}
+
+/// [`RPC_ERROR_CODES`](crate::platform::counters::RPC_ERROR_CODES) as label values.
+const CODE_LABELS: [&str; 4] = ["-32601", "-32602", "-32000", "-32001"];
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn code_labels_are_the_codes() {
+        let codes: Vec<String> = crate::platform::counters::RPC_ERROR_CODES
+            .iter()
+            .map(i64::to_string)
+            .collect();
+        assert_eq!(codes, super::CODE_LABELS);
     }
 }

@@ -20,7 +20,7 @@
 //! | `GET /metrics` on the web service | `WebService::metrics(metrics)` (the `volttron` binary does it) |
 //! | `GET /metrics` on `metrics-address` | [`MetricsService`]: a plain listener on a thread of its own, for builds without `web` |
 //! | in the host | [`Metrics::encode`], or [`Metrics::with_registry`] to put the series into the host's own `Registry` |
-//! | an agent's own series | [`Metrics::register`] (an agent holds a `Metrics` clone), labelled with its identity |
+//! | an agent's own series | [`AgentContext::metrics`](crate::AgentContext::metrics) (labelled with its identity), or [`Metrics::register`] for the host's |
 //!
 //! The series (OpenMetrics text; names under `volttron_`; labels only `identity`, `policy`,
 //! `status`, `version`, `instance` — never topics or argument values):
@@ -44,20 +44,50 @@
 //! | `volttron_agent_resident_memory_bytes{identity}` | gauge | installed agents: RSS |
 //! | `volttron_agent_reserved_memory_bytes{identity}` | gauge | installed agents: its contract's memory |
 //! | `volttron_agent_reserved_cpu_mips{identity}` | gauge | installed agents: its contract's CPU |
+//!
+//! The platform's hot-path counters ([`crate::platform::counters`]: always kept, read at
+//! scrape time) and the histograms of its sampled timings (when this `Metrics` is the
+//! platform's instrumentation: [`PlatformBuilder::instrumentation`](crate::PlatformBuilder::instrumentation),
+//! or a [`MetricsService`], which attaches its own when it binds):
+//!
+//! | series | type | what |
+//! |--------|------|------|
+//! | `volttron_agent_handler_runs_total{identity,kind}` | counter | handler runs; `kind`: `publication`, `rpc`, `timer`, `config`, `event`, `lifecycle` |
+//! | `volttron_agent_handler_seconds{identity,kind}` | histogram | run time of one run in 16 per agent and kind (async handlers to completion) |
+//! | `volttron_agent_handler_panics_total{identity}` | counter | handlers that panicked (kept across restarts) |
+//! | `volttron_agent_deliveries_total{identity}` | counter | publications queued for the agent |
+//! | `volttron_rpc_calls_total{callee}` | counter | calls and notifications to the callee, from anyone |
+//! | `volttron_rpc_errors_total{callee,code}` | counter | failed calls by JSON-RPC code (`-32601`, `-32602`, `-32000`, `-32001`) |
+//! | `volttron_rpc_timeouts_total{callee}` | counter | calls whose deadline passed |
+//! | `volttron_rpc_round_trip_seconds{callee}` | histogram | round trip at the caller of one call in 16 per callee |
+//! | `volttron_pubsub_publishes_total` | counter | publishes, from anyone |
+//! | `volttron_authz_refusals_total` | counter | publishes, subscriptions and calls refused by `authz.json` |
+//! | `volttron_bridge_connections_total` | counter | bridge connections accepted |
+//! | `volttron_bridge_handshake_failures_total` | counter | connections refused or failed before their session |
+//! | `volttron_bridge_frames_total{direction}` / `volttron_bridge_bytes_total{direction}` | counter | `in`, `out` |
+//! | `volttron_bridge_keepalive_closes_total` | counter | links closed for silence |
+//! | `volttron_bridge_outbox_full_total` | counter | frames that found an agent's outbox full |
+//! | `volttron_config_store_writes_total` | counter | config-store writes made durable |
+//! | `volttron_config_store_fsync_seconds` | histogram | the time to make each durable |
+//! | `volttron_app_<name>{identity}` | any | an agent's own, through [`AgentContext::metrics`](crate::AgentContext::metrics) (see [`agent`]) |
 
+pub mod agent;
 mod collector;
 mod service;
 mod snapshot;
 pub mod text_format;
+mod timings;
 
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
 use prometheus_client::registry::{Metric, Registry};
 
 use crate::platform::Platform;
+use crate::platform::counters::{HandlerKind, Instrumentation};
 
+pub use agent::{AgentMetricError, AgentMetrics};
 /// The prometheus-client crate this module is built on, for the host's and agents' own
 /// metrics and registries (the same version, so they register here).
 pub use prometheus_client;
@@ -75,6 +105,8 @@ pub struct Metrics {
 
 struct Inner {
     registry: Mutex<Registry>,
+    timings: timings::Timings,
+    agent_families: Mutex<agent::AgentFamilies>,
     latest: Arc<collector::SnapshotCollector>,
     /// One scrape at a time: a snapshot is stored, then encoded.
     scrape: futures::lock::Mutex<()>,
@@ -104,9 +136,12 @@ impl Metrics {
     pub fn with_registry(mut registry: Registry) -> Metrics {
         let latest = Arc::new(collector::SnapshotCollector::default());
         registry.register_collector(Box::new(latest.clone()));
+        let timings = timings::Timings::register(&mut registry);
         Metrics {
             inner: Arc::new(Inner {
                 registry: Mutex::new(registry),
+                timings,
+                agent_families: Mutex::new(agent::AgentFamilies::default()),
                 latest,
                 scrape: futures::lock::Mutex::new(()),
                 created: Instant::now(),
@@ -148,5 +183,26 @@ impl Metrics {
         // Writing into a String cannot fail.
         let _ = prometheus_client::encoding::text::encode(&mut text, &self.inner.registry.lock());
         text
+    }
+}
+
+/// The platform's sampled timings become histograms: give a `Metrics` to
+/// [`PlatformBuilder::instrumentation`](crate::PlatformBuilder::instrumentation) (a
+/// [`MetricsService`] attaches its own when it binds).
+impl Instrumentation for Metrics {
+    fn handler_run(&self, identity: &crate::core::Identity, kind: HandlerKind, elapsed: Duration) {
+        self.inner.timings.handler_run(identity, kind, elapsed);
+    }
+
+    fn rpc_round_trip(&self, callee: &str, elapsed: Duration) {
+        self.inner.timings.rpc_round_trip(callee, elapsed);
+    }
+
+    fn config_fsync(&self, elapsed: Duration) {
+        self.inner.timings.config_fsync(elapsed);
+    }
+
+    fn as_any(&self) -> &dyn std::any::Any {
+        self
     }
 }

@@ -84,7 +84,8 @@ impl PlatformService for MetricsService {
         NAME
     }
 
-    fn bind(&mut self, _ctx: &BindContext<'_>) -> Result<(), ServiceError> {
+    fn bind(&mut self, ctx: &BindContext<'_>) -> Result<(), ServiceError> {
+        ctx.instrument(std::sync::Arc::new(self.metrics.clone()));
         let listener = TcpListener::bind(self.address).map_err(|source| {
             ServiceError::new(
                 NAME,

@@ -6,6 +6,7 @@ use std::time::{Duration, Instant};
 
 use crate::core::{Value, from_value};
 use crate::platform::Platform;
+use crate::platform::counters::{AgentCounters, PlatformCounters};
 use crate::services::control::{AgentRecord, ProcessState};
 
 /// How long a scrape waits for the control and health services.
@@ -30,6 +31,8 @@ pub struct AgentSample {
     pub heartbeat_age: Option<f64>,
     /// An installed agent's process: running, gave up, CPU (cores), RSS, reservation.
     pub process: Option<ProcessSample>,
+    /// Its hot-path counters, while connected.
+    pub counters: Option<AgentCounters>,
 }
 
 /// An installed agent's process, from the control service.
@@ -64,6 +67,8 @@ pub struct PlatformSnapshot {
     pub subscriptions: u64,
     /// By identity: every connected peer and every installed agent.
     pub agents: BTreeMap<String, AgentSample>,
+    /// The platform's hot-path counters.
+    pub counters: PlatformCounters,
 }
 
 impl PlatformSnapshot {
@@ -84,6 +89,7 @@ impl PlatformSnapshot {
                 ];
             }
             sample.restarts = u64::from(platform.restart_count(peer.as_str()));
+            sample.counters = platform.agent_counters(peer.as_str());
         }
         let installed: Vec<AgentRecord> =
             service_call(platform, crate::services::control::IDENTITY, "status_agents")
@@ -123,8 +129,9 @@ impl PlatformSnapshot {
             instance: platform.instance_name().to_owned(),
             uptime_seconds: since.elapsed().as_secs_f64(),
             peers: peers.len() as u64,
-            subscriptions: platform.subscriptions("").len() as u64,
+            subscriptions: platform.subscription_count() as u64,
             agents,
+            counters: platform.counters(),
         }
     }
 }

@@ -12,11 +12,14 @@ use serde::de::DeserializeOwned;
 use tokio::sync::oneshot;
 
 use crate::agent::PublishError;
+use crate::agent::current_trace;
 use crate::core::{
-    Args, Headers, Identity, IntoArgs, RpcError, Topic, TopicError, Value, ValueError, from_value,
+    Args, Headers, Identity, IntoArgs, RpcError, Topic, TopicError, TraceContext, Value, ValueError,
+    from_value,
 };
 use crate::platform::backpressure::OverflowPolicy;
 use crate::platform::clock::Clock;
+use crate::platform::counters::Stopwatch;
 use crate::platform::mailbox::{Envelope, Mailbox, Request};
 use crate::platform::router::Router;
 
@@ -64,10 +67,13 @@ impl Endpoint {
         &self,
         bus: &str,
         topic: Topic,
-        headers: Headers,
+        mut headers: Headers,
         message: Value,
     ) -> Result<usize, PublishError> {
         self.check_publish(&topic)?;
+        if let Some(trace) = current_trace() {
+            trace.write_headers(&mut headers);
+        }
         if let Some(up) = self.router.upstream.get() {
             return up.publish(bus, topic, headers, message);
         }
@@ -80,10 +86,13 @@ impl Endpoint {
         &self,
         bus: &str,
         topic: Topic,
-        headers: Headers,
+        mut headers: Headers,
         message: Value,
     ) -> impl std::future::Future<Output = Result<usize, PublishError>> + Send + 'static {
         use futures::future::{Either, ready};
+        if let Some(trace) = current_trace() {
+            trace.write_headers(&mut headers);
+        }
         // In-process the answer is known now; through the bridge it is awaited.
         let Some(up) = self.router.upstream.get() else {
             return Either::Left(ready(self.publish(bus, topic, headers, message)));
@@ -102,9 +111,10 @@ impl Endpoint {
     /// Checks `authz.json`'s publish protection for this endpoint's identity.
     fn check_publish(&self, topic: &Topic) -> Result<(), PublishError> {
         match self.authority() {
-            Some(auth) => auth
-                .check_publish(&self.identity, topic.as_str())
-                .map_err(|e| PublishError::Unauthorized(e.to_string())),
+            Some(auth) => auth.check_publish(&self.identity, topic.as_str()).map_err(|e| {
+                self.router.refused();
+                PublishError::Unauthorized(e.to_string())
+            }),
             None => Ok(()),
         }
     }
@@ -129,8 +139,10 @@ impl Endpoint {
         overflow: OverflowPolicy,
     ) -> Result<(), SubscribeError> {
         if let Some(auth) = self.authority() {
-            auth.check_subscribe(&self.identity, prefix)
-                .map_err(|e| SubscribeError::Unauthorized(e.to_string()))?;
+            auth.check_subscribe(&self.identity, prefix).map_err(|e| {
+                self.router.refused();
+                SubscribeError::Unauthorized(e.to_string())
+            })?;
         }
         self.router.subscribe(peer, mailbox, bus, prefix, id, overflow)?;
         if let Some(up) = self.router.upstream.get() {
@@ -157,27 +169,42 @@ impl Endpoint {
             method: method.to_owned(),
             args: args.into_args(),
             timeout: self.rpc_timeout,
+            trace: current_trace(),
         }
     }
 
     pub(crate) fn notify(&self, peer: &str, method: &str, args: impl IntoArgs) -> Result<(), RpcError> {
+        self.notify_traced(peer, method, args, current_trace())
+    }
+
+    /// [`notify`](Self::notify) as part of `trace`.
+    pub(crate) fn notify_traced(
+        &self,
+        peer: &str,
+        method: &str,
+        args: impl IntoArgs,
+        trace: Option<TraceContext>,
+    ) -> Result<(), RpcError> {
         let args = args.into_args().map_err(|e| invalid_args(method, e))?;
         if let Some(auth) = self.authority() {
             let params = self.router.param_names(peer, method);
-            auth.check_call(&self.identity, peer, method, &args, &params)?;
+            auth.check_call(&self.identity, peer, method, &args, &params)
+                .inspect_err(|_| self.router.refused())?;
         }
         if let Some(up) = self.router.upstream.get() {
-            return up.notify(peer, method, args);
+            return up.notify(peer, method, args, trace);
         }
         let mailbox = self.router.mailbox(peer).ok_or_else(|| RpcError::UnknownPeer {
             peer: peer.to_owned(),
         })?;
+        mailbox.cells.called();
         mailbox
             .deliver(Envelope::Request(Box::new(Request {
                 sender: self.identity.clone(),
                 method: method.to_owned(),
                 args,
                 reply: None,
+                trace,
             })))
             .map_err(|_| RpcError::PeerStopped {
                 peer: peer.to_owned(),
@@ -266,9 +293,17 @@ pub struct RpcCall {
     method: String,
     args: Result<Args, ValueError>,
     timeout: Duration,
+    trace: Option<TraceContext>,
 }
 
 impl RpcCall {
+    /// Sends the request as part of `trace` (a W3C trace context). Default: the trace of
+    /// what the calling handler handles, if it was traced (see [`crate::core::trace`]).
+    pub fn trace(mut self, trace: Option<TraceContext>) -> Self {
+        self.trace = trace;
+        self
+    }
+
     /// Sets the deadline (default 30 s, or the platform's configured default).
     pub fn timeout(mut self, timeout: Duration) -> Self {
         self.timeout = timeout;
@@ -291,41 +326,58 @@ impl RpcCall {
             method,
             args,
             timeout,
+            trace,
         } = self;
         let args = args.map_err(|e| invalid_args(&method, e))?;
         if let Some(auth) = endpoint.authority() {
             let params = endpoint.router.param_names(&peer, &method);
-            auth.check_call(&endpoint.identity, &peer, &method, &args, &params)?;
+            auth.check_call(&endpoint.identity, &peer, &method, &args, &params)
+                .inspect_err(|_| endpoint.router.refused())?;
         }
+        let mut callee = None;
         let rx = if let Some(up) = endpoint.router.upstream.get() {
-            up.call(&peer, &method, args)?
+            up.call(&peer, &method, args, trace)?
         } else {
             let Some(mailbox) = endpoint.router.mailbox(&peer) else {
                 return Err(RpcError::UnknownPeer { peer });
             };
+            let sampled = mailbox.cells.called();
+            let watch = Stopwatch::start(sampled, endpoint.router.instrumentation.get().is_some());
             let (tx, rx) = oneshot::channel();
             let request = Envelope::Request(Box::new(Request {
                 sender: endpoint.identity.clone(),
                 method: method.clone(),
                 args,
                 reply: Some(tx),
+                trace,
             }));
             if mailbox.deliver(request).is_err() {
                 return Err(RpcError::PeerStopped { peer });
             }
+            callee = Some((mailbox, watch));
             rx
         };
         let sleep = endpoint.clock.sleep(timeout);
+        let router = endpoint.router;
         Ok(async move {
-            match select(rx, sleep).await {
+            let result = match select(rx, sleep).await {
                 Either::Left((Ok(reply), _)) => reply,
-                Either::Left((Err(_), _)) => Err(RpcError::PeerStopped { peer }),
+                Either::Left((Err(_), _)) => Err(RpcError::PeerStopped { peer: peer.clone() }),
                 Either::Right(_) => Err(RpcError::Timeout {
-                    peer,
+                    peer: peer.clone(),
                     method,
                     timeout,
                 }),
+            };
+            if let Some((mailbox, watch)) = callee {
+                if let Err(e) = &result {
+                    mailbox.cells.failed(e);
+                }
+                if let (Some(elapsed), Some(i)) = (watch.elapsed(), router.instrumentation()) {
+                    i.rpc_round_trip(&peer, elapsed);
+                }
             }
+            result
         })
     }
 }

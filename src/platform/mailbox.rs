@@ -18,9 +18,10 @@ use parking_lot::Mutex;
 use tokio::sync::oneshot;
 
 use crate::agent::ConfigUpdate;
-use crate::core::{Args, Identity, Publication, RpcError, Value};
+use crate::core::{Args, Identity, Publication, RpcError, TraceContext, Value};
 use crate::platform::backpressure::{MailboxStats, OverflowPolicy};
 use crate::platform::clock::TimerId;
+use crate::platform::counters::{AgentCells, AgentCounters};
 
 /// An RPC request in flight.
 pub(crate) struct Request {
@@ -29,6 +30,8 @@ pub(crate) struct Request {
     pub(crate) args: Args,
     /// `None` for a notification (no reply expected).
     pub(crate) reply: Option<oneshot::Sender<Result<Value, RpcError>>>,
+    /// The caller's trace context, if it was traced.
+    pub(crate) trace: Option<TraceContext>,
 }
 
 /// A peer joining or leaving the platform.
@@ -134,6 +137,8 @@ struct MailboxState {
     dropped_oldest: u64,
     dropped_newest: u64,
     disconnected: u64,
+    /// Publications queued.
+    delivered: u64,
 }
 
 /// What a publication delivery did.
@@ -157,12 +162,14 @@ pub(crate) struct Mailbox {
     state: Mutex<MailboxState>,
     waker: OnceLock<Box<dyn Fn() + Send + Sync>>,
     activity: Option<Arc<Activity>>,
+    /// The owner's counters (handler runs, calls to it...).
+    pub(crate) cells: Arc<AgentCells>,
 }
 
 impl Mailbox {
     /// A mailbox holding at most `capacity` publications (other envelopes are not
     /// bounded: RPC requests are bounded by their callers, who wait for the reply).
-    pub(crate) fn new(activity: Option<Arc<Activity>>, capacity: usize) -> Self {
+    pub(crate) fn new(activity: Option<Arc<Activity>>, capacity: usize, cells: Arc<AgentCells>) -> Self {
         Mailbox {
             state: Mutex::new(MailboxState {
                 urgent: VecDeque::new(),
@@ -174,9 +181,11 @@ impl Mailbox {
                 dropped_oldest: 0,
                 dropped_newest: 0,
                 disconnected: 0,
+                delivered: 0,
             }),
             waker: OnceLock::new(),
             activity,
+            cells,
         }
     }
 
@@ -268,6 +277,7 @@ impl Mailbox {
             Envelope::Publication { .. } => {
                 st.queue.push_back(envelope);
                 st.publications += 1;
+                st.delivered += 1;
             }
             _ => st.queue.push_back(envelope),
         }
@@ -313,6 +323,15 @@ impl Mailbox {
             dropped_oldest: st.dropped_oldest,
             dropped_newest: st.dropped_newest,
             disconnected: st.disconnected,
+        }
+    }
+
+    /// The owner's counters.
+    pub(crate) fn counters(&self) -> AgentCounters {
+        let delivered = self.state.lock().delivered;
+        AgentCounters {
+            deliveries: delivered,
+            ..self.cells.read()
         }
     }
 

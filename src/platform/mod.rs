@@ -11,11 +11,13 @@
 //! | [`supervision`] | OTP-style supervisors: child specs, strategies, restart limits, backoff |
 //! | [`backpressure`] | bounded mailboxes and per-subscription overflow policies |
 //! | [`clock`] | the single clock behind every timer, real or virtual |
+//! | [`counters`] | hot-path counters, and the [`Instrumentation`](counters::Instrumentation) seam for sampled timings |
 //! | `mailbox` | per-agent data queues with idle-to-busy wake-ups |
 //! | [`service`] | the seam capabilities plug in through ([`PlatformService`](service::PlatformService)) |
 
 pub mod backpressure;
 pub mod clock;
+pub mod counters;
 pub(crate) mod endpoint;
 pub(crate) mod mailbox;
 pub mod router;
@@ -139,6 +141,7 @@ pub struct PlatformBuilder {
     agent_isolation: Option<crate::control::isolation::UidRange>,
     agent_data_only_writable: bool,
     plugged: Vec<ServiceSlot>,
+    instrumentation: Option<Arc<dyn counters::Instrumentation>>,
 }
 
 /// A [`PlatformService`](service::PlatformService) waiting in a builder (clones of the
@@ -188,6 +191,7 @@ impl Default for PlatformBuilder {
             agent_isolation: None,
             agent_data_only_writable: false,
             plugged: Vec::new(),
+            instrumentation: None,
         }
     }
 }
@@ -381,6 +385,15 @@ impl PlatformBuilder {
         self
     }
 
+    /// Sends the platform's sampled timings (handler run times, RPC round trips,
+    /// config-store `fsync`s) to `instrumentation` (see [`counters`]): the metrics
+    /// module's `Metrics`, or the host's own. A plugged service may attach one while it
+    /// binds ([`BindContext::instrument`](service::BindContext::instrument)); this one wins.
+    pub fn instrumentation(mut self, instrumentation: impl counters::Instrumentation) -> Self {
+        self.instrumentation = Some(Arc::new(instrumentation));
+        self
+    }
+
     fn check_agent_settings(&self) -> Result<(), PlatformError> {
         let invalid = |e: &dyn std::fmt::Display| PlatformError::AgentSettings(e.to_string());
         self.agent_budget.validate().map_err(|e| invalid(&e))?;
@@ -419,7 +432,7 @@ impl PlatformBuilder {
     }
 
     /// Starts the platform threads and core services.
-    pub async fn start(self) -> Result<Platform, PlatformError> {
+    pub async fn start(mut self) -> Result<Platform, PlatformError> {
         Identity::new(&self.instance_name).map_err(PlatformError::InstanceName)?;
         self.check_agent_settings()?;
         if let Some(home) = &self.home {
@@ -467,16 +480,22 @@ impl PlatformBuilder {
                 }
             }))
         };
+        let mut instrumentation = self.instrumentation.take();
         if let Some(key) = &server_key {
             let ctx = service::BindContext {
                 home: self.home.as_deref(),
                 instance_name: &self.instance_name,
                 server_key: key,
                 authority: authority.as_ref(),
+                instrumentation: instrumentation
+                    .take()
+                    .map(std::cell::OnceCell::from)
+                    .unwrap_or_default(),
             };
             for service in &mut plugged {
                 service.bind(&ctx).map_err(PlatformError::Service)?;
             }
+            instrumentation = ctx.instrumentation.into_inner();
         }
         let addresses: Vec<BridgeAddress> = listeners.iter().map(|l| l.address()).collect();
         let control = match (&self.home, self.control) {
@@ -542,6 +561,9 @@ impl PlatformBuilder {
         };
         if let Some(auth) = &authority {
             let _ = endpoint.router.auth.set(auth.clone());
+        }
+        if let Some(i) = instrumentation {
+            let _ = endpoint.router.instrumentation.set(i);
         }
         let shutdown_timeout = self.shutdown_timeout;
         let heartbeat = self.heartbeat;
@@ -895,10 +917,27 @@ impl Platform {
         self.inner.rt.endpoint.router.subscriptions(prefix)
     }
 
+    /// How many subscriptions the platform holds, on every bus (without listing them).
+    pub fn subscription_count(&self) -> usize {
+        self.inner.rt.endpoint.router.subscription_count()
+    }
+
     /// The mailbox counters of a connected agent: queued, capacity, and publications
     /// dropped by each overflow policy.
     pub fn mailbox_stats(&self, identity: &str) -> Option<MailboxStats> {
         self.inner.rt.endpoint.router.mailbox_stats(identity)
+    }
+
+    /// The counters of a connected agent: its handler runs, panics, deliveries, and the
+    /// RPC calls made to it (see [`counters`]).
+    pub fn agent_counters(&self, identity: &str) -> Option<counters::AgentCounters> {
+        self.inner.rt.endpoint.router.agent_counters(identity)
+    }
+
+    /// The platform's counters: publishes, authorization refusals, the bridge's traffic,
+    /// config-store writes (see [`counters`]).
+    pub fn counters(&self) -> counters::PlatformCounters {
+        self.inner.rt.endpoint.router.counters.read()
     }
 
     /// A platform fact, as [`AgentContext::query`](crate::AgentContext::query).

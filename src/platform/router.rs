@@ -16,6 +16,7 @@ use smallvec::SmallVec;
 
 use crate::core::{Headers, Identity, Publication, SubscriptionIndex, Topic, TopicError, Value};
 use crate::platform::backpressure::{MailboxStats, OverflowPolicy};
+use crate::platform::counters::{self, AgentCells, AgentCounters, Instrumentation, PlatformCells};
 use crate::platform::mailbox::{Activity, Delivered, Envelope, Mailbox, PeerEvent};
 
 /// A connected peer.
@@ -84,6 +85,12 @@ pub(crate) struct Router {
     /// Told when an agent's process exits (transports that cannot see a connection end
     /// at once drop the peer then).
     exit_hooks: Mutex<Vec<ExitHook>>,
+    /// The platform's counters (see [`crate::platform::counters`]).
+    pub(crate) counters: PlatformCells,
+    /// Each identity's counters, kept across its connections.
+    agent_cells: DashMap<Identity, Arc<AgentCells>>,
+    /// Where sampled timings go, if anywhere.
+    pub(crate) instrumentation: std::sync::OnceLock<Arc<dyn Instrumentation>>,
 }
 
 /// A function told the identity of an agent whose process exited.
@@ -113,7 +120,39 @@ impl Router {
             auth: std::sync::OnceLock::new(),
             upstream: std::sync::OnceLock::new(),
             exit_hooks: Mutex::new(Vec::new()),
+            counters: PlatformCells::default(),
+            agent_cells: DashMap::new(),
+            instrumentation: std::sync::OnceLock::new(),
         }
+    }
+
+    /// The attached instrumentation, if any.
+    #[inline]
+    pub(crate) fn instrumentation(&self) -> Option<&dyn Instrumentation> {
+        self.instrumentation.get().map(|i| &**i)
+    }
+
+    /// A config-store write was made durable in `elapsed`.
+    pub(crate) fn config_written(&self, elapsed: std::time::Duration) {
+        counters::add(&self.counters.config_writes, 1);
+        if let Some(i) = self.instrumentation() {
+            i.config_fsync(elapsed);
+        }
+    }
+
+    /// Counts a refusal by `authz.json`.
+    pub(crate) fn refused(&self) {
+        counters::add(&self.counters.authz_refusals, 1);
+    }
+
+    /// How many subscriptions there are, on every bus.
+    pub(crate) fn subscription_count(&self) -> usize {
+        self.subscriptions.read().by_peer.values().map(Vec::len).sum()
+    }
+
+    /// The counters of a connected peer.
+    pub(crate) fn agent_counters(&self, identity: &str) -> Option<AgentCounters> {
+        self.peers.get(identity).map(|e| e.mailbox.counters())
     }
 
     /// Registers a function told of every agent process that exits.
@@ -136,7 +175,18 @@ impl Router {
 
     /// A new mailbox wired to this platform's activity counter.
     pub(crate) fn new_mailbox(&self) -> Arc<Mailbox> {
-        Arc::new(Mailbox::new(self.activity.clone(), self.mailbox_capacity))
+        Arc::new(Mailbox::new(
+            self.activity.clone(),
+            self.mailbox_capacity,
+            Default::default(),
+        ))
+    }
+
+    /// A new mailbox for the peer `identity`, whose counters carry on from its earlier
+    /// connections (a restarted agent's panics and calls still count).
+    pub(crate) fn mailbox_for(&self, identity: &Identity) -> Arc<Mailbox> {
+        let cells = self.agent_cells.entry(identity.clone()).or_default().clone();
+        Arc::new(Mailbox::new(self.activity.clone(), self.mailbox_capacity, cells))
     }
 
     /// Adds a peer; fails if the identity is taken. Only the router service calls this.
@@ -389,6 +439,7 @@ impl Router {
         headers: Headers,
         message: Value,
     ) -> usize {
+        counters::add(&self.counters.publishes, 1);
         let publication = Arc::new(Publication {
             sender: sender.clone(),
             bus: bus.to_owned(),

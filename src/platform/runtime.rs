@@ -148,6 +148,7 @@ impl Runtime {
             },
             |r| r.health.clone(),
         );
+        let mailbox = router.mailbox_for(&identity);
         let ctx = AgentContext {
             inner: Arc::new(ContextInner {
                 endpoint: Endpoint {
@@ -155,7 +156,7 @@ impl Runtime {
                     ..self.endpoint.clone()
                 },
                 peer_id,
-                mailbox: router.new_mailbox(),
+                mailbox,
                 agent_type: std::any::TypeId::of::<A>(),
                 descriptor: A::__descriptor(),
                 registry: Default::default(),

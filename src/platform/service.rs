@@ -55,6 +55,7 @@ pub struct BindContext<'a> {
     pub(crate) instance_name: &'a str,
     pub(crate) server_key: &'a KeyPair,
     pub(crate) authority: Option<&'a Arc<Authority>>,
+    pub(crate) instrumentation: std::cell::OnceCell<Arc<dyn crate::platform::counters::Instrumentation>>,
 }
 
 impl BindContext<'_> {
@@ -76,6 +77,13 @@ impl BindContext<'_> {
     /// Whether the platform authenticates peers and applies `authz.json`.
     pub fn auth(&self) -> bool {
         self.authority.is_some()
+    }
+
+    /// Attaches `instrumentation` to the platform (a metrics service does), unless the
+    /// builder was given one or another service attached one first. Returns whether this
+    /// one was attached.
+    pub fn instrument(&self, instrumentation: Arc<dyn crate::platform::counters::Instrumentation>) -> bool {
+        self.instrumentation.set(instrumentation).is_ok()
     }
 }
 

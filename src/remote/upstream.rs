@@ -11,7 +11,7 @@ use tokio::sync::{Notify, oneshot};
 use crate::agent::{ContextError, PublishError};
 use crate::bridge::frame::*;
 use crate::bridge::link::{Outbox, SendError};
-use crate::core::{Args, Headers, Identity, RpcError, Topic, Value};
+use crate::core::{Args, Headers, Identity, RpcError, Topic, TraceContext, Value};
 use crate::platform::backpressure::OverflowPolicy;
 use crate::platform::mailbox::{Delivered, Envelope, Mailbox, Request};
 use crate::platform::router::{PeerEntry, Router};
@@ -204,6 +204,7 @@ impl Upstream {
         peer: &str,
         method: &str,
         args: Args,
+        trace: Option<TraceContext>,
     ) -> Result<oneshot::Receiver<Result<Value, RpcError>>, RpcError> {
         let peer = Identity::new(peer).map_err(|_| RpcError::UnknownPeer {
             peer: peer.to_owned(),
@@ -216,6 +217,7 @@ impl Upstream {
             peer,
             method: method.to_owned(),
             args,
+            trace: WireTrace::of(trace.as_ref()),
         });
         if let Err(e) = self.send(&frame) {
             self.calls.lock().remove(&id);
@@ -230,7 +232,13 @@ impl Upstream {
         Ok(rx)
     }
 
-    pub(crate) fn notify(&self, peer: &str, method: &str, args: Args) -> Result<(), RpcError> {
+    pub(crate) fn notify(
+        &self,
+        peer: &str,
+        method: &str,
+        args: Args,
+        trace: Option<TraceContext>,
+    ) -> Result<(), RpcError> {
         let peer = Identity::new(peer).map_err(|_| RpcError::UnknownPeer {
             peer: peer.to_owned(),
         })?;
@@ -238,6 +246,7 @@ impl Upstream {
             peer,
             method: method.to_owned(),
             args,
+            trace: WireTrace::of(trace.as_ref()),
         });
         self.send(&frame).map_err(|_| not_connected())
     }
@@ -443,11 +452,13 @@ impl Upstream {
                     return Ok(());
                 };
                 let (tx, rx) = oneshot::channel();
+                let trace = WireTrace::context(r.trace.as_ref());
                 let request = Envelope::Request(Box::new(Request {
                     sender: r.peer,
                     method: r.method,
                     args: r.args,
                     reply: Some(tx),
+                    trace,
                 }));
                 if let Err(e) = local.deliver(request) {
                     e.refuse(&self.identity);
@@ -469,11 +480,13 @@ impl Upstream {
             }
             Frame::RpcNotify(n) => {
                 if let Some(local) = local {
+                    let trace = WireTrace::context(n.trace.as_ref());
                     let _ = local.deliver(Envelope::Request(Box::new(Request {
                         sender: n.peer,
                         method: n.method,
                         args: n.args,
                         reply: None,
+                        trace,
                     })));
                 }
             }

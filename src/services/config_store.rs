@@ -64,13 +64,19 @@ impl ConfigStoreService {
     /// look for it meanwhile.
     async fn write<T: Send + 'static>(
         &mut self,
+        ctx: &AgentContext,
         identity: &str,
         f: impl FnOnce(&mut AgentStore) -> Result<T, StoreError> + Send + 'static,
     ) -> Result<T, String> {
         self.store(identity)?;
         let mut store = self.stores.remove(identity).expect("loaded just above");
+        let router = ctx.inner.endpoint.router.clone();
         let (store, result) = tokio::task::spawn_blocking(move || {
+            let started = std::time::Instant::now();
             let result = f(&mut store);
+            if result.is_ok() {
+                router.config_written(started.elapsed());
+            }
             (store, result)
         })
         .await
@@ -149,7 +155,7 @@ impl ConfigStoreService {
         let now = ctx.now();
         let name = config_name.trim().to_owned();
         let change = self
-            .write(&identity, move |s| {
+            .write(ctx, &identity, move |s| {
                 s.set(&config_name, &raw_contents, config_type, now)
             })
             .await?;
@@ -227,7 +233,9 @@ impl ConfigStoreService {
         trigger_callback: Option<bool>,
         send_update: Option<bool>,
     ) -> Result<(), String> {
-        let gone = self.write(&identity, move |s| s.delete(&config_name)).await?;
+        let gone = self
+            .write(ctx, &identity, move |s| s.delete(&config_name))
+            .await?;
         if notify_wanted(trigger_callback, send_update) {
             push(
                 ctx,
@@ -244,7 +252,7 @@ impl ConfigStoreService {
     #[rpc]
     async fn delete_store(&mut self, ctx: &AgentContext, identity: String) -> Result<(), String> {
         let names = self.store(&identity)?.names();
-        self.write(&identity, AgentStore::delete_all).await?;
+        self.write(ctx, &identity, AgentStore::delete_all).await?;
         for name in names {
             let _ = ctx.notify(
                 &identity,

@@ -148,6 +148,16 @@ impl TestPlatformBuilder {
         self
     }
 
+    /// Sends the platform's sampled timings to `instrumentation` (see
+    /// [`PlatformBuilder::instrumentation`]).
+    pub fn instrumentation(
+        mut self,
+        instrumentation: impl crate::platform::counters::Instrumentation,
+    ) -> Self {
+        self.builder = self.builder.instrumentation(instrumentation);
+        self
+    }
+
     /// Starts it. Panics if the platform cannot start (this is a test helper).
     pub async fn start(self) -> TestPlatform {
         let home = tempfile::tempdir().expect("create a temporary VOLTTRON_HOME");
@@ -220,7 +230,7 @@ impl TestPlatform {
     pub fn capture_on(&self, bus: &str, prefix: &str) -> Capture {
         let router = self.platform.inner_router();
         let peer = router.next_peer_id();
-        let mailbox = Arc::new(Mailbox::new(None, usize::MAX));
+        let mailbox = Arc::new(Mailbox::new(None, usize::MAX, Default::default()));
         router
             .subscribe(peer, &mailbox, bus, prefix, 0, OverflowPolicy::DropOldest)
             .expect("a valid capture prefix");

@@ -86,7 +86,7 @@ pub(crate) fn admit(
     }
     let router = ctx.endpoint.router.clone();
     let peer_id = router.next_peer_id();
-    let mailbox = router.new_mailbox();
+    let mailbox = router.mailbox_for(&identity);
     let entry = PeerEntry {
         id: peer_id,
         mailbox: mailbox.clone(),
