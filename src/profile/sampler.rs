@@ -96,3 +96,59 @@ fn sample(slot: SamplerSlot, source: &str, duration: Duration) -> Result<Profile
     });
     Ok(Profile::from_stacks(source, duration, FREQUENCY, stacks))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Arc;
+
+    #[inline(never)]
+    fn sampler_test_spin(stop: &AtomicBool) -> u64 {
+        let mut h = 0u64;
+        while !stop.load(Ordering::Relaxed) {
+            for i in 0..10_000u64 {
+                h = std::hint::black_box(h ^ i).wrapping_mul(31);
+            }
+        }
+        h
+    }
+
+    #[test]
+    fn one_profile_at_a_time_and_its_stacks_are_real() {
+        let held = SamplerSlot::claim("this test").unwrap();
+        let e = profile_process_blocking("this test", Duration::from_secs(1)).unwrap_err();
+        assert!(matches!(e, ProfileError::Busy { .. }), "{e}");
+        assert!(e.to_string().contains("being taken already"), "{e}");
+        drop(held);
+
+        // Spins until the profile is done (the sampler's first start reads this binary's
+        // symbols, which takes a while in a debug build).
+        let stop = Arc::new(AtomicBool::new(false));
+        let spinner = {
+            let stop = stop.clone();
+            std::thread::Builder::new()
+                .name("spinner".into())
+                .spawn(move || sampler_test_spin(&stop))
+                .unwrap()
+        };
+        let profile = profile_process_blocking("this test", Duration::from_secs(1));
+        stop.store(true, Ordering::Relaxed);
+        spinner.join().unwrap();
+        let profile = profile.unwrap();
+        let spins: Vec<&str> = profile.stacks_with("sampler_test_spin").collect();
+        assert!(
+            !spins.is_empty(),
+            "no sample in the busy function ({} samples):\n{}",
+            profile.samples,
+            profile.folded
+        );
+        // Walked from the thread's root: its name, then std's thread start.
+        assert!(
+            spins.iter().all(|l| l.starts_with("spinner;") && l.contains("thread_start")),
+            "{spins:?}"
+        );
+        assert!(profile.samples >= 20, "{} samples in 1 s of a busy thread", profile.samples);
+        // Free again.
+        drop(SamplerSlot::claim("this test").unwrap());
+    }
+}
