@@ -21,7 +21,8 @@ async fn an_agent_process_profiles_itself_for_the_platform_only() {
     assert!(!busy.is_empty(), "spin_checksum is not in the agent's profile:\n{folded}");
     // Walked from the agent thread's start, through its periodic handler.
     assert!(
-        busy.iter().any(|l| l.contains("thread_start") && l.contains("profiled_agent::Busy::work")),
+        busy.iter().any(|l| l.contains("thread_start")
+            && l.contains("<profiled_agent::Busy as volttron::agent::Agent>::__dispatch;work;")),
         "{}",
         busy.join("\n")
     );
