@@ -25,7 +25,9 @@ impl Busy {
     fn work(&mut self) {
         let start = Instant::now();
         while start.elapsed() < Duration::from_millis(600) {
-            self.checksum = self.checksum.wrapping_add(spin_checksum(std::hint::black_box(20_000)));
+            self.checksum = self
+                .checksum
+                .wrapping_add(spin_checksum(std::hint::black_box(20_000)));
         }
     }
 
@@ -39,7 +41,9 @@ impl Busy {
 /// The busy function a profile of this process shows.
 #[inline(never)]
 fn spin_checksum(n: u64) -> u64 {
-    (0..n).fold(0xcbf2_9ce4_8422_2325_u64, |h, i| (h ^ i).wrapping_mul(0x0100_0000_01b3))
+    (0..n).fold(0xcbf2_9ce4_8422_2325_u64, |h, i| {
+        (h ^ i).wrapping_mul(0x0100_0000_01b3)
+    })
 }
 
 fn main() {

@@ -40,7 +40,11 @@ async fn a_profile_needs_the_profile_capability() {
     assert_eq!((profile.source.as_str(), profile.seconds), ("platform", 1));
     assert_eq!(profile.pid, platform.0.id());
     // Bad durations from a caller that may profile: refused with the rule.
-    for bad in [serde_json::json!(0), serde_json::json!(601), serde_json::json!(1.5)] {
+    for bad in [
+        serde_json::json!(0),
+        serde_json::json!(601),
+        serde_json::json!(1.5),
+    ] {
         let e = operator
             .call(IDENTITY, METHOD, (volttron::Value::from(bad.clone()),))
             .await

@@ -24,7 +24,10 @@ fn bad_durations_are_refused_before_the_platform_is_asked() {
         assert!(!o.status.success() && e.contains(wanted), "{args:?}: {e}");
     };
     for seconds in ["-1", "1.5", "ten"] {
-        usage(&["profile", "--seconds", seconds, "-o", out.to_str().unwrap()], "--seconds");
+        usage(
+            &["profile", "--seconds", seconds, "-o", out.to_str().unwrap()],
+            "--seconds",
+        );
     }
     usage(&["profile", "-o", out.to_str().unwrap()], "--seconds");
     usage(&["profile", "--seconds", "1"], "--output");
@@ -40,6 +43,9 @@ fn an_svg_needs_the_flamegraph_feature() {
     let home = Home::with_config("");
     let out = home.temp_dir().join("p.svg");
     let e = home.fails(&["profile", "--seconds", "1", "-o", out.to_str().unwrap()]);
-    assert!(e.contains("the `flamegraph` feature") && e.contains("CDDL-1.0"), "{e}");
+    assert!(
+        e.contains("the `flamegraph` feature") && e.contains("CDDL-1.0"),
+        "{e}"
+    );
     assert!(!out.exists());
 }

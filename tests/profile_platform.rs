@@ -26,7 +26,10 @@ async fn the_platform_profile_has_real_stacks_of_its_busy_code() {
     let platform = home.start_platform();
     let pid = platform.0.id();
     // Off until asked for: no SIGPROF handler in the platform process.
-    assert!(!sigprof_in(pid, "SigCgt:"), "a SIGPROF handler before any profile");
+    assert!(
+        !sigprof_in(pid, "SigCgt:"),
+        "a SIGPROF handler before any profile"
+    );
 
     // Keep the platform's bridge busy with RPCs while it is profiled.
     let conn = home.connect_as("loader").await;
@@ -36,7 +39,9 @@ async fn the_platform_profile_has_real_stacks_of_its_busy_code() {
         tokio::spawn(async move {
             let mut calls = 0u64;
             while !done.load(Ordering::Relaxed) {
-                conn.call("platform.health", "get_platform_health", ()).await.unwrap();
+                conn.call("platform.health", "get_platform_health", ())
+                    .await
+                    .unwrap();
                 calls += 1;
             }
             conn.close().await;
@@ -55,7 +60,11 @@ async fn the_platform_profile_has_real_stacks_of_its_busy_code() {
                 .arg(&out)
                 .output()
                 .unwrap();
-            assert!(o.status.success(), "vctl profile: {}", String::from_utf8_lossy(&o.stderr));
+            assert!(
+                o.status.success(),
+                "vctl profile: {}",
+                String::from_utf8_lossy(&o.stderr)
+            );
             String::from_utf8(o.stdout).unwrap()
         })
         .await
@@ -71,22 +80,32 @@ async fn the_platform_profile_has_real_stacks_of_its_busy_code() {
     let folded = std::fs::read_to_string(&out).unwrap();
     assert!(!folded.is_empty());
     for line in folded.lines() {
-        let (stack, count) = line.rsplit_once(' ').unwrap_or_else(|| panic!("not folded: {line}"));
+        let (stack, count) = line
+            .rsplit_once(' ')
+            .unwrap_or_else(|| panic!("not folded: {line}"));
         assert!(count.parse::<u64>().unwrap() > 0, "{line}");
         assert!(!stack.is_empty(), "{line}");
     }
     assert_eq!(
         summary["samples"],
-        folded.lines().map(|l| l.rsplit_once(' ').unwrap().1.parse::<u64>().unwrap()).sum::<u64>()
+        folded
+            .lines()
+            .map(|l| l.rsplit_once(' ').unwrap().1.parse::<u64>().unwrap())
+            .sum::<u64>()
     );
     // Real stacks: from the thread's start down into the bridge's session code.
     let bridge: Vec<&str> = folded
         .lines()
         .filter(|l| l.contains("volttron::bridge::server"))
         .collect();
-    assert!(!bridge.is_empty(), "no stack through volttron::bridge::server:\n{folded}");
     assert!(
-        bridge.iter().any(|l| l.contains("thread_start") && l.split(';').count() > 10),
+        !bridge.is_empty(),
+        "no stack through volttron::bridge::server:\n{folded}"
+    );
+    assert!(
+        bridge
+            .iter()
+            .any(|l| l.contains("thread_start") && l.split(';').count() > 10),
         "the bridge's stacks are not walked from the thread's start:\n{}",
         bridge.join("\n")
     );

@@ -869,7 +869,11 @@ async fn run(cli: Cli) -> Outcome {
             return volttron::logs::print_log(&ctl.home, agent, level.as_deref(), follow)
                 .map_err(|e| e.to_string());
         }
-        Command::Profile { agent, seconds, output } => {
+        Command::Profile {
+            agent,
+            seconds,
+            output,
+        } => {
             let request = volttron::profile::cli::ProfileRequest::new(seconds, agent, output)
                 .map_err(|e| e.to_string())?;
             let conn = ctl.connect().await?;

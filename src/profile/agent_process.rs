@@ -47,5 +47,7 @@ pub(crate) async fn answer(identity: Identity, caller: Identity, args: Args) -> 
             message: e.to_string(),
             kind: "error".into(),
         })?;
-    crate::to_value(&profile).map_err(|e| RpcError::InvalidReply { message: e.to_string() })
+    crate::to_value(&profile).map_err(|e| RpcError::InvalidReply {
+        message: e.to_string(),
+    })
 }

@@ -47,7 +47,13 @@ impl Profile {
 
     /// The profile of folded text another tool wrote (py-spy's `--format raw`): its lines
     /// merged and sorted, the others (blank, malformed) dropped.
-    pub(crate) fn from_folded(source: &str, pid: u32, duration: Duration, frequency: u32, text: &str) -> Profile {
+    pub(crate) fn from_folded(
+        source: &str,
+        pid: u32,
+        duration: Duration,
+        frequency: u32,
+        text: &str,
+    ) -> Profile {
         let mut merged: BTreeMap<String, u64> = BTreeMap::new();
         for line in text.lines() {
             if let Some((stack, count)) = line.trim_end().rsplit_once(' ')
@@ -62,7 +68,12 @@ impl Profile {
         profile
     }
 
-    fn from_lines(source: &str, duration: Duration, frequency: u32, merged: BTreeMap<String, u64>) -> Profile {
+    fn from_lines(
+        source: &str,
+        duration: Duration,
+        frequency: u32,
+        merged: BTreeMap<String, u64>,
+    ) -> Profile {
         let mut folded = String::new();
         let mut samples = 0;
         for (stack, count) in merged {
@@ -84,9 +95,10 @@ impl Profile {
 
     /// The folded lines whose stack has a frame containing `name`.
     pub fn stacks_with<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a str> + 'a {
-        self.folded
-            .lines()
-            .filter(move |l| l.rsplit_once(' ').is_some_and(|(stack, _)| stack.split(';').any(|f| f.contains(name))))
+        self.folded.lines().filter(move |l| {
+            l.rsplit_once(' ')
+                .is_some_and(|(stack, _)| stack.split(';').any(|f| f.contains(name)))
+        })
     }
 }
 
@@ -113,7 +125,10 @@ mod tests {
                 (s(&["worker", "main", "busy"]), 2),
             ],
         );
-        assert_eq!(p.folded, "worker;main;<[u8, 4] as Debug>::fmt 1\nworker;main;busy 5\n");
+        assert_eq!(
+            p.folded,
+            "worker;main;<[u8, 4] as Debug>::fmt 1\nworker;main;busy 5\n"
+        );
         assert_eq!(p.samples, 6);
         assert_eq!(p.stacks_with("busy").collect::<Vec<_>>(), ["worker;main;busy 5"]);
         assert_eq!(p.stacks_with("nothing").count(), 0);
@@ -121,7 +136,13 @@ mod tests {
 
     #[test]
     fn folded_text_of_other_tools_is_read_line_by_line() {
-        let p = Profile::from_folded("py", 7, Duration::from_secs(1), 100, "a;b 2\n\nnot a line\na;b 1\nc 4\n");
+        let p = Profile::from_folded(
+            "py",
+            7,
+            Duration::from_secs(1),
+            100,
+            "a;b 2\n\nnot a line\na;b 1\nc 4\n",
+        );
         assert_eq!(p.folded, "a;b 3\nc 4\n");
         assert_eq!((p.pid, p.samples), (7, 7));
     }

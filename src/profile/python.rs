@@ -42,7 +42,12 @@ pub fn find_py_spy(interpreter: &Path) -> Result<PathBuf, String> {
 
 /// Profiles the Python agent `agent` (process `pid`, interpreter `interpreter`) for
 /// `duration` with py-spy. Blocks for `duration`: run it on a blocking thread.
-pub fn record_blocking(agent: &str, pid: u32, interpreter: &Path, duration: Duration) -> Result<Profile, ProfileError> {
+pub fn record_blocking(
+    agent: &str,
+    pid: u32,
+    interpreter: &Path,
+    duration: Duration,
+) -> Result<Profile, ProfileError> {
     let py_spy = find_py_spy(interpreter).map_err(|looked_for| ProfileError::PySpyMissing {
         agent: agent.to_owned(),
         looked_for,

@@ -144,10 +144,16 @@ mod tests {
         );
         // Walked from the thread's root: its name, then std's thread start.
         assert!(
-            spins.iter().all(|l| l.starts_with("spinner;") && l.contains("thread_start")),
+            spins
+                .iter()
+                .all(|l| l.starts_with("spinner;") && l.contains("thread_start")),
             "{spins:?}"
         );
-        assert!(profile.samples >= 20, "{} samples in 1 s of a busy thread", profile.samples);
+        assert!(
+            profile.samples >= 20,
+            "{} samples in 1 s of a busy thread",
+            profile.samples
+        );
         // Free again.
         drop(SamplerSlot::claim("this test").unwrap());
     }

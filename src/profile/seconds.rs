@@ -32,15 +32,28 @@ mod tests {
     #[test]
     fn zero_huge_and_fractions_are_refused() {
         assert_eq!(checked_seconds(1).unwrap(), Duration::from_secs(1));
-        assert_eq!(checked_seconds(MAX_SECONDS).unwrap(), Duration::from_secs(MAX_SECONDS));
+        assert_eq!(
+            checked_seconds(MAX_SECONDS).unwrap(),
+            Duration::from_secs(MAX_SECONDS)
+        );
         for bad in [0, MAX_SECONDS + 1, u64::MAX] {
             let e = checked_seconds(bad).unwrap_err();
             assert!(matches!(e, ProfileError::InvalidSeconds { .. }), "{bad}: {e}");
             assert!(e.to_string().contains(&format!("1 to {MAX_SECONDS}")), "{e}");
         }
-        for bad in [crate::Value::from(1.5), crate::Value::from(-1), crate::Value::from("5")] {
-            assert!(matches!(checked_value(&bad), Err(ProfileError::InvalidSeconds { .. })), "{bad:?}");
+        for bad in [
+            crate::Value::from(1.5),
+            crate::Value::from(-1),
+            crate::Value::from("5"),
+        ] {
+            assert!(
+                matches!(checked_value(&bad), Err(ProfileError::InvalidSeconds { .. })),
+                "{bad:?}"
+            );
         }
-        assert_eq!(checked_value(&crate::Value::from(2)).unwrap(), Duration::from_secs(2));
+        assert_eq!(
+            checked_value(&crate::Value::from(2)).unwrap(),
+            Duration::from_secs(2)
+        );
     }
 }

@@ -92,7 +92,12 @@ struct ProfileAgent {
 impl ProfileAgent {
     /// A CPU profile of the platform, or of agent `agent`'s process, over `seconds`.
     #[rpc]
-    async fn cpu(&mut self, ctx: &AgentContext, seconds: Value, agent: Option<String>) -> Result<Profile, String> {
+    async fn cpu(
+        &mut self,
+        ctx: &AgentContext,
+        seconds: Value,
+        agent: Option<String>,
+    ) -> Result<Profile, String> {
         let duration = checked_value(&seconds).map_err(|e| e.to_string())?;
         let profile = match agent {
             None => profile_process("the platform", duration).await.map(|mut p| {
@@ -115,9 +120,11 @@ async fn profile_agent(
     if let Some(interpreter) = python_interpreter(home, agent).await {
         let pid = running_pid(ctx, agent).await?;
         let agent = agent.to_owned();
-        return tokio::task::spawn_blocking(move || super::python::record_blocking(&agent, pid, &interpreter, duration))
-            .await
-            .map_err(|e| ProfileError::Sampler(format!("py-spy's thread failed: {e}")))?;
+        return tokio::task::spawn_blocking(move || {
+            super::python::record_blocking(&agent, pid, &interpreter, duration)
+        })
+        .await
+        .map_err(|e| ProfileError::Sampler(format!("py-spy's thread failed: {e}")))?;
     }
     let not_profilable = |reason: String| ProfileError::NotProfilable {
         agent: agent.to_owned(),

@@ -438,7 +438,8 @@ impl Upstream {
             Frame::RpcRequest(r) if r.method == crate::profile::AGENT_METHOD => {
                 let this = self.clone();
                 tokio::spawn(async move {
-                    let result = crate::profile::agent_process::answer(this.identity.clone(), r.peer, r.args).await;
+                    let result =
+                        crate::profile::agent_process::answer(this.identity.clone(), r.peer, r.args).await;
                     let _ = this.send(&Frame::RpcReply(RpcReply { id: r.id, result }));
                 });
             }

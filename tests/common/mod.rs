@@ -23,9 +23,18 @@ pub(crate) const DEADLINE: Duration = Duration::from_secs(30);
 /// The example agent process `examples/NAME.rs`, built if missing.
 pub(crate) fn example_binary(name: &str) -> PathBuf {
     let exe = std::env::current_exe().unwrap();
-    let path = exe.parent().unwrap().parent().unwrap().join("examples").join(name);
+    let path = exe
+        .parent()
+        .unwrap()
+        .parent()
+        .unwrap()
+        .join("examples")
+        .join(name);
     if !path.exists() {
-        let status = Command::new(env!("CARGO")).args(["build", "--example", name]).status().unwrap();
+        let status = Command::new(env!("CARGO"))
+            .args(["build", "--example", name])
+            .status()
+            .unwrap();
         assert!(status.success());
     }
     path
@@ -266,15 +275,19 @@ impl Home {
             .load(identity)
             .unwrap()
             .unwrap();
-        let serverkey = volttron::auth::keys::PlatformKey::public_key(self.path()).unwrap().unwrap();
-        volttron::remote::Remote::new(volttron::bridge::BridgeAddress::Unix(self.path().join("run/vip.socket")))
-            .identity(identity)
-            .credentials(keys)
-            .serverkey(serverkey)
-            .connect_timeout(DEADLINE)
-            .connect()
-            .await
+        let serverkey = volttron::auth::keys::PlatformKey::public_key(self.path())
             .unwrap()
+            .unwrap();
+        volttron::remote::Remote::new(volttron::bridge::BridgeAddress::Unix(
+            self.path().join("run/vip.socket"),
+        ))
+        .identity(identity)
+        .credentials(keys)
+        .serverkey(serverkey)
+        .connect_timeout(DEADLINE)
+        .connect()
+        .await
+        .unwrap()
     }
 
     /// Where the platform logs (shown when a wait times out).
