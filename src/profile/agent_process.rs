@@ -4,7 +4,7 @@
 //!
 //! | caller | answer |
 //! |--------|--------|
-//! | `platform.profile` (on behalf of a caller it checked for the `profile` capability) | the process's [`Profile`] |
+//! | `platform.profile` (on behalf of a caller it checked for the `profile` capability) | the process's [`Profile`](super::Profile) |
 //! | anyone else | [`RpcError::Unauthorized`]: ask the platform (`vctl profile --agent ID`) |
 //! | a profile of this process already running | an error naming [`ProfileError::Busy`]'s reason |
 

@@ -23,7 +23,7 @@
 //! | a second profile of a process while one runs | [`ProfileError::Busy`] (the service answers its requests in turn) |
 //! | `seconds` 0, above [`MAX_SECONDS`], or not whole | [`ProfileError::InvalidSeconds`], before anything starts |
 //! | py-spy missing | [`ProfileError::PySpyMissing`], with the `pip install` line |
-//! | `-o FILE.svg` | an SVG flame graph drawn from the folded stacks by vctl ([`flamegraph`], feature `flamegraph`: inferno is CDDL-1.0); without the feature [`ProfileError::FlamegraphDisabled`] |
+//! | `-o FILE.svg` | an SVG flame graph drawn from the folded stacks by vctl (`volttron::profile::flamegraph`, feature `flamegraph`: inferno is CDDL-1.0); without the feature [`ProfileError::FlamegraphDisabled`] |
 //!
 //! The output is [folded stacks](Profile): one line per stack, root first, with its
 //! sample count, which every flame graph tool reads. The stacks are real only if the
