@@ -118,6 +118,7 @@
 //! | [`control`] | agent processes: launch, stop escalation, crash restarts, isolation |
 //! | [`resources`] | resource contracts, `/proc` and cgroup monitoring, enforcement, the sandbox |
 //! | `audit` | the security audit of a home: `vctl audit`, the `platform.audit` service and its schedule (feature `audit`) |
+//! | `profile` | CPU profiles on demand of the platform and of agent processes: `vctl profile`, the `platform.profile` service, folded stacks and SVG flame graphs (features `profile`, `flamegraph`) |
 //! | [`services`] | the platform's own agents (`config.store`, `platform.auth`, `platform.health`, `control`) under their supervisor |
 //! | `logs` | structured, rotatable platform logs: JSON lines with the agent's identity, reopen on SIGHUP or size rotation, RFC 5424 syslog, `vctl log`'s reader (feature `logs`) |
 //! | [`testing`] | [`TestPlatform`](testing::TestPlatform): virtual clock, capture, settle |
@@ -146,6 +147,8 @@ pub mod logs;
 #[cfg(feature = "metrics")]
 pub mod metrics;
 pub mod platform;
+#[cfg(feature = "profile")]
+pub mod profile;
 pub mod remote;
 pub mod resources;
 pub mod services;

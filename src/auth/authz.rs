@@ -73,6 +73,10 @@
 //! [`Authz::default`] has this requirement; it protects nothing else. (The platform's own
 //! identities are not checked at all.)
 //!
+//! Likewise every method of the profile service (`platform.profile`, feature `profile`)
+//! requires [`PROFILE`] (`profile`) unless `rpc_method_authorizations["platform.profile"]`
+//! lists the method ([`default_requirement`]): a CPU profile shows what runs, and costs it.
+//!
 //! # Protected topics
 //!
 //! Protected prefixes are VOLTTRON topic prefixes taken level by level (`/`-separated): the
@@ -138,7 +142,8 @@
 //! defined grants nothing, with a warning ([`Authz::warnings`]).
 //!
 //! * **RPC.** A method of an agent is protected only if its `protected_rpcs` lists it
-//!   (every method of `platform.auth` is, but [`AUTH_OPEN_METHODS`]). Calling it needs an RPC
+//!   (every method of `platform.auth` is, but [`AUTH_OPEN_METHODS`], and every method of
+//!   `platform.profile`: grant `platform.profile.cpu`). Calling it needs an RPC
 //!   capability naming `<identity>.<method>`: the exact text, a `/regex/` matched against the
 //!   whole name, or `{"<identity>.<method>": {parameter: value}}` (exact name) whose
 //!   restrictions the arguments satisfy: a `/regex/` value must match a string argument from
@@ -203,6 +208,25 @@ pub const AUTH_MODIFICATIONS: &str = "allow_auth_modifications";
 /// The auth service's identity (`platform.auth`), whose methods require
 /// [`AUTH_MODIFICATIONS`] by default.
 pub const AUTH_SERVICE: &str = "platform.auth";
+
+/// The capability every method of [`PROFILE_SERVICE`] requires unless `authz.json` says
+/// otherwise for that method: a CPU profile shows what the platform runs, and costs it.
+pub const PROFILE: &str = "profile";
+
+/// The profile service's identity (`platform.profile`, feature `profile`), whose methods
+/// require [`PROFILE`] by default.
+pub const PROFILE_SERVICE: &str = "platform.profile";
+
+/// The capability `authz.json` requires by default for `callee`'s `method` when it lists
+/// nothing for it: [`AUTH_MODIFICATIONS`] for the auth service (but
+/// [`AUTH_OPEN_METHODS`]), [`PROFILE`] for the profile service; `None` otherwise.
+pub fn default_requirement(callee: &str, method: &str) -> Option<&'static str> {
+    match callee {
+        AUTH_SERVICE if !AUTH_OPEN_METHODS.contains(&method) => Some(AUTH_MODIFICATIONS),
+        PROFILE_SERVICE => Some(PROFILE),
+        _ => None,
+    }
+}
 
 /// The methods of the auth service that every agent may call whatever `authz.json` says:
 /// VOLTTRON 11 agents call the first three before their own calls, publishes and
@@ -663,8 +687,8 @@ impl Authz {
         if let Some(rules) = &self.v11 {
             // The file names this platform's store and control service as VOLTTRON 11 does.
             let (caller, callee) = (volttron11_identity(caller), volttron11_identity(callee));
-            let protected = rules.is_protected_rpc(callee, method)
-                || (callee == AUTH_SERVICE && !AUTH_OPEN_METHODS.contains(&method));
+            let protected =
+                rules.is_protected_rpc(callee, method) || default_requirement(callee, method).is_some();
             if !protected {
                 return Ok(());
             }
@@ -675,9 +699,10 @@ impl Authz {
         }
         let required: Vec<&str> = match self.rpc.get(callee).and_then(|m| m.get(method)) {
             Some(listed) => listed.iter().map(String::as_str).collect(),
-            None if callee == AUTH_SERVICE && AUTH_OPEN_METHODS.contains(&method) => return Ok(()),
-            None if callee == AUTH_SERVICE => vec![AUTH_MODIFICATIONS],
-            None => return Ok(()),
+            None => match default_requirement(callee, method) {
+                Some(capability) => vec![capability],
+                None => return Ok(()),
+            },
         };
         let grants = self.capabilities(caller);
         for capability in required {
@@ -885,7 +910,7 @@ impl Authz {
         };
         if let Some(rules) = &self.v11 {
             let callee = volttron11_identity(callee);
-            if rules.is_protected_rpc(callee, method) || callee == AUTH_SERVICE {
+            if rules.is_protected_rpc(callee, method) || default_requirement(callee, method).is_some() {
                 return Err(refuse(format!(
                     "{callee}.{method} is protected; '{who}' holds no grant for it"
                 )));
@@ -894,9 +919,10 @@ impl Authz {
         }
         let required: Vec<&str> = match self.rpc.get(callee).and_then(|m| m.get(method)) {
             Some(listed) => listed.iter().map(String::as_str).collect(),
-            None if callee == AUTH_SERVICE && AUTH_OPEN_METHODS.contains(&method) => return Ok(()),
-            None if callee == AUTH_SERVICE => vec![AUTH_MODIFICATIONS],
-            None => return Ok(()),
+            None => match default_requirement(callee, method) {
+                Some(capability) => vec![capability],
+                None => return Ok(()),
+            },
         };
         match required.iter().find(|c| !capabilities.iter().any(|g| g == *c)) {
             Some(missing) => Err(refuse(format!(

@@ -7,6 +7,7 @@
 //! vctl stop meter.1 ; vctl start --tag meters '*'
 //! vctl config get meter.1 config ; vctl rpc call meter.1 echo '"hi"'
 //! vctl subscribe devices/           # until Ctrl-C
+//! vctl profile --agent meter.1 --seconds 10 -o meter.folded
 //! vctl shutdown --platform
 //! ```
 //!
@@ -111,6 +112,19 @@ enum Command {
         /// Only records at this level or above: trace, debug, info, warn, error.
         #[arg(long, value_name = "LEVEL")]
         level: Option<String>,
+    },
+    /// A CPU profile of the platform, or of an agent's process (see volttron::profile):
+    /// folded stacks, or an SVG flame graph when FILE ends in .svg (feature `flamegraph`).
+    Profile {
+        /// The agent (a Rust agent process, or a Python agent: py-spy); default: the platform.
+        #[arg(long, value_name = "ID")]
+        agent: Option<String>,
+        /// How long to sample, 1 to 600.
+        #[arg(long, value_name = "N")]
+        seconds: u64,
+        /// Where to write it.
+        #[arg(short, long, value_name = "FILE")]
+        output: PathBuf,
     },
     /// The installed agents with their process state and health.
     Status {
@@ -855,6 +869,20 @@ async fn run(cli: Cli) -> Outcome {
             return volttron::logs::print_log(&ctl.home, agent, level.as_deref(), follow)
                 .map_err(|e| e.to_string());
         }
+        Command::Profile {
+            agent,
+            seconds,
+            output,
+        } => {
+            let request = volttron::profile::cli::ProfileRequest::new(seconds, agent, output)
+                .map_err(|e| e.to_string())?;
+            let conn = ctl.connect().await?;
+            let profile = request.run(&conn).await;
+            conn.close().await;
+            let (v, text) = request.summary(&profile.map_err(|e| e.to_string())?);
+            ctl.print(&v, || text);
+            return Ok(());
+        }
         _ => {}
     }
     let conn = ctl.connect().await?;
@@ -1061,7 +1089,11 @@ async fn command(ctl: &Ctl, conn: &Connection, command: Command) -> Outcome {
                 }
             }
         }
-        Command::Install(_) | Command::Web(_) | Command::Audit { .. } | Command::Log { .. } => {}
+        Command::Install(_)
+        | Command::Web(_)
+        | Command::Audit { .. }
+        | Command::Log { .. }
+        | Command::Profile { .. } => {}
     }
     Ok(())
 }

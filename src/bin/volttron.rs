@@ -208,6 +208,8 @@ async fn run(
         }
         builder = builder.service(service);
     }
+    // CPU profiles on demand (`platform.profile`); nothing samples until one is asked for.
+    builder = builder.service(volttron::profile::ProfileService::new());
     // The security audit (`platform.audit`), published on `audit-schedule` if set.
     builder = builder
         .service(volttron::audit::AuditService::from_platform_config(&config).map_err(|e| e.to_string())?);

@@ -441,6 +441,17 @@ impl Upstream {
                     );
                 }
             }
+            // A profile of this process (feature `profile`): taken off the agent's thread,
+            // answered by the link, so the agent keeps running while it is sampled.
+            #[cfg(feature = "profile")]
+            Frame::RpcRequest(r) if r.method == crate::profile::AGENT_METHOD => {
+                let this = self.clone();
+                tokio::spawn(async move {
+                    let result =
+                        crate::profile::agent_process::answer(this.identity.clone(), r.peer, r.args).await;
+                    let _ = this.send(&Frame::RpcReply(RpcReply { id: r.id, result }));
+                });
+            }
             Frame::RpcRequest(r) => {
                 let Some(local) = local else {
                     let _ = self.send(&Frame::RpcReply(RpcReply {

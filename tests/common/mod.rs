@@ -20,6 +20,26 @@ use serde_json::Value;
 
 pub(crate) const DEADLINE: Duration = Duration::from_secs(30);
 
+/// The example agent process `examples/NAME.rs`, built if missing.
+pub(crate) fn example_binary(name: &str) -> PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    let path = exe
+        .parent()
+        .unwrap()
+        .parent()
+        .unwrap()
+        .join("examples")
+        .join(name);
+    if !path.exists() {
+        let status = Command::new(env!("CARGO"))
+            .args(["build", "--example", name])
+            .status()
+            .unwrap();
+        assert!(status.success());
+    }
+    path
+}
+
 pub(crate) fn remote_agent_binary() -> PathBuf {
     let exe = std::env::current_exe().unwrap();
     let path = exe
@@ -244,6 +264,30 @@ impl Home {
             );
             std::thread::sleep(Duration::from_millis(50));
         }
+    }
+
+    /// A bridge connection to the running platform as `identity`, an ordinary agent:
+    /// `vctl auth add IDENTITY` makes and approves its key pair (unlike `vctl`'s
+    /// `control.connection`, its calls are checked against `authz.json`).
+    pub(crate) async fn connect_as(&self, identity: &str) -> volttron::remote::Connection {
+        self.ok(&["auth", "add", identity]);
+        let keys = volttron::auth::keys::CredentialStore::new(self.path())
+            .load(identity)
+            .unwrap()
+            .unwrap();
+        let serverkey = volttron::auth::keys::PlatformKey::public_key(self.path())
+            .unwrap()
+            .unwrap();
+        volttron::remote::Remote::new(volttron::bridge::BridgeAddress::Unix(
+            self.path().join("run/vip.socket"),
+        ))
+        .identity(identity)
+        .credentials(keys)
+        .serverkey(serverkey)
+        .connect_timeout(DEADLINE)
+        .connect()
+        .await
+        .unwrap()
     }
 
     /// Where the platform logs (shown when a wait times out).
