@@ -52,6 +52,7 @@
 //! | `web.ws.deliveries_per_s` | same platform: one tungstenite client (a thread of its own, reading as fast as it can) subscribed over `/ws` to `bench/ws/`; the platform handle `platform.publish`es N small messages (`i`, yielding every [`CHUNK`](workloads::CHUNK)), then an end marker; publications the client received (one JSON text frame each) / (first publish to the marker received). The socket's mailbox drops oldest when the client falls behind (the marker, newest, is kept) |
 //! | `web.ws.delivered_ratio` / `web.ws.dropped` | received / N, and N - received (what the mailbox dropped: every publish reached it), in the last run |
 //! | `metrics.scrape_1000_agents_ms` | a platform with 1000 connected agents (no core services): `Metrics::encode` (the snapshot of peers, mailboxes and restarts, and its OpenMetrics text) timed from the driver thread; median of the runs (target <= 20 ms) |
+//! | `tracing.passed_on_ratio` / `tracing.exporter_ratio` | (feature `otel`, only with `--only tracing`) `rpc.inproc.rtt_p50` of the caller's `rtt` handler given a trace (`RpcCall::trace`): without an exporter (the context passed on) / untraced, and with the OTLP/HTTP exporter installed (a client span per call, a server span per handler run, batched to a loopback receiver that answers 200) / untraced, runs interleaved; `tracing.exported_rtt_p50` the traced round trip with the exporter |
 //! | `metrics.overhead_ratio.pubsub_1to1` / `.rpc_rtt_p50` | `pubsub.inproc.1to1` and `rpc.inproc.rtt_p50` on a platform with `volttron::metrics::Metrics` attached (`PlatformBuilder::instrumentation`: sampled handler and RPC timings into histograms; the hot-path counters are kept either way) against one without, runs interleaved: time per message with / without, median of the runs |
 //! | `metrics.overhead_ratio` | the larger of the two (target <= 1.05) |
 //! | `baseline.uds_pingpong_rtt` | `UnixStream::pair`, 8-byte ping-pong between two threads, median round trip (on a VM this swings with idle-vCPU wake-up latency) |
@@ -173,6 +174,68 @@ async fn pubsub_run(rig: &mut Rig, n: u64) -> f64 {
 // ---------------------------------------------------------------------------------------
 // RPC
 // ---------------------------------------------------------------------------------------
+
+/// `tracing.*`: `rpc.inproc.rtt_p50` of a caller whose handler is untraced, traced without
+/// an exporter (the context passed on), and traced with the OTLP exporter installed (a span
+/// per call and per handler run, batched to a loopback receiver), runs interleaved.
+#[cfg(feature = "otel")]
+async fn tracing_exporter(figures: &mut Vec<(&'static str, f64, &'static str)>, s: &Sizes, runs: usize) {
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
+    let receiver = tiny_http::Server::http("127.0.0.1:0").expect("bind the OTLP receiver");
+    let url = format!(
+        "http://{}",
+        receiver.server_addr().to_ip().expect("an IP address")
+    );
+    std::thread::spawn(move || {
+        for request in receiver.incoming_requests() {
+            let _ = request.respond(tiny_http::Response::from_string("{}"));
+        }
+    });
+    let root = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01";
+    let traced_run = |platform: Platform, n: u64| async move {
+        let mut v: Vec<u64> = platform
+            .call("caller", "rtt", (n,))
+            .trace(Some(
+                volttron::core::TraceContext::parse(root, None).expect("root"),
+            ))
+            .timeout(Duration::from_secs(300))
+            .returning()
+            .await
+            .expect("rtt");
+        v.sort_unstable();
+        v[v.len() / 2] as f64 / 1000.0
+    };
+    eprintln!("[perf] tracing.exporter_ratio: warm-up + {runs} runs, untraced / traced / exported");
+    let platform = rpc_platform().await;
+    let (mut plain, mut passed) = (Vec::new(), Vec::new());
+    rpc_run(&platform, s.rpc_calls).await;
+    for _ in 0..runs {
+        plain.push(rpc_run(&platform, s.rpc_calls).await.0);
+        passed.push(traced_run(platform.clone(), s.rpc_calls).await);
+    }
+    // The exporter, from here on for the whole process (OTLP/HTTP protobuf).
+    let otel = volttron::otel::OtelTracing::with_endpoint(&format!("{url}/v1/traces"), "perf")
+        .expect("the exporter");
+    tracing_subscriber::registry().with(otel.layer()).init();
+    otel.install();
+    let mut exported = Vec::new();
+    let mut plain2 = Vec::new();
+    traced_run(platform.clone(), s.rpc_calls).await;
+    for _ in 0..runs {
+        plain2.push(rpc_run(&platform, s.rpc_calls).await.0);
+        exported.push(traced_run(platform.clone(), s.rpc_calls).await);
+    }
+    platform.shutdown().await;
+    otel.shutdown();
+    eprintln!(
+        "[perf] rpc p50 us per run: untraced {plain:.2?}, traced {passed:.2?}; untraced {plain2:.2?}, exported {exported:.2?}"
+    );
+    let ratio = |a: &[f64], b: &[f64]| median(a.iter().zip(b).map(|(x, y)| y / x).collect());
+    figures.push(("tracing.passed_on_ratio", ratio(&plain, &passed), "ratio"));
+    figures.push(("tracing.exporter_ratio", ratio(&plain2, &exported), "ratio"));
+    figures.push(("tracing.exported_rtt_p50", median(exported), "us"));
+}
 
 /// Returns (p50, p99) in microseconds for one run of `n` sequential calls.
 async fn rpc_run(platform: &Platform, n: u64) -> (f64, f64) {
@@ -1140,6 +1203,13 @@ fn main() {
             }
             fan.shutdown().await;
             figures.push(("pubsub.inproc.fanout100", median(f), "deliveries/s"));
+        }
+
+        // Only when asked for by name: it installs a `tracing` subscriber for the rest of
+        // the process.
+        #[cfg(feature = "otel")]
+        if only.iter().any(|p| p.starts_with("tracing")) {
+            tracing_exporter(&mut figures, &s, runs).await;
         }
 
         if want("metrics.overhead_ratio") {

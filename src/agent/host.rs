@@ -176,7 +176,10 @@ impl<A: Agent> AgentHost<A> {
         let kind = invocation.kind();
         let watch = stopwatch(ctx, kind);
         // Current already inside a drained batch; `leave` runs: a panic is caught here.
-        let trace = self.incoming_trace.take();
+        let received = self.incoming_trace.take();
+        let span = super::trace_scope::handler_span(ctx.identity(), kind, received.as_ref());
+        // Inside a span, its context is what the handler passes on.
+        let trace = span.as_ref().map(|s| s.context.clone()).or(received);
         let entered = super::log_scope::enter(&mut self.log_identity);
         let dispatched = super::trace_scope::with(trace.as_ref(), || {
             std::panic::catch_unwind(AssertUnwindSafe(|| agent.__dispatch(ctx, invocation)))
@@ -185,6 +188,7 @@ impl<A: Agent> AgentHost<A> {
         match dispatched {
             Ok(Dispatch::Done(outcome)) => {
                 timed(&self.ctx, kind, &watch);
+                drop(span);
                 self.complete(completion, outcome, actx);
                 false
             }
@@ -193,6 +197,7 @@ impl<A: Agent> AgentHost<A> {
                 let counted = matches!(completion, Completion::Envelope(_));
                 let fut = super::trace_scope::Traced::new(
                     trace,
+                    span,
                     super::log_scope::InScope::new(
                         self.ctx.identity().clone(),
                         AssertUnwindSafe(start(*agent)).catch_unwind(),
@@ -628,7 +633,9 @@ impl<A: Agent> AgentHost<A> {
         };
         let ctx = &self.ctx;
         let watch = stopwatch(ctx, kind);
-        let trace = self.incoming_trace.take();
+        let received = self.incoming_trace.take();
+        let span = super::trace_scope::handler_span(ctx.identity(), kind, received.as_ref());
+        let trace = span.as_ref().map(|s| s.context.clone()).or(received);
         let ran = super::trace_scope::with(trace.as_ref(), || {
             std::panic::catch_unwind(AssertUnwindSafe(|| f(agent, ctx)))
         });

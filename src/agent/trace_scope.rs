@@ -10,13 +10,78 @@
 //!
 //! Nothing is read or written when nothing is traced: the slot is an `Option` swapped
 //! only when a traced envelope is handled.
+//!
+//! A [`SpanFactory`] (the `otel` feature's, installed process-wide with
+//! [`set_span_factory`]) turns traced work into spans: each handler run of a traced
+//! envelope becomes a span, child of the context received, and each call a handler makes
+//! becomes a client span, child of the handler's, whose context the request carries. Without
+//! one, the context is passed on as received.
 
 use std::cell::RefCell;
 use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
-use crate::core::TraceContext;
+use std::sync::OnceLock;
+
+use crate::core::{Identity, TraceContext};
+use crate::platform::counters::HandlerKind;
+
+/// A span in progress: its context (what the work it covers passes on) and whatever keeps
+/// it open (it ends when dropped).
+pub struct ActiveSpan {
+    /// The span's own context: same trace, its span id.
+    pub context: TraceContext,
+    /// Ends the span when dropped.
+    pub guard: Box<dyn Send + Sync>,
+}
+
+impl std::fmt::Debug for ActiveSpan {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ActiveSpan")
+            .field("context", &self.context)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Makes spans of traced work (see the module docs). `None`: no span (the context is
+/// passed on as received).
+pub trait SpanFactory: Send + Sync + 'static {
+    /// A handler run of agent `identity` for an envelope traced with `parent`.
+    fn handler(&self, identity: &Identity, kind: HandlerKind, parent: &TraceContext) -> Option<ActiveSpan>;
+    /// A call from `caller` to `callee`'s `method`, made inside `parent`.
+    fn call(
+        &self,
+        caller: &Identity,
+        callee: &str,
+        method: &str,
+        parent: &TraceContext,
+    ) -> Option<ActiveSpan>;
+}
+
+static SPANS: OnceLock<Box<dyn SpanFactory>> = OnceLock::new();
+
+/// Installs the process's span factory (once; false if one is installed already).
+pub fn set_span_factory(factory: impl SpanFactory) -> bool {
+    SPANS.set(Box::new(factory)).is_ok()
+}
+
+/// The process's span factory, if one is installed.
+#[inline]
+pub(crate) fn spans() -> Option<&'static dyn SpanFactory> {
+    SPANS.get().map(|b| &**b)
+}
+
+/// The span of a handler run for an envelope traced with `trace`, if a factory makes one.
+#[inline]
+pub(crate) fn handler_span(
+    identity: &Identity,
+    kind: HandlerKind,
+    trace: Option<&TraceContext>,
+) -> Option<ActiveSpan> {
+    let (trace, spans) = (trace?, spans()?);
+    spans.handler(identity, kind, trace)
+}
 
 thread_local! {
     static CURRENT: RefCell<Option<TraceContext>> = const { RefCell::new(None) };
@@ -24,15 +89,21 @@ thread_local! {
 
 /// The trace context current on this thread, if any (inside a handler of a traced
 /// publication or request).
+#[inline]
 pub fn current_trace() -> Option<TraceContext> {
     CURRENT.with(|slot| slot.borrow().clone())
 }
 
 /// Runs `f` with `trace` current (nothing to do for `None`), restored even if `f` unwinds.
+#[inline]
 pub(crate) fn with<R>(trace: Option<&TraceContext>, f: impl FnOnce() -> R) -> R {
-    let Some(trace) = trace else {
-        return f();
-    };
+    match trace {
+        None => f(),
+        Some(trace) => with_trace(trace, f),
+    }
+}
+
+fn with_trace<R>(trace: &TraceContext, f: impl FnOnce() -> R) -> R {
     struct Restore(Option<TraceContext>);
     impl Drop for Restore {
         fn drop(&mut self) {
@@ -44,15 +115,21 @@ pub(crate) fn with<R>(trace: Option<&TraceContext>, f: impl FnOnce() -> R) -> R 
     f()
 }
 
-/// A future polled with `trace` current (an async handler of a traced envelope).
+/// A future polled with `trace` current (an async handler of a traced envelope), holding
+/// its span, if any, open until it completes.
 pub(crate) struct Traced<F> {
     trace: Option<TraceContext>,
+    _span: Option<ActiveSpan>,
     inner: F,
 }
 
 impl<F> Traced<F> {
-    pub(crate) fn new(trace: Option<TraceContext>, inner: F) -> Self {
-        Traced { trace, inner }
+    pub(crate) fn new(trace: Option<TraceContext>, span: Option<ActiveSpan>, inner: F) -> Self {
+        Traced {
+            trace,
+            _span: span,
+            inner,
+        }
     }
 }
 

@@ -297,8 +297,43 @@ fn prepare(args: &Args) -> Result<(VolttronHome, PlatformConfig, volttron::logs:
     let home = VolttronHome::resolve(args.volttron_home.clone()).map_err(|e| e.to_string())?;
     home.ensure().map_err(|e| e.to_string())?;
     let file = PlatformConfig::load(home.config_file()).map_err(|e| e.to_string())?;
-    let log = volttron::logs::install(&log_settings(args, &file)?).map_err(|e| e.to_string())?;
+    let log = volttron::logs::install_with(&log_settings(args, &file)?, otel_layer()?)
+        .map_err(|e| e.to_string())?;
     Ok((home, file, log))
+}
+
+/// With the `otel` feature and `OTEL_EXPORTER_OTLP_ENDPOINT` (or `..._TRACES_ENDPOINT`)
+/// set: traced work becomes spans exported over OTLP (see `volttron::otel`).
+#[cfg(feature = "otel")]
+fn otel_layer() -> Result<Option<volttron::logs::ExtraLayer>, String> {
+    use tracing_subscriber::Layer;
+    let wanted = [
+        "OTEL_EXPORTER_OTLP_ENDPOINT",
+        "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
+    ]
+    .iter()
+    .any(|v| std::env::var_os(v).is_some());
+    if !wanted {
+        return Ok(None);
+    }
+    let otel = volttron::otel::OtelTracing::from_env("volttron").map_err(|e| e.to_string())?;
+    otel.install();
+    let layer = otel.layer::<tracing_subscriber::Registry>().with_filter(
+        tracing_subscriber::filter::Targets::new().with_target("volttron::trace", tracing::Level::INFO),
+    );
+    OTEL.with(|slot| *slot.borrow_mut() = Some(otel));
+    Ok(Some(layer.boxed()))
+}
+
+#[cfg(not(feature = "otel"))]
+fn otel_layer() -> Result<Option<volttron::logs::ExtraLayer>, String> {
+    Ok(None)
+}
+
+#[cfg(feature = "otel")]
+thread_local! {
+    /// The exporter, flushed when `main` returns.
+    static OTEL: std::cell::RefCell<Option<volttron::otel::OtelTracing>> = const { std::cell::RefCell::new(None) };
 }
 
 fn main() -> ExitCode {
@@ -317,7 +352,14 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(run(args, home, file, log)) {
+    let result = runtime.block_on(run(args, home, file, log));
+    #[cfg(feature = "otel")]
+    OTEL.with(|slot| {
+        if let Some(otel) = slot.borrow_mut().take() {
+            otel.shutdown();
+        }
+    });
+    match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("volttron: {e}");

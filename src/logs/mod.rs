@@ -148,6 +148,15 @@ impl LogGuard {
 
 /// Sets the global `tracing` subscriber from `settings` (see the module docs).
 pub fn install(settings: &LogSettings) -> Result<LogGuard, LogError> {
+    install_with(settings, None)
+}
+
+/// A layer beside the log output (an OpenTelemetry exporter's), with its own filter: the
+/// log level applies to the log output only.
+pub type ExtraLayer = Box<dyn tracing_subscriber::Layer<tracing_subscriber::Registry> + Send + Sync>;
+
+/// [`install`], with `extra` beside the log output.
+pub fn install_with(settings: &LogSettings, extra: Option<ExtraLayer>) -> Result<LogGuard, LogError> {
     let (writer, file_guard, reopen) = match &settings.file {
         Some(path) => {
             let file = RotatingFile::open(path, settings.max_bytes, settings.keep)?;
@@ -186,11 +195,12 @@ pub fn install(settings: &LogSettings) -> Result<LogGuard, LogError> {
         }
         None => (None, None),
     };
+    let level = LevelFilter::from_level(settings.level);
     tracing_subscriber::registry()
-        .with(LevelFilter::from_level(settings.level))
-        .with(AgentSpans)
-        .with(output)
-        .with(syslog)
+        .with(extra)
+        .with(AgentSpans.with_filter(level))
+        .with(output.with_filter(level))
+        .with(syslog.with_filter(level))
         .try_init()
         .map_err(|_| LogError::AlreadyInstalled)?;
     Ok(LogGuard {

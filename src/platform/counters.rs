@@ -214,10 +214,46 @@ pub struct PlatformCounters {
     pub config_writes: u64,
 }
 
+/// A counter many threads add to: one cache line per shard, each thread adding to its own
+/// shard, so that publishers on different cores do not contend for one line.
+pub(crate) struct ShardedCounter([Shard; SHARDS]);
+
+const SHARDS: usize = 16;
+
+#[repr(align(64))]
+#[derive(Default)]
+struct Shard(AtomicU64);
+
+impl Default for ShardedCounter {
+    fn default() -> Self {
+        ShardedCounter(std::array::from_fn(|_| Shard::default()))
+    }
+}
+
+impl ShardedCounter {
+    /// Adds one, to this thread's shard.
+    #[inline]
+    pub(crate) fn inc(&self) {
+        thread_local! {
+            static SHARD: usize = {
+                static NEXT: AtomicU64 = AtomicU64::new(0);
+                NEXT.fetch_add(1, Relaxed) as usize % SHARDS
+            };
+        }
+        let i = SHARD.with(|i| *i);
+        self.0[i].0.fetch_add(1, Relaxed);
+    }
+
+    /// The sum of the shards.
+    pub(crate) fn get(&self) -> u64 {
+        self.0.iter().map(|s| s.0.load(Relaxed)).sum()
+    }
+}
+
 /// The platform's counter cells (in its routing table).
 #[derive(Default)]
 pub(crate) struct PlatformCells {
-    pub(crate) publishes: AtomicU64,
+    pub(crate) publishes: ShardedCounter,
     pub(crate) authz_refusals: AtomicU64,
     pub(crate) bridge_connections: AtomicU64,
     pub(crate) bridge_handshake_failures: AtomicU64,
@@ -240,7 +276,7 @@ impl PlatformCells {
     pub(crate) fn read(&self) -> PlatformCounters {
         let r = |c: &AtomicU64| c.load(Relaxed);
         PlatformCounters {
-            publishes: r(&self.publishes),
+            publishes: self.publishes.get(),
             authz_refusals: r(&self.authz_refusals),
             bridge_connections: r(&self.bridge_connections),
             bridge_handshake_failures: r(&self.bridge_handshake_failures),
@@ -285,6 +321,19 @@ mod tests {
         assert_eq!(timed, 3);
         assert_eq!(cells.read().runs(HandlerKind::Rpc), TIMING_SAMPLE * 3);
         assert_eq!(cells.read().runs(HandlerKind::Publication), 0);
+    }
+
+    #[test]
+    fn a_sharded_counter_sums_every_threads_adds() {
+        let c = std::sync::Arc::new(ShardedCounter::default());
+        let threads: Vec<_> = (0..20)
+            .map(|_| {
+                let c = c.clone();
+                std::thread::spawn(move || (0..1000).for_each(|_| c.inc()))
+            })
+            .collect();
+        threads.into_iter().for_each(|t| t.join().unwrap());
+        assert_eq!(c.get(), 20_000);
     }
 
     #[test]

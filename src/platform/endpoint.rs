@@ -334,6 +334,11 @@ impl RpcCall {
             auth.check_call(&endpoint.identity, &peer, &method, &args, &params)
                 .inspect_err(|_| endpoint.router.refused())?;
         }
+        // Inside a span factory, the call is a span of its own, child of the caller's.
+        let span = trace
+            .as_ref()
+            .and_then(|t| crate::agent::trace_scope::spans()?.call(&endpoint.identity, &peer, &method, t));
+        let trace = span.as_ref().map(|s| s.context.clone()).or(trace);
         let mut callee = None;
         let rx = if let Some(up) = endpoint.router.upstream.get() {
             up.call(&peer, &method, args, trace)?
@@ -360,6 +365,7 @@ impl RpcCall {
         let sleep = endpoint.clock.sleep(timeout);
         let router = endpoint.router;
         Ok(async move {
+            let _span = span;
             let result = match select(rx, sleep).await {
                 Either::Left((Ok(reply), _)) => reply,
                 Either::Left((Err(_), _)) => Err(RpcError::PeerStopped { peer: peer.clone() }),

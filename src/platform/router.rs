@@ -439,7 +439,7 @@ impl Router {
         headers: Headers,
         message: Value,
     ) -> usize {
-        counters::add(&self.counters.publishes, 1);
+        self.counters.publishes.inc();
         let publication = Arc::new(Publication {
             sender: sender.clone(),
             bus: bus.to_owned(),
