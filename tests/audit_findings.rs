@@ -18,6 +18,9 @@ use volttron::home::install::{InstallSpec, Program, install};
 
 const DEADLINE: Duration = Duration::from_secs(20);
 
+/// `vctl audit`'s exit code for findings at or above `--fail-at`.
+const FINDINGS: i32 = volttron::audit::FINDINGS_EXIT_CODE;
+
 /// `vctl audit --json [args]`: the report and the exit code.
 fn audit(home: &Home, args: &[&str]) -> (Value, i32) {
     let mut all = vec!["audit", "--json"];
@@ -124,7 +127,10 @@ fn a_clean_home_has_nothing_at_or_above_medium_and_exits_zero() {
         finding(&report, "agent-isolation", "agent-isolation-mode is off")["severity"],
         "low"
     );
-    assert_eq!(audit(&home, &["--fail-at", "low"]).1, 1);
+    assert_eq!(audit(&home, &["--fail-at", "low"]).1, FINDINGS);
+    // A bad argument is not a finding: clap's 2, never 3.
+    let bad = home.vctl(&["audit", "--fail-at", "severe"]);
+    assert_eq!(bad.status.code(), Some(2), "{bad:?}");
     // The table says the same.
     let table = home.ok(&["audit"]);
     assert!(
@@ -173,7 +179,7 @@ fn loose_modes_of_the_home_and_its_secrets_are_found_and_the_fixes_work() {
             .unwrap()
             .contains("others may change it")
     );
-    assert_eq!(code, 1, "high findings fail the default --fail-at high");
+    assert_eq!(code, FINDINGS, "high findings fail the default --fail-at high");
     assert_eq!(
         audit(&home, &["--fail-at", "critical"]).1,
         0,
@@ -213,7 +219,7 @@ fn a_config_holding_the_web_secret_and_the_tls_key_are_secrets() {
         findings(&report, "web-tls").is_empty(),
         "https:// is no finding: {report:#}"
     );
-    assert_eq!(code, 1);
+    assert_eq!(code, FINDINGS);
     // Without the secret inside, a readable config is fine.
     std::fs::write(home.path().join("config"), "[volttron]\n").unwrap();
     let (report, _) = audit(&home, &[]);
@@ -241,7 +247,7 @@ fn auth_off_with_a_network_listener_is_critical() {
         findings(&report, "tcp-listener").is_empty(),
         "part of the auth finding"
     );
-    assert_eq!(code, 1);
+    assert_eq!(code, FINDINGS);
 }
 
 #[test]
@@ -255,7 +261,7 @@ fn auth_off_on_loopback_is_high_and_loopback_http_is_info() {
         "high"
     );
     assert_eq!(finding(&report, "web-tls", "loopback only")["severity"], "info");
-    assert_eq!(code, 1);
+    assert_eq!(code, FINDINGS);
 }
 
 #[test]
@@ -340,7 +346,7 @@ fn wildcard_grants_in_volttron11_authz_are_found_by_holder() {
         !report.to_string().contains(r#"$.roles[\"admin\"]"#),
         "the platform's own admin role is no finding: {report:#}"
     );
-    assert_eq!(code, 1);
+    assert_eq!(code, FINDINGS);
 }
 
 #[test]
@@ -371,7 +377,7 @@ fn wildcard_grants_in_this_projects_authz_are_found() {
         finding(&report, "authz-wildcard", "opens approve_authorization")["severity"],
         "high"
     );
-    assert_eq!(code, 1);
+    assert_eq!(code, FINDINGS);
 
     chmod(&home.write("authz.json", "{\"users\": 7}"), 0o600);
     let (report, _) = audit(&home, &[]);
@@ -404,7 +410,7 @@ fn a_known_host_entry_disagreeing_with_the_platform_key_is_found() {
         1,
         "another platform's entry is its own"
     );
-    assert_eq!(code, 1);
+    assert_eq!(code, FINDINGS);
 
     chmod(&home.write("known_hosts", "[1, 2]"), 0o600);
     let (report, _) = audit(&home, &[]);

@@ -26,7 +26,13 @@
 //! | [`AuditService`] (`platform.audit.run`, the schedule) | checked, from the authority | checked |
 //! | `vctl audit` ([`answer_or_run`]) | checked when a platform runs (it asks `platform.audit.run`) | likewise |
 //!
-//! [`AuditReport::exceeds`] decides `vctl audit`'s exit code (`--fail-at`, default high).
+//! [`AuditReport::exceeds`] decides `vctl audit`'s exit code (`--fail-at`, default high):
+//! 0 clean, [`FINDINGS_EXIT_CODE`] (3) for findings at or above it, 1 when the audit could
+//! not run, 2 for bad arguments.
+
+/// `vctl audit`'s exit code when a finding is at or above `--fail-at` (1 is vctl's own
+/// failure: the audit could not run; 2 clap's, for bad arguments).
+pub const FINDINGS_EXIT_CODE: i32 = 3;
 
 mod checks;
 mod report;

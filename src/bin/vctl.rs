@@ -863,7 +863,14 @@ async fn run(cli: Cli) -> Outcome {
             ctl.print(&serde_json::to_value(&report).map_err(|e| e.to_string())?, || {
                 report.to_table()
             });
-            return report.fail_at(fail_at).map_err(|e| e.to_string());
+            if let Err(e) = report.fail_at(fail_at) {
+                // Findings are not an error of vctl's: their own exit code, so that a
+                // fleet's cron tells "found something" from "could not audit" (1).
+                eprintln!("vctl: {e}");
+                let _ = std::io::Write::flush(&mut std::io::stdout());
+                std::process::exit(volttron::audit::FINDINGS_EXIT_CODE);
+            }
+            return Ok(());
         }
         Command::Log { agent, follow, level } => {
             return volttron::logs::print_log(&ctl.home, agent, level.as_deref(), follow)
