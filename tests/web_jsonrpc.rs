@@ -308,3 +308,28 @@ fn the_allow_list_and_authz_rules_decide_who_calls_what() {
     }
     web.shutdown();
 }
+
+#[test]
+fn an_http_traceparent_continues_into_the_agents_handler() {
+    let web = Web::start(Web::config());
+    let admin = web.user_token("root", &["admin", "vui"]);
+    web.thermo("thermo");
+    let tp = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+    let r = web
+        .req("POST", "/jsonrpc")
+        .token(&admin)
+        .header("traceparent", tp)
+        .json(&call(1, "thermo.trace", json!([])))
+        .send()
+        .expect(200);
+    assert_eq!(r.json()["result"], tp);
+    // None, or an invalid one: the handler sees no trace, the call still answers.
+    for header in [None, Some("00-not-a-trace-01")] {
+        let mut req = web.req("POST", "/jsonrpc").token(&admin);
+        if let Some(h) = header {
+            req = req.header("traceparent", h);
+        }
+        let r = req.json(&call(2, "thermo.trace", json!([]))).send().expect(200);
+        assert_eq!(r.json()["result"], Json::Null, "{header:?}");
+    }
+}

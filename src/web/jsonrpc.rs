@@ -48,7 +48,13 @@ pub(crate) async fn handle(
         let fault = Fault::invalid_request("empty batch", "a batch needs at least one call");
         return Ok(HttpResponse::BadRequest().json(to_json(&jsonrpc::response_err(&Value::Null, &fault))));
     }
-    let answers = join_all(elements.into_iter().map(|e| answer(&state, &claims, e))).await;
+    let trace = crate::web::state::http_trace(&req);
+    let answers = join_all(
+        elements
+            .into_iter()
+            .map(|e| answer(&state, &claims, e, trace.clone())),
+    )
+    .await;
     // `Value` serializes as the JSON it stands for: no copy into `serde_json::Value`.
     let answers: Vec<Value> = answers.into_iter().flatten().collect();
     Ok(match (batch, answers.len()) {
@@ -67,13 +73,14 @@ async fn answer(
     state: &WebState,
     claims: &Claims,
     element: Result<RpcMessage, jsonrpc::Invalid>,
+    trace: Option<crate::core::TraceContext>,
 ) -> Option<Value> {
     let (id, method, args) = match element {
         Err(invalid) => return invalid.response(),
         Ok(RpcMessage::Response { .. }) => return None,
         Ok(RpcMessage::Request { id, method, args }) => (id, method, args),
     };
-    let result = call(state, claims, &method, args).await;
+    let result = call(state, claims, &method, args, trace).await;
     let id = id?;
     Some(match result {
         Ok(v) => jsonrpc::response_ok(&id, v),
@@ -81,7 +88,13 @@ async fn answer(
     })
 }
 
-async fn call(state: &WebState, claims: &Claims, method: &str, args: Args) -> Result<Value, Fault> {
+async fn call(
+    state: &WebState,
+    claims: &Claims,
+    method: &str,
+    args: Args,
+    trace: Option<crate::core::TraceContext>,
+) -> Result<Value, Fault> {
     let refused = |e: WebError| Fault::new(UNAUTHORIZED, "unauthorized", e.to_string());
     match method {
         "web.peers" => {
@@ -115,7 +128,7 @@ async fn call(state: &WebState, claims: &Claims, method: &str, args: Args) -> Re
     let (peer, name) = (&method[..at], &method[at + 1..]);
     state.check_call(claims, peer, name).map_err(refused)?;
     state
-        .call(peer, name, args)
+        .call_traced(peer, name, args, trace)
         .await
         .map_err(|e| Fault::from_rpc_error(&e))
 }

@@ -160,6 +160,18 @@ impl WebState {
         self.endpoint.call(peer, method, args).await
     }
 
+    /// [`call`](Self::call) as part of the HTTP request's trace (W3C `traceparent` and
+    /// `tracestate` headers), if it carried a valid one.
+    pub(crate) async fn call_traced(
+        &self,
+        peer: &str,
+        method: &str,
+        args: Args,
+        trace: Option<crate::core::TraceContext>,
+    ) -> Result<Value, RpcError> {
+        self.endpoint.call(peer, method, args).trace(trace).await
+    }
+
     /// The delay a login from `source` must wait before it is answered (failures count up).
     pub(crate) fn login_delay(&self, source: &str) -> std::time::Duration {
         self.failures.lock().delay(source, Instant::now())
@@ -205,4 +217,16 @@ pub(crate) fn header_token(req: &HttpRequest) -> Option<String> {
         Some((t, Source::Header)) => Some(t),
         _ => None,
     }
+}
+
+/// The W3C trace context of an HTTP request's `traceparent` / `tracestate` headers; an
+/// invalid one is ignored (a new trace, as W3C says), an invalid `tracestate` dropped.
+pub(crate) fn http_trace(req: &actix_web::HttpRequest) -> Option<crate::core::TraceContext> {
+    use crate::core::TraceContext;
+    use crate::core::trace::{TRACEPARENT, TRACESTATE};
+    let header = |name: &str| req.headers().get(name).and_then(|v| v.to_str().ok());
+    let parent = header(TRACEPARENT)?;
+    TraceContext::parse(parent, header(TRACESTATE))
+        .or_else(|_| TraceContext::parse(parent, None))
+        .ok()
 }

@@ -441,6 +441,12 @@ impl Thermo {
         self.probe.bumps.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1
     }
 
+    /// The `traceparent` current in this handler, if any.
+    #[rpc]
+    fn trace(&mut self) -> Option<String> {
+        volttron::agent::current_trace().map(|t| t.traceparent().to_owned())
+    }
+
     /// A method worth protecting.
     #[rpc]
     fn poke(&mut self) -> &'static str {
