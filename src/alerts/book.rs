@@ -5,7 +5,7 @@
 //! | rule | behaviour |
 //! |------|-----------|
 //! | dedup | one alert per id (`origin/key`); a report that does not change what was last notified notifies nothing (it counts) |
-//! | resolve | a `GOOD` report of a firing alert notifies `resolved` once; an alert never notified as firing resolves silently |
+//! | resolve | a `GOOD` report of a firing alert notifies `resolved` once, with the severity it fired with (so by the same routes); an alert never notified as firing resolves silently |
 //! | flapping | more than `flap_changes` changes of condition within `flap_window` make the alert `flapping`: notified once; its changes are counted, not notified, until it was still for a whole `flap_window`, when its condition then is notified once |
 //! | silence | a pattern (glob over the id) until a time: matching alerts are tracked but not notified; when the silence ends, an alert whose status differs from what was last notified is notified |
 //! | ack | a firing (or flapping) alert can be acknowledged: it is not repeated; resolving clears the ack |
@@ -163,7 +163,11 @@ impl AlertBook {
             alert.ack = None;
         }
         alert.topic = o.topic;
-        alert.severity = o.severity;
+        // A resolving report (VOLTTRON's GOOD carries no severity) keeps the severity the
+        // alert fired with, so its `resolved` takes the same routes as its `firing`.
+        if o.condition == Condition::Firing {
+            alert.severity = o.severity;
+        }
         alert.context = o.context;
         alert.last_seen = now;
         alert.count += 1;
