@@ -14,7 +14,8 @@
 //! | `silence(pattern, seconds)` | silences the ids matching the glob for that long; returns the [`Silence`] |
 //!
 //! Log and topic sinks are served on the agent's own turn; webhooks and e-mail on the
-//! service's delivery thread.
+//! service's delivery thread. Any peer may call `ack` and `silence`: protect them in
+//! `authz.json` where agents you do not trust share the bus.
 
 use std::sync::Arc;
 use std::time::Duration;
