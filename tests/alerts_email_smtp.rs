@@ -5,7 +5,7 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader, Write};
+use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
@@ -15,10 +15,13 @@ use volttron::alerts::{AlertsService, IDENTITY};
 use volttron::prelude::*;
 use volttron::testing::TestPlatform;
 
-/// An SMTP server that prints each message it accepts as a JSON line, and accepts the
-/// login volttron / s3cret over plain SMTP (a relay on loopback).
+/// An SMTP server that prints each message it accepts as a JSON line and accepts the
+/// login volttron / s3cret: over plain SMTP (a relay on loopback), or, given a certificate
+/// and key, only after STARTTLS (mail and logins before it are refused).
 const SERVER: &str = r#"
-import json, sys
+import json, ssl, sys, warnings
+# aiosmtpd's own use of its deprecated Session.login_data.
+warnings.filterwarnings("ignore", message="Session.login_data")
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
 
@@ -37,8 +40,13 @@ def authenticator(server, session, envelope, mechanism, auth_data):
     ok = isinstance(auth_data, LoginPassword) and auth_data.login == b"volttron" and auth_data.password == b"s3cret"
     return AuthResult(success=ok, handled=False, auth_data=auth_data.login if ok else None)
 
+tls = {}
+if len(sys.argv) > 3:
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(sys.argv[2], sys.argv[3])
+    tls = {"tls_context": context, "require_starttls": True}
 controller = Controller(Handler(), hostname="127.0.0.1", port=int(sys.argv[1]),
-                        authenticator=authenticator, auth_require_tls=False)
+                        authenticator=authenticator, auth_require_tls=bool(tls), **tls)
 controller.start()
 print("READY", flush=True)
 sys.stdin.read()
@@ -74,10 +82,15 @@ struct SmtpServer {
 }
 
 impl SmtpServer {
-    fn start(python: &Path) -> SmtpServer {
+    /// With `tls` (certificate and key files): STARTTLS required.
+    fn start(python: &Path, tls: Option<(&Path, &Path)>) -> SmtpServer {
         let port = common::free_port();
-        let mut child = Command::new(python)
-            .args(["-c", SERVER, &port.to_string()])
+        let mut command = Command::new(python);
+        command.args(["-c", SERVER, &port.to_string()]);
+        if let Some((cert, key)) = tls {
+            command.arg(cert).arg(key);
+        }
+        let mut child = command
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .spawn()
@@ -137,13 +150,7 @@ impl Raiser {
     }
 }
 
-#[tokio::test(flavor = "current_thread")]
-async fn alerts_are_mailed_through_a_real_smtp_server_with_a_login() {
-    let Some(python) = require_aiosmtpd("alerts_are_mailed_through_a_real_smtp_server_with_a_login") else {
-        return;
-    };
-    common::captured_log();
-    let smtp = SmtpServer::start(&python);
+async fn alerts_platform() -> TestPlatform {
     let tp = TestPlatform::builder()
         .services(true)
         .service(AlertsService::new())
@@ -157,14 +164,10 @@ async fn alerts_are_mailed_through_a_real_smtp_server_with_a_login() {
         tokio::task::yield_now().await;
     }
     tp.spawn("hvac.1", Raiser).await.unwrap();
-    let rules = json!({
-        "sinks": {"oncall": {
-            "type": "email", "host": "127.0.0.1", "port": smtp.port, "tls": "none",
-            "username": "volttron", "password": "s3cret",
-            "from": "VOLTTRON <volttron@example.com>", "to": ["oncall@example.com", "ops@example.com"],
-        }},
-        "routes": [{"severity": "critical", "sinks": ["oncall"]}],
-    });
+    tp
+}
+
+async fn set_rules(tp: &TestPlatform, rules: &Json) {
     tp.call(
         "config.store",
         "set_config",
@@ -174,6 +177,25 @@ async fn alerts_are_mailed_through_a_real_smtp_server_with_a_login() {
     .unwrap();
     let listed = Json::from(tp.call(IDENTITY, "list", ()).await.unwrap());
     assert_eq!(listed["rules"]["error"], Json::Null, "{listed}");
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn alerts_are_mailed_through_a_real_smtp_server_with_a_login() {
+    let Some(python) = require_aiosmtpd("alerts_are_mailed_through_a_real_smtp_server_with_a_login") else {
+        return;
+    };
+    common::captured_log();
+    let smtp = SmtpServer::start(&python, None);
+    let tp = alerts_platform().await;
+    let rules = json!({
+        "sinks": {"oncall": {
+            "type": "email", "host": "127.0.0.1", "port": smtp.port, "tls": "none",
+            "username": "volttron", "password": "s3cret",
+            "from": "VOLTTRON <volttron@example.com>", "to": ["oncall@example.com", "ops@example.com"],
+        }},
+        "routes": [{"severity": "critical", "sinks": ["oncall"]}],
+    });
+    set_rules(&tp, &rules).await;
 
     tp.call("hvac.1", "raise", ("low_pressure", true)).await.unwrap();
     tp.settle().await;
@@ -199,5 +221,65 @@ async fn alerts_are_mailed_through_a_real_smtp_server_with_a_login() {
         "{mail}"
     );
     tp.shutdown().await;
-    let _ = std::io::stdout().flush();
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn starttls_verifies_the_server_against_the_configured_ca() {
+    let Some(python) = require_aiosmtpd("starttls_verifies_the_server_against_the_configured_ca") else {
+        return;
+    };
+    common::captured_log();
+    let dir = tempfile::tempdir().unwrap();
+    let ck = rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_owned()]).unwrap();
+    let (cert, key) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
+    std::fs::write(&cert, ck.cert.pem()).unwrap();
+    std::fs::write(&key, ck.signing_key.serialize_pem()).unwrap();
+    let smtp = SmtpServer::start(&python, Some((&cert, &key)));
+    let tp = alerts_platform().await;
+    let mut sink = json!({
+        "type": "email", "host": "127.0.0.1", "port": smtp.port, "tls": "starttls",
+        "username": "volttron", "password": "s3cret",
+        "from": "volttron@example.com", "to": ["oncall@example.com"],
+    });
+    let rules = |sink: &Json| json!({"sinks": {"oncall": sink}, "routes": [{"sinks": ["oncall"]}]});
+
+    // Without the CA, the self-signed server is not trusted: nothing is sent, it is logged.
+    set_rules(&tp, &rules(&sink)).await;
+    tp.call("hvac.1", "raise", ("untrusted", true)).await.unwrap();
+    tp.settle().await;
+    let start = std::time::Instant::now();
+    while !common::log_text().contains("sink \"oncall\" did not take hvac.1/untrusted") {
+        assert!(
+            start.elapsed() < common::DEADLINE,
+            "no delivery error logged:\n{}",
+            common::log_text()
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    assert!(
+        smtp.messages.try_recv().is_err(),
+        "mail went to an untrusted server"
+    );
+    let log = common::log_text();
+    let refusal = log
+        .lines()
+        .find(|l| l.contains("did not take hvac.1/untrusted"))
+        .unwrap();
+    assert!(refusal.to_lowercase().contains("certificate"), "{refusal}");
+
+    // With it: STARTTLS (the server takes no mail without it), then the login.
+    sink["ca"] = json!(cert.to_str().unwrap());
+    set_rules(&tp, &rules(&sink)).await;
+    tp.call("hvac.1", "raise", ("trusted", true)).await.unwrap();
+    tp.settle().await;
+    let mail = smtp.next();
+    assert_eq!(mail["login"], "volttron");
+    assert!(
+        mail["data"]
+            .as_str()
+            .unwrap()
+            .contains("Subject: [firing] critical hvac.1/trusted"),
+        "{mail}"
+    );
+    tp.shutdown().await;
 }

@@ -66,10 +66,17 @@ fn send(target: &Sink, n: &Notification) -> Result<(), String> {
 }
 
 fn post(w: &WebhookSink, n: &Notification) -> Result<(), String> {
-    let agent: ureq::Agent = ureq::Agent::config_builder()
-        .timeout_global(Some(w.timeout))
-        .build()
-        .into();
+    let mut config = ureq::Agent::config_builder().timeout_global(Some(w.timeout));
+    if let Some(ca) = &w.ca {
+        let pem = std::fs::read(ca).map_err(|e| format!("{}: {e}", ca.display()))?;
+        let cert = ureq::tls::Certificate::from_pem(&pem).map_err(|e| format!("{}: {e}", ca.display()))?;
+        config = config.tls_config(
+            ureq::tls::TlsConfig::builder()
+                .root_certs(ureq::tls::RootCerts::new_with_certs(&[cert]))
+                .build(),
+        );
+    }
+    let agent: ureq::Agent = config.build().into();
     let mut request = agent.post(&w.url);
     for (name, value) in &w.headers {
         request = request.header(name, value);
@@ -81,12 +88,29 @@ fn mail(e: &EmailSink, n: &Notification) -> Result<(), String> {
     use lettre::message::header::ContentType;
     use lettre::transport::smtp::SmtpTransport;
     use lettre::transport::smtp::authentication::Credentials;
-    let builder = match e.tls {
-        SmtpTls::None => SmtpTransport::builder_dangerous(&e.host),
-        SmtpTls::Starttls => SmtpTransport::starttls_relay(&e.host).map_err(|e| e.to_string())?,
-        SmtpTls::Tls => SmtpTransport::relay(&e.host).map_err(|e| e.to_string())?,
+    use lettre::transport::smtp::client::{Certificate, CertificateStore, Tls, TlsParameters};
+    let tls = match e.tls {
+        SmtpTls::None => Tls::None,
+        SmtpTls::Starttls | SmtpTls::Tls => {
+            let mut params = TlsParameters::builder(e.host.clone());
+            if let Some(ca) = &e.ca {
+                let pem = std::fs::read(ca).map_err(|err| format!("{}: {err}", ca.display()))?;
+                let cert = Certificate::from_pem(&pem).map_err(|err| format!("{}: {err}", ca.display()))?;
+                params = params
+                    .certificate_store(CertificateStore::None)
+                    .add_root_certificate(cert);
+            }
+            let params = params.build_rustls().map_err(|err| err.to_string())?;
+            match e.tls {
+                SmtpTls::Tls => Tls::Wrapper(params),
+                _ => Tls::Required(params),
+            }
+        }
     };
-    let mut builder = builder.port(e.port).timeout(Some(e.timeout));
+    let mut builder = SmtpTransport::builder_dangerous(&e.host)
+        .port(e.port)
+        .tls(tls)
+        .timeout(Some(e.timeout));
     if let Some((user, password)) = &e.credentials {
         builder = builder.credentials(Credentials::new(user.clone(), password.clone()));
     }

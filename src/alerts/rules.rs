@@ -25,7 +25,8 @@
 //!
 //! | field | meaning | default |
 //! |-------|---------|---------|
-//! | `sinks.<name>` | a webhook (`url` http/https, `timeout`, `headers`), an e-mail (`host`, `port`, `tls`: `none` / `starttls` / `tls`, `username` + `password`, `from`, `to`) or a bus `topic`; `log` always exists | none |
+//! | `sinks.<name>` | a webhook (`url` http/https, `timeout`, `headers`, `ca`), an e-mail (`host`, `port`, `tls`: `none` / `starttls` / `tls`, `username` + `password`, `from`, `to`, `timeout`, `ca`) or a bus `topic`; `log` always exists | none |
+//! | `sinks.<name>.ca` | an absolute path: the PEM certificate (a private CA, a self-signed server) trusted instead of the webpki roots; read when sending | the webpki roots |
 //! | `routes[]` | every route whose conditions all hold sends to its `sinks` (each sink once per notification) | one route: everything to `log` |
 //! | `routes[].severity` | at or above this severity | any |
 //! | `routes[].identity`, `.key`, `.topic` | shell globs (`*`, `?`, `[a-z]`) over the origin, the alert key, the topic | any |
@@ -37,6 +38,7 @@
 //! Durations are humantime's (`90s`, `10m`, `1h 30m`, `2d`). Unknown fields are errors.
 
 use std::collections::BTreeMap;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -121,6 +123,8 @@ pub struct WebhookSink {
     pub timeout: Duration,
     /// Extra request headers.
     pub headers: BTreeMap<String, String>,
+    /// For `https://`: the PEM certificate to trust instead of the webpki roots.
+    pub ca: Option<PathBuf>,
 }
 
 /// E-mail through an SMTP server.
@@ -140,6 +144,8 @@ pub struct EmailSink {
     pub to: Vec<lettre::message::Mailbox>,
     /// The server's deadline.
     pub timeout: Duration,
+    /// For STARTTLS and TLS: the PEM certificate to trust instead of the webpki roots.
+    pub ca: Option<PathBuf>,
 }
 
 impl std::fmt::Debug for EmailSink {
@@ -151,6 +157,7 @@ impl std::fmt::Debug for EmailSink {
             .field("username", &self.credentials.as_ref().map(|c| &c.0))
             .field("from", &self.from.to_string())
             .field("to", &self.to.iter().map(|m| m.to_string()).collect::<Vec<_>>())
+            .field("ca", &self.ca)
             .finish()
     }
 }
@@ -287,6 +294,7 @@ enum RawSink {
         timeout: Option<String>,
         #[serde(default)]
         headers: BTreeMap<String, String>,
+        ca: Option<String>,
     },
     Email {
         host: String,
@@ -298,6 +306,7 @@ enum RawSink {
         from: String,
         to: Vec<String>,
         timeout: Option<String>,
+        ca: Option<String>,
     },
     Topic {
         topic: String,
@@ -439,6 +448,12 @@ fn check_sink(name: &str, raw: RawSink) -> Result<Sink, RulesError> {
         sink: name.to_owned(),
         message,
     };
+    let ca = |ca: Option<String>| match ca {
+        Some(path) if !std::path::Path::new(&path).is_absolute() => {
+            Err(bad(format!("ca {path:?} is not an absolute path")))
+        }
+        other => Ok(other.map(PathBuf::from)),
+    };
     let timeout = |t: Option<String>| match t {
         Some(t) => parse_duration(&format!("sinks.{name}.timeout"), &t),
         None => Ok(Duration::from_secs(10)),
@@ -449,6 +464,7 @@ fn check_sink(name: &str, raw: RawSink) -> Result<Sink, RulesError> {
             url,
             timeout: t,
             headers,
+            ca: c,
         } => {
             if !(url.starts_with("http://") || url.starts_with("https://")) || url.len() < "http://x".len() {
                 return Err(bad(format!("url {url:?} is not an http:// or https:// URL")));
@@ -457,6 +473,7 @@ fn check_sink(name: &str, raw: RawSink) -> Result<Sink, RulesError> {
                 url,
                 timeout: timeout(t)?,
                 headers,
+                ca: ca(c)?,
             })
         }
         RawSink::Email {
@@ -468,6 +485,7 @@ fn check_sink(name: &str, raw: RawSink) -> Result<Sink, RulesError> {
             from,
             to,
             timeout: t,
+            ca: c,
         } => {
             if host.trim().is_empty() {
                 return Err(bad("host is empty".into()));
@@ -496,6 +514,7 @@ fn check_sink(name: &str, raw: RawSink) -> Result<Sink, RulesError> {
                 from: mailbox(&from)?,
                 to: to.iter().map(|t| mailbox(t)).collect::<Result<_, _>>()?,
                 timeout: timeout(t)?,
+                ca: ca(c)?,
             })
         }
         RawSink::Topic { topic } => {
@@ -561,6 +580,12 @@ mod tests {
         assert!(matches!(
             rules(serde_json::json!({"routes": [{"severity": "dire", "sinks": ["log"]}]})),
             Err(RulesError::Shape(_))
+        ));
+        assert!(matches!(
+            rules(
+                serde_json::json!({"sinks": {"w": {"type": "webhook", "url": "https://h/", "ca": "ca.pem"}}})
+            ),
+            Err(RulesError::Sink { .. })
         ));
     }
 }
