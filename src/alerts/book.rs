@@ -11,6 +11,7 @@
 //! | ack | a firing (or flapping) alert can be acknowledged: it is not repeated; resolving clears the ack |
 //! | repeat | with `repeat` set, a firing alert not acknowledged is notified again every `repeat` |
 //! | retention | a resolved alert is forgotten `retention` after its last report |
+//! | capacity | at most [`AlertBook::DEFAULT_CAPACITY`] alerts: a new one past that makes room by forgetting the resolved alert last seen longest ago; with none resolved, firing alerts are all kept (they are what matters) |
 
 use std::collections::{BTreeMap, VecDeque};
 
@@ -116,25 +117,56 @@ impl Alert {
 }
 
 /// Every alert and silence (see the module docs).
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct AlertBook {
     alerts: BTreeMap<String, Alert>,
     silences: Vec<(Glob, Silence)>,
     instance: String,
+    capacity: usize,
 }
 
 impl AlertBook {
+    /// How many alerts a book holds before it forgets resolved ones early.
+    pub const DEFAULT_CAPACITY: usize = 10_000;
+
     /// An empty book for the platform `instance` (named in notifications).
     pub fn new(instance: impl Into<String>) -> Self {
         AlertBook {
+            alerts: BTreeMap::new(),
+            silences: Vec::new(),
             instance: instance.into(),
-            ..Self::default()
+            capacity: Self::DEFAULT_CAPACITY,
+        }
+    }
+
+    /// Holds at most `capacity` alerts (at least 1) before forgetting resolved ones early.
+    pub fn capacity(mut self, capacity: usize) -> Self {
+        self.capacity = capacity.max(1);
+        self
+    }
+
+    /// Forgets the resolved alert last seen longest ago, if the book is full.
+    fn make_room(&mut self) {
+        if self.alerts.len() < self.capacity {
+            return;
+        }
+        let oldest = self
+            .alerts
+            .iter()
+            .filter(|(_, a)| a.status() == AlertStatus::Resolved)
+            .min_by_key(|(_, a)| a.last_seen)
+            .map(|(id, _)| id.clone());
+        if let Some(id) = oldest {
+            self.alerts.remove(&id);
         }
     }
 
     /// Records a report; returns the notification it causes, if any.
     pub fn observe(&mut self, o: Observation, now: DateTime<Utc>, timing: &Timing) -> Option<Notification> {
         let id = o.id();
+        if !self.alerts.contains_key(&id) {
+            self.make_room();
+        }
         let alert = self.alerts.entry(id.clone()).or_insert_with(|| Alert {
             origin: o.origin.clone(),
             key: o.key.clone(),
@@ -391,5 +423,28 @@ mod tests {
             [AlertStatus::Resolved]
         );
         assert!(book.tick(at(103 + 700), &timing).is_empty());
+    }
+
+    #[test]
+    fn a_full_book_forgets_the_oldest_resolved_alert_first() {
+        let timing = Timing::default();
+        let mut book = AlertBook::new("test").capacity(3);
+        let o = |key: &str, c| Observation {
+            key: key.into(),
+            ..obs(c)
+        };
+        book.observe(o("a", Condition::Firing), at(0), &timing);
+        book.observe(o("b", Condition::Firing), at(1), &timing);
+        book.observe(o("b", Condition::Resolved), at(2), &timing);
+        book.observe(o("c", Condition::Firing), at(3), &timing);
+        book.observe(o("d", Condition::Firing), at(4), &timing);
+        let ids: Vec<String> = book.list(at(5)).into_iter().map(|a| a.id).collect();
+        assert_eq!(
+            ids,
+            ["hvac.1/a", "hvac.1/c", "hvac.1/d"],
+            "b, resolved, made room"
+        );
+        book.observe(o("e", Condition::Firing), at(6), &timing);
+        assert_eq!(book.list(at(7)).len(), 4, "firing alerts are all kept");
     }
 }
