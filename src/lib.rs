@@ -122,6 +122,7 @@
 //! | `profile` | CPU profiles on demand of the platform and of agent processes: `vctl profile`, the `platform.profile` service, folded stacks and SVG flame graphs (features `profile`, `flamegraph`) |
 //! | [`services`] | the platform's own agents (`config.store`, `platform.auth`, `platform.health`, `control`) under their supervisor |
 //! | `logs` | structured, rotatable platform logs: JSON lines with the agent's identity, reopen on SIGHUP or size rotation, RFC 5424 syslog, `vctl log`'s reader (feature `logs`) |
+//! | `alerts` | alert management: the `platform.alerts` service (dedup, flapping, silences, acks, heartbeat loss), routing rules in the config store, log / webhook / e-mail / bus sinks, `vctl alerts` (feature `alerts`) |
 //! | [`testing`] | [`TestPlatform`](testing::TestPlatform): virtual clock, capture, settle |
 //!
 //! actix runs underneath but never appears in this API.
@@ -134,6 +135,8 @@
 extern crate self as volttron;
 
 pub mod agent;
+#[cfg(feature = "alerts")]
+pub mod alerts;
 #[cfg(feature = "audit")]
 pub mod audit;
 pub mod auth;

@@ -87,6 +87,9 @@ impl MatchBy {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Alerts of `platform.alerts`: list, acknowledge, silence (see volttron::alerts).
+    #[command(subcommand)]
+    Alerts(volttron::alerts::cli::AlertsCommand),
     /// Audit the home's security (see volttron::audit); fails when a finding is at or
     /// above --fail-at.
     Audit {
@@ -1077,6 +1080,10 @@ async fn command(ctl: &Ctl, conn: &Connection, command: Command) -> Outcome {
                     }
                 }
             }
+        }
+        Command::Alerts(c) => {
+            let (v, text) = volttron::alerts::cli::run(conn, c).await?;
+            ctl.print(&v, || text);
         }
         Command::Peerlist => {
             let peers: Vec<String> = conn.peers().iter().map(|p| p.to_string()).collect();

@@ -213,6 +213,8 @@ async fn run(
     // The security audit (`platform.audit`), published on `audit-schedule` if set.
     builder = builder
         .service(volttron::audit::AuditService::from_platform_config(&config).map_err(|e| e.to_string())?);
+    // Alert management (`platform.alerts`); its rules are its `config` in the config store.
+    builder = builder.service(volttron::alerts::AlertsService::new());
     // This project's own agents: the bridge, on the home's socket file and every
     // `bridge-address`.
     let socket = BridgeAddress::Unix(home.socket_path());
