@@ -192,6 +192,28 @@ fn both_listeners_serve_series_that_promtool_accepts() {
             "identity=\"meter.m\"",
         );
         assert!(rss.is_some_and(|r| r > 100_000.0), "{rss:?}\n{text}");
+        // The admission budget, what the running agents reserve of it, enforcement actions.
+        let budget = sample(&text, "volttron_resources_budget_memory_bytes", "");
+        assert!(budget.is_some_and(|b| b > 0.0), "{budget:?}\n{text}");
+        let reserved = sample(&text, "volttron_resources_reserved_memory_bytes", "");
+        assert!(
+            reserved.is_some_and(|r| r <= budget.unwrap()),
+            "{reserved:?}\n{text}"
+        );
+        assert_eq!(
+            sample(
+                &text,
+                "volttron_resources_enforcement_actions_total",
+                "action=\"terminate\""
+            ),
+            Some(0.0),
+            "{text}"
+        );
+        // The hot-path counters of the installed agent's calls and the bridge's traffic.
+        assert!(
+            sample(&text, "volttron_bridge_connections_total", "").is_some_and(|n| n >= 1.0),
+            "{text}"
+        );
         // OpenMetrics when asked for, as Prometheus asks.
         let (content_type, om) = get(
             url,

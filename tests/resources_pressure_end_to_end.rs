@@ -151,6 +151,15 @@ fn a_cpu_hog_is_left_alone_while_idle_and_terminated_under_cpu_pressure() {
         "{reason}"
     );
     assert!(pid(&hog).is_none(), "not restarted: {hog}");
+    // Counted: the warning and the termination (what `volttron_resources_enforcement_actions_total` reads).
+    let budget: serde_json::Value =
+        serde_json::from_str(home.ok(&["rpc", "call", "control", "resource_budget"]).trim()).unwrap();
+    assert!(budget["actions"]["terminations"].as_u64() >= Some(1), "{budget}");
+    assert!(budget["actions"]["warnings"].as_u64() >= Some(1), "{budget}");
+    assert!(
+        budget["budget"]["cpu_mips"].as_f64().is_some_and(|m| m > 0.0),
+        "{budget}"
+    );
     // The pressure ended with it: the memory hog (over its memory contract, but not the
     // worst) and the polite agent keep running, the polite one with a GOOD heartbeat.
     let polite = home.wait_for("polite", "running and GOOD", |a| {

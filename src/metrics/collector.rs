@@ -211,8 +211,49 @@ impl Collector for SnapshotCollector {
             "Installed agents: the CPU their resource contract reserves, in MIPS.",
             per_process(s, |p| p.reserved_cpu_mips),
         )?;
+        resources(e, s)?;
         hot_paths(e, s)
     }
+}
+
+/// The admission budget, what running agents reserve of it, the enforcement actions.
+fn resources(e: &mut DescriptorEncoder, s: &PlatformSnapshot) -> Result<(), std::fmt::Error> {
+    let Some(r) = &s.resources else {
+        return Ok(());
+    };
+    gauges(
+        e,
+        "volttron_resources_budget_cpu_mips",
+        "CPU agents' contracts may reserve in all (MIPS).",
+        [(vec![], r.budget.cpu_mips)],
+    )?;
+    gauges(
+        e,
+        "volttron_resources_budget_memory_bytes",
+        "Memory agents' contracts may reserve in all.",
+        [(vec![], r.budget.memory_bytes as f64)],
+    )?;
+    gauges(
+        e,
+        "volttron_resources_reserved_cpu_mips",
+        "CPU the running agents' contracts reserve (MIPS); the budget left is budget - reserved.",
+        [(vec![], r.reserved.cpu_mips)],
+    )?;
+    gauges(
+        e,
+        "volttron_resources_reserved_memory_bytes",
+        "Memory the running agents' contracts reserve.",
+        [(vec![], r.reserved.memory_bytes as f64)],
+    )?;
+    counters(
+        e,
+        "volttron_resources_enforcement_actions",
+        "Enforcement actions on agents over their contract under pressure.",
+        [
+            (vec![("action", "warn")], r.actions.warnings),
+            (vec![("action", "terminate")], r.actions.terminations),
+        ],
+    )
 }
 
 /// The counters the platform keeps on its hot paths (see [`crate::platform::counters`]).

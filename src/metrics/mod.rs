@@ -67,6 +67,9 @@
 //! | `volttron_bridge_frames_total{direction}` / `volttron_bridge_bytes_total{direction}` | counter | `in`, `out` |
 //! | `volttron_bridge_keepalive_closes_total` | counter | links closed for silence |
 //! | `volttron_bridge_outbox_full_total` | counter | frames that found an agent's outbox full |
+//! | `volttron_resources_budget_cpu_mips` / `..._memory_bytes` | gauge | what agents' contracts may reserve in all (control service) |
+//! | `volttron_resources_reserved_cpu_mips` / `..._memory_bytes` | gauge | what the running agents reserve (left: budget − reserved) |
+//! | `volttron_resources_enforcement_actions_total{action}` | counter | `warn`, `terminate`: agents over their contract under pressure |
 //! | `volttron_config_store_writes_total` | counter | config-store writes made durable |
 //! | `volttron_config_store_fsync_seconds` | histogram | the time to make each durable |
 //! | `volttron_app_<name>{identity}` | any | an agent's own, through [`AgentContext::metrics`](crate::AgentContext::metrics) (see [`agent`]) |

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use crate::core::{Value, from_value};
 use crate::platform::Platform;
 use crate::platform::counters::{AgentCounters, PlatformCounters};
-use crate::services::control::{AgentRecord, ProcessState};
+use crate::services::control::{AgentRecord, ProcessState, ResourceBudget};
 
 /// How long a scrape waits for the control and health services.
 const SERVICE_DEADLINE: Duration = Duration::from_secs(5);
@@ -69,6 +69,8 @@ pub struct PlatformSnapshot {
     pub agents: BTreeMap<String, AgentSample>,
     /// The platform's hot-path counters.
     pub counters: PlatformCounters,
+    /// The control service's admission budget, reservations and enforcement actions.
+    pub resources: Option<ResourceBudget>,
 }
 
 impl PlatformSnapshot {
@@ -108,6 +110,11 @@ impl PlatformSnapshot {
                 reserved_cpu_mips: record.reservation.as_ref().map(|r| r.cpu_mips),
             });
         }
+        let resources: Option<ResourceBudget> =
+            service_call(platform, crate::services::control::IDENTITY, "resource_budget")
+                .await
+                .and_then(|v| from_value(v).ok())
+                .flatten();
         if let Some(Value::Map(health)) =
             service_call(platform, crate::services::health::IDENTITY, "get_platform_health").await
         {
@@ -132,6 +139,7 @@ impl PlatformSnapshot {
             subscriptions: platform.subscription_count() as u64,
             agents,
             counters: platform.counters(),
+            resources,
         }
     }
 }

@@ -294,6 +294,28 @@ pub(crate) struct ControlService {
     terminated: HashMap<String, String>,
     /// Whether agents get their own cgroups (detected at start).
     cgroups: Option<CgroupSupport>,
+    /// Enforcement actions taken so far.
+    actions: EnforcementCounts,
+}
+
+/// Enforcement actions taken since the platform started.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct EnforcementCounts {
+    /// Warnings to agents over their contract under pressure.
+    pub warnings: u64,
+    /// Agents terminated for it.
+    pub terminations: u64,
+}
+
+/// The admission budget and what running agents reserve of it (`resource_budget`).
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct ResourceBudget {
+    /// What agents' contracts may reserve in all.
+    pub budget: crate::resources::admission::Budget,
+    /// What the running agents' contracts reserve.
+    pub reserved: Reservation,
+    /// Enforcement actions so far.
+    pub actions: EnforcementCounts,
 }
 
 impl ControlService {
@@ -312,6 +334,7 @@ impl ControlService {
             admission: None,
             monitor: None,
             enforcer: None,
+            actions: EnforcementCounts::default(),
             terminated: HashMap::new(),
             cgroups: None,
         }
@@ -376,6 +399,7 @@ impl ControlService {
         for action in enforcer.round(pressure, &agents) {
             match action {
                 Action::Warn { identity, reason } => {
+                    self.actions.warnings += 1;
                     tracing::warn!(agent = identity.as_str(), "{reason}");
                     let _ = ctx.send_alert(
                         &format!("agent_over_contract.{identity}"),
@@ -384,6 +408,7 @@ impl ControlService {
                     );
                 }
                 Action::Terminate { identity, reason } => {
+                    self.actions.terminations += 1;
                     tracing::error!(agent = identity.as_str(), "terminating: {reason}");
                     let _ = ctx.send_alert(
                         &format!("agent_terminated.{identity}"),
@@ -963,6 +988,18 @@ impl ControlService {
     #[rpc]
     fn agent_resources(&mut self, identity: String) -> AgentResources {
         self.resources(&identity)
+    }
+
+    /// The admission budget, what running agents reserve of it, and the enforcement
+    /// actions taken; `None` where contracts are not enforced (no machine facts).
+    #[rpc]
+    fn resource_budget(&mut self) -> Option<ResourceBudget> {
+        let admission = self.admission.as_ref()?;
+        Some(ResourceBudget {
+            budget: admission.budget(),
+            reserved: admission.reserved_total(),
+            actions: self.actions,
+        })
     }
 
     /// The installed agents.

@@ -30,33 +30,18 @@ pub(crate) fn example_binary(name: &str) -> PathBuf {
         .unwrap()
         .join("examples")
         .join(name);
-    if !path.exists() {
-        let status = Command::new(env!("CARGO"))
-            .args(["build", "--example", name])
-            .status()
-            .unwrap();
-        assert!(status.success());
-    }
+    // Always (a no-op when fresh): a stale binary from an older protocol version fails
+    // in ways that say nothing about the test.
+    let status = Command::new(env!("CARGO"))
+        .args(["build", "--example", name])
+        .status()
+        .unwrap();
+    assert!(status.success());
     path
 }
 
 pub(crate) fn remote_agent_binary() -> PathBuf {
-    let exe = std::env::current_exe().unwrap();
-    let path = exe
-        .parent()
-        .unwrap()
-        .parent()
-        .unwrap()
-        .join("examples")
-        .join("remote_agent");
-    if !path.exists() {
-        let status = Command::new(env!("CARGO"))
-            .args(["build", "--example", "remote_agent"])
-            .status()
-            .unwrap();
-        assert!(status.success());
-    }
-    path
+    example_binary("remote_agent")
 }
 
 /// The environment variable that names the VOLTTRON 11 venv's Python (`bash .ci/test`
