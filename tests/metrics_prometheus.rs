@@ -406,7 +406,9 @@ fn a_real_prometheus_scrapes_the_platform() {
             );
             for name in expr.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_')) {
                 if name.starts_with("volttron_") {
-                    let family = name.trim_end_matches("_total");
+                    let family = ["_total", "_bucket", "_count", "_sum"]
+                        .iter()
+                        .fold(name, |n, suffix| n.strip_suffix(suffix).unwrap_or(n));
                     assert!(
                         documented.contains(&format!("`{family}")),
                         "{name} is not documented"
