@@ -250,6 +250,7 @@ async fn the_platform_gives_up_on_a_crash_looping_agent_once(tp: TestPlatform) {
         .filter(|p| p.header("alert_key") == Some(&Value::from("restart_limit")))
         .count();
     assert_eq!(limits, 1, "reported once");
+    assert_eq!(tp.platform().counters().supervisor_give_ups, 1, "counted once");
     // Later time passing does not bring it back or report again.
     tp.advance(Duration::from_secs(600)).await;
     tp.assert_peers(&["bystander"]);

@@ -366,6 +366,12 @@ fn hot_paths(e: &mut DescriptorEncoder, s: &PlatformSnapshot) -> Result<(), std:
     )?;
     counters(
         e,
+        "volttron_supervisor_give_ups",
+        "Times a supervisor gave up on a child over its restart limit (removed, or escalated).",
+        one(p.supervisor_give_ups),
+    )?;
+    counters(
+        e,
         "volttron_config_store_writes",
         "Config-store writes made durable.",
         one(p.config_writes),

@@ -70,6 +70,7 @@
 //! | `volttron_resources_budget_cpu_mips` / `..._memory_bytes` | gauge | what agents' contracts may reserve in all (control service) |
 //! | `volttron_resources_reserved_cpu_mips` / `..._memory_bytes` | gauge | what the running agents reserve (left: budget − reserved) |
 //! | `volttron_resources_enforcement_actions_total{action}` | counter | `warn`, `terminate`: agents over their contract under pressure |
+//! | `volttron_supervisor_give_ups_total` | counter | supervisors giving up on a child over its restart limit |
 //! | `volttron_config_store_writes_total` | counter | config-store writes made durable |
 //! | `volttron_config_store_fsync_seconds` | histogram | the time to make each durable |
 //! | `volttron_app_<name>{identity}` | any | an agent's own, through [`AgentContext::metrics`](crate::AgentContext::metrics) (see [`agent`]) |

@@ -24,6 +24,7 @@
 //! | publishes, authorization refusals | [`PlatformCounters`] | — |
 //! | bridge connections, handshake failures, frames, bytes, keepalive closes, full outboxes | [`PlatformCounters`] | — |
 //! | config-store writes | [`PlatformCounters::config_writes`] | every `fsync` ([`Instrumentation::config_fsync`]) |
+//! | supervisors giving up (restart limit) | [`PlatformCounters::supervisor_give_ups`] | — |
 //!
 //! [`PlatformBuilder::instrumentation`]: crate::PlatformBuilder::instrumentation
 
@@ -212,6 +213,8 @@ pub struct PlatformCounters {
     pub bridge_outbox_full: u64,
     /// Config-store writes made durable (set, delete, edit).
     pub config_writes: u64,
+    /// Times a supervisor gave up: a child over its restart limit, removed or escalated.
+    pub supervisor_give_ups: u64,
 }
 
 /// A counter many threads add to: one cache line per shard, each thread adding to its own
@@ -264,6 +267,7 @@ pub(crate) struct PlatformCells {
     pub(crate) bridge_keepalive_closes: AtomicU64,
     pub(crate) bridge_outbox_full: AtomicU64,
     pub(crate) config_writes: AtomicU64,
+    pub(crate) supervisor_give_ups: AtomicU64,
 }
 
 /// Adds `n` to a counter cell.
@@ -287,6 +291,7 @@ impl PlatformCells {
             bridge_keepalive_closes: r(&self.bridge_keepalive_closes),
             bridge_outbox_full: r(&self.bridge_outbox_full),
             config_writes: r(&self.config_writes),
+            supervisor_give_ups: r(&self.supervisor_give_ups),
         }
     }
 }

@@ -441,6 +441,7 @@ impl SupervisorNode {
                 self.max_restarts, self.period
             );
             tracing::error!(supervisor = self.name, child = name, "{why}");
+            crate::platform::counters::add(&self.rt.endpoint.router.counters.supervisor_give_ups, 1);
             if root {
                 // Give up on this child only; said once.
                 self.restarts.pop_back();
