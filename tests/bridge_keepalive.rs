@@ -239,3 +239,49 @@ async fn an_agent_whose_platform_went_silent_reconnects() {
     assert!(quiet.is_err(), "no further link change: {quiet:?}");
     agent.shutdown().await;
 }
+
+/// Echoes what it is sent.
+struct Echo;
+
+#[volttron::agent]
+impl Echo {
+    #[rpc]
+    fn echo(&mut self, text: String) -> String {
+        text
+    }
+}
+
+#[volttron::test]
+async fn replies_to_a_peer_that_stopped_reading_are_dropped_once_its_outbox_is_full_and_counted() {
+    let home = tempfile::tempdir().unwrap();
+    let platform = Platform::builder()
+        .home(home.path())
+        .agent_threads(1)
+        .start()
+        .await
+        .unwrap();
+    platform.spawn("echo", Echo).await.unwrap();
+    let BridgeAddress::Unix(path) = platform.addresses().remove(0) else {
+        panic!("a unix socket")
+    };
+    // Asks for 48 replies of 1 MiB each and never reads them: the socket's buffers fill,
+    // then the 32 MiB outbox.
+    let mut peer = hello(&path, "stalled").await;
+    let text = "x".repeat(1 << 20);
+    for id in 0..48 {
+        peer.send(Frame::RpcRequest(RpcRequest {
+            id,
+            peer: Identity::new("echo").unwrap(),
+            method: "echo".into(),
+            args: Args::new().arg(text.as_str()),
+            trace: None,
+        }))
+        .await;
+    }
+    wait_until("a reply found the outbox full", || {
+        platform.counters().bridge_outbox_full >= 1
+    })
+    .await;
+    drop(peer);
+    platform.shutdown().await;
+}

@@ -66,7 +66,7 @@
 //! | `volttron_bridge_handshake_failures_total` | counter | connections refused or failed before their session |
 //! | `volttron_bridge_frames_total{direction}` / `volttron_bridge_bytes_total{direction}` | counter | `in`, `out` |
 //! | `volttron_bridge_keepalive_closes_total` | counter | links closed for silence |
-//! | `volttron_bridge_outbox_full_total` | counter | frames that found an agent's outbox full |
+//! | `volttron_bridge_outbox_full_total` | counter | frames dropped: an agent stopped reading and its outbox is full |
 //! | `volttron_resources_budget_cpu_mips` / `..._memory_bytes` | gauge | what agents' contracts may reserve in all (control service) |
 //! | `volttron_resources_reserved_cpu_mips` / `..._memory_bytes` | gauge | what the running agents reserve (left: budget − reserved) |
 //! | `volttron_resources_enforcement_actions_total{action}` | counter | `warn`, `terminate`: agents over their contract under pressure |

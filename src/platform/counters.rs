@@ -209,7 +209,7 @@ pub struct PlatformCounters {
     pub bridge_bytes_out: u64,
     /// Bridge links closed because the peer stopped answering keepalives.
     pub bridge_keepalive_closes: u64,
-    /// Frames that found a bridged agent's outbox full (the agent is disconnected).
+    /// Frames dropped because a bridged agent's outbox was full (it stopped reading).
     pub bridge_outbox_full: u64,
     /// Config-store writes made durable (set, delete, edit).
     pub config_writes: u64,
