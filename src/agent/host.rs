@@ -176,10 +176,9 @@ impl<A: Agent> AgentHost<A> {
         let kind = invocation.kind();
         let watch = stopwatch(ctx, kind);
         // Current already inside a drained batch; `leave` runs: a panic is caught here.
-        let received = self.incoming_trace.take();
-        let span = super::trace_scope::handler_span(ctx.identity(), kind, received.as_ref());
-        // Inside a span, its context is what the handler passes on.
-        let trace = span.as_ref().map(|s| s.context.clone()).or(received);
+        let (trace, span) = super::trace_scope::continued(self.incoming_trace.take(), |f, t| {
+            f.handler(ctx.identity(), kind, t)
+        });
         let entered = super::log_scope::enter(&mut self.log_identity);
         let dispatched = super::trace_scope::with(trace.as_ref(), || {
             std::panic::catch_unwind(AssertUnwindSafe(|| agent.__dispatch(ctx, invocation)))
@@ -633,9 +632,9 @@ impl<A: Agent> AgentHost<A> {
         };
         let ctx = &self.ctx;
         let watch = stopwatch(ctx, kind);
-        let received = self.incoming_trace.take();
-        let span = super::trace_scope::handler_span(ctx.identity(), kind, received.as_ref());
-        let trace = span.as_ref().map(|s| s.context.clone()).or(received);
+        let (trace, _span) = super::trace_scope::continued(self.incoming_trace.take(), |f, t| {
+            f.handler(ctx.identity(), kind, t)
+        });
         let ran = super::trace_scope::with(trace.as_ref(), || {
             std::panic::catch_unwind(AssertUnwindSafe(|| f(agent, ctx)))
         });

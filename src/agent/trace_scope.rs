@@ -72,15 +72,18 @@ pub(crate) fn spans() -> Option<&'static dyn SpanFactory> {
     SPANS.get().map(|b| &**b)
 }
 
-/// The span of a handler run for an envelope traced with `trace`, if a factory makes one.
+/// The context traced work passes on, and its span if a factory made one: inside a span,
+/// the span's own context; else the context received (passed on as it came).
 #[inline]
-pub(crate) fn handler_span(
-    identity: &Identity,
-    kind: HandlerKind,
-    trace: Option<&TraceContext>,
-) -> Option<ActiveSpan> {
-    let (trace, spans) = (trace?, spans()?);
-    spans.handler(identity, kind, trace)
+pub(crate) fn continued(
+    received: Option<TraceContext>,
+    make: impl FnOnce(&dyn SpanFactory, &TraceContext) -> Option<ActiveSpan>,
+) -> (Option<TraceContext>, Option<ActiveSpan>) {
+    let span = received.as_ref().and_then(|t| make(spans()?, t));
+    match &span {
+        Some(s) => (Some(s.context.clone()), span),
+        None => (received, None),
+    }
 }
 
 thread_local! {

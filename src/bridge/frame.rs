@@ -429,9 +429,7 @@ impl WireTrace {
     /// The checked context of a frame's `trace`; an invalid one is dropped.
     pub fn context(trace: Option<&WireTrace>) -> Option<TraceContext> {
         let t = trace?;
-        TraceContext::parse(&t.traceparent, t.tracestate.as_deref())
-            .or_else(|_| TraceContext::parse(&t.traceparent, None))
-            .ok()
+        TraceContext::received(&t.traceparent, t.tracestate.as_deref())
     }
 }
 

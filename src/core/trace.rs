@@ -90,17 +90,23 @@ impl TraceContext {
         })))
     }
 
-    /// The context of `headers` (a publication's), if they carry a valid one; an invalid
-    /// `traceparent` is ignored (W3C: start a new trace), an invalid `tracestate` dropped.
+    /// The context received as `traceparent` and `tracestate` (headers, frames, HTTP), as
+    /// W3C says to take it: an invalid `traceparent` is ignored (`None`: start a new
+    /// trace), an invalid `tracestate` dropped.
+    pub fn received(traceparent: &str, tracestate: Option<&str>) -> Option<TraceContext> {
+        TraceContext::parse(traceparent, tracestate)
+            .or_else(|_| TraceContext::parse(traceparent, None))
+            .ok()
+    }
+
+    /// The context of `headers` (a publication's), if they carry a valid one (see
+    /// [`received`](Self::received)).
     pub fn from_headers(headers: &Headers) -> Option<TraceContext> {
         if headers.is_empty() {
             return None;
         }
         let parent = headers.get(TRACEPARENT)?.as_str()?;
-        let state = headers.get(TRACESTATE).and_then(Value::as_str);
-        TraceContext::parse(parent, state)
-            .or_else(|_| TraceContext::parse(parent, None))
-            .ok()
+        TraceContext::received(parent, headers.get(TRACESTATE).and_then(Value::as_str))
     }
 
     /// Writes `traceparent` (and `tracestate`) into `headers`, unless they carry one.

@@ -335,10 +335,8 @@ impl RpcCall {
                 .inspect_err(|_| endpoint.router.refused())?;
         }
         // Inside a span factory, the call is a span of its own, child of the caller's.
-        let span = trace
-            .as_ref()
-            .and_then(|t| crate::agent::trace_scope::spans()?.call(&endpoint.identity, &peer, &method, t));
-        let trace = span.as_ref().map(|s| s.context.clone()).or(trace);
+        let (trace, span) =
+            crate::agent::trace_scope::continued(trace, |f, t| f.call(&endpoint.identity, &peer, &method, t));
         let mut callee = None;
         let rx = if let Some(up) = endpoint.router.upstream.get() {
             up.call(&peer, &method, args, trace)?

@@ -226,7 +226,5 @@ pub(crate) fn http_trace(req: &actix_web::HttpRequest) -> Option<crate::core::Tr
     use crate::core::trace::{TRACEPARENT, TRACESTATE};
     let header = |name: &str| req.headers().get(name).and_then(|v| v.to_str().ok());
     let parent = header(TRACEPARENT)?;
-    TraceContext::parse(parent, header(TRACESTATE))
-        .or_else(|_| TraceContext::parse(parent, None))
-        .ok()
+    TraceContext::received(parent, header(TRACESTATE))
 }
