@@ -139,6 +139,13 @@ async fn handlers_calls_and_deliveries_are_counted_and_a_sample_is_timed() {
         .await
         .unwrap();
 
+    // Counted without listing them.
+    assert_eq!(
+        tp.platform().subscription_count(),
+        tp.platform().subscriptions("").len()
+    );
+    assert!(tp.platform().subscription_count() >= 1);
+
     let text = metrics.encode(tp.platform()).await;
     // Every RPC run counted (echo x32, fail, stall), one in 16 timed per callee and kind.
     assert_eq!(
@@ -329,4 +336,27 @@ async fn the_bridge_counts_connections_frames_and_bytes() {
     );
     drop(remote);
     p.shutdown().await;
+}
+
+#[volttron::test]
+async fn a_metrics_service_attaches_its_metrics_as_the_instrumentation() {
+    let metrics = Metrics::new();
+    let tp = TestPlatform::builder()
+        .service(volttron::metrics::MetricsService::new(
+            "127.0.0.1:0".parse().unwrap(),
+            metrics.clone(),
+        ))
+        .start()
+        .await;
+    tp.spawn("callee", Callee).await.unwrap();
+    tp.call("callee", "echo", (1,)).await.unwrap();
+    let text = metrics.encode(tp.platform()).await;
+    assert_eq!(
+        get(
+            &text,
+            r#"volttron_agent_handler_seconds_count{identity="callee",kind="rpc"}"#
+        ),
+        1.0,
+        "the first run is timed: {text}"
+    );
 }

@@ -9,7 +9,7 @@
 //!
 //! Timings (handler run times, RPC round trips, config-store `fsync`s) need a clock read
 //! on each side, which costs more than the work they measure on the fastest paths (a clock
-//! read is ≈ 25 ns; a publication delivered and handled ≈ 280 ns). So they are taken only
+//! read is ≈ 25 ns on the development VM; a publication delivered and handled ≈ 200–280 ns). So they are taken only
 //! when an [`Instrumentation`] is attached ([`PlatformBuilder::instrumentation`]) and then
 //! for one run in [`TIMING_SAMPLE`] of each agent's handlers of a kind and one call in
 //! [`TIMING_SAMPLE`] to each callee (every `fsync`: they take milliseconds):
