@@ -150,6 +150,8 @@ pub mod home;
 pub mod logs;
 #[cfg(feature = "metrics")]
 pub mod metrics;
+#[cfg(feature = "mqtt")]
+pub mod mqtt;
 #[cfg(feature = "otel")]
 pub mod otel;
 pub mod platform;

@@ -120,12 +120,17 @@ fn arb_frame() -> impl Strategy<Value = Frame> {
             .prop_map(|(id, peers)| Frame::from(PeerListReply { id, peers })),
         arb_identity().prop_map(|peer| Frame::from(PeerAdded { peer })),
         arb_identity().prop_map(|peer| Frame::from(PeerDropped { peer })),
-        (id(), s(), s(), arb_overflow()).prop_map(|(id, bus, prefix, overflow)| Frame::from(Subscribe {
-            id,
-            bus,
-            prefix,
-            overflow
-        })),
+        (id(), s(), s(), arb_overflow(), any::<bool>()).prop_map(
+            |(id, bus, prefix, overflow, all_platforms)| {
+                Frame::from(Subscribe {
+                    id,
+                    bus,
+                    prefix,
+                    overflow,
+                    all_platforms,
+                })
+            }
+        ),
         (id(), proptest::option::of(s()), proptest::option::of(s()))
             .prop_map(|(id, bus, prefix)| Frame::from(Unsubscribe { id, bus, prefix })),
         id().prop_map(|id| Frame::from(Ack { id })),
@@ -147,19 +152,29 @@ fn arb_frame() -> impl Strategy<Value = Frame> {
                     bus,
                     topic,
                     headers,
-                    message
+                    message,
+                    origin: None,
                 },
             })
         ),
-        (id(), arb_identity(), s(), arb_args(), arb_trace()).prop_map(|(id, peer, method, args, trace)| {
-            Frame::from(RpcRequest {
-                id,
-                peer,
-                method,
-                args,
-                trace,
-            })
-        }),
+        (
+            id(),
+            arb_identity(),
+            s(),
+            arb_args(),
+            arb_trace(),
+            proptest::option::of(s())
+        )
+            .prop_map(|(id, peer, method, args, trace, platform)| {
+                Frame::from(RpcRequest {
+                    id,
+                    peer,
+                    method,
+                    args,
+                    trace,
+                    platform,
+                })
+            }),
         (
             id(),
             prop_oneof![arb_value().prop_map(Ok), arb_rpc_error().prop_map(Err)]

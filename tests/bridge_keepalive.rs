@@ -275,6 +275,7 @@ async fn replies_to_a_peer_that_stopped_reading_are_dropped_once_its_outbox_is_f
             method: "echo".into(),
             args: Args::new().arg(text.as_str()),
             trace: None,
+            platform: None,
         }))
         .await;
     }

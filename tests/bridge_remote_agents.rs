@@ -336,6 +336,7 @@ async fn a_dead_link_drops_the_peer_and_its_subscriptions_within_a_second() {
         bus: String::new(),
         prefix: "devices".into(),
         overflow: None,
+        all_platforms: false,
     }))
     .await;
     assert_eq!(c.next().await, Some(Frame::Ack(Ack { id: 1 })));

@@ -231,6 +231,7 @@ fn generate(block: &ItemImpl, handlers: &[Handler]) -> TokenStream {
                     prefix,
                     bus,
                     overflow,
+                    all_platforms,
                 } => {
                     let i = subscriptions.len();
                     let overflow = format_ident!("{}", overflow);
@@ -239,6 +240,7 @@ fn generate(block: &ItemImpl, handlers: &[Handler]) -> TokenStream {
                             bus: #bus,
                             prefix: #prefix,
                             overflow: ::volttron::__private::OverflowPolicy::#overflow,
+                            all_platforms: #all_platforms,
                             handler: #method_name,
                         }
                     });

@@ -31,6 +31,8 @@ pub(crate) enum Role {
         bus: String,
         /// The `OverflowPolicy` variant name.
         overflow: &'static str,
+        /// Also receives publications from federated platforms.
+        all_platforms: bool,
     },
     Rpc {
         name: String,
@@ -309,6 +311,7 @@ fn parse_role(name: &str, attr: &Attribute) -> syn::Result<Role> {
             let mut prefix: Option<LitStr> = None;
             let mut bus = String::new();
             let mut overflow = "DropOldest";
+            let mut all_platforms = false;
             list.parse_args_with(|input: syn::parse::ParseStream<'_>| {
                 if input.peek(LitStr) {
                     prefix = Some(input.parse()?);
@@ -320,6 +323,13 @@ fn parse_role(name: &str, attr: &Attribute) -> syn::Result<Role> {
                 while !input.is_empty() {
                     let key: syn::Ident = input.parse()?;
                     input.parse::<syn::Token![=]>()?;
+                    if key == "all_platforms" {
+                        all_platforms = input.parse::<syn::LitBool>()?.value;
+                        if !input.is_empty() {
+                            input.parse::<syn::Token![,]>()?;
+                        }
+                        continue;
+                    }
                     let value: LitStr = input.parse()?;
                     match key.to_string().as_str() {
                         "prefix" if prefix.is_none() => prefix = Some(value),
@@ -340,7 +350,7 @@ fn parse_role(name: &str, attr: &Attribute) -> syn::Result<Role> {
                         _ => {
                             return Err(syn::Error::new(
                                 key.span(),
-                                format!("unknown `subscribe` argument `{key}`; expected a prefix string, then optionally `bus = \"...\"` and `overflow = \"drop_oldest\" | \"drop_newest\" | \"disconnect\"`"),
+                                format!("unknown `subscribe` argument `{key}`; expected a prefix string, then optionally `bus = \"...\"`, `overflow = \"drop_oldest\" | \"drop_newest\" | \"disconnect\"` and `all_platforms = true`"),
                             ));
                         }
                     }
@@ -361,6 +371,7 @@ fn parse_role(name: &str, attr: &Attribute) -> syn::Result<Role> {
                 prefix,
                 bus,
                 overflow,
+                all_platforms,
             })
         }
         "periodic" => {

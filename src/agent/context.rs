@@ -280,6 +280,28 @@ impl AgentContext {
             bus,
             prefix,
             overflow,
+            false,
+            SubscriptionHandler::Dynamic(Some(Box::new(boxed))),
+        )
+    }
+
+    /// Subscribes at run time to `prefix` on the default bus of this platform **and of
+    /// every platform federated with it** (VOLTTRON's `subscribe(.., all_platforms=True)`;
+    /// the macro's `#[subscribe("devices/", all_platforms = true)]`). A publication from
+    /// another platform carries its instance name in [`Publication::origin`]. Without a
+    /// federation it receives this platform's publications only.
+    pub fn subscribe_all_platforms<A: Agent>(
+        &self,
+        prefix: &str,
+        handler: impl FnMut(&mut A, &AgentContext, &Publication) + Send + 'static,
+    ) -> Result<(), ContextError> {
+        self.check_type::<A>()?;
+        let boxed: DynPublicationHandler<A> = Box::new(handler);
+        self.add_subscription(
+            "",
+            prefix,
+            OverflowPolicy::default(),
+            true,
             SubscriptionHandler::Dynamic(Some(Box::new(boxed))),
         )
     }
@@ -311,6 +333,7 @@ impl AgentContext {
                 bus,
                 prefix,
                 OverflowPolicy::default(),
+                false,
                 SubscriptionHandler::Dynamic(Some(Box::new(boxed))),
                 true,
             )
@@ -328,9 +351,10 @@ impl AgentContext {
         bus: &str,
         prefix: &str,
         overflow: OverflowPolicy,
+        all_platforms: bool,
         handler: SubscriptionHandler,
     ) -> Result<(), ContextError> {
-        self.register_subscription(bus, prefix, overflow, handler, false)
+        self.register_subscription(bus, prefix, overflow, all_platforms, handler, false)
             .map(|_| ())
     }
 
@@ -341,6 +365,7 @@ impl AgentContext {
         bus: &str,
         prefix: &str,
         overflow: OverflowPolicy,
+        all_platforms: bool,
         handler: SubscriptionHandler,
         confirm: bool,
     ) -> Result<Option<SubscriptionAnswer>, ContextError> {
@@ -355,7 +380,15 @@ impl AgentContext {
         let answer = upstream.map(|up| up.await_subscription(id));
         self.inner
             .endpoint
-            .subscribe(self.inner.peer_id, &self.inner.mailbox, bus, prefix, id, overflow)
+            .subscribe(
+                self.inner.peer_id,
+                &self.inner.mailbox,
+                bus,
+                prefix,
+                id,
+                overflow,
+                all_platforms,
+            )
             .map_err(|e| {
                 if let Some(up) = upstream {
                     up.forget_subscription_wait(id);

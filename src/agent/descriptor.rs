@@ -32,6 +32,9 @@ pub struct SubscriptionSpec {
     pub prefix: &'static str,
     /// What happens to a publication that finds the mailbox full.
     pub overflow: crate::platform::backpressure::OverflowPolicy,
+    /// Also receives publications from the other platforms of a federation
+    /// (`all_platforms = true`, VOLTTRON's `subscribe(.., all_platforms=True)`).
+    pub all_platforms: bool,
     /// The handler method's name.
     pub handler: &'static str,
 }

@@ -459,10 +459,13 @@ impl<A: Agent> AgentHost<A> {
             return actx.stop();
         }
         for (i, s) in descriptor.subscriptions.iter().enumerate() {
-            if let Err(e) =
-                self.ctx
-                    .add_subscription(s.bus, s.prefix, s.overflow, SubscriptionHandler::Static(i))
-            {
+            if let Err(e) = self.ctx.add_subscription(
+                s.bus,
+                s.prefix,
+                s.overflow,
+                s.all_platforms,
+                SubscriptionHandler::Static(i),
+            ) {
                 return self.abort_boot(
                     format!("#[subscribe({:?})] on {}: {e}", s.prefix, s.handler),
                     actx,

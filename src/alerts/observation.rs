@@ -157,6 +157,7 @@ mod tests {
             topic: Topic::new(topic).unwrap(),
             headers,
             message,
+            origin: None,
         }
     }
 

@@ -90,6 +90,9 @@ enum Command {
     /// Alerts of `platform.alerts`: list, acknowledge, silence (see volttron::alerts).
     #[command(subcommand)]
     Alerts(volttron::alerts::cli::AlertsCommand),
+    /// The federation over MQTT: the broker link, the backlog, the other platforms.
+    #[command(subcommand)]
+    Federation(volttron::mqtt::cli::FederationCommand),
     /// Audit the home's security (see volttron::audit); fails when a finding is at or
     /// above --fail-at.
     Audit {
@@ -1083,6 +1086,10 @@ async fn command(ctl: &Ctl, conn: &Connection, command: Command) -> Outcome {
         }
         Command::Alerts(c) => {
             let (v, text) = volttron::alerts::cli::run(conn, c).await?;
+            ctl.print(&v, || text);
+        }
+        Command::Federation(c) => {
+            let (v, text) = volttron::mqtt::cli::run(conn, c).await?;
             ctl.print(&v, || text);
         }
         Command::Peerlist => {

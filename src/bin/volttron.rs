@@ -215,6 +215,12 @@ async fn run(
         .service(volttron::audit::AuditService::from_platform_config(&config).map_err(|e| e.to_string())?);
     // Alert management (`platform.alerts`); its rules are its `config` in the config store.
     builder = builder.service(volttron::alerts::AlertsService::new());
+    // Federation through an MQTT 5 broker, with a `[federation]` section.
+    if let Some(federation) =
+        volttron::mqtt::FederationConfig::from_platform_config(&config).map_err(|e| e.to_string())?
+    {
+        builder = builder.service(volttron::mqtt::FederationService::new(federation));
+    }
     // This project's own agents: the bridge, on the home's socket file and every
     // `bridge-address`.
     let socket = BridgeAddress::Unix(home.socket_path());

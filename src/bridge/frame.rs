@@ -31,7 +31,7 @@ pub const MAGIC: [u8; 4] = *b"VTRN";
 
 /// The protocol version this crate speaks (header bytes 4..6). Version 2 added the trace
 /// context of [`RpcRequest`] and [`RpcNotify`].
-pub const PROTOCOL_VERSION: u16 = 2;
+pub const PROTOCOL_VERSION: u16 = 3;
 
 /// Length of the fixed header, in bytes.
 pub const HEADER_LEN: usize = 12;
@@ -339,6 +339,8 @@ pub struct Subscribe {
     pub prefix: String,
     /// The overflow policy; `None` for the platform's default.
     pub overflow: Option<Overflow>,
+    /// Also publications from the other platforms of a federation (protocol 3).
+    pub all_platforms: bool,
 }
 
 /// Payload of [`Frame::Unsubscribe`] (VOLTTRON's `unsubscribe(prefix, bus)`).
@@ -405,6 +407,9 @@ pub struct RpcRequest {
     pub args: Args,
     /// The caller's W3C trace context, if it was traced.
     pub trace: Option<WireTrace>,
+    /// The platform of the callee when it is another platform of a federation
+    /// (`RpcCall::on_platform`; protocol 3); `None` for this platform.
+    pub platform: Option<String>,
 }
 
 /// A W3C trace context on the wire (see [`crate::core::trace`]): carried as text, checked

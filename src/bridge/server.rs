@@ -599,6 +599,7 @@ impl Session {
                     &s.prefix,
                     sub_id,
                     overflow,
+                    s.all_platforms,
                 ) {
                     Ok(()) => self.send(Frame::Ack(Ack { id: s.id })),
                     Err(e @ SubscribeError::Unauthorized(_)) => {
@@ -631,6 +632,7 @@ impl Session {
                     .endpoint
                     .call(r.peer.as_str(), &r.method, r.args)
                     .trace(WireTrace::context(r.trace.as_ref()))
+                    .on_platform_opt(r.platform)
                     .into_future();
                 let this = self.clone();
                 tokio::spawn(async move {
@@ -696,6 +698,7 @@ impl Session {
                             peer: request.sender,
                             method: request.method,
                             args: request.args,
+                            platform: None,
                             trace: WireTrace::of(request.trace.as_ref()),
                         })
                     }

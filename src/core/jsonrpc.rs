@@ -200,7 +200,7 @@ impl Fault {
     /// | `UnknownPeer` | -32000 | `volttron.client.vip.agent.errors.Unreachable`, `exc_args` `[113, message, peer, "RPC"]` |
     /// | `Remote` | -32000 | `kind` when it is a dotted Python name (it came from Python); else by kind: `error` → `builtins.RuntimeError`, `panic` → `builtins.SystemError`, `bridge` → `builtins.ConnectionError`, other → `builtins.RuntimeError` |
     /// | `Timeout` | -32000 | `builtins.TimeoutError` |
-    /// | `PeerStopped`, `NotConnected` | -32000 | `builtins.ConnectionError` |
+    /// | `PeerStopped`, `NotConnected`, `Unreachable` | -32000 | `builtins.ConnectionError` |
     /// | `InvalidReply` | -32000 | `builtins.ValueError` |
     ///
     /// `detail` is the variant's `message` for `InvalidParams`, `Unauthorized` and `Remote`
@@ -241,11 +241,13 @@ impl Fault {
             RpcError::Timeout { .. } => {
                 Fault::exception("builtins.TimeoutError", shown.clone(), vec![Value::String(shown)])
             }
-            RpcError::PeerStopped { .. } | RpcError::NotConnected => Fault::exception(
-                "builtins.ConnectionError",
-                shown.clone(),
-                vec![Value::String(shown)],
-            ),
+            RpcError::PeerStopped { .. } | RpcError::NotConnected | RpcError::Unreachable { .. } => {
+                Fault::exception(
+                    "builtins.ConnectionError",
+                    shown.clone(),
+                    vec![Value::String(shown)],
+                )
+            }
             RpcError::InvalidReply { .. } => {
                 Fault::exception("builtins.ValueError", shown.clone(), vec![Value::String(shown)])
             }

@@ -24,11 +24,21 @@ pub struct Publication {
     pub headers: Headers,
     /// The message.
     pub message: Value,
+    /// The instance name of the platform it was published on, when that is another
+    /// platform of a federation (only `all_platforms` subscriptions receive those);
+    /// `None` for a publication made on this platform.
+    #[serde(default)]
+    pub origin: Option<String>,
 }
 
 impl Publication {
     /// The header `name`, if the publisher set it.
     pub fn header(&self, name: &str) -> Option<&Value> {
         self.headers.get(name)
+    }
+
+    /// Whether it was published on another platform of a federation.
+    pub fn is_remote(&self) -> bool {
+        self.origin.is_some()
     }
 }

@@ -10,6 +10,7 @@
 //! | no reply before the deadline               | [`RpcError::Timeout`]                   | —             |
 //! | the peer stopped before replying           | [`RpcError::PeerStopped`]               | —             |
 //! | a bridged caller's link is down            | [`RpcError::NotConnected`]              | —             |
+//! | the platform called (`on_platform`) cannot be reached | [`RpcError::Unreachable`]    | —             |
 //! | the reply does not convert to the asked type | [`RpcError::InvalidReply`]            | —             |
 
 use std::time::Duration;
@@ -206,6 +207,17 @@ pub enum RpcError {
     InvalidReply {
         /// The conversion error.
         message: String,
+    },
+    /// The call was addressed to another platform
+    /// ([`on_platform`](crate::platform::endpoint::RpcCall::on_platform)) that cannot be
+    /// reached: it is not federated with this one, it is down or left, or the broker
+    /// between them is.
+    #[error("platform '{platform}' is unreachable: {reason}")]
+    Unreachable {
+        /// The platform called.
+        platform: String,
+        /// Why.
+        reason: String,
     },
 }
 

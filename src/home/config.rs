@@ -34,7 +34,7 @@
 //! | `audit-schedule` | [`extra`](PlatformConfig::extra) | a cron expression: when the `platform.audit` service publishes its report (feature `audit`) |
 //! | `log-format`, `log-max-bytes`, `log-keep`, `syslog` | [`extra`](PlatformConfig::extra) | read by the logging setup (feature `logs`: `volttron::logs::LogSettings`) |
 //! | `metrics-address` | [`extra`](PlatformConfig::extra) | `HOST:PORT` of a plain Prometheus listener (feature `metrics`: `volttron::metrics::MetricsService`) |
-//! | `enable-federation` | [`enable_federation`](PlatformConfig::enable_federation) | boolean; true gives a warning (no federation here) |
+//! | `enable-federation` | [`enable_federation`](PlatformConfig::enable_federation) | boolean; true gives a warning (VOLTTRON 11's registry federation is not implemented; this crate federates through MQTT, `[federation]`) |
 //! | other keys VOLTTRON knows | [`extra`](PlatformConfig::extra) | kept, with a [`ConfigWarning`] saying why they do nothing (see below) |
 //! | anything else | [`extra`](PlatformConfig::extra) | kept, with a warning |
 //!
@@ -330,7 +330,9 @@ pub struct PlatformConfig {
     /// `bind-web-address`: where the web service listens (`http://HOST:PORT` or
     /// `https://HOST:PORT`), when the binary has it.
     pub bind_web_address: Option<String>,
-    /// `enable-federation` (VOLTTRON 11): not implemented; true gives a warning.
+    /// `enable-federation` (VOLTTRON 11's registry federation): not implemented; true
+    /// gives a warning. This crate federates through an MQTT broker instead: the
+    /// `[federation]` section, read by `volttron::mqtt` (feature `mqtt`).
     pub enable_federation: Option<bool>,
     /// Keys this crate does not act on, normalized, with their values (empty for a key
     /// alone on its line): unknown keys and the VOLTTRON keys listed in the module docs.
@@ -410,7 +412,7 @@ impl PlatformConfig {
                     entry,
                     origin,
                     ConfigWarningKind::NotImplemented {
-                        note: "there is no federation here",
+                        note: "VOLTTRON 11's registry federation is not implemented; federate through an MQTT broker with a [federation] section (feature mqtt)",
                     },
                 );
             }

@@ -20,6 +20,7 @@ use crate::core::{
 use crate::platform::backpressure::OverflowPolicy;
 use crate::platform::clock::Clock;
 use crate::platform::counters::Stopwatch;
+use crate::platform::external::ExternalCall;
 use crate::platform::mailbox::{Envelope, Mailbox, Request};
 use crate::platform::router::Router;
 
@@ -129,6 +130,10 @@ impl Endpoint {
     }
 
     /// Subscribes the peer `peer` (this endpoint's identity) whose mailbox is `mailbox`.
+    #[allow(
+        clippy::too_many_arguments,
+        reason = "one subscription's parts, passed through"
+    )]
     pub(crate) fn subscribe(
         &self,
         peer: u64,
@@ -137,6 +142,7 @@ impl Endpoint {
         prefix: &str,
         id: u32,
         overflow: OverflowPolicy,
+        all_platforms: bool,
     ) -> Result<(), SubscribeError> {
         if let Some(auth) = self.authority() {
             auth.check_subscribe(&self.identity, prefix).map_err(|e| {
@@ -144,9 +150,10 @@ impl Endpoint {
                 SubscribeError::Unauthorized(e.to_string())
             })?;
         }
-        self.router.subscribe(peer, mailbox, bus, prefix, id, overflow)?;
+        self.router
+            .subscribe(peer, mailbox, bus, prefix, id, overflow, all_platforms)?;
         if let Some(up) = self.router.upstream.get() {
-            up.subscribe(id, bus, prefix, overflow);
+            up.subscribe(id, bus, prefix, overflow, all_platforms);
         }
         Ok(())
     }
@@ -170,6 +177,7 @@ impl Endpoint {
             args: args.into_args(),
             timeout: self.rpc_timeout,
             trace: current_trace(),
+            platform: None,
         }
     }
 
@@ -294,9 +302,25 @@ pub struct RpcCall {
     args: Result<Args, ValueError>,
     timeout: Duration,
     trace: Option<TraceContext>,
+    platform: Option<String>,
 }
 
 impl RpcCall {
+    /// Calls the agent on the federated platform `instance` (VOLTTRON's
+    /// `external_platform=`), through the federation service; this platform's own name
+    /// makes it a local call. See [`crate::platform::external`] for what it answers when
+    /// that platform is down or there is no federation.
+    pub fn on_platform(mut self, instance: &str) -> Self {
+        self.platform = Some(instance.to_owned());
+        self
+    }
+
+    /// [`on_platform`](Self::on_platform), if `instance` is given (a bridged agent's call).
+    pub(crate) fn on_platform_opt(mut self, instance: Option<String>) -> Self {
+        self.platform = instance;
+        self
+    }
+
     /// Sends the request as part of `trace` (a W3C trace context). Default: the trace of
     /// what the calling handler handles, if it was traced (see [`crate::core::trace`]).
     pub fn trace(mut self, trace: Option<TraceContext>) -> Self {
@@ -327,9 +351,13 @@ impl RpcCall {
             args,
             timeout,
             trace,
+            platform,
         } = self;
         let args = args.map_err(|e| invalid_args(&method, e))?;
-        if let Some(auth) = endpoint.authority() {
+        // This platform's own name is a local call; another goes to the federation (the
+        // callee's platform authorizes it), from a bridged agent through its platform.
+        let platform = platform.filter(|p| *p != endpoint.router.info.instance_name);
+        if let Some(auth) = endpoint.authority().filter(|_| platform.is_none()) {
             let params = endpoint.router.param_names(&peer, &method);
             auth.check_call(&endpoint.identity, &peer, &method, &args, &params)
                 .inspect_err(|_| endpoint.router.refused())?;
@@ -339,7 +367,23 @@ impl RpcCall {
             crate::agent::trace_scope::continued(trace, |f, t| f.call(&endpoint.identity, &peer, &method, t));
         let mut callee = None;
         let rx = if let Some(up) = endpoint.router.upstream.get() {
-            up.call(&peer, &method, args, trace)?
+            up.call(&peer, &method, args, trace, platform)?
+        } else if let Some(platform) = platform {
+            let Some(external) = endpoint.router.external.get() else {
+                return Err(RpcError::Unreachable {
+                    platform,
+                    reason: "this platform is not federated with any other".into(),
+                });
+            };
+            let call = ExternalCall {
+                sender: endpoint.identity.clone(),
+                peer: peer.clone(),
+                method: method.clone(),
+                args,
+                trace,
+                timeout,
+            };
+            external.call(&platform, call)?
         } else {
             let Some(mailbox) = endpoint.router.mailbox(&peer) else {
                 return Err(RpcError::UnknownPeer { peer });
@@ -406,6 +450,7 @@ impl std::fmt::Debug for RpcCall {
             .field("peer", &self.peer)
             .field("method", &self.method)
             .field("timeout", &self.timeout)
+            .field("platform", &self.platform)
             .finish()
     }
 }

@@ -19,6 +19,7 @@ pub mod backpressure;
 pub mod clock;
 pub mod counters;
 pub(crate) mod endpoint;
+pub(crate) mod external;
 pub(crate) mod mailbox;
 pub mod router;
 pub(crate) mod runtime;

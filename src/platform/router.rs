@@ -46,14 +46,63 @@ pub(crate) struct SubTarget {
     subscription: u32,
     overflow: OverflowPolicy,
     mailbox: Arc<Mailbox>,
+    /// Also receives publications from other platforms of a federation.
+    all_platforms: bool,
+}
+
+/// One subscription as its peer's list keeps it.
+struct PeerSubscription {
+    bus: String,
+    subscription: String,
+    id: u32,
+    all_platforms: bool,
 }
 
 #[derive(Default)]
 struct SubscriptionTable {
     index: SubscriptionIndex<SubTarget>,
-    /// Each peer's (bus, subscription, id), so a departing peer is purged without a scan.
-    by_peer: std::collections::HashMap<u64, Vec<(String, String, u32)>>,
+    /// Each peer's subscriptions, so a departing peer is purged without a scan.
+    by_peer: std::collections::HashMap<u64, Vec<PeerSubscription>>,
+    /// The `all_platforms` subscriptions' (bus, prefix), with how many share each.
+    remote_interest: std::collections::BTreeMap<(String, String), usize>,
 }
+
+impl SubscriptionTable {
+    /// Counts one more (`up`) or one fewer `all_platforms` subscription to `key`;
+    /// true if the set of keys changed.
+    fn count_interest(&mut self, key: (String, String), up: bool) -> bool {
+        use std::collections::btree_map::Entry;
+        match (self.remote_interest.entry(key), up) {
+            (Entry::Vacant(v), true) => {
+                v.insert(1);
+                true
+            }
+            (Entry::Occupied(mut o), true) => {
+                *o.get_mut() += 1;
+                false
+            }
+            (Entry::Occupied(mut o), false) => {
+                *o.get_mut() -= 1;
+                if *o.get() == 0 {
+                    o.remove();
+                    true
+                } else {
+                    false
+                }
+            }
+            (Entry::Vacant(_), false) => false,
+        }
+    }
+
+    /// The (bus, prefix) of every `all_platforms` subscription, sorted.
+    fn interest(&self) -> RemoteInterest {
+        Arc::new(self.remote_interest.keys().cloned().collect())
+    }
+}
+
+/// The (bus, prefix) of every `all_platforms` subscription on a platform, sorted: what a
+/// federation must bring in from the other platforms.
+pub(crate) type RemoteInterest = Arc<Vec<(String, String)>>;
 
 /// Facts a peer can `query` (VOLTTRON's router `query` subsystem).
 #[derive(Debug, Clone)]
@@ -91,6 +140,11 @@ pub(crate) struct Router {
     agent_cells: DashMap<Identity, Arc<AgentCells>>,
     /// Where sampled timings go, if anywhere.
     pub(crate) instrumentation: std::sync::OnceLock<Arc<dyn Instrumentation>>,
+    /// What the `all_platforms` subscriptions want from other platforms, for the
+    /// service that federates this platform.
+    interest: tokio::sync::watch::Sender<RemoteInterest>,
+    /// How calls reach agents on other platforms, once a federation service attached it.
+    pub(crate) external: std::sync::OnceLock<Arc<dyn crate::platform::external::ExternalPlatforms>>,
 }
 
 /// A function told the identity of an agent whose process exited.
@@ -123,6 +177,25 @@ impl Router {
             counters: PlatformCells::default(),
             agent_cells: DashMap::new(),
             instrumentation: std::sync::OnceLock::new(),
+            interest: tokio::sync::watch::Sender::new(Arc::new(Vec::new())),
+            external: std::sync::OnceLock::new(),
+        }
+    }
+
+    /// What the `all_platforms` subscriptions want from other platforms, now and as it
+    /// changes.
+    #[cfg_attr(
+        not(feature = "mqtt"),
+        allow(dead_code, reason = "watched by the federation service")
+    )]
+    pub(crate) fn remote_interest(&self) -> tokio::sync::watch::Receiver<RemoteInterest> {
+        self.interest.subscribe()
+    }
+
+    /// Tells the watchers of [`remote_interest`](Self::remote_interest), if it `changed`.
+    fn interest_changed(&self, table: &SubscriptionTable, changed: bool) {
+        if changed {
+            self.interest.send_replace(table.interest());
         }
     }
 
@@ -231,11 +304,16 @@ impl Router {
 
     fn purge_subscriptions(&self, peer: u64) {
         let mut table = self.subscriptions.write();
+        let mut changed = false;
         if let Some(list) = table.by_peer.remove(&peer) {
-            for (bus, sub, _) in list {
-                table.index.remove(&bus, &sub, |t| t.peer == peer);
+            for s in list {
+                table.index.remove(&s.bus, &s.subscription, |t| t.peer == peer);
+                if s.all_platforms {
+                    changed |= table.count_interest((s.bus, s.subscription), false);
+                }
             }
         }
+        self.interest_changed(&table, changed);
     }
 
     /// The parameter names of `peer`'s `method`, in order (empty when not known).
@@ -317,7 +395,12 @@ impl Router {
     }
 
     /// Subscribes `peer` (whose mailbox is `mailbox`) to `subscription` on `bus`; deliveries
-    /// carry `id`.
+    /// carry `id`. With `all_platforms`, publications from other platforms of a federation
+    /// match it too.
+    #[allow(
+        clippy::too_many_arguments,
+        reason = "one subscription's parts, passed through"
+    )]
     pub(crate) fn subscribe(
         &self,
         peer: u64,
@@ -326,6 +409,7 @@ impl Router {
         subscription: &str,
         id: u32,
         overflow: OverflowPolicy,
+        all_platforms: bool,
     ) -> Result<(), TopicError> {
         let mut table = self.subscriptions.write();
         table.index.insert(
@@ -336,13 +420,19 @@ impl Router {
                 subscription: id,
                 overflow,
                 mailbox: mailbox.clone(),
+                all_platforms,
             },
         )?;
-        table
-            .by_peer
-            .entry(peer)
-            .or_default()
-            .push((bus.to_owned(), subscription.to_owned(), id));
+        table.by_peer.entry(peer).or_default().push(PeerSubscription {
+            bus: bus.to_owned(),
+            subscription: subscription.to_owned(),
+            id,
+            all_platforms,
+        });
+        if all_platforms {
+            let changed = table.count_interest((bus.to_owned(), subscription.to_owned()), true);
+            self.interest_changed(&table, changed);
+        }
         Ok(())
     }
 
@@ -355,19 +445,28 @@ impl Router {
             return Vec::new();
         };
         let mut removed = Vec::new();
-        list.retain(|(b, s, id)| {
-            let hit = bus.is_none_or(|x| x == b) && subscription.is_none_or(|x| x == s);
+        let mut gone = Vec::new();
+        list.retain(|s| {
+            let hit = bus.is_none_or(|x| x == s.bus) && subscription.is_none_or(|x| x == s.subscription);
             if hit {
-                table
-                    .index
-                    .remove(b, s, |t| t.peer == peer && t.subscription == *id);
-                removed.push(*id);
+                table.index.remove(&s.bus, &s.subscription, |t| {
+                    t.peer == peer && t.subscription == s.id
+                });
+                removed.push(s.id);
+                if s.all_platforms {
+                    gone.push((s.bus.clone(), s.subscription.clone()));
+                }
             }
             !hit
         });
         if list.is_empty() {
             table.by_peer.remove(&peer);
         }
+        let mut changed = false;
+        for key in gone {
+            changed |= table.count_interest(key, false);
+        }
+        self.interest_changed(table, changed);
         removed
     }
 
@@ -377,7 +476,11 @@ impl Router {
         let mut v: Vec<(String, String)> = table
             .by_peer
             .get(&peer)
-            .map(|list| list.iter().map(|(b, s, _)| (b.clone(), s.clone())).collect())
+            .map(|list| {
+                list.iter()
+                    .map(|s| (s.bus.clone(), s.subscription.clone()))
+                    .collect()
+            })
             .unwrap_or_default();
         v.sort();
         v
@@ -395,9 +498,16 @@ impl Router {
         table
             .index
             .remove(bus, subscription, |t| t.peer == peer && t.subscription == id);
-        if let Some(list) = table.by_peer.get_mut(&peer) {
-            list.retain(|(_, _, i)| *i != id);
+        let mut changed = false;
+        if let Some(list) = table.by_peer.get_mut(&peer)
+            && let Some(pos) = list.iter().position(|s| s.id == id)
+        {
+            let s = list.remove(pos);
+            if s.all_platforms {
+                changed = table.count_interest((s.bus, s.subscription), false);
+            }
         }
+        self.interest_changed(table, changed);
     }
 
     /// The mailbox counters of a connected peer.
@@ -440,19 +550,42 @@ impl Router {
         message: Value,
     ) -> usize {
         self.counters.publishes.inc();
-        let publication = Arc::new(Publication {
+        self.deliver(Arc::new(Publication {
             sender: sender.clone(),
             bus: bus.to_owned(),
             topic,
             headers,
             message,
-        });
+            origin: None,
+        }))
+    }
+
+    /// Delivers a publication made on another platform of a federation (its `origin` is
+    /// set) to this platform's `all_platforms` subscriptions only; returns how many
+    /// distinct peers it reached.
+    #[cfg_attr(
+        not(feature = "mqtt"),
+        allow(dead_code, reason = "called by the federation service")
+    )]
+    pub(crate) fn publish_remote(&self, publication: Publication) -> usize {
+        debug_assert!(publication.origin.is_some());
+        self.deliver(Arc::new(publication))
+    }
+
+    /// Queues `publication` for every matching subscription (only `all_platforms` ones
+    /// for a remote publication).
+    fn deliver(&self, publication: Arc<Publication>) -> usize {
+        let bus = publication.bus.as_str();
+        let remote = publication.origin.is_some();
         let table = self.subscriptions.read();
         let mut reached: SmallVec<[u64; 16]> = SmallVec::new();
         let mut slow: Vec<(u64, String, u32)> = Vec::new();
         table
             .index
             .for_each_match(bus, publication.topic.as_str(), |subscription, target| {
+                if remote && !target.all_platforms {
+                    return;
+                }
                 let envelope = Envelope::Publication {
                     publication: publication.clone(),
                     subscription: target.subscription,

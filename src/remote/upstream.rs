@@ -21,6 +21,7 @@ struct SubRecord {
     bus: String,
     prefix: String,
     overflow: OverflowPolicy,
+    all_platforms: bool,
 }
 
 /// The link as the agent's process sees it. Installed in the local router; see
@@ -172,17 +173,24 @@ impl Upstream {
         self.sub_waiters.lock().remove(&id);
     }
 
-    pub(crate) fn subscribe(&self, id: u32, bus: &str, prefix: &str, overflow: OverflowPolicy) {
-        self.subs.lock().insert(
-            id,
-            SubRecord {
-                bus: bus.to_owned(),
-                prefix: prefix.to_owned(),
-                overflow,
-            },
-        );
+    pub(crate) fn subscribe(
+        &self,
+        id: u32,
+        bus: &str,
+        prefix: &str,
+        overflow: OverflowPolicy,
+        all_platforms: bool,
+    ) {
+        let record = SubRecord {
+            bus: bus.to_owned(),
+            prefix: prefix.to_owned(),
+            overflow,
+            all_platforms,
+        };
+        let frame = subscribe_frame(id, &record);
+        self.subs.lock().insert(id, record);
         // Sent now if connected; otherwise on (re)connection.
-        let _ = self.send(&subscribe_frame(id, bus, prefix, overflow));
+        let _ = self.send(&frame);
     }
 
     pub(crate) fn unsubscribe(&self, bus: Option<&str>, prefix: Option<&str>, ids: &[u32]) {
@@ -205,6 +213,7 @@ impl Upstream {
         method: &str,
         args: Args,
         trace: Option<TraceContext>,
+        platform: Option<String>,
     ) -> Result<oneshot::Receiver<Result<Value, RpcError>>, RpcError> {
         let peer = Identity::new(peer).map_err(|_| RpcError::UnknownPeer {
             peer: peer.to_owned(),
@@ -218,6 +227,7 @@ impl Upstream {
             method: method.to_owned(),
             args,
             trace: WireTrace::of(trace.as_ref()),
+            platform,
         });
         if let Err(e) = self.send(&frame) {
             self.calls.lock().remove(&id);
@@ -321,7 +331,7 @@ impl Upstream {
         self.subs
             .lock()
             .iter()
-            .map(|(id, s)| subscribe_frame(*id, &s.bus, &s.prefix, s.overflow))
+            .map(|(id, s)| subscribe_frame(*id, s))
             .collect()
     }
 
@@ -615,11 +625,12 @@ impl Upstream {
     }
 }
 
-fn subscribe_frame(id: u32, bus: &str, prefix: &str, overflow: OverflowPolicy) -> Frame {
+fn subscribe_frame(id: u32, sub: &SubRecord) -> Frame {
     Frame::Subscribe(Subscribe {
         id: u64::from(id),
-        bus: bus.to_owned(),
-        prefix: prefix.to_owned(),
-        overflow: Some(overflow.into()),
+        bus: sub.bus.clone(),
+        prefix: sub.prefix.clone(),
+        overflow: Some(sub.overflow.into()),
+        all_platforms: sub.all_platforms,
     })
 }

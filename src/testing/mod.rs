@@ -232,7 +232,7 @@ impl TestPlatform {
         let peer = router.next_peer_id();
         let mailbox = Arc::new(Mailbox::new(None, usize::MAX, Default::default()));
         router
-            .subscribe(peer, &mailbox, bus, prefix, 0, OverflowPolicy::DropOldest)
+            .subscribe(peer, &mailbox, bus, prefix, 0, OverflowPolicy::DropOldest, false)
             .expect("a valid capture prefix");
         Capture {
             router,

@@ -198,10 +198,11 @@ fn pubsub(server: &mut Server, m: Incoming) {
         b"subscribe" => {
             let body = arg_value(&m, 1);
             let bus = body["bus"].as_str().unwrap_or("").to_owned();
+            let all_platforms = body["all_platforms"].as_bool().unwrap_or(false);
             let mut refusal = None;
             if let Some(peer) = peer(server, &rid) {
                 for prefix in prefixes(&body["prefix"]) {
-                    if let Err(e) = subscribe(peer, &bus, &prefix) {
+                    if let Err(e) = subscribe(peer, &bus, &prefix, all_platforms) {
                         refusal = Some(e);
                     }
                 }
@@ -267,7 +268,7 @@ fn pubsub(server: &mut Server, m: Incoming) {
                     unsubscribe(peer, &key);
                 }
                 for (bus, prefix) in wanted {
-                    if let Err(e) = subscribe(peer, &bus, &prefix) {
+                    if let Err(e) = subscribe(peer, &bus, &prefix, false) {
                         tracing::info!(
                             identity = peer.identity.as_str(),
                             "vip: subscription refused: {e}"
@@ -303,8 +304,9 @@ fn pubsub(server: &mut Server, m: Incoming) {
 }
 
 /// Subscribes the peer (idempotent: VOLTTRON's clients subscribe again on every
-/// reconnect and sometimes twice at start).
-fn subscribe(peer: &mut VipPeer, bus: &str, prefix: &str) -> Result<(), String> {
+/// reconnect and sometimes twice at start). With `all_platforms`, publications from the
+/// other platforms of a federation match it too.
+fn subscribe(peer: &mut VipPeer, bus: &str, prefix: &str, all_platforms: bool) -> Result<(), String> {
     let key = (bus.to_owned(), prefix.to_owned());
     if peer.subscriptions.contains_key(&key) {
         return Ok(());
@@ -318,6 +320,7 @@ fn subscribe(peer: &mut VipPeer, bus: &str, prefix: &str) -> Result<(), String> 
             prefix,
             id,
             OverflowPolicy::default(),
+            all_platforms,
         )
         .map_err(|e| e.to_string())?;
     peer.subscriptions.insert(key, id);

@@ -172,6 +172,7 @@ impl Subscriber {
                 prefix,
                 id,
                 OverflowPolicy::DropOldest,
+                false,
             )
             .map_err(|e| e.to_string())?;
         self.subscriptions.insert(prefix.to_owned(), id);

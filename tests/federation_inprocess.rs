@@ -1,0 +1,231 @@
+//! Two platforms in one process federated through a real mosquitto: `all_platforms`
+//! subscriptions, origin, exported and unexported prefixes, calls with `on_platform`,
+//! `Unreachable`, remote callers under `authz.json`-style names, and the link's limits.
+#![cfg(feature = "mqtt")]
+
+mod common;
+
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use common::mosquitto::{Broker, BrokerOptions};
+use volttron::mqtt::{FederationConfig, FederationExt};
+use volttron::prelude::*;
+
+/// Records what it receives from every platform; answers `whoami`.
+struct Listener {
+    tx: mpsc::Sender<Publication>,
+}
+
+#[volttron::agent]
+impl Listener {
+    #[subscribe("devices/", all_platforms = true)]
+    fn on_device(&mut self, _ctx: &AgentContext, p: &Publication) {
+        let _ = self.tx.send(p.clone());
+    }
+
+    /// The caller's identity as this platform sees it.
+    #[rpc]
+    fn whoami(&mut self, caller: Caller, text: String) -> String {
+        format!("{} says {text}", caller.identity())
+    }
+
+    #[rpc]
+    fn fail(&mut self) -> Result<(), String> {
+        Err("refused on purpose".into())
+    }
+}
+
+/// Subscribed without `all_platforms`: must never see another platform's publications.
+struct LocalOnly {
+    tx: mpsc::Sender<Publication>,
+}
+
+#[volttron::agent]
+impl LocalOnly {
+    #[subscribe("devices/")]
+    fn on_device(&mut self, _ctx: &AgentContext, p: &Publication) {
+        let _ = self.tx.send(p.clone());
+    }
+}
+
+fn config(broker: &Broker, dir: &std::path::Path, name: &str) -> FederationConfig {
+    FederationConfig::new(&broker.url())
+        .unwrap()
+        .export(["devices/"])
+        .keepalive(Duration::from_secs(2))
+        .backlog_path(dir.join(format!("{name}.sqlite")))
+}
+
+async fn start(name: &str, federation: FederationConfig) -> Platform {
+    Platform::builder()
+        .instance_name(name)
+        .rpc_timeout(Duration::from_secs(10))
+        .federation(federation)
+        .start()
+        .await
+        .unwrap()
+}
+
+/// Waits (polling `platform.federation`) until `platform` sees `other` in `state`.
+async fn wait_for_state(platform: &Platform, other: &str, state: &str) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let list = platform
+            .call("platform.federation", "list_platforms", ())
+            .await
+            .unwrap();
+        let seen = list
+            .as_list()
+            .into_iter()
+            .flatten()
+            .any(|p| p["name"].as_str() == Some(other) && p["state"].as_str() == Some(state));
+        if seen {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{other} never became {state}: {list:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+fn recv(rx: &mpsc::Receiver<Publication>) -> Publication {
+    rx.recv_timeout(Duration::from_secs(20))
+        .expect("a publication within 20 s")
+}
+
+#[volttron::test]
+async fn publications_calls_and_limits_cross_platforms() {
+    let Some(broker) = Broker::require("federation_inprocess", BrokerOptions::new()) else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let site1 = start(
+        "site1",
+        config(&broker, dir.path(), "site1").export(["devices/", "alerts/"]),
+    )
+    .await;
+    let site2 = start("site2", config(&broker, dir.path(), "site2")).await;
+    let (tx, rx) = mpsc::channel();
+    site2.spawn("listener", Listener { tx }).await.unwrap();
+    let (local_tx, local_rx) = mpsc::channel();
+    site2.spawn("local", LocalOnly { tx: local_tx }).await.unwrap();
+    wait_for_state(&site1, "site2", "online").await;
+    wait_for_state(&site2, "site1", "online").await;
+
+    // A publication under an exported prefix arrives once, with its origin; its sender
+    // is `<platform>.<identity>`. The broker subscription may lag the agent's start:
+    // publish until the first arrives.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let first = loop {
+        site1.publish("devices/warmup", 0).unwrap();
+        if let Ok(p) = rx.recv_timeout(Duration::from_millis(200)) {
+            break p;
+        }
+        assert!(Instant::now() < deadline, "no publication crossed");
+    };
+    assert_eq!(first.origin.as_deref(), Some("site1"));
+    assert_eq!(first.sender.as_str(), "site1.platform");
+    while rx.try_recv().is_ok() {}
+
+    site1.publish("secret/x", "must not leave").unwrap();
+    site1.publish("devices/campus/ahu1", 21.5).unwrap();
+    let p = recv(&rx);
+    assert_eq!(
+        p.topic.as_str(),
+        "devices/campus/ahu1",
+        "the unexported prefix leaked: {p:?}"
+    );
+    assert_eq!(p.message, Value::from(21.5));
+    assert!(p.is_remote());
+    // Delivered once per subscription, never twice.
+    site1.publish("devices/campus/ahu2", 1).unwrap();
+    assert_eq!(recv(&rx).topic.as_str(), "devices/campus/ahu2");
+    // site2's own publication reaches its all_platforms subscriber locally, never back
+    // from the broker.
+    site2.publish("devices/local/1", "here").unwrap();
+    let own = recv(&rx);
+    assert_eq!(own.origin, None);
+    site1.publish("devices/campus/ahu3", 3).unwrap();
+    assert_eq!(recv(&rx).topic.as_str(), "devices/campus/ahu3");
+    // The plain subscriber saw only site2's own publication.
+    assert_eq!(
+        local_rx
+            .try_iter()
+            .map(|p| p.topic.to_string())
+            .collect::<Vec<_>>(),
+        ["devices/local/1"]
+    );
+
+    // Calls: answered, with the caller named `<platform>.<identity>`.
+    let reply: String = site1
+        .call("listener", "whoami", ("hello",))
+        .on_platform("site2")
+        .returning()
+        .await
+        .unwrap();
+    assert_eq!(reply, "site1.platform says hello");
+    // This platform's own name is a local call.
+    let local = site2
+        .call("listener", "whoami", ("me",))
+        .on_platform("site2")
+        .returning::<String>()
+        .await;
+    assert_eq!(local.unwrap(), "platform says me");
+    // Errors cross as they are.
+    let e = site1
+        .call("listener", "fail", ())
+        .on_platform("site2")
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&e, RpcError::Remote { message, .. } if message.contains("refused on purpose")),
+        "{e:?}"
+    );
+    let e = site1
+        .call("nobody", "x", ())
+        .on_platform("site2")
+        .await
+        .unwrap_err();
+    assert!(matches!(e, RpcError::UnknownPeer { .. }), "{e:?}");
+    // A platform nobody has seen is unreachable at once, not a timeout.
+    let started = Instant::now();
+    let e = site1
+        .call("listener", "whoami", ("x",))
+        .on_platform("site9")
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&e, RpcError::Unreachable { platform, .. } if platform == "site9"),
+        "{e:?}"
+    );
+    assert!(started.elapsed() < Duration::from_secs(1));
+
+    // site2 leaves: site1 sees it go, and calls to it are unreachable.
+    site2.shutdown().await;
+    wait_for_state(&site1, "site2", "offline").await;
+    let e = site1
+        .call("listener", "whoami", ("x",))
+        .on_platform("site2")
+        .await
+        .unwrap_err();
+    assert!(matches!(e, RpcError::Unreachable { .. }), "{e:?}");
+    let status = site1.call("platform.federation", "status", ()).await.unwrap();
+    assert_eq!(status["connected"], Value::from(true));
+    assert_eq!(status["instance"], Value::from("site1"));
+    site1.shutdown().await;
+}
+
+#[volttron::test]
+async fn without_a_federation_other_platforms_are_unreachable() {
+    let platform = Platform::builder().instance_name("alone").start().await.unwrap();
+    let e = platform
+        .call("x", "y", ())
+        .on_platform("elsewhere")
+        .await
+        .unwrap_err();
+    assert!(matches!(e, RpcError::Unreachable { .. }), "{e:?}");
+    platform.shutdown().await;
+}
