@@ -112,6 +112,7 @@
 //! | `vip` | VIP over ZeroMQ for VOLTTRON 11's Python agents (feature `vip`) |
 //! | `web` | the web service: discovery, logins, VOLTTRON's REST API, JSON-RPC, WebSockets, agents' routes, the status page (feature `web`) |
 //! | `metrics` | Prometheus metrics: a registry a host may own, the platform's series and hot-path counters at scrape time, sampled handler/RPC/fsync histograms, agents' own series through their context, `GET /metrics` (feature `metrics`) |
+//! | `mqtt` | federation over an MQTT 5 broker: the crash-safe store-and-forward backlog of outgoing publications (feature `mqtt`) |
 //! | `otel` | OpenTelemetry export: handler runs and calls of traced work as spans, OTLP/HTTP configured by `OTEL_EXPORTER_OTLP_*` (feature `otel`) |
 //! | [`auth`] | keys and key files, `authz.json` (this project's format and VOLTTRON 11's), the pending list |
 //! | [`config_store`] | VOLTTRON's configuration store files: parsing, references, durable writes |
@@ -150,6 +151,8 @@ pub mod home;
 pub mod logs;
 #[cfg(feature = "metrics")]
 pub mod metrics;
+#[cfg(feature = "mqtt")]
+pub mod mqtt;
 #[cfg(feature = "otel")]
 pub mod otel;
 pub mod platform;
