@@ -27,8 +27,10 @@
 //! | `drop_newest` | stored | refused ([`Pushed::Refused`]); nothing stored is touched |
 //! | `keep_latest_per_topic` | stored; any stored entry of the same topic is replaced (the new one takes a new seq: it goes to the back) | as `drop_oldest`, after the replacement |
 //!
-//! A refused push changes nothing (a keep-latest replacement is undone too, so the older
-//! value stays). A record that alone is larger than `max_bytes` is an error
+//! The keep policy is the new entry's: any stored entry of priority ≤ the new one's is a
+//! candidate for eviction, whatever its own policy (so the priorities, not the keep
+//! policies, protect alerts from device data). A refused push changes nothing (a
+//! keep-latest replacement is undone too, so the older value stays). A record that alone is larger than `max_bytes` is an error
 //! ([`BacklogError::TooLarge`]), never stored. The size of an entry, for `max_bytes`
 //! and [`Backlog::bytes`], is its topic's length plus its record's length in bytes.
 //!
@@ -39,7 +41,7 @@
 //! | `push`/`push_batch`/`remove` returned `Ok` | the change, through SIGKILL and power loss (the WAL is fsynced at commit) |
 //! | crash during a call | all of the call or none of it (SQLite rolls a torn transaction back at the next open) |
 //! | the file is not a backlog (other bytes, another SQLite schema, another version) | nothing is changed; `open` fails with an error naming the path |
-//! | a second process opens the same file | its `open` fails with [`BacklogError::InUse`] |
+//! | a second open of the same file (another process, or this one) | it fails with [`BacklogError::InUse`] |
 //!
 //! The file is created with mode `0600` (its directories `0700`); SQLite gives the `-wal`
 //! file the same mode. The file carries an application id (`PRAGMA application_id`) and a
