@@ -112,6 +112,7 @@
 //! | `vip` | VIP over ZeroMQ for VOLTTRON 11's Python agents (feature `vip`) |
 //! | `web` | the web service: discovery, logins, VOLTTRON's REST API, JSON-RPC, WebSockets, agents' routes, the status page (feature `web`) |
 //! | `metrics` | Prometheus metrics: a registry a host may own, the platform's series and hot-path counters at scrape time, sampled handler/RPC/fsync histograms, agents' own series through their context, `GET /metrics` (feature `metrics`) |
+//! | `mqtt` | many platforms as one through an MQTT 5 broker: `all_platforms` subscriptions, calls `on_platform`, platforms joining and leaving, a crash-safe backlog while the broker is away, plain MQTT export/import rules, `vctl federation` (feature `mqtt`) |
 //! | `otel` | OpenTelemetry export: handler runs and calls of traced work as spans, OTLP/HTTP configured by `OTEL_EXPORTER_OTLP_*` (feature `otel`) |
 //! | [`auth`] | keys and key files, `authz.json` (this project's format and VOLTTRON 11's), the pending list |
 //! | [`config_store`] | VOLTTRON's configuration store files: parsing, references, durable writes |
