@@ -273,7 +273,7 @@ fn kinds_are_distinct_and_match_frames() {
 fn header_layout() {
     let buf = encode(&[Ping { id: 1, peer: None }.into()]);
     assert_eq!(&buf[0..4], b"VTRN");
-    assert_eq!(&buf[4..6], &[0, 2]);
+    assert_eq!(&buf[4..6], &[0, 3]);
     assert_eq!(buf[6], FrameKind::Ping.as_u8());
     assert_eq!(buf[7], 0);
     assert_eq!(
@@ -329,18 +329,21 @@ fn bad_magic() {
 
 #[test]
 fn wrong_version() {
-    // Version 1 (before trace contexts) and a future one are both refused.
-    let mut buf = header(1, FrameKind::Ping.as_u8(), 0, 1);
-    assert!(matches!(
-        FrameCodec::default().decode(&mut buf),
-        Err(FrameError::UnsupportedVersion { got: 1, .. })
-    ));
-    let mut buf = header(3, FrameKind::Ping.as_u8(), 0, 1);
+    // Versions 1 (before trace contexts) and 2 (before federation) and a future one are
+    // all refused.
+    for old in [1, 2] {
+        let mut buf = header(old, FrameKind::Ping.as_u8(), 0, 1);
+        assert!(matches!(
+            FrameCodec::default().decode(&mut buf),
+            Err(FrameError::UnsupportedVersion { got, .. }) if got == old
+        ));
+    }
+    let mut buf = header(4, FrameKind::Ping.as_u8(), 0, 1);
     let err = FrameCodec::default().decode(&mut buf).unwrap_err();
     assert!(matches!(
         err,
         FrameError::UnsupportedVersion {
-            got: 3,
+            got: 4,
             supported: PROTOCOL_VERSION
         }
     ));

@@ -252,7 +252,13 @@ impl Authority {
             });
         }
         let mut bound = false;
-        match self.credentials_key(identity) {
+        // A second `vctl` (`control.connection.<pid>`) holds the first one's key.
+        let keyed = if crate::services::control::is_control_connection(identity) {
+            crate::services::control::CONTROL_CONNECTION
+        } else {
+            identity
+        };
+        match self.credentials_key(keyed) {
             Ok(Some(key)) if same_key(&key, public_key) => return KeyVerdict::Allowed,
             Ok(Some(_)) => bound = true,
             Ok(None) => {}

@@ -196,6 +196,10 @@ enum Command {
     Subscribe {
         /// The prefix (or an MQTT-style pattern).
         prefix: String,
+        /// Also publications from the other platforms of a federation (each printed
+        /// with its origin).
+        #[arg(long)]
+        all_platforms: bool,
     },
     /// The connected peers.
     Peerlist,
@@ -381,6 +385,10 @@ enum RpcCommand {
         method: String,
         /// Arguments.
         args: Vec<String>,
+        /// The peer is on this platform of the federation (VOLTTRON's
+        /// `external_platform`).
+        #[arg(long, value_name = "INSTANCE")]
+        platform: Option<String>,
     },
     /// The methods a peer exports (every peer's without one).
     List {
@@ -1033,12 +1041,25 @@ async fn command(ctl: &Ctl, conn: &Connection, command: Command) -> Outcome {
         }
         Command::Config(c) => config(ctl, conn, c).await?,
         Command::Auth(a) => auth(ctl, conn, a).await?,
-        Command::Rpc(RpcCommand::Call { peer, method, args }) => {
+        Command::Rpc(RpcCommand::Call {
+            peer,
+            method,
+            args,
+            platform,
+        }) => {
             let args = RpcArgs {
                 positional: args.iter().map(|a| json_arg(a)).collect(),
                 named: Default::default(),
             };
-            let v = serde_json::Value::from(call(conn, &peer, &method, args).await?);
+            let v = match platform {
+                None => call(conn, &peer, &method, args).await?,
+                Some(platform) => conn
+                    .call(&peer, &method, args)
+                    .on_platform(&platform)
+                    .await
+                    .map_err(|e| format!("{peer}.{method} on {platform}: {e}"))?,
+            };
+            let v = serde_json::Value::from(v);
             ctl.print(&v, || v.to_string());
         }
         Command::Rpc(RpcCommand::List { peer }) => {
@@ -1065,8 +1086,16 @@ async fn command(ctl: &Ctl, conn: &Connection, command: Command) -> Outcome {
                 format!("reached {reached} subscriber(s)")
             });
         }
-        Command::Subscribe { prefix } => {
-            let mut stream = conn.subscribe(&prefix).map_err(|e| e.to_string())?;
+        Command::Subscribe {
+            prefix,
+            all_platforms,
+        } => {
+            let mut stream = if all_platforms {
+                conn.subscribe_all_platforms(&prefix)
+            } else {
+                conn.subscribe(&prefix)
+            }
+            .map_err(|e| e.to_string())?;
             conn.ping(CONTROL).await.map_err(|e| e.to_string())?;
             loop {
                 tokio::select! {
@@ -1076,7 +1105,7 @@ async fn command(ctl: &Ctl, conn: &Connection, command: Command) -> Outcome {
                         let headers = serde_json::Value::from(Value::from(p.headers.clone()));
                         let message = serde_json::Value::from(p.message.clone());
                         if ctl.json {
-                            println!("{}", json!({"sender": p.sender.as_str(), "topic": p.topic.as_str(), "headers": headers, "message": message}));
+                            println!("{}", json!({"sender": p.sender.as_str(), "topic": p.topic.as_str(), "headers": headers, "message": message, "origin": p.origin}));
                         } else {
                             println!("{} {} {} {}", p.sender, p.topic, headers, message);
                         }

@@ -403,7 +403,7 @@ mod tests {
     #[test]
     fn a_full_section() {
         let c = parse(
-            "[volttron]\ninstance-name = site1\n[federation]\nbroker = mqtt://127.0.0.1:1884\nusername = site1\npassword = pw\nexport = devices/, alerts/\nimport = devices/\nallow = site2, site3\nkeepalive = 2\nbacklog-policy = alerts/ drop_newest 10, devices/ keep_latest_per_topic\nmqtt-export = devices/ -> bms/devices qos=1 retain=true\n",
+            "[volttron]\ninstance-name = site1\n[federation]\nbroker = mqtt://127.0.0.1:1884\nusername = site1\npassword = pw\nexport = devices/, alerts/\nimport = devices/\nallow = site2, site3\nkeepalive = 7\nbacklog-policy = alerts/ drop_newest 10, devices/ keep_latest_per_topic\nmqtt-export = devices/ -> bms/devices qos=1 retain=true\n",
         )
         .unwrap()
         .unwrap();
@@ -412,7 +412,7 @@ mod tests {
         assert_eq!(c.export, ["devices/", "alerts/"]);
         assert!(c.allows("site2") && !c.allows("site9"));
         assert!(c.imports("devices/x") && !c.imports("alerts/x"));
-        assert_eq!(c.keepalive, Duration::from_secs(2));
+        assert_eq!(c.keepalive, Duration::from_secs(7));
         assert_eq!(c.backlog_policies.len(), 2);
         assert_eq!(c.backlog_policies[0].priority, 10);
         assert_eq!(c.mqtt_export.len(), 1);
@@ -431,7 +431,7 @@ mod tests {
             ("broker = mqtt://h:1\nusername = u", "username"),
             ("broker = mqtt://h:1\nexport = devices/#", "export"),
             ("broker = mqtt://h:1\nallow = a/b", "allow"),
-            ("broker = mqtt://h:1\nkeepalive = 0", "keepalive"),
+            ("broker = mqtt://h:1\nkeepalive = 4", "keepalive"),
             (
                 "broker = mqtt://h:1\nbacklog-policy = x keep_all",
                 "backlog-policy",

@@ -8,7 +8,7 @@
 //! | VOLTTRON | here |
 //! |----------|------|
 //! | `subscribe(peer, prefix, cb, all_platforms=True)` | `#[subscribe("devices/", all_platforms = true)]`, [`AgentContext::subscribe_all_platforms`](crate::AgentContext::subscribe_all_platforms): publications of every federated platform under the prefix, each with [`Publication::origin`](crate::Publication::origin) |
-//! | `external_list` / `external_publish` | exported prefixes leave a platform as `volttron/<instance>/pubsub/<topic>`; the broker sends each where an `all_platforms` subscription wants it ([`topics`]) |
+//! | `external_list` / `external_publish` | exported prefixes leave a platform as `volttron/<instance>/pubsub/<topic>`; the broker sends each where an `all_platforms` subscription wants it (the topic tree is in `topics.rs`) |
 //! | `vip.rpc.call(peer, m, external_platform="site2")` | `ctx.call(peer, m, args).on_platform("site2")`: MQTT 5 request/response, the same deadlines and errors, [`RpcError::Unreachable`](crate::RpcError::Unreachable) when it is down |
 //! | `external_platform_discovery.json`, routers' `hello` | retained status messages and last wills: `vctl federation status`, `platform.federation`'s `list_platforms` ([`agent`]) |
 //! | — | a crash-safe, bounded backlog while the broker is away ([`backlog`]; what the link does with it is in `outbox.rs`) |

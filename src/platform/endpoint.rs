@@ -46,7 +46,7 @@ pub(crate) enum SubscribeError {
 /// the platform's user can read).
 fn is_platform_identity(identity: &str) -> bool {
     identity == crate::platform::PLATFORM_IDENTITY
-        || identity == crate::services::control::CONTROL_CONNECTION
+        || crate::services::control::is_control_connection(identity)
         || crate::services::is_service(identity)
 }
 
@@ -308,8 +308,9 @@ pub struct RpcCall {
 impl RpcCall {
     /// Calls the agent on the federated platform `instance` (VOLTTRON's
     /// `external_platform=`), through the federation service; this platform's own name
-    /// makes it a local call. See [`crate::platform::external`] for what it answers when
-    /// that platform is down or there is no federation.
+    /// makes it a local call. Without a federation, or when that platform is down or not
+    /// allowed, it fails at once with [`RpcError::Unreachable`]; a platform that leaves,
+    /// or a broker that goes, fails the calls in flight the same way.
     pub fn on_platform(mut self, instance: &str) -> Self {
         self.platform = Some(instance.to_owned());
         self

@@ -15,6 +15,10 @@ use tokio::sync::oneshot;
 use crate::core::{Args, Identity, RpcError, TraceContext, Value};
 
 /// One call to an agent on another platform.
+#[cfg_attr(
+    not(feature = "mqtt"),
+    allow(dead_code, reason = "read by the federation service")
+)]
 pub(crate) struct ExternalCall {
     /// The calling peer, on this platform.
     pub(crate) sender: Identity,

@@ -84,6 +84,20 @@ impl Connection {
         Ok(rx)
     }
 
+    /// [`subscribe`](Self::subscribe) to the publications of every platform federated
+    /// with this one too (see [`AgentContext::subscribe_all_platforms`](crate::AgentContext::subscribe_all_platforms)).
+    pub fn subscribe_all_platforms(
+        &self,
+        prefix: &str,
+    ) -> Result<mpsc::UnboundedReceiver<Arc<Publication>>, ContextError> {
+        let (tx, rx) = mpsc::unbounded_channel();
+        self.ctx
+            .subscribe_all_platforms::<ConnectionAgent>(prefix, move |_, _, publication| {
+                let _ = tx.send(Arc::new(publication.clone()));
+            })?;
+        Ok(rx)
+    }
+
     /// Pings `peer` through the platform.
     pub async fn ping(&self, peer: &str) -> Result<(), RpcError> {
         self.ctx.ping(peer).await

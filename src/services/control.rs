@@ -95,6 +95,19 @@ pub const IDENTITY: &str = "control";
 /// The identity `vctl` connects under (VOLTTRON's).
 pub const CONTROL_CONNECTION: &str = "control.connection";
 
+/// Whether `identity` is `vctl`'s: [`CONTROL_CONNECTION`], or `control.connection.<pid>`,
+/// which a second `vctl` takes while the first holds the name (`vctl subscribe` running),
+/// with the same key.
+pub fn is_control_connection(identity: &str) -> bool {
+    match identity.strip_prefix(CONTROL_CONNECTION) {
+        Some("") => true,
+        Some(rest) => rest
+            .strip_prefix('.')
+            .is_some_and(|pid| !pid.is_empty() && pid.bytes().all(|b| b.is_ascii_digit())),
+        None => false,
+    }
+}
+
 /// An installed agent as `list_agents` and `status_agents` report it (the process fields
 /// only from `status_agents`; absent fields are left out of the record).
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -1254,6 +1267,20 @@ impl ControlService {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn a_second_vctl_is_a_control_connection() {
+        assert!(super::is_control_connection("control.connection"));
+        assert!(super::is_control_connection("control.connection.4242"));
+        for other in [
+            "control.connection.",
+            "control.connection.x1",
+            "control.connectionx",
+            "control",
+        ] {
+            assert!(!super::is_control_connection(other), "{other}");
+        }
+    }
     use super::stop_order;
 
     #[test]
