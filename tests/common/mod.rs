@@ -3,13 +3,17 @@
 //! deadline (the platform and the agents are other processes); and the VOLTTRON 11 Python
 //! venv that `bash .ci/test` builds ([`require_python`], [`require_schemathesis`]). Its
 //! modules: [`browser`], a headless Chromium over WebDriver; [`logs`], the platform's JSON
-//! log read back; [`web`], the web service of a platform process (users, address, tokens).
+//! log read back; [`web`], the web service of a platform process (users, address, tokens);
+//! [`mosquitto`], a real MQTT 5 broker and its command-line clients (the same file as the
+//! benchmarks' `workloads::mosquitto`).
 
 // Each test file uses a part of it.
 #![allow(dead_code)]
 
 pub(crate) mod browser;
 pub(crate) mod logs;
+#[path = "../../benches/workloads/mosquitto.rs"]
+pub(crate) mod mosquitto;
 pub(crate) mod web;
 
 use std::path::{Path, PathBuf};
