@@ -55,6 +55,8 @@
 //! | `tracing.passed_on_ratio` / `tracing.exporter_ratio` | (feature `otel`, only with `--only tracing`) `rpc.inproc.rtt_p50` of the caller's `rtt` handler given a trace (`RpcCall::trace`): without an exporter (the context passed on) / untraced, and with the OTLP/HTTP exporter installed (a client span per call, a server span per handler run, batched to a loopback receiver that answers 200) / untraced, runs interleaved; `tracing.exported_rtt_p50` the traced round trip with the exporter |
 //! | `metrics.overhead_ratio.pubsub_1to1` / `.rpc_rtt_p50` | `pubsub.inproc.1to1` and `rpc.inproc.rtt_p50` on a platform with `volttron::metrics::Metrics` attached (`PlatformBuilder::instrumentation`: sampled handler and RPC timings into histograms; the hot-path counters are kept either way) against one without, runs interleaved: time per message with / without, median of the runs |
 //! | `metrics.overhead_ratio` | the larger of the two (target <= 1.05) |
+//! | `baseline.mqtt_rtt_p50/p99` | (feature `mqtt`) a mosquitto of its own (`benches/workloads/mosquitto.rs`: Debian's 2.0.11 as a child process on a free loopback port, `set_tcp_nodelay true`) and two rumqttc 0.25 v5 clients on a current-thread runtime (`benches/workloads/mqtt.rs`): the requester publishes QoS 0 to `bench/req` with the `response_topic` and `correlation_data` properties, the responder (subscribed) answers on the response topic from its event loop, the requester waits for the answer; N round trips in sequence; median of the runs' p50 / p99. The raw MQTT 5 round trip the federation's RPC is compared with. Where mosquitto is not installed, no figure: `skipped:` and the reason on stderr |
+//! | `baseline.mqtt_pubsub_msgs_per_s_qos0` / `_qos1` | same broker (`max_queued_messages 0`: mosquitto otherwise drops, QoS 0 included, past 1000 messages queued for a subscriber) and runtime: one rumqttc publisher publishes N 100-byte payloads to `bench/data` at QoS 0 / 1 as fast as its request channel (1024) takes them; one subscriber at the same QoS counts; N / (first publish to the last counted) |
 //! | `baseline.uds_pingpong_rtt` | `UnixStream::pair`, 8-byte ping-pong between two threads, median round trip (on a VM this swings with idle-vCPU wake-up latency) |
 
 use std::io::{Read, Write};
@@ -99,6 +101,8 @@ struct Sizes {
     python_calls: u64,
     http_calls: usize,
     ws_publishes: u64,
+    mqtt_calls: usize,
+    mqtt_publishes: u64,
 }
 
 impl Sizes {
@@ -122,6 +126,8 @@ impl Sizes {
                 python_calls: 1_000,
                 http_calls: 5_000,
                 ws_publishes: 200_000,
+                mqtt_calls: 2_000,
+                mqtt_publishes: 20_000,
             }
         } else {
             Sizes {
@@ -142,6 +148,8 @@ impl Sizes {
                 python_calls: 2_000,
                 http_calls: 20_000,
                 ws_publishes: 500_000,
+                mqtt_calls: 10_000,
+                mqtt_publishes: 100_000,
             }
         }
     }
@@ -863,6 +871,69 @@ fn web_figures(s: &Sizes, want: &dyn Fn(&str) -> bool, figures: &mut Figures) {
 }
 
 // ---------------------------------------------------------------------------------------
+// MQTT
+// ---------------------------------------------------------------------------------------
+
+/// The `baseline.mqtt_*` figures.
+#[cfg(feature = "mqtt")]
+const MQTT_BASELINE: &[&str] = &[
+    "baseline.mqtt_rtt_p50",
+    "baseline.mqtt_rtt_p99",
+    "baseline.mqtt_pubsub_msgs_per_s_qos0",
+    "baseline.mqtt_pubsub_msgs_per_s_qos1",
+];
+
+/// The `baseline.mqtt_*` figures (see the table in the module docs): raw rumqttc v5
+/// clients through a mosquitto of their own, on a current-thread runtime.
+#[cfg(feature = "mqtt")]
+fn mqtt_figures(s: &Sizes, want: &dyn Fn(&str) -> bool, figures: &mut Figures) {
+    use rumqttc::v5::mqttbytes::QoS;
+    use workloads::mqtt::{MqttRig, p50_p99};
+    let rig = match MqttRig::start() {
+        Ok(rig) => rig,
+        Err(e) => {
+            eprintln!("[perf] baseline.mqtt_*: skipped: {e}");
+            return;
+        }
+    };
+    let runs = s.runs;
+    runtime().block_on(async {
+        if want("baseline.mqtt_rtt_p50") || want("baseline.mqtt_rtt_p99") {
+            eprintln!(
+                "[perf] baseline.mqtt_rtt: warm-up + {runs} runs of {}",
+                s.mqtt_calls
+            );
+            rig.rtts(s.mqtt_calls / 10).await;
+            let (mut p50, mut p99) = (Vec::new(), Vec::new());
+            for _ in 0..runs {
+                let (a, b) = p50_p99(&rig.rtts(s.mqtt_calls).await);
+                p50.push(a);
+                p99.push(b);
+            }
+            eprintln!("[perf] baseline.mqtt_rtt_p50 per run (us): {p50:.1?}; p99: {p99:.1?}");
+            figures.push(("baseline.mqtt_rtt_p50", median(p50), "us"));
+            figures.push(("baseline.mqtt_rtt_p99", median(p99), "us"));
+        }
+        for (name, qos) in [
+            ("baseline.mqtt_pubsub_msgs_per_s_qos0", QoS::AtMostOnce),
+            ("baseline.mqtt_pubsub_msgs_per_s_qos1", QoS::AtLeastOnce),
+        ] {
+            if !want(name) {
+                continue;
+            }
+            eprintln!("[perf] {name}: warm-up + {runs} runs of {}", s.mqtt_publishes);
+            rig.pubsub(s.mqtt_publishes / 10, qos).await;
+            let mut rates = Vec::new();
+            for _ in 0..runs {
+                rates.push(rig.pubsub(s.mqtt_publishes, qos).await);
+            }
+            eprintln!("[perf] {name} per run: {rates:.0?}");
+            figures.push((name, median(rates), "msgs/s"));
+        }
+    });
+}
+
+// ---------------------------------------------------------------------------------------
 // Bridge
 // ---------------------------------------------------------------------------------------
 
@@ -1406,6 +1477,10 @@ fn main() {
         .any(|w| want(w))
     {
         web_figures(&s, &want, &mut figures);
+    }
+    #[cfg(feature = "mqtt")]
+    if MQTT_BASELINE.iter().any(|f| want(f)) {
+        mqtt_figures(&s, &want, &mut figures);
     }
 
     for (name, value, unit) in figures {

@@ -1,6 +1,7 @@
 //! The real-broker harness (`tests/common/mosquitto.rs`, the file
 //! `benches/workloads/mosquitto.rs`): a mosquitto child process that rumqttc v5 clients and
-//! `mosquitto_sub`/`mosquitto_pub` reach, whose database survives a restart, whose ACL
+//! `mosquitto_sub`/`mosquitto_pub` reach, whose database survives a restart (and a crash,
+//! `kill`, loses what it had not saved), whose ACL
 //! confines a user to `volttron/<user>/` and whose password file refuses a wrong password.
 //! Each test skips without mosquitto (fails under `CI=true`).
 
@@ -372,4 +373,40 @@ async fn the_password_file_refuses_a_wrong_password() {
         .await
         .expect("the right password");
     site1.disconnect().await;
+}
+
+#[tokio::test]
+async fn a_killed_broker_starts_again_on_its_port_without_what_it_had_not_saved() {
+    let Some(mut broker) = Broker::require(
+        "a_killed_broker_starts_again_on_its_port_without_what_it_had_not_saved",
+        BrokerOptions::new(),
+    ) else {
+        return;
+    };
+    let (mut publisher, _) = connect(options(&broker, "publisher", None)).await.unwrap();
+    publisher.publish("state/lost", "not saved", true).await;
+    // A crash: SIGKILL, no database written (mosquitto autosaves every 30 minutes).
+    broker.kill();
+    assert!(!broker.is_running());
+    // The client's connection ends with it (rumqttc would reconnect on a further poll).
+    timeout(DEADLINE, publisher.eventloop)
+        .await
+        .expect("the event loop ends")
+        .unwrap();
+
+    broker.start_again();
+    assert!(broker.is_running());
+    let (mut late, _) = connect(options(&broker, "late", None)).await.unwrap();
+    late.subscribe("state/#").await;
+    // Published after the subscription, so it arrives; the lost one, retained before the
+    // crash, would have come first.
+    let (mut publisher, _) = connect(options(&broker, "publisher", None)).await.unwrap();
+    publisher.publish("state/after", "after the crash", true).await;
+    let got = late.next_publish().await;
+    assert_eq!(
+        (text(&got.topic), text(&got.payload)),
+        ("state/after", "after the crash")
+    );
+    publisher.disconnect().await;
+    late.disconnect().await;
 }

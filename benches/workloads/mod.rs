@@ -12,7 +12,10 @@
 //! - the bridge: [`bridge`], remote agents attached over a Unix socket;
 //! - VIP: `vip`, VIP clients (Rust ones and VOLTTRON's Python library) through the listener;
 //! - the web service: `web`, HTTP and WebSocket clients on loopback, and a bare actix-web
-//!   server as the baseline.
+//!   server as the baseline;
+//! - MQTT: `mosquitto`, a real broker as a child process (also the tests' broker:
+//!   `tests/common/mod.rs` includes the same file), and `mqtt`, raw rumqttc v5 clients
+//!   through it as the federation's baseline.
 //!
 //! Both platforms run with `agent_threads(1)`: every agent shares one agent thread, as the
 //! actix baseline shares one arbiter.
@@ -22,6 +25,9 @@
 //! is not discovered as a benchmark target by cargo).
 
 pub(crate) mod bridge;
+pub(crate) mod mosquitto;
+#[cfg(feature = "mqtt")]
+pub(crate) mod mqtt;
 #[cfg(feature = "vip")]
 pub(crate) mod vip;
 #[cfg(feature = "web")]
