@@ -229,3 +229,58 @@ async fn without_a_federation_other_platforms_are_unreachable() {
     assert!(matches!(e, RpcError::Unreachable { .. }), "{e:?}");
     platform.shutdown().await;
 }
+
+/// With the broker away, publications wait in the backlog, and its size and age are
+/// Prometheus series of `platform.federation` (refreshed every 5 s).
+#[cfg(feature = "metrics")]
+#[volttron::test]
+async fn the_backlog_is_in_the_metrics() {
+    let dir = tempfile::tempdir().unwrap();
+    let nobody = common::free_port(); // no broker listens there
+    let metrics = volttron::metrics::Metrics::new();
+    let platform = Platform::builder()
+        .instance_name("island")
+        .instrumentation(metrics.clone())
+        .federation(
+            FederationConfig::new(&format!("mqtt://127.0.0.1:{nobody}"))
+                .unwrap()
+                .export(["devices/"])
+                .backlog_path(dir.path().join("island.sqlite")),
+        )
+        .start()
+        .await
+        .unwrap();
+    // The federation agent subscribes as it starts: publish until the backlog counts.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        platform.publish("devices/meter/1", 1).unwrap();
+        let flushed = platform.call("platform.federation", "flush", ()).await.unwrap();
+        if flushed["backlogged"].as_i64() >= Some(3) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "nothing backlogged: {flushed:?}");
+    }
+    let status = platform.call("platform.federation", "status", ()).await.unwrap();
+    assert_eq!(status["connected"], Value::from(false));
+    let series = |text: &str, name: &str| -> Option<f64> {
+        text.lines()
+            .find(|l| l.starts_with(name) && l.contains("identity=\"platform.federation\""))
+            .and_then(|l| l.rsplit(' ').next()?.parse().ok())
+    };
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let text = metrics.encode(&platform).await;
+        if let (Some(n), Some(age)) = (
+            series(&text, "volttron_app_federation_backlog_messages"),
+            series(&text, "volttron_app_federation_backlog_oldest_age_seconds"),
+        ) && n >= 3.0
+            && age > 0.0
+        {
+            assert_eq!(series(&text, "volttron_app_federation_connected"), Some(0.0));
+            break;
+        }
+        assert!(Instant::now() < deadline, "no backlog series: {text}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    platform.shutdown().await;
+}

@@ -129,6 +129,12 @@ fn three_platforms_one_broker() {
         home(&broker, "site2"),
         home(&broker, "site3"),
     );
+    // On site2, `flush` needs a capability that site3's vctl holds and site1's does not.
+    h2.write(
+        "authz.json",
+        r#"{"users": {"site3.control.connection": {"capabilities": ["fed_admin"]}},
+            "rpc_method_authorizations": {"platform.federation": {"flush": ["fed_admin"]}}}"#,
+    );
     let p1 = h1.start_platform();
     let _p2 = h2.start_platform();
     let mut p3 = h3.start_platform();
@@ -212,6 +218,26 @@ fn three_platforms_one_broker() {
         "status",
     ]);
     assert!(e.contains("unreachable"), "{e}");
+    // A remote caller's capabilities are checked as `<platform>.<identity>`.
+    let e = h1.fails(&[
+        "rpc",
+        "call",
+        "--platform",
+        "site2",
+        "platform.federation",
+        "flush",
+    ]);
+    assert!(e.contains("unauthorized") && e.contains("fed_admin"), "{e}");
+    let ok = h3.ok(&[
+        "--json",
+        "rpc",
+        "call",
+        "--platform",
+        "site2",
+        "platform.federation",
+        "flush",
+    ]);
+    assert!(ok.contains("backlogged"), "{ok}");
 
     // Bad input from the broker side: malformed, spoofed, unknown kinds. The platforms
     // drop them and keep working.

@@ -39,6 +39,16 @@ use crate::platform::endpoint::Endpoint;
 use crate::platform::external::{ExternalCall, ExternalPlatforms};
 use crate::platform::router::RemoteInterest;
 
+/// The name other platforms know a local sender by: its identity, but `vctl`'s for every
+/// `vctl` (`control.connection.<pid>` is a second one holding the same key).
+fn federated_name(identity: &str) -> &str {
+    if crate::services::control::is_control_connection(identity) {
+        crate::services::control::CONTROL_CONNECTION
+    } else {
+        identity
+    }
+}
+
 /// A call sent to another platform, waiting for its reply.
 struct PendingCall {
     platform: String,
@@ -147,7 +157,7 @@ impl Link {
                 &self.me,
                 self.boot,
                 seq,
-                p.sender.as_str(),
+                federated_name(p.sender.as_str()),
                 &p.headers,
                 &p.message,
             );
@@ -605,7 +615,7 @@ impl ExternalPlatforms for Arc<Link> {
             return Err(unreachable("it is not online in the federation"));
         }
         let request = CallRequest {
-            sender: call.sender.to_string(),
+            sender: federated_name(call.sender.as_str()).to_owned(),
             peer: call.peer,
             method: call.method.clone(),
             args: call.args,
