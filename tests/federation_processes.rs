@@ -219,43 +219,24 @@ fn three_platforms_one_broker() {
     ]);
     assert!(e.contains("unreachable"), "{e}");
     // A remote caller's capabilities are checked as `<platform>.<identity>`.
-    let e = h1.fails(&[
+    let flush = [
         "rpc",
         "call",
         "--platform",
         "site2",
         "platform.federation",
         "flush",
-    ]);
+    ];
+    let e = h1.fails(&flush);
     assert!(e.contains("unauthorized") && e.contains("fed_admin"), "{e}");
-    let ok = h3.ok(&[
-        "--json",
-        "rpc",
-        "call",
-        "--platform",
-        "site2",
-        "platform.federation",
-        "flush",
-    ]);
+    let ok = h3.ok(&[&["--json"], &flush[..]].concat());
     assert!(ok.contains("backlogged"), "{ok}");
 
     // Bad input from the broker side: malformed, spoofed, unknown kinds. The platforms
     // drop them and keep working.
-    broker.mosquitto_pub(&[
-        "-u",
-        "scada",
-        "-P",
-        "pw-scada",
-        "-t",
-        "volttron/site1/pubsub/devices/x",
-        "-m",
-        "{not json",
-    ]);
-    broker.mosquitto_pub(&[
-        "-u",
-        "scada",
-        "-P",
-        "pw-scada",
+    let scada = |args: &[&str]| broker.mosquitto_pub(&[&["-u", "scada", "-P", "pw-scada"], args].concat());
+    scada(&["-t", "volttron/site1/pubsub/devices/x", "-m", "{not json"]);
+    scada(&[
         "-V",
         "mqttv5",
         "-t",
@@ -268,39 +249,12 @@ fn three_platforms_one_broker() {
         "volttron-origin",
         "site9",
     ]);
-    broker.mosquitto_pub(&[
-        "-u",
-        "scada",
-        "-P",
-        "pw-scada",
-        "-t",
-        "volttron/site1/status",
-        "-m",
-        "[]",
-    ]);
-    broker.mosquitto_pub(&[
-        "-u",
-        "scada",
-        "-P",
-        "pw-scada",
-        "-t",
-        "volttron/site1/rpc/site2",
-        "-m",
-        "{}",
-    ]);
+    scada(&["-t", "volttron/site1/status", "-m", "[]"]);
+    scada(&["-t", "volttron/site1/rpc/site2", "-m", "{}"]);
     let big = format!(r#"{{"sender":"a","message":"{}"}}"#, "x".repeat(2 << 20));
     let big = h1.write("big.json", &big);
     let big = big.to_str().unwrap();
-    broker.mosquitto_pub(&[
-        "-u",
-        "scada",
-        "-P",
-        "pw-scada",
-        "-t",
-        "volttron/site1/pubsub/devices/big",
-        "-f",
-        big,
-    ]);
+    scada(&["-t", "volttron/site1/pubsub/devices/big", "-f", big]);
     // The ACL: site3's credentials cannot write as site1.
     broker.mosquitto_pub(&[
         "-u",
