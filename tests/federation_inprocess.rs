@@ -284,3 +284,58 @@ async fn the_backlog_is_in_the_metrics() {
     }
     platform.shutdown().await;
 }
+
+/// A platform not on the allow list is neither heard nor answered.
+#[volttron::test]
+async fn the_allow_list_keeps_other_platforms_out() {
+    let Some(broker) = Broker::require("federation_allow_list", BrokerOptions::new()) else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let friend = start("friend", config(&broker, dir.path(), "friend")).await;
+    let stranger = start("stranger", config(&broker, dir.path(), "stranger")).await;
+    let picky = start("picky", config(&broker, dir.path(), "picky").allow(["friend"])).await;
+    let (tx, rx) = mpsc::channel();
+    picky.spawn("listener", Listener { tx }).await.unwrap();
+    wait_for_state(&stranger, "picky", "online").await;
+    wait_for_state(&friend, "picky", "online").await;
+    // The stranger's call is refused at once on its own side: picky is online, but the
+    // stranger is not on picky's list, so picky drops the call and it times out...
+    let e = stranger
+        .call("listener", "whoami", ("hi",))
+        .on_platform("picky")
+        .timeout(Duration::from_millis(500))
+        .await
+        .unwrap_err();
+    assert!(matches!(e, RpcError::Timeout { .. }), "{e:?}");
+    // ...while picky will not call it at all.
+    let e = picky
+        .call("x", "y", ())
+        .on_platform("stranger")
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&e, RpcError::Unreachable { reason, .. } if reason.contains("allow")),
+        "{e:?}"
+    );
+    // Publications: the stranger's are dropped, the friend's arrive.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let p = loop {
+        stranger.publish("devices/stranger", 1).unwrap();
+        friend.publish("devices/friend", 2).unwrap();
+        if let Ok(p) = rx.recv_timeout(Duration::from_millis(200)) {
+            break p;
+        }
+        assert!(Instant::now() < deadline, "nothing from the friend");
+    };
+    assert_eq!(p.origin.as_deref(), Some("friend"));
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(rx.try_iter().all(|p| p.origin.as_deref() == Some("friend")));
+    let refused = picky.call("platform.federation", "status", ()).await.unwrap()["counters"]["refused"]
+        .as_i64()
+        .unwrap();
+    assert!(refused >= 1, "{refused}");
+    for p in [friend, stranger, picky] {
+        p.shutdown().await;
+    }
+}

@@ -67,22 +67,14 @@ impl PlatformService for AlertsService {
     fn start(self: Box<Self>, ctx: ServiceContext) -> Result<ServiceStop, ServiceError> {
         let delivery = Delivery::start()
             .map_err(|e| ServiceError::new(NAME, format!("the delivery thread did not start: {e}")))?;
-        let platform = ctx.platform().clone();
         let agent = AlertsAgent {
-            book: AlertBook::new(platform.instance_name()),
+            book: AlertBook::new(ctx.platform().instance_name()),
             heartbeats: HeartbeatWatch::default(),
             rules: self.rules.unwrap_or_default(),
             rules_error: None,
             delivery,
         };
-        let spawned = ctx.spawn(async move {
-            if let Err(e) = platform.spawn(IDENTITY, agent).await {
-                tracing::error!("alerts: {IDENTITY} did not start: {e}");
-            }
-        });
-        if !spawned {
-            return Err(ServiceError::new(NAME, "the platform is stopping"));
-        }
+        ctx.spawn_agent(IDENTITY, agent)?;
         // The agent stops with the platform's other agents; its delivery thread with it.
         Ok(Box::new(|| {}))
     }

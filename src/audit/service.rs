@@ -106,15 +106,7 @@ impl PlatformService for AuditService {
             },
             schedule: self.schedule,
         };
-        let platform = ctx.platform().clone();
-        let spawned = ctx.spawn(async move {
-            if let Err(e) = platform.spawn(IDENTITY, agent).await {
-                tracing::error!("audit: {IDENTITY} did not start: {e}");
-            }
-        });
-        if !spawned {
-            return Err(ServiceError::new(NAME, "the platform is stopping"));
-        }
+        ctx.spawn_agent(IDENTITY, agent)?;
         // The agent stops with the platform's other agents.
         Ok(Box::new(|| {}))
     }

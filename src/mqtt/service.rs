@@ -218,13 +218,7 @@ impl PlatformService for FederationService {
         }) {
             return Err(ServiceError::new(NAME, "the platform is stopping"));
         }
-        let platform = ctx.platform().clone();
-        let agent = FederationAgent { link };
-        ctx.spawn(async move {
-            if let Err(e) = platform.spawn(IDENTITY, agent).await {
-                tracing::error!("federation: {IDENTITY} did not start: {e}");
-            }
-        });
+        ctx.spawn_agent(IDENTITY, FederationAgent { link })?;
         Ok(Box::new(move || {
             let _ = stop_tx.send(());
             let _ = done_rx.recv_timeout(Duration::from_secs(3));

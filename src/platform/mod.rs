@@ -674,9 +674,11 @@ impl PlatformBuilder {
             }
             *platform.inner.bridge.lock() = Some((addresses, shared));
         }
+        let boots = Arc::new(Mutex::new(Vec::new()));
         for service in plugged {
             let name = service.name();
             let ctx = service::ServiceContext {
+                boots: boots.clone(),
                 platform: platform.clone(),
                 endpoint: platform.inner.rt.endpoint.clone(),
                 edge: platform
@@ -694,6 +696,20 @@ impl PlatformBuilder {
                     platform.shutdown().await;
                     return Err(PlatformError::Service(e));
                 }
+            }
+        }
+        // The services' own agents run before the platform is handed out.
+        let boots: Vec<_> = std::mem::take(&mut *boots.lock());
+        for boot in boots {
+            let failed = match boot.await {
+                Ok(Ok(())) => None,
+                Ok(Err(e)) => Some(e),
+                Err(_) => Some("a service's agent was dropped before it booted".to_owned()),
+            };
+            if let Some(e) = failed {
+                tracing::error!("{e}");
+                platform.shutdown().await;
+                return Err(PlatformError::Service(service::ServiceError::new("service", e)));
             }
         }
         Ok(platform)

@@ -8,7 +8,7 @@
 //! | phase | when | what a service does there |
 //! |-------|------|---------------------------|
 //! | [`bind`](PlatformService::bind) | during [`PlatformBuilder::start`], after the home, keys and auth rules are loaded, before any service or agent runs | claims its sockets and ports, so that agents launched by the control service find them; an error fails `start` |
-//! | [`start`](PlatformService::start) | once the core services run | joins the routing table, spawns its work; returns a [`ServiceStop`] |
+//! | [`start`](PlatformService::start) | once the core services run | joins the routing table, spawns its work and its own agents ([`ServiceContext::spawn_agent`]: `start` returns once they run); returns a [`ServiceStop`] |
 //! | stop | first thing in [`Platform::shutdown`], in reverse order of start | closes its edge before the agents behind it stop |
 //!
 //! Services run their asynchronous work on the platform's edge thread
@@ -97,7 +97,12 @@ pub struct ServiceContext {
     pub(crate) endpoint: Endpoint,
     pub(crate) edge: ArbiterHandle,
     pub(crate) authority: Option<Arc<Authority>>,
+    /// The boots of the agents services spawned, awaited before `start` returns.
+    pub(crate) boots: Arc<parking_lot::Mutex<Vec<AgentBoot>>>,
 }
+
+/// The answer of a service's agent's boot: `Err` with why it did not start.
+pub(crate) type AgentBoot = tokio::sync::oneshot::Receiver<Result<(), String>>;
 
 #[cfg_attr(
     not(any(feature = "vip", feature = "web")),
@@ -113,6 +118,30 @@ impl ServiceContext {
     /// not an agent thread). False if the platform is stopping.
     pub fn spawn(&self, fut: impl std::future::Future<Output = ()> + Send + 'static) -> bool {
         self.edge.spawn(fut)
+    }
+
+    /// Starts the service's own agent `identity` (`platform.alerts`, ...): the platform's
+    /// start returns once it runs, so its RPCs answer from the first call, and fails if
+    /// it does not boot.
+    pub fn spawn_agent<A: crate::Agent>(&self, identity: &'static str, agent: A) -> Result<(), ServiceError> {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let platform = self.platform.clone();
+        let spawned = self.edge.spawn(async move {
+            let booted = platform.spawn(identity, agent).await;
+            let _ = tx.send(
+                booted
+                    .map(|_| ())
+                    .map_err(|e| format!("{identity} did not start: {e}")),
+            );
+        });
+        if !spawned {
+            return Err(ServiceError::new(
+                "service",
+                format!("{identity}: the platform is stopping"),
+            ));
+        }
+        self.boots.lock().push(rx);
+        Ok(())
     }
 
     /// The routing table's endpoint, as the platform itself.

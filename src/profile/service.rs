@@ -69,15 +69,7 @@ impl PlatformService for ProfileService {
         let agent = ProfileAgent {
             home: self.home.map(VolttronHome::new),
         };
-        let platform = ctx.platform().clone();
-        let spawned = ctx.spawn(async move {
-            if let Err(e) = platform.spawn(IDENTITY, agent).await {
-                tracing::error!("profile: {IDENTITY} did not start: {e}");
-            }
-        });
-        if !spawned {
-            return Err(ServiceError::new(NAME, "the platform is stopping"));
-        }
+        ctx.spawn_agent(IDENTITY, agent)?;
         // The agent stops with the platform's other agents.
         Ok(Box::new(|| {}))
     }

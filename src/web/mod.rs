@@ -301,7 +301,6 @@ impl PlatformService for WebService {
         let listener = bound.listener;
         let tls = bound.tls;
         let app_state = state.clone();
-        let platform = ctx.platform().clone();
         let agent_state = Arc::new(state.clone());
         let started = ctx.spawn(async move {
             let server = {
@@ -328,15 +327,8 @@ impl PlatformService for WebService {
                 tracing::error!("web: the server failed: {e}");
             }
         });
-        let spawned = ctx.spawn(async move {
-            if let Err(e) = platform
-                .spawn(IDENTITY, agent::WebAgent { state: agent_state })
-                .await
-            {
-                tracing::error!("web: {IDENTITY} did not start: {e}");
-            }
-        });
-        if !(started && spawned) {
+        ctx.spawn_agent(IDENTITY, agent::WebAgent { state: agent_state })?;
+        if !started {
             return Err(ServiceError::new(NAME, "the platform is stopping"));
         }
         let handle = handle_rx
