@@ -75,7 +75,10 @@ impl Directory {
                         "state".into(),
                         Value::from(if e.status.online { "online" } else { "offline" }),
                     );
-                    m.insert("since".into(), Value::from(e.since.to_rfc3339()));
+                    m.insert(
+                        "since".into(),
+                        Value::from(e.since.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)),
+                    );
                     m.insert("version".into(), Value::from(e.status.version.as_str()));
                     m.insert(
                         "exports".into(),
