@@ -473,7 +473,7 @@ impl FanoutRig {
         for _ in 0..m {
             let i = self.next;
             self.next += 1;
-            let mut got = vec![false; FANOUT_PLATFORMS];
+            let mut got = [false; FANOUT_PLATFORMS];
             let mut count = 0;
             let t = Instant::now();
             let mut last = t;
