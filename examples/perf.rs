@@ -5,6 +5,7 @@
 //! cargo run --release --example perf              # 15 runs per figure, larger workloads
 //! cargo run --release --example perf -- --quick --only pubsub.   # figures starting with `pubsub.`
 //! cargo run --release --example perf -- --quick --with-subscriber # spans and events enabled
+//! cargo run --release --example perf -- --only federation --only baseline.mqtt   # federation vs raw MQTT
 //! ```
 //!
 //! Every figure is the median of its runs (one discarded warm-up run first, except for
