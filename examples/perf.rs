@@ -5,6 +5,7 @@
 //! cargo run --release --example perf              # 15 runs per figure, larger workloads
 //! cargo run --release --example perf -- --quick --only pubsub.   # figures starting with `pubsub.`
 //! cargo run --release --example perf -- --quick --with-subscriber # spans and events enabled
+//! cargo run --release --example perf -- --only federation --only baseline.mqtt   # federation vs raw MQTT
 //! ```
 //!
 //! Every figure is the median of its runs (one discarded warm-up run first, except for
@@ -57,6 +58,13 @@
 //! | `metrics.overhead_ratio` | the larger of the two (target <= 1.05) |
 //! | `baseline.mqtt_rtt_p50/p99` | (feature `mqtt`) a mosquitto of its own (`benches/workloads/mosquitto.rs`: Debian's 2.0.11 as a child process on a free loopback port, `set_tcp_nodelay true`) and two rumqttc 0.25 v5 clients on a current-thread runtime (`benches/workloads/mqtt.rs`): the requester publishes QoS 0 to `bench/req` with the `response_topic` and `correlation_data` properties, the responder (subscribed) answers on the response topic from its event loop, the requester waits for the answer; N round trips in sequence; median of the runs' p50 / p99. The raw MQTT 5 round trip the federation's RPC is compared with. Where mosquitto is not installed, no figure: `skipped:` and the reason on stderr |
 //! | `baseline.mqtt_pubsub_msgs_per_s_qos0` / `_qos1` | same broker (`max_queued_messages 0`: mosquitto otherwise drops, QoS 0 included, past 1000 messages queued for a subscriber) and runtime: one rumqttc publisher publishes N 100-byte payloads to `bench/data` at QoS 0 / 1 as fast as its request channel (1024) takes them; one subscriber at the same QoS counts; N / (first publish to the last counted) |
+//! | `federation.rpc.rtt_p50/p99` | (feature `mqtt`) the same broker; platforms `a` and `b` of this process (`benches/workloads/federation.rs`: `Platform::builder().instance_name(..).agent_threads(1).federation(FederationConfig::new(&broker.url())?.backlog_path(<tempdir>))`, `a` exporting `bench/`), started once, after `a` lists `b` online (`platform.federation`'s `list_platforms`) and one call succeeded: an async RPC handler of a caller agent on `a` awaits `ctx.call("echo", "echo", (i,)).on_platform("b")` N times in sequence, each timed in the handler; median of the runs' p50 / p99. Runs interleaved with `baseline.mqtt_rtt` |
+//! | (stderr) `federation.rpc breakdown` | same runs: `b`'s platform handle calls `echo.echo` on `b` from the driver thread (no MQTT: the hop to an agent thread and back, which a federated call makes twice, on `a` and on `b`), p50 |
+//! | `federation.rpc.rtt_ratio` | `federation.rpc.rtt_p50` / `baseline.mqtt_rtt_p50` of the same run (target <= 2) |
+//! | `federation.pubsub.msgs_per_s_qos1` | same platforms: a publisher agent on `a` publishes N small messages (`bench/data`, the integer `i`; a yield every [`CHUNK`](workloads::CHUNK)), never more than 4,096 ahead of what the subscriber counted (the federation agent's export subscription is `DropOldest` at the default mailbox capacity, 10,000, and the link backlogs to SQLite beyond its client's queue of 10,000); a `#[subscribe("bench/", all_platforms = true)]` agent on `b` counts; N counted / (first publish to the last counted). The federation publishes with QoS 1 only: it has no QoS 0 mode (`baseline.mqtt_pubsub_msgs_per_s_qos0` is context). Runs interleaved with `baseline.mqtt_pubsub_msgs_per_s_qos1`; a run that loses messages ends when nothing arrived for 10 s and says on stderr how many arrived and what the mailbox and the backlog dropped |
+//! | `federation.pubsub.ratio_to_raw` | `federation.pubsub.msgs_per_s_qos1` / `baseline.mqtt_pubsub_msgs_per_s_qos1` of the same run, median (target >= 0.5) |
+//! | `federation.pubsub.delivered_ratio` | counted / N, the lowest of the runs (1 when nothing was lost) |
+//! | `federation.fanout.p50` / `.p99` | ten federated platforms of this process through the same broker (`p0`..`p9`, `agent_threads(1)`, a backlog file each; `p0` exports `bench/`), a `#[subscribe("bench/", all_platforms = true)]` agent on each of `p1`..`p9` recording when each publication arrives: the driver publishes `bench/fan` = `i` on `p0`, then waits until all nine have it; latency = the last arrival - the publish; M publications one after the other; median of the runs' p50 / p99 (the process's thread count before and after starting them on stderr) |
 //! | `baseline.uds_pingpong_rtt` | `UnixStream::pair`, 8-byte ping-pong between two threads, median round trip (on a VM this swings with idle-vCPU wake-up latency) |
 
 use std::io::{Read, Write};
@@ -103,6 +111,7 @@ struct Sizes {
     ws_publishes: u64,
     mqtt_calls: usize,
     mqtt_publishes: u64,
+    fanout_rounds: u64,
 }
 
 impl Sizes {
@@ -128,6 +137,7 @@ impl Sizes {
                 ws_publishes: 200_000,
                 mqtt_calls: 2_000,
                 mqtt_publishes: 20_000,
+                fanout_rounds: 200,
             }
         } else {
             Sizes {
@@ -150,6 +160,7 @@ impl Sizes {
                 ws_publishes: 500_000,
                 mqtt_calls: 10_000,
                 mqtt_publishes: 100_000,
+                fanout_rounds: 1_000,
             }
         }
     }
@@ -883,52 +894,174 @@ const MQTT_BASELINE: &[&str] = &[
     "baseline.mqtt_pubsub_msgs_per_s_qos1",
 ];
 
-/// The `baseline.mqtt_*` figures (see the table in the module docs): raw rumqttc v5
-/// clients through a mosquitto of their own, on a current-thread runtime.
+/// The `federation.*` figures, by the workload that makes them.
+#[cfg(feature = "mqtt")]
+const FEDERATION_RPC: &[&str] = &[
+    "federation.rpc.rtt_p50",
+    "federation.rpc.rtt_p99",
+    "federation.rpc.rtt_ratio",
+];
+#[cfg(feature = "mqtt")]
+const FEDERATION_PUBSUB: &[&str] = &[
+    "federation.pubsub.msgs_per_s_qos1",
+    "federation.pubsub.ratio_to_raw",
+    "federation.pubsub.delivered_ratio",
+];
+#[cfg(feature = "mqtt")]
+const FEDERATION_FANOUT: &[&str] = &["federation.fanout.p50", "federation.fanout.p99"];
+
+/// The `baseline.mqtt_*` and `federation.*` figures (see the table in the module docs):
+/// raw rumqttc v5 clients through a mosquitto of their own, on a current-thread runtime,
+/// and federated platforms of this process through the same broker, runs interleaved with
+/// the baselines they are divided by.
 #[cfg(feature = "mqtt")]
 fn mqtt_figures(s: &Sizes, want: &dyn Fn(&str) -> bool, figures: &mut Figures) {
     use rumqttc::v5::mqttbytes::QoS;
+    use workloads::federation::{FanoutRig, FederationRig};
     use workloads::mqtt::{MqttRig, p50_p99};
     let rig = match MqttRig::start() {
         Ok(rig) => rig,
         Err(e) => {
-            eprintln!("[perf] baseline.mqtt_*: skipped: {e}");
+            eprintln!("[perf] baseline.mqtt_*, federation.*: skipped: {e}");
             return;
         }
     };
     let runs = s.runs;
+    let fed_rpc = FEDERATION_RPC.iter().any(|f| want(f));
+    let fed_pubsub = FEDERATION_PUBSUB.iter().any(|f| want(f));
+    let fanout = FEDERATION_FANOUT.iter().any(|f| want(f));
     runtime().block_on(async {
-        if want("baseline.mqtt_rtt_p50") || want("baseline.mqtt_rtt_p99") {
+        let mut fed = match fed_rpc || fed_pubsub {
+            true => Some(FederationRig::start(rig.broker()).await),
+            false => None,
+        };
+        if fed_rpc || want("baseline.mqtt_rtt_p50") || want("baseline.mqtt_rtt_p99") {
+            // Interleaved, so drift hits both alike; the ratio divides by the same runs.
             eprintln!(
-                "[perf] baseline.mqtt_rtt: warm-up + {runs} runs of {}",
+                "[perf] baseline.mqtt_rtt{}: warm-up + {runs} runs of {}",
+                if fed_rpc { " + federation.rpc.rtt" } else { "" },
                 s.mqtt_calls
             );
             rig.rtts(s.mqtt_calls / 10).await;
-            let (mut p50, mut p99) = (Vec::new(), Vec::new());
+            let n = s.mqtt_calls as u64;
+            if let Some(fed) = fed.as_ref().filter(|_| fed_rpc) {
+                fed.rtts(n / 10).await;
+            }
+            let (mut p50, mut p99, mut f50, mut f99, mut ratio, mut hop) =
+                (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
             for _ in 0..runs {
                 let (a, b) = p50_p99(&rig.rtts(s.mqtt_calls).await);
                 p50.push(a);
                 p99.push(b);
+                if let Some(fed) = fed.as_ref().filter(|_| fed_rpc) {
+                    let (c, d) = p50_p99(&fed.rtts(n).await);
+                    f50.push(c);
+                    f99.push(d);
+                    ratio.push(c / a);
+                    hop.push(p50_p99(&fed.local_rtts(n / 10).await).0);
+                }
             }
             eprintln!("[perf] baseline.mqtt_rtt_p50 per run (us): {p50:.1?}; p99: {p99:.1?}");
-            figures.push(("baseline.mqtt_rtt_p50", median(p50), "us"));
+            let base = median(p50);
+            figures.push(("baseline.mqtt_rtt_p50", base, "us"));
             figures.push(("baseline.mqtt_rtt_p99", median(p99), "us"));
-        }
-        for (name, qos) in [
-            ("baseline.mqtt_pubsub_msgs_per_s_qos0", QoS::AtMostOnce),
-            ("baseline.mqtt_pubsub_msgs_per_s_qos1", QoS::AtLeastOnce),
-        ] {
-            if !want(name) {
-                continue;
+            if fed_rpc {
+                eprintln!(
+                    "[perf] federation.rpc.rtt_p50 per run (us): {f50:.1?}; p99: {f99:.1?}; ratio per run: {ratio:.2?}"
+                );
+                eprintln!(
+                    "[perf] federation.rpc breakdown, p50 per run (us): platform.call echo.echo on b from the driver thread (no MQTT: one hop to an agent thread and back) {hop:.1?}"
+                );
+                let fp50 = median(f50);
+                figures.push(("federation.rpc.rtt_p50", fp50, "us"));
+                figures.push(("federation.rpc.rtt_p99", median(f99), "us"));
+                figures.push(("federation.rpc.rtt_ratio", fp50 / base, "ratio"));
             }
+        }
+        if want("baseline.mqtt_pubsub_msgs_per_s_qos0") {
+            let name = "baseline.mqtt_pubsub_msgs_per_s_qos0";
             eprintln!("[perf] {name}: warm-up + {runs} runs of {}", s.mqtt_publishes);
-            rig.pubsub(s.mqtt_publishes / 10, qos).await;
+            rig.pubsub(s.mqtt_publishes / 10, QoS::AtMostOnce).await;
             let mut rates = Vec::new();
             for _ in 0..runs {
-                rates.push(rig.pubsub(s.mqtt_publishes, qos).await);
+                rates.push(rig.pubsub(s.mqtt_publishes, QoS::AtMostOnce).await);
             }
             eprintln!("[perf] {name} per run: {rates:.0?}");
             figures.push((name, median(rates), "msgs/s"));
+        }
+        if fed_pubsub || want("baseline.mqtt_pubsub_msgs_per_s_qos1") {
+            let name = "baseline.mqtt_pubsub_msgs_per_s_qos1";
+            eprintln!(
+                "[perf] {name}{}: warm-up + {runs} runs of {}",
+                if fed_pubsub { " + federation.pubsub.msgs_per_s_qos1" } else { "" },
+                s.mqtt_publishes
+            );
+            rig.pubsub(s.mqtt_publishes / 10, QoS::AtLeastOnce).await;
+            if let Some(fed) = fed.as_mut().filter(|_| fed_pubsub) {
+                fed.pubsub(s.mqtt_publishes / 10).await;
+            }
+            let (mut rates, mut fed_rates, mut ratio, mut delivered) =
+                (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+            for _ in 0..runs {
+                let raw = rig.pubsub(s.mqtt_publishes, QoS::AtLeastOnce).await;
+                rates.push(raw);
+                if let Some(fed) = fed.as_mut().filter(|_| fed_pubsub) {
+                    let run = fed.pubsub(s.mqtt_publishes).await;
+                    let rate = run.received as f64 / run.elapsed.as_secs_f64();
+                    fed_rates.push(rate);
+                    ratio.push(rate / raw);
+                    delivered.push(run.received as f64 / s.mqtt_publishes as f64);
+                    if run.received < s.mqtt_publishes
+                        || run.mailbox_dropped + run.backlog_dropped + run.backlog_left + run.duplicates > 0
+                    {
+                        eprintln!(
+                            "[perf] federation.pubsub run: {} published of {}, {} counted; platform.federation's mailbox dropped {}, the backlog dropped {} and holds {}; {} duplicates dropped at b",
+                            run.published,
+                            s.mqtt_publishes,
+                            run.received,
+                            run.mailbox_dropped,
+                            run.backlog_dropped,
+                            run.backlog_left,
+                            run.duplicates
+                        );
+                    }
+                }
+            }
+            eprintln!("[perf] {name} per run: {rates:.0?}");
+            figures.push((name, median(rates.clone()), "msgs/s"));
+            if fed_pubsub {
+                eprintln!(
+                    "[perf] federation.pubsub.msgs_per_s_qos1 per run: {fed_rates:.0?}; ratio per run: {ratio:.2?}; delivered per run: {delivered:.3?}"
+                );
+                figures.push(("federation.pubsub.msgs_per_s_qos1", median(fed_rates), "msgs/s"));
+                figures.push(("federation.pubsub.ratio_to_raw", median(ratio), "ratio"));
+                let lowest = delivered.into_iter().fold(f64::INFINITY, f64::min);
+                figures.push(("federation.pubsub.delivered_ratio", lowest, "ratio"));
+            }
+        }
+        if let Some(fed) = fed {
+            fed.shutdown().await;
+        }
+        if fanout {
+            let before = FanoutRig::threads();
+            let mut fan = FanoutRig::start(rig.broker()).await;
+            eprintln!(
+                "[perf] federation.fanout: {} platforms, threads of this process {before} -> {}; warm-up + {runs} runs of {}",
+                workloads::federation::FANOUT_PLATFORMS,
+                FanoutRig::threads(),
+                s.fanout_rounds
+            );
+            fan.latencies(s.fanout_rounds / 10).await;
+            let (mut p50, mut p99) = (Vec::new(), Vec::new());
+            for _ in 0..runs {
+                let (a, b) = p50_p99(&fan.latencies(s.fanout_rounds).await);
+                p50.push(a);
+                p99.push(b);
+            }
+            eprintln!("[perf] federation.fanout.p50 per run (us): {p50:.1?}; p99: {p99:.1?}");
+            figures.push(("federation.fanout.p50", median(p50), "us"));
+            figures.push(("federation.fanout.p99", median(p99), "us"));
+            fan.shutdown().await;
         }
     });
 }
@@ -1479,7 +1612,16 @@ fn main() {
         web_figures(&s, &want, &mut figures);
     }
     #[cfg(feature = "mqtt")]
-    if MQTT_BASELINE.iter().any(|f| want(f)) {
+    if [
+        MQTT_BASELINE,
+        FEDERATION_RPC,
+        FEDERATION_PUBSUB,
+        FEDERATION_FANOUT,
+    ]
+    .iter()
+    .flat_map(|f| f.iter())
+    .any(|f| want(f))
+    {
         mqtt_figures(&s, &want, &mut figures);
     }
 

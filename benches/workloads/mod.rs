@@ -15,7 +15,8 @@
 //!   server as the baseline;
 //! - MQTT: `mosquitto`, a real broker as a child process (also the tests' broker:
 //!   `tests/common/mod.rs` includes the same file), and `mqtt`, raw rumqttc v5 clients
-//!   through it as the federation's baseline.
+//!   through it as the federation's baseline; `federation`, federated platforms of one
+//!   process through the same broker.
 //!
 //! Both platforms run with `agent_threads(1)`: every agent shares one agent thread, as the
 //! actix baseline shares one arbiter.
@@ -25,6 +26,8 @@
 //! is not discovered as a benchmark target by cargo).
 
 pub(crate) mod bridge;
+#[cfg(feature = "mqtt")]
+pub(crate) mod federation;
 pub(crate) mod mosquitto;
 #[cfg(feature = "mqtt")]
 pub(crate) mod mqtt;

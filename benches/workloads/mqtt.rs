@@ -104,6 +104,11 @@ impl MqttRig {
         })
     }
 
+    /// The broker (also the federation figures' broker, [`super::federation`]).
+    pub(crate) fn broker(&self) -> &Broker {
+        &self.broker
+    }
+
     /// `n` sequential MQTT 5 request/response round trips (see the module docs), in
     /// microseconds, sorted.
     pub(crate) async fn rtts(&self, n: usize) -> Vec<f64> {
