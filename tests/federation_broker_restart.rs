@@ -81,14 +81,14 @@ async fn a_broker_restart_mid_stream() {
     let site2 = start(&broker, dir.path(), "site2").await;
     let (tx, rx) = mpsc::channel();
     site2.spawn("listener", Listener { tx }).await.unwrap();
-    until("site1 sees site2", async || {
+    let answers = async || {
         site1
             .call("listener", "slow", (0,))
             .on_platform("site2")
             .await
             .is_ok()
-    })
-    .await;
+    };
+    until("site1 sees site2", answers).await;
     // Before the outage: publications flow.
     until("a publication crosses", async || {
         site1.publish("devices/warmup", 0).unwrap();
@@ -156,14 +156,7 @@ async fn a_broker_restart_mid_stream() {
         "in order, each once, the backlog before what came after"
     );
     // Later calls succeed.
-    until("calls succeed again", async || {
-        site1
-            .call("listener", "slow", (0,))
-            .on_platform("site2")
-            .await
-            .is_ok()
-    })
-    .await;
+    until("calls succeed again", answers).await;
     assert_eq!(status(&site1).await["backlog"]["messages"], Value::from(0));
     site1.shutdown().await;
     site2.shutdown().await;
