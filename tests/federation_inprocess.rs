@@ -339,3 +339,50 @@ async fn the_allow_list_keeps_other_platforms_out() {
         p.shutdown().await;
     }
 }
+
+/// `mqtts://` with `ca-file`: the platforms check the broker's certificate (rustls on
+/// ring); one given another CA never connects.
+#[volttron::test]
+async fn tls_to_the_broker_checks_its_certificate() {
+    let server = rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_owned()]).unwrap();
+    let (cert, key) = (server.cert.pem(), server.signing_key.serialize_pem());
+    let Some(broker) = Broker::require("federation_tls", BrokerOptions::new().tls(&cert, &key)) else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let ca = dir.path().join("broker-ca.pem");
+    std::fs::write(&ca, &cert).unwrap();
+    let stranger = rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_owned()]).unwrap();
+    let wrong_ca = dir.path().join("other-ca.pem");
+    std::fs::write(&wrong_ca, stranger.cert.pem()).unwrap();
+    let url = format!("mqtts://127.0.0.1:{}", broker.port());
+    let tls = |name: &str, ca: &std::path::Path| {
+        let mut c = FederationConfig::new(&url)
+            .unwrap()
+            .export(["devices/"])
+            .backlog_path(dir.path().join(format!("{name}.sqlite")));
+        c.ca_file = Some(ca.to_owned());
+        c
+    };
+    let a = start("tls-a", tls("tls-a", &ca)).await;
+    let b = start("tls-b", tls("tls-b", &ca)).await;
+    let fooled = start("tls-c", tls("tls-c", &wrong_ca)).await;
+    let (tx, _rx) = mpsc::channel();
+    b.spawn("listener", Listener { tx }).await.unwrap();
+    wait_for_state(&a, "tls-b", "online").await;
+    let reply: String = a
+        .call("listener", "whoami", ("over TLS",))
+        .on_platform("tls-b")
+        .returning()
+        .await
+        .unwrap();
+    assert_eq!(reply, "tls-a.platform says over TLS");
+    // By now the third platform has tried (and failed) as long as the others took.
+    let status = fooled.call("platform.federation", "status", ()).await.unwrap();
+    assert_eq!(status["connected"], Value::from(false), "{status:?}");
+    let list = a.call("platform.federation", "list_platforms", ()).await.unwrap();
+    assert!(!format!("{list:?}").contains("tls-c"), "{list:?}");
+    for p in [a, b, fooled] {
+        p.shutdown().await;
+    }
+}

@@ -89,6 +89,8 @@ pub(crate) struct BrokerOptions {
     max_packet_size: Option<u32>,
     max_queued_messages: Option<u32>,
     verbose_log: bool,
+    /// The listener's certificate and key (PEM): TLS only.
+    tls: Option<(String, String)>,
 }
 
 impl Default for BrokerOptions {
@@ -107,7 +109,15 @@ impl BrokerOptions {
             max_packet_size: None,
             max_queued_messages: None,
             verbose_log: false,
+            tls: None,
         }
+    }
+
+    /// The listener speaks TLS only, with this certificate chain and key (PEM): clients
+    /// connect to `mqtts://127.0.0.1:<port>`.
+    pub(crate) fn tls(mut self, cert_pem: &str, key_pem: &str) -> Self {
+        self.tls = Some((cert_pem.to_owned(), key_pem.to_owned()));
+        self
     }
 
     /// Whether clients without a username may connect (`allow_anonymous`).
@@ -236,6 +246,10 @@ impl Broker {
         write_password_file(dir.path(), &options.users)?;
         if let Some(acl) = &options.acl {
             std::fs::write(dir.path().join("acl"), acl).expect("write the ACL file");
+        }
+        if let Some((cert, key)) = &options.tls {
+            std::fs::write(dir.path().join("server.crt"), cert).expect("write the certificate");
+            std::fs::write(dir.path().join("server.key"), key).expect("write the key");
         }
         let mut broker = Broker {
             program,
@@ -532,6 +546,9 @@ fn config(dir: &Path, port: u16, options: &BrokerOptions) -> String {
     }
     if options.acl.is_some() {
         c.push_str(&format!("acl_file {dir}/acl\n"));
+    }
+    if options.tls.is_some() {
+        c.push_str(&format!("certfile {dir}/server.crt\nkeyfile {dir}/server.key\n"));
     }
     if let Some(n) = options.max_packet_size {
         c.push_str(&format!("max_packet_size {n}\n"));
