@@ -161,3 +161,114 @@ async fn a_broker_restart_mid_stream() {
     site1.shutdown().await;
     site2.shutdown().await;
 }
+
+/// The backlog's policies end to end: while the broker is away, `alerts/` (priority 10)
+/// replays before `devices/` (keep the latest value per topic), each in order.
+#[volttron::test]
+async fn the_backlog_replays_by_priority() {
+    let Some(mut broker) = Broker::require("federation_backlog_priority", BrokerOptions::new()) else {
+        return;
+    };
+    // A persistent session for the other system, so the broker queues the replay for it.
+    drop(broker.mosquitto_sub(&[
+        "-t",
+        "volttron/site1/pubsub/#",
+        "-q",
+        "1",
+        "-i",
+        "scada",
+        "-c",
+        "-C",
+        "1",
+        "-W",
+        "1",
+    ]));
+    broker.stop();
+    let dir = tempfile::tempdir().unwrap();
+    let site1 = Platform::builder()
+        .instance_name("site1")
+        .federation(
+            FederationConfig::new(&broker.url())
+                .unwrap()
+                .export(["devices/", "alerts/"])
+                .backlog_path(dir.path().join("site1.sqlite"))
+                .backlog_policy("alerts/", volttron::mqtt::backlog::KeepPolicy::DropNewest, 10)
+                .backlog_policy(
+                    "devices/",
+                    volttron::mqtt::backlog::KeepPolicy::KeepLatestPerTopic,
+                    0,
+                ),
+        )
+        .start()
+        .await
+        .unwrap();
+    // The federation agent subscribes as it starts: publish until the backlog counts one.
+    until("the first publication is backlogged", async || {
+        site1.publish("devices/warmup", 0).unwrap();
+        let f = site1.call("platform.federation", "flush", ()).await.unwrap();
+        f["backlogged"].as_i64() >= Some(1)
+    })
+    .await;
+    for (topic, v) in [
+        ("devices/ahu1", 1),
+        ("alerts/fire", 2),
+        ("devices/ahu1", 3),
+        ("devices/ahu2", 4),
+        ("alerts/smoke", 5),
+    ] {
+        site1.publish(topic, v).unwrap();
+    }
+    let flushed = site1.call("platform.federation", "flush", ()).await.unwrap();
+    // devices/warmup, devices/ahu1 (latest only), devices/ahu2, two alerts.
+    assert_eq!(flushed["backlogged"], Value::from(5), "{flushed:?}");
+    broker.start_again();
+    until("the replay is done", async || {
+        status(&site1).await["backlog"]["messages"] == Value::from(0)
+    })
+    .await;
+    // The session resumes with the queued replay before its SUBACK: read it plainly.
+    let port = broker.port().to_string();
+    let out = tokio::task::spawn_blocking(move || {
+        std::process::Command::new("mosquitto_sub")
+            .args([
+                "-V",
+                "mqttv5",
+                "-h",
+                "127.0.0.1",
+                "-p",
+                &port,
+                "-t",
+                "volttron/site1/pubsub/#",
+            ])
+            .args([
+                "-q", "1", "-i", "scada", "-c", "-C", "5", "-W", "20", "-F", "%t %p",
+            ])
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    let got: Vec<(String, String)> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| {
+            let (topic, payload) = l.split_once(' ').unwrap();
+            let payload: serde_json::Value = serde_json::from_str(payload).unwrap();
+            (
+                topic.trim_start_matches("volttron/site1/pubsub/").to_owned(),
+                payload["message"].to_string(),
+            )
+        })
+        .collect();
+    let want: Vec<(String, String)> = [
+        ("alerts/fire", "2"),
+        ("alerts/smoke", "5"),
+        ("devices/warmup", "0"),
+        ("devices/ahu1", "3"),
+        ("devices/ahu2", "4"),
+    ]
+    .iter()
+    .map(|(t, v)| (t.to_string(), v.to_string()))
+    .collect();
+    assert_eq!(got, want);
+    site1.shutdown().await;
+}
