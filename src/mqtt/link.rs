@@ -143,6 +143,10 @@ impl Link {
     /// rule exports (called by the `platform.federation` agent).
     pub(crate) fn export(&self, p: &Publication) {
         let topic = p.topic.as_str();
+        // Only the default bus federates.
+        if !p.bus.is_empty() {
+            return;
+        }
         if !topics::publishable(topic) {
             self.counters.refused.fetch_add(1, Ordering::Relaxed);
             tracing::debug!(
@@ -151,7 +155,7 @@ impl Link {
             );
             return;
         }
-        if p.bus.is_empty() && self.config.exports(topic) {
+        if self.config.exports(topic) {
             let seq = self.seq.fetch_add(1, Ordering::Relaxed) + 1;
             let out = wire::publication(
                 &self.me,
@@ -182,20 +186,18 @@ impl Link {
                 );
             }
         }
-        if p.bus.is_empty() {
-            for rule in &self.config.mqtt_export {
-                if let Some(mqtt_topic) = rule.mqtt_topic(topic) {
-                    self.outbox.send(
-                        topic,
-                        Message {
-                            topic: mqtt_topic,
-                            payload: ExportRule::payload(&p.message),
-                            properties: Vec::new(),
-                            qos: bridging::qos(rule.qos),
-                            retain: rule.retain,
-                        },
-                    );
-                }
+        for rule in &self.config.mqtt_export {
+            if let Some(mqtt_topic) = rule.mqtt_topic(topic) {
+                self.outbox.send(
+                    topic,
+                    Message {
+                        topic: mqtt_topic,
+                        payload: ExportRule::payload(&p.message),
+                        properties: Vec::new(),
+                        qos: bridging::qos(rule.qos),
+                        retain: rule.retain,
+                    },
+                );
             }
         }
     }
@@ -209,9 +211,6 @@ impl Link {
                 .filter(|(bus, _)| bus.is_empty())
                 .map(|(_, prefix)| prefix.as_str()),
         );
-        if interest.iter().all(|(bus, _)| !bus.is_empty()) {
-            f.clear();
-        }
         f.insert(format!("{}/+/status", topics::ROOT));
         f.insert(format!("{}/+/rpc/{}", topics::ROOT, self.me));
         f.insert(format!("{}/+/reply/{}", topics::ROOT, self.me));

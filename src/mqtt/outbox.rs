@@ -16,9 +16,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use parking_lot::Mutex;
-use rumqttc::v5::AsyncClient;
 use rumqttc::v5::mqttbytes::QoS;
-use rumqttc::v5::mqttbytes::v5::PublishProperties;
+use rumqttc::v5::mqttbytes::v5::{Publish, PublishProperties};
+use rumqttc::v5::{AsyncClient, ClientError, Request};
 use tokio::sync::{Notify, oneshot};
 
 use crate::mqtt::backlog::{Backlog, BacklogConfig, BacklogError, Entry};
@@ -45,12 +45,31 @@ impl StoredMessage {
             .ok()
             .map(|(m, _)| m)
     }
+}
 
-    fn properties(&self) -> PublishProperties {
-        PublishProperties {
-            user_properties: self.properties.clone(),
-            ..Default::default()
+impl From<Publish> for StoredMessage {
+    fn from(p: Publish) -> StoredMessage {
+        StoredMessage {
+            topic: String::from_utf8_lossy(&p.topic).into_owned(),
+            payload: p.payload.to_vec(),
+            properties: p.properties.map(|pr| pr.user_properties).unwrap_or_default(),
+            retain: p.retain,
         }
+    }
+}
+
+/// MQTT 5 publish properties: user properties, and a response topic with correlation
+/// data for a call.
+fn properties(user: Vec<(String, String)>, response: Option<(String, Vec<u8>)>) -> PublishProperties {
+    let (response_topic, correlation_data) = match response {
+        Some((topic, correlation)) => (Some(topic), Some(correlation.into())),
+        None => (None, None),
+    };
+    PublishProperties {
+        user_properties: user,
+        response_topic,
+        correlation_data,
+        ..Default::default()
     }
 }
 
@@ -76,8 +95,6 @@ pub(crate) struct BacklogFigures {
     /// Unix ms of the oldest entry; 0 when empty.
     pub(crate) oldest_ms: AtomicU64,
     pub(crate) dropped: AtomicU64,
-    /// Entries accepted since start.
-    pub(crate) stored: AtomicU64,
     /// Failed writes (disk full...), logged.
     pub(crate) errors: AtomicU64,
 }
@@ -112,16 +129,9 @@ impl Worker {
                 while let Ok(cmd) = rx.recv() {
                     match cmd {
                         Command::Push { bus_topic, record } => {
-                            match backlog.push(&bus_topic, &record, now_ms()) {
-                                Ok(_) => {
-                                    figures.stored.fetch_add(1, Ordering::Relaxed);
-                                }
-                                Err(e) => {
-                                    figures.errors.fetch_add(1, Ordering::Relaxed);
-                                    tracing::error!(
-                                        "federation: backlog write failed, publication lost: {e}"
-                                    );
-                                }
+                            if let Err(e) = backlog.push(&bus_topic, &record, now_ms()) {
+                                figures.errors.fetch_add(1, Ordering::Relaxed);
+                                tracing::error!("federation: backlog write failed, publication lost: {e}");
                             }
                         }
                         Command::Peek { max, reply } => {
@@ -210,39 +220,43 @@ impl Outbox {
     /// backlog policy.
     pub(crate) fn send(&self, bus_topic: &str, message: Message) {
         let mut st = self.state.lock();
-        if st.live {
-            let props = PublishProperties {
-                user_properties: message.properties.clone(),
-                ..Default::default()
-            };
+        let stored = if st.live {
+            let qos = message.qos;
             match self.client.try_publish_with_properties(
-                message.topic.clone(),
-                message.qos,
+                message.topic,
+                qos,
                 message.retain,
-                message.payload.clone(),
-                props,
+                message.payload,
+                properties(message.properties, None),
             ) {
                 Ok(()) => {
-                    if message.qos != QoS::AtMostOnce {
+                    if qos != QoS::AtMostOnce {
                         st.fifo.push_back(None);
                     }
                     return;
                 }
                 Err(e) => {
                     tracing::info!(
-                        "federation: the MQTT client's queue is full ({e}); backlogging until it drains"
+                        "federation: the MQTT client's queue is full; backlogging until it drains"
                     );
                     st.live = false;
+                    // The client hands the refused publish back.
+                    match e {
+                        ClientError::Request(Request::Publish(p))
+                        | ClientError::TryRequest(Request::Publish(p)) => StoredMessage::from(p),
+                        _ => return,
+                    }
                 }
             }
-        }
-        let record = StoredMessage {
-            topic: message.topic,
-            payload: message.payload,
-            properties: message.properties,
-            retain: message.retain,
-        }
-        .encode();
+        } else {
+            StoredMessage {
+                topic: message.topic,
+                payload: message.payload,
+                properties: message.properties,
+                retain: message.retain,
+            }
+        };
+        let record = stored.encode();
         st.backlogged += 1;
         st.pushes += 1;
         let _ = self.worker.tx.send(Command::Push {
@@ -255,14 +269,7 @@ impl Outbox {
     /// client's queue is full.
     pub(crate) fn send_now(&self, message: Message, response: Option<(String, Vec<u8>)>) -> bool {
         let mut st = self.state.lock();
-        let mut props = PublishProperties {
-            user_properties: message.properties,
-            ..Default::default()
-        };
-        if let Some((topic, correlation)) = response {
-            props.response_topic = Some(topic);
-            props.correlation_data = Some(correlation.into());
-        }
+        let props = properties(message.properties, response);
         let ok = self
             .client
             .try_publish_with_properties(message.topic, message.qos, message.retain, message.payload, props)
@@ -367,7 +374,7 @@ impl Outbox {
                         let _ = self.worker.tx.send(Command::Remove(vec![e.seq]));
                         continue;
                     };
-                    let props = m.properties();
+                    let props = properties(m.properties, None);
                     if self
                         .client
                         .try_publish_with_properties(m.topic, QoS::AtLeastOnce, m.retain, m.payload, props)
