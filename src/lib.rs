@@ -124,6 +124,7 @@
 //! | [`services`] | the platform's own agents (`config.store`, `platform.auth`, `platform.health`, `control`) under their supervisor |
 //! | `logs` | structured, rotatable platform logs: JSON lines with the agent's identity, reopen on SIGHUP or size rotation, RFC 5424 syslog, `vctl log`'s reader (feature `logs`) |
 //! | `alerts` | alert management: the `platform.alerts` service (dedup, flapping, silences, acks, heartbeat loss), routing rules in the config store, log / webhook / e-mail / bus sinks, `vctl alerts` (feature `alerts`) |
+//! | `agents` | the building data path as agents: the platform driver and its interfaces (fake, Modbus TCP, BACnet/IP), the SQLite historian, the actuator (features `driver`, `modbus`, `bacnet`, `historian`, `actuator`) |
 //! | [`testing`] | [`TestPlatform`](testing::TestPlatform): virtual clock, capture, settle |
 //!
 //! actix runs underneath but never appears in this API.
@@ -136,6 +137,8 @@
 extern crate self as volttron;
 
 pub mod agent;
+#[cfg(any(feature = "driver", feature = "historian", feature = "actuator"))]
+pub mod agents;
 #[cfg(feature = "alerts")]
 pub mod alerts;
 #[cfg(feature = "audit")]
