@@ -20,6 +20,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::time::Duration;
 
+use crate::Clock;
 use crate::core::Value;
 
 use super::registry::{Registry, RegistryError};
@@ -100,6 +101,8 @@ pub struct DeviceSetup<'a> {
     /// How long one request to the device may take (`timeout` in the device's
     /// configuration, default 5 s).
     pub timeout: Duration,
+    /// The platform's clock (virtual in tests), for drivers whose values follow time.
+    pub clock: &'a Clock,
 }
 
 /// Makes a driver for one device; registered by driver type.

@@ -1,0 +1,314 @@
+//! One device's task: its scrape schedule, its requests, its revert bookkeeping.
+//!
+//! Each device runs in a task of its own on the driver agent's thread: a device that does
+//! not answer holds up only itself. The task sleeps on the platform clock (the virtual one
+//! in tests) until the device's next scrape, or until a request arrives.
+//!
+//! | event | what the task does |
+//! |-------|--------------------|
+//! | the scrape is due | `scrape_all` within the timeout, publish ([`publish`](super::publish)), schedule the next at the next interval boundary + the device's offset |
+//! | a scrape fails on the device's side | the device is BAD in the agent's health, nothing is published, the next try waits `interval × 2ⁿ⁻¹` (at most 5 min) |
+//! | a scrape succeeds again | the device is GOOD again, the schedule resumes |
+//! | `set_point` | the value read before the first write of a point is kept for `revert_point` (VOLTTRON's `BasicRevert`) |
+//! | the command channel closes | the task ends (the device was removed or reconfigured, or the agent stopped) |
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use parking_lot::Mutex;
+use tokio::sync::{mpsc, oneshot};
+
+use crate::Clock;
+use crate::agent::AgentContext;
+use crate::core::{Status, Value};
+
+use super::interface::{Driver, DriverError};
+use super::publish::DevicePublisher;
+
+/// The longest wait between tries of a failing device.
+const MAX_BACKOFF: Duration = Duration::from_secs(300);
+
+/// A request to a device's task.
+pub(crate) enum Command {
+    Get(String, oneshot::Sender<Result<Value, DriverError>>),
+    Set(String, Value, oneshot::Sender<Result<Value, DriverError>>),
+    ScrapeAll(oneshot::Sender<Result<BTreeMap<String, Value>, DriverError>>),
+    /// One point, or every point written since the last revert.
+    Revert(Option<String>, oneshot::Sender<Result<(), DriverError>>),
+    /// Toggles the heartbeat point, if the device has one.
+    HeartBeat,
+}
+
+/// Which devices are BAD and why; the driver's health is BAD while any is.
+#[derive(Clone)]
+pub(crate) struct HealthBoard {
+    ctx: AgentContext,
+    bad: Arc<Mutex<BTreeMap<String, String>>>,
+}
+
+impl HealthBoard {
+    pub(crate) fn new(ctx: AgentContext) -> HealthBoard {
+        HealthBoard {
+            ctx,
+            bad: Arc::default(),
+        }
+    }
+
+    /// Marks `device` BAD with `reason`, or GOOD with `None`.
+    pub(crate) fn mark(&self, device: &str, reason: Option<String>) {
+        let summary = {
+            let mut bad = self.bad.lock();
+            let changed = match reason {
+                Some(r) => bad.insert(device.to_owned(), r.clone()).as_ref() != Some(&r),
+                None => bad.remove(device).is_some(),
+            };
+            if !changed {
+                return;
+            }
+            bad.clone()
+        };
+        if summary.is_empty() {
+            self.ctx.set_health(Status::Good, None);
+        } else {
+            let devices: crate::core::Map = summary.into_iter().map(|(d, r)| (d, Value::from(r))).collect();
+            let context = Value::Map(crate::core::Map::from([(
+                "bad_devices".to_owned(),
+                Value::Map(devices),
+            )]));
+            self.ctx.set_health(Status::Bad, Some(&context.to_json_string()));
+        }
+    }
+
+    /// The BAD devices and why.
+    pub(crate) fn bad(&self) -> BTreeMap<String, String> {
+        self.bad.lock().clone()
+    }
+}
+
+/// A device's task, before it runs.
+pub(crate) struct Worker {
+    pub(crate) path: String,
+    pub(crate) driver: Box<dyn Driver>,
+    pub(crate) publisher: DevicePublisher,
+    pub(crate) ctx: AgentContext,
+    pub(crate) health: HealthBoard,
+    pub(crate) interval: Duration,
+    /// Where in the interval this device is scraped (the stagger).
+    pub(crate) offset: Duration,
+    pub(crate) timeout: Duration,
+    pub(crate) heart_beat_point: Option<String>,
+}
+
+struct Running {
+    w: Worker,
+    clock: Clock,
+    heart_value: bool,
+    /// The last value read of each point not written since (what a revert restores).
+    clean: HashMap<String, Value>,
+    dirty: HashSet<String>,
+    failures: u32,
+}
+
+/// The interval boundary at or before `t` (as VOLTTRON: multiples of the interval since the epoch).
+fn boundary_before(t: DateTime<Utc>, interval: Duration) -> DateTime<Utc> {
+    let micros = interval.as_micros().max(1) as i64;
+    let now = t.timestamp_micros();
+    DateTime::from_timestamp_micros(now - now.rem_euclid(micros)).unwrap_or(t)
+}
+
+fn since(clock: &Clock, at: DateTime<Utc>) -> Duration {
+    (at - clock.now()).to_std().unwrap_or(Duration::ZERO)
+}
+
+impl Worker {
+    /// Runs the device until its command channel closes.
+    pub(crate) async fn run(self, mut commands: mpsc::Receiver<Command>) {
+        let clock = self.ctx.clock().clone();
+        let mut r = Running {
+            w: self,
+            clock,
+            heart_value: false,
+            clean: HashMap::new(),
+            dirty: HashSet::new(),
+            failures: 0,
+        };
+        let mut round = r.next_round(r.clock.now());
+        loop {
+            let due = round + chrono::Duration::from_std(r.w.offset).unwrap_or_default();
+            let sleep = r.clock.sleep(since(&r.clock, due));
+            tokio::select! {
+                biased;
+                command = commands.recv() => match command {
+                    None => return,
+                    Some(c) => r.handle(c).await,
+                },
+                () = sleep => {
+                    round = match r.scrape(round).await {
+                        Ok(()) => r.next_round(r.clock.now()),
+                        Err(()) => r.retry_round(),
+                    };
+                }
+            }
+        }
+    }
+}
+
+impl Running {
+    /// The next round boundary after `t` whose slot (boundary + offset) is still ahead.
+    fn next_round(&self, t: DateTime<Utc>) -> DateTime<Utc> {
+        let interval = chrono::Duration::from_std(self.w.interval).unwrap_or(chrono::Duration::seconds(60));
+        let offset = chrono::Duration::from_std(self.w.offset).unwrap_or_default();
+        let mut b = boundary_before(t, self.w.interval);
+        while b + offset <= t {
+            b += interval;
+        }
+        b
+    }
+
+    /// After a failure: the round whose slot comes after the backoff.
+    fn retry_round(&self) -> DateTime<Utc> {
+        let backoff = self
+            .w
+            .interval
+            .saturating_mul(1 << self.failures.saturating_sub(1).min(16))
+            .min(MAX_BACKOFF.max(self.w.interval));
+        let earliest = self.clock.now() + chrono::Duration::from_std(backoff).unwrap_or_default();
+        let offset = chrono::Duration::from_std(self.w.offset).unwrap_or_default();
+        self.next_round(earliest - offset - chrono::Duration::microseconds(1))
+    }
+
+    async fn within<T>(
+        timeout: Duration,
+        work: impl std::future::Future<Output = Result<T, DriverError>>,
+    ) -> Result<T, DriverError> {
+        match tokio::time::timeout(timeout, work).await {
+            Ok(result) => result,
+            Err(_) => Err(DriverError::Timeout(timeout)),
+        }
+    }
+
+    /// Scrapes and publishes; `Err` when the device failed.
+    async fn scrape(&mut self, round: DateTime<Utc>) -> Result<(), ()> {
+        let result = Self::within(self.w.timeout, self.w.driver.scrape_all()).await;
+        match result {
+            Ok(values) => {
+                self.failures = 0;
+                self.w.health.mark(&self.w.path, None);
+                for (point, value) in &values {
+                    if !self.dirty.contains(point) {
+                        self.clean.insert(point.clone(), value.clone());
+                    }
+                }
+                let headers = DevicePublisher::headers(self.clock.now(), round);
+                for (topic, message) in self.w.publisher.messages(values) {
+                    if let Err(e) = self.w.ctx.publish_with(topic, headers.clone(), message) {
+                        tracing::warn!(device = %self.w.path, "publish of {topic} failed: {e}");
+                    }
+                }
+                Ok(())
+            }
+            Err(e) => {
+                self.failures = self.failures.saturating_add(1);
+                if self.failures == 1 {
+                    tracing::warn!(device = %self.w.path, "scrape failed: {e}");
+                }
+                self.w.health.mark(
+                    &self.w.path,
+                    Some(format!("{e} ({} failed scrapes in a row)", self.failures)),
+                );
+                Err(())
+            }
+        }
+    }
+
+    fn writable(&self, point: &str) -> Result<(), DriverError> {
+        match self.w.driver.points().iter().find(|p| p.name == point) {
+            None => Err(DriverError::UnknownPoint(point.to_owned())),
+            Some(p) if !p.writable => Err(DriverError::NotWritable(point.to_owned())),
+            Some(_) => Ok(()),
+        }
+    }
+
+    async fn set(&mut self, point: &str, value: Value) -> Result<Value, DriverError> {
+        self.writable(point)?;
+        if !self.dirty.contains(point) && !self.clean.contains_key(point) {
+            let before = Self::within(self.w.timeout, self.w.driver.get_point(point)).await?;
+            self.clean.insert(point.to_owned(), before);
+        }
+        let written = Self::within(self.w.timeout, self.w.driver.set_point(point, value)).await?;
+        self.dirty.insert(point.to_owned());
+        Ok(written)
+    }
+
+    async fn revert(&mut self, point: &str) -> Result<(), DriverError> {
+        self.writable(point)?;
+        if !Self::within(self.w.timeout, self.w.driver.revert_point(point)).await? {
+            if let Some(value) = self.clean.get(point).cloned() {
+                Self::within(self.w.timeout, self.w.driver.set_point(point, value)).await?;
+            } else if self.dirty.contains(point) {
+                return Err(DriverError::BadValue {
+                    point: point.to_owned(),
+                    reason: "no value to revert to".into(),
+                });
+            }
+        }
+        self.dirty.remove(point);
+        Ok(())
+    }
+
+    async fn handle(&mut self, command: Command) {
+        match command {
+            Command::Get(point, reply) => {
+                let result = Self::within(self.w.timeout, self.w.driver.get_point(&point)).await;
+                let _ = reply.send(result);
+            }
+            Command::Set(point, value, reply) => {
+                let _ = reply.send(self.set(&point, value).await);
+            }
+            Command::ScrapeAll(reply) => {
+                let _ = reply.send(Self::within(self.w.timeout, self.w.driver.scrape_all()).await);
+            }
+            Command::Revert(Some(point), reply) => {
+                let _ = reply.send(self.revert(&point).await);
+            }
+            Command::Revert(None, reply) => {
+                let mut result = Ok(());
+                let mut dirty: Vec<String> = self.dirty.iter().cloned().collect();
+                dirty.sort();
+                for point in dirty {
+                    if let Err(e) = self.revert(&point).await {
+                        result = Err(e);
+                    }
+                }
+                // Points never written here revert only to an interface's own default (a
+                // fake device's starting values, a BACnet priority released).
+                let untouched: Vec<String> = self
+                    .w
+                    .driver
+                    .points()
+                    .iter()
+                    .filter(|p| p.writable && !self.dirty.contains(&p.name))
+                    .map(|p| p.name.clone())
+                    .collect();
+                for point in untouched {
+                    if let Err(e) = Self::within(self.w.timeout, self.w.driver.revert_point(&point)).await {
+                        result = Err(e);
+                    }
+                }
+                let _ = reply.send(result);
+            }
+            Command::HeartBeat => {
+                let Some(point) = self.w.heart_beat_point.clone() else {
+                    return;
+                };
+                self.heart_value = !self.heart_value;
+                let value = Value::Int(i64::from(self.heart_value));
+                if let Err(e) = Self::within(self.w.timeout, self.w.driver.set_point(&point, value)).await {
+                    tracing::warn!(device = %self.w.path, "heart beat on {point} failed: {e}");
+                }
+            }
+        }
+    }
+}
