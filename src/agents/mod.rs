@@ -11,8 +11,25 @@
 //! (`platform.spawn(IDENTITY, agent)`) or as its own process (`vctl install` of its
 //! binary; see the README's "A building").
 
+#[cfg(feature = "actuator")]
+pub mod actuator;
 #[cfg(feature = "driver")]
 pub mod driver;
 
+#[cfg(feature = "actuator")]
+pub use actuator::Actuator;
+
 #[cfg(feature = "driver")]
 pub use driver::PlatformDriver;
+
+/// The platform driver's identity (VOLTTRON's `platform.driver`).
+pub const DRIVER_IDENTITY: &str = "platform.driver";
+/// The actuator's identity (VOLTTRON's `platform.actuator`).
+pub const ACTUATOR_IDENTITY: &str = "platform.actuator";
+/// The historian's identity (VOLTTRON's `platform.historian`).
+pub const HISTORIAN_IDENTITY: &str = "platform.historian";
+
+/// VOLTTRON's timestamp format in headers (`format_timestamp`): microseconds, `+00:00`.
+pub fn format_timestamp(t: chrono::DateTime<chrono::Utc>) -> String {
+    t.to_rfc3339_opts(chrono::SecondsFormat::Micros, false)
+}

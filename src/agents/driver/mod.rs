@@ -58,10 +58,10 @@ pub use registry::{Registry, RegistryError, RegistryRow};
 use worker::{Command, HealthBoard, Worker};
 
 /// The platform driver's VIP identity.
-pub const IDENTITY: &str = "platform.driver";
+pub const IDENTITY: &str = super::DRIVER_IDENTITY;
 
 /// The actuator's identity: while it is connected, only it may write.
-pub const ACTUATOR: &str = "platform.actuator";
+pub const ACTUATOR: &str = super::ACTUATOR_IDENTITY;
 
 /// How many requests may wait for one device.
 const QUEUE: usize = 64;

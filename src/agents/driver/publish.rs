@@ -13,17 +13,14 @@
 
 use std::collections::BTreeMap;
 
-use chrono::{DateTime, SecondsFormat, Utc};
+use chrono::{DateTime, Utc};
+
+use crate::agents::format_timestamp;
 
 use crate::core::{Headers, Map, Value};
 
 use super::config::PublishSettings;
 use super::interface::PointMeta;
-
-/// VOLTTRON's timestamp format (`format_timestamp`): microseconds, `+00:00`.
-pub fn format_timestamp(t: DateTime<Utc>) -> String {
-    t.to_rfc3339_opts(SecondsFormat::Micros, false)
-}
 
 /// Topics and metadata of one device, computed once.
 #[derive(Debug, Clone)]
