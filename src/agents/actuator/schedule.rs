@@ -296,10 +296,11 @@ impl ScheduleBook {
         let mut slots = slots;
         for s in &mut slots {
             for task in self.tasks.values() {
-                if let Some(until) = task.preempted_until {
-                    if task.effective().any(|e| e.device == s.device && e.start <= now) && s.start < until {
-                        s.start = until.min(s.end);
-                    }
+                if let Some(until) = task.preempted_until
+                    && task.effective().any(|e| e.device == s.device && e.start <= now)
+                    && s.start < until
+                {
+                    s.start = until.min(s.end);
                 }
             }
         }
