@@ -211,6 +211,7 @@ impl PlatformDriver {
         };
         let driver = match factory(&setup) {
             Ok(d) => d,
+            Err(e @ DriverError::Registry(_)) => return self.config_error(ctx, name, e.to_string()),
             Err(e) => return self.config_error(ctx, name, format!("device {}: {e}", config.path)),
         };
         self.config_ok(ctx, name);

@@ -175,8 +175,8 @@ impl Running {
             .saturating_mul(1 << self.failures.saturating_sub(1).min(16))
             .min(MAX_BACKOFF.max(self.w.interval));
         let earliest = self.clock.now() + chrono::Duration::from_std(backoff).unwrap_or_default();
-        let offset = chrono::Duration::from_std(self.w.offset).unwrap_or_default();
-        self.next_round(earliest - offset - chrono::Duration::microseconds(1))
+        // The first slot (boundary + offset) at or after `earliest`.
+        self.next_round(earliest - chrono::Duration::microseconds(1))
     }
 
     async fn within<T>(
