@@ -132,7 +132,13 @@ async fn an_hour_of_a_fifty_device_site_on_the_virtual_clock() {
             .clone()
     };
     let (first, last) = (of("unit00"), of("unit49"));
-    assert_eq!((t(&last) - t(&first)).num_milliseconds(), 4900);
+    assert_eq!(
+        (t(&last) - t(&first)).num_milliseconds(),
+        4900,
+        "{} {} round {round}",
+        t(&first),
+        t(&last)
+    );
     assert_eq!(
         t(&first).to_rfc3339(),
         chrono::DateTime::parse_from_rfc3339(round).unwrap().to_rfc3339()

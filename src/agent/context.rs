@@ -466,6 +466,17 @@ impl AgentContext {
         &self.inner.endpoint.clock
     }
 
+    /// Sleeps `duration` on the platform clock, for a task the agent spawned; on a test
+    /// platform the task's work after waking counts as in flight (for `advance`/`settle`)
+    /// until it drops the guard, so a virtual-clock test sees it finish before time moves on.
+    pub(crate) async fn sleep_as_work(
+        &self,
+        duration: Duration,
+    ) -> Option<crate::platform::mailbox::ActivityGuard> {
+        let activity = self.inner.endpoint.router.activity.clone();
+        self.clock().sleep_as_work(duration, activity).await
+    }
+
     /// Runs `handler` once after `delay`.
     pub fn schedule_once<A: Agent>(
         &self,

@@ -28,7 +28,7 @@ use parking_lot::Mutex;
 use tokio::sync::{Notify, oneshot};
 
 use crate::agent::cron::CronSchedule;
-use crate::platform::mailbox::{Envelope, Mailbox};
+use crate::platform::mailbox::{Activity, ActivityGuard, Envelope, Mailbox};
 
 /// Identifies a timer so it can be cancelled.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -74,6 +74,8 @@ enum ClockKind {
 pub(crate) enum TimerAction {
     /// Completes a [`Sleep`].
     Wake(oneshot::Sender<()>),
+    /// Completes a [`Clock::sleep_as_work`]: the work begins when the timer fires.
+    WakeAsWork(oneshot::Sender<ActivityGuard>, Arc<Activity>),
     /// Puts a `Timer` envelope in an agent's mailbox.
     Agent {
         mailbox: Arc<Mailbox>,
@@ -172,6 +174,35 @@ impl Clock {
             id,
             rx,
         }
+    }
+
+    /// Like [`sleep`](Self::sleep), but for a test platform's `advance`/`settle` the work the
+    /// sleeper does once woken counts as in flight until it drops the returned guard. With
+    /// no activity counter (a platform that does not track work), a plain sleep.
+    pub(crate) async fn sleep_as_work(
+        &self,
+        duration: Duration,
+        activity: Option<Arc<Activity>>,
+    ) -> Option<ActivityGuard> {
+        let Some(activity) = activity else {
+            self.sleep(duration).await;
+            return None;
+        };
+        let (tx, rx) = oneshot::channel();
+        let id = self.insert(
+            self.elapsed() + duration,
+            TimerAction::WakeAsWork(tx, activity),
+            Repeat::Once,
+        );
+        // Cancelled if this future is dropped before the timer fires.
+        struct Pending<'a>(&'a Clock, TimerId);
+        impl Drop for Pending<'_> {
+            fn drop(&mut self) {
+                self.0.cancel(self.1);
+            }
+        }
+        let _pending = Pending(self, id);
+        rx.await.ok()
     }
 
     /// Schedules an agent timer; returns its id.
@@ -285,6 +316,12 @@ impl Clock {
             TimerAction::Wake(tx) => {
                 drop(t);
                 let _ = tx.send(());
+            }
+            TimerAction::WakeAsWork(tx, activity) => {
+                drop(t);
+                // Begun before the sleeper runs, so `advance` waits for what it does next; a
+                // sleeper that is gone drops the guard with the unsent value.
+                let _ = tx.send(activity.guard());
             }
             TimerAction::Agent {
                 ref mailbox,

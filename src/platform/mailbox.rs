@@ -121,6 +121,21 @@ impl Activity {
     pub(crate) fn touch(&self) {
         self.progress.fetch_add(1, Ordering::AcqRel);
     }
+
+    /// Begins a unit of work that ends when the guard is dropped.
+    pub(crate) fn guard(self: &Arc<Self>) -> ActivityGuard {
+        self.begin();
+        ActivityGuard(self.clone())
+    }
+}
+
+/// Work in flight for [`Activity`] until dropped (see `Clock::sleep_as_work`).
+pub(crate) struct ActivityGuard(Arc<Activity>);
+
+impl Drop for ActivityGuard {
+    fn drop(&mut self) {
+        self.0.end();
+    }
 }
 
 struct MailboxState {

@@ -137,14 +137,15 @@ impl Worker {
         let mut round = r.next_round(r.clock.now());
         loop {
             let due = round + chrono::Duration::from_std(r.w.offset).unwrap_or_default();
-            let sleep = r.clock.sleep(since(&r.clock, due));
+            let ctx = r.w.ctx.clone();
+            let sleep = ctx.sleep_as_work(since(&r.clock, due));
             tokio::select! {
                 biased;
                 command = commands.recv() => match command {
                     None => return,
                     Some(c) => r.handle(c).await,
                 },
-                () = sleep => {
+                _work = sleep => {
                     round = match r.scrape(round).await {
                         Ok(()) => r.next_round(r.clock.now()),
                         Err(()) => r.retry_round(),
