@@ -33,3 +33,27 @@ pub const HISTORIAN_IDENTITY: &str = "platform.historian";
 pub fn format_timestamp(t: chrono::DateTime<chrono::Utc>) -> String {
     t.to_rfc3339_opts(chrono::SecondsFormat::Micros, false)
 }
+
+/// Runs `agent` as its own process attached to a platform (what the `volttron-platform-driver`,
+/// `volttron-sqlite-historian` and `volttron-actuator` binaries do): logs to stderr at the
+/// level in `RUST_LOG` (default `info`), then [`remote::run`](crate::remote::run) with the
+/// environment the platform launches agents with. Returns the process's exit code.
+#[cfg(feature = "logs")]
+pub fn run_process<A: crate::Agent>(name: &str, agent: A) -> std::process::ExitCode {
+    let level = std::env::var("RUST_LOG")
+        .ok()
+        .and_then(|l| l.parse::<tracing::Level>().ok())
+        .unwrap_or(tracing::Level::INFO);
+    tracing_subscriber::fmt()
+        .with_max_level(level)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .with_writer(std::io::stderr)
+        .init();
+    match crate::remote::run(agent) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("{name}: {e}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
