@@ -4,7 +4,7 @@
 //! unchanged: `config` ([`DriverSettings`]), one `devices/<campus>/<building>/<unit>` entry
 //! per device ([`DeviceConfig`]) and the registries they reference (`config://<name>.csv`,
 //! [`Registry`]). Each device gets a [`Driver`] of its `driver_type` and a task of its own
-//! ([`worker`]); scrapes are published as VOLTTRON publishes them ([`publish`]).
+//! (`worker.rs`); scrapes are published as VOLTTRON publishes them ([`publish`]).
 //!
 //! | driver type | feature | module |
 //! |-------------|---------|--------|

@@ -6,7 +6,7 @@
 //!
 //! | event | what the task does |
 //! |-------|--------------------|
-//! | the scrape is due | `scrape_all` within the timeout, publish ([`publish`](super::publish)), schedule the next at the next interval boundary + the device's offset |
+//! | the scrape is due | `scrape_all` within the timeout, publish (`publish.rs`), schedule the next at the next interval boundary + the device's offset |
 //! | a scrape fails on the device's side | the device is BAD in the agent's health, nothing is published, the next try waits `interval × 2ⁿ⁻¹` (at most 5 min) |
 //! | a scrape succeeds again | the device is GOOD again, the schedule resumes |
 //! | `set_point` | the value read before the first write of a point is kept for `revert_point` (VOLTTRON's `BasicRevert`) |
