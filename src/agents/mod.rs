@@ -3,7 +3,7 @@
 //! | agent | identity | feature | what it does |
 //! |-------|----------|---------|--------------|
 //! | [`PlatformDriver`] | `platform.driver` | `driver` (+ `modbus`, `bacnet`) | scrapes devices on VOLTTRON's configuration, publishes `devices/<path>/all`, exports `get_point` / `set_point` / `scrape_all` / ... |
-//! | `SqliteHistorian` | `platform.historian` | `historian` | stores what is published under `devices/` (and `analysis/`, `record/`, `datalogger/`) in VOLTTRON's SQLite schema, answers `query` |
+//! | [`SqliteHistorian`] | `platform.historian` | `historian` | stores what is published under `devices/` (and `analysis/`, `record/`, `datalogger/`) in VOLTTRON's SQLite schema, answers `query` |
 //! | `Actuator` | `platform.actuator` | `actuator` | schedules of devices, and writes only from the holder of the current slot |
 //!
 //! Each reads VOLTTRON's configuration formats from its configuration store, so existing
@@ -16,3 +16,9 @@ pub mod driver;
 
 #[cfg(feature = "driver")]
 pub use driver::PlatformDriver;
+
+#[cfg(feature = "historian")]
+pub mod historian;
+
+#[cfg(feature = "historian")]
+pub use historian::SqliteHistorian;
