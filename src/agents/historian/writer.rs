@@ -3,6 +3,7 @@
 //! | event | effect |
 //! |-------|--------|
 //! | rows arrive | gathered with whatever else is queued (up to [`MAX_BATCH`]) into one transaction |
+//! | the database cannot be opened (at start) | as a failed transaction; it is opened again with each retry, and queries answer an error until then |
 //! | the transaction fails (locked, read-only, disk full, ...) | the rows go to the [`BackupCache`]; the database is tried again every `retry_period` |
 //! | rows arrive while the cache holds some | they are appended to the cache, behind the older ones |
 //! | a retry succeeds | the cache is written to the database chunk by chunk, each chunk deleted after its commit |
@@ -97,9 +98,14 @@ impl WriterHandle {
         let status = Arc::new(WriterStatus::default());
         let (ready_tx, ready) = watch::channel(None);
         let s = status.clone();
-        std::thread::Builder::new()
-            .name("historian-writer".into())
-            .spawn(move || run(settings, rx, s, ready_tx))?;
+        std::thread::Builder::new().name("historian-writer".into()).spawn(move || {
+            let figures = s.clone();
+            let run = std::panic::AssertUnwindSafe(move || run(settings, rx, s, ready_tx));
+            if std::panic::catch_unwind(run).is_err() {
+                figures.failing.store(true, Ordering::Relaxed);
+                *figures.last_error.lock() = Some("the writer thread panicked; nothing more is stored".into());
+            }
+        })?;
         Ok(WriterHandle { tx, status, ready })
     }
 
@@ -122,7 +128,11 @@ impl WriterHandle {
 }
 
 struct Writer {
-    store: Store,
+    /// `None` until the database opens (it is tried again with every retry).
+    store: Option<Store>,
+    database: PathBuf,
+    tables: TableNames,
+    ready: watch::Sender<Option<Result<SchemaInfo, String>>>,
     cache: Option<BackupCache>,
     cache_file: PathBuf,
     cache_limit: Option<u64>,
@@ -139,21 +149,12 @@ fn run(
     status: Arc<WriterStatus>,
     ready: watch::Sender<Option<Result<SchemaInfo, String>>>,
 ) {
-    let store = match Store::open(&settings.database, &settings.tables) {
-        Ok(s) => s,
-        Err(e) => {
-            let e = format!("cannot open {}: {e}", settings.database.display());
-            tracing::error!("historian: {e}");
-            *status.last_error.lock() = Some(e.clone());
-            status.failing.store(true, Ordering::Relaxed);
-            let _ = ready.send(Some(Err(e)));
-            return;
-        }
-    };
-    let _ = ready.send(Some(Ok(store.schema().clone())));
     let cache_file = cache_path(&settings.database);
     let mut w = Writer {
-        store,
+        store: None,
+        database: settings.database,
+        tables: settings.tables,
+        ready,
         cache: None,
         cache_file,
         cache_limit: settings.cache_limit_bytes,
@@ -162,6 +163,9 @@ fn run(
         retry_period: settings.retry_period,
         next_retry: None,
     };
+    if !w.ensure_store() {
+        w.next_retry = Some(Instant::now() + w.retry_period);
+    }
     // What an earlier run left in the cache goes first.
     if w.cache_file.exists() {
         w.open_cache();
@@ -250,8 +254,8 @@ impl Writer {
         if rows.is_empty() {
             return;
         }
-        if !self.backlogged() {
-            match self.store.write(&rows) {
+        if !self.backlogged() && self.ensure_store() {
+            match self.store.as_mut().expect("ensured").write(&rows) {
                 Ok(()) => {
                     self.status.written.fetch_add(rows.len() as u64, Ordering::Relaxed);
                     return;
@@ -260,6 +264,29 @@ impl Writer {
             }
         }
         self.to_cache(rows);
+    }
+
+    /// Opens the database if it is not open; `false` if it still cannot be.
+    fn ensure_store(&mut self) -> bool {
+        if self.store.is_some() {
+            return true;
+        }
+        match Store::open(&self.database, &self.tables) {
+            Ok(s) => {
+                self.ready.send_replace(Some(Ok(s.schema().clone())));
+                self.store = Some(s);
+                true
+            }
+            Err(e) => {
+                let e = format!("cannot open {}: {e}", self.database.display());
+                if self.ready.borrow().is_none() {
+                    tracing::error!("historian: {e}");
+                }
+                self.ready.send_replace(Some(Err(e.clone())));
+                self.failed(e);
+                false
+            }
+        }
     }
 
     fn failed(&mut self, e: String) {
@@ -327,6 +354,10 @@ impl Writer {
                 return;
             }
         }
+        if !self.ensure_store() {
+            return;
+        }
+        let store = self.store.as_mut().expect("ensured");
         let Some(cache) = self.cache.as_mut() else { return };
         loop {
             let (rows, last) = match cache.peek(CACHE_CHUNK) {
@@ -340,7 +371,7 @@ impl Writer {
             if rows.is_empty() {
                 break;
             }
-            if let Err(e) = self.store.write(&rows) {
+            if let Err(e) = store.write(&rows) {
                 let e = format!("the database still refuses writes: {e}");
                 *self.status.last_error.lock() = Some(e);
                 self.next_retry = Some(Instant::now() + self.retry_period);
@@ -363,7 +394,8 @@ impl Writer {
     }
 
     fn retention(&mut self, cutoff: Option<&str>, limit_bytes: Option<u64>) {
-        match self.store.enforce_limits(cutoff, limit_bytes) {
+        let Some(store) = self.store.as_mut() else { return };
+        match store.enforce_limits(cutoff, limit_bytes) {
             Ok(n) => {
                 self.status.expired.fetch_add(n, Ordering::Relaxed);
             }
