@@ -39,8 +39,11 @@ fn publish_ahu(tp: &TestPlatform, i: i64) {
     let at = t0() + ChronoDuration::minutes(i);
     let mut h = Headers::new();
     h.insert("TimeStamp".into(), Value::from(at.to_rfc3339()));
-    let message = json!([{"zat": 70.0 + i as f64, "sat": 55.0}, {"zat": {"units": "F"}, "sat": {"units": "F"}}]);
-    tp.platform().publish_on("", "devices/campus/b1/ahu/all", h, Value::from(message)).unwrap();
+    let message =
+        json!([{"zat": 70.0 + i as f64, "sat": 55.0}, {"zat": {"units": "F"}, "sat": {"units": "F"}}]);
+    tp.platform()
+        .publish_on("", "devices/campus/b1/ahu/all", h, Value::from(message))
+        .unwrap();
 }
 
 async fn call(tp: &TestPlatform, method: &str, args: Args) -> serde_json::Value {
@@ -53,8 +56,14 @@ async fn flush(tp: &TestPlatform) -> serde_json::Value {
 }
 
 async fn historian(db: &Path, retry: Duration) -> TestPlatform {
-    let tp = TestPlatform::builder().services(true).start_at(t0()).start().await;
-    tp.spawn(IDENTITY, SqliteHistorian::new(db).retry_period(retry)).await.unwrap();
+    let tp = TestPlatform::builder()
+        .services(true)
+        .start_at(t0())
+        .start()
+        .await;
+    tp.spawn(IDENTITY, SqliteHistorian::new(db).retry_period(retry))
+        .await
+        .unwrap();
     tp.settle().await;
     tp
 }
@@ -84,7 +93,11 @@ async fn an_unwritable_database_caches_then_writes() {
         publish_ahu(&tp, i);
     }
     let f = flush(&tp).await;
-    assert_eq!((f["written"].as_u64(), f["cached"].as_u64()), (Some(2), Some(10)), "{f}");
+    assert_eq!(
+        (f["written"].as_u64(), f["cached"].as_u64()),
+        (Some(2), Some(10)),
+        "{f}"
+    );
     assert_eq!(f["unacknowledged"], 0, "{f}");
     let s = call(&tp, "status", Args::new()).await;
     assert_eq!(s["failing"], true, "{s}");
@@ -111,7 +124,12 @@ async fn an_unwritable_database_caches_then_writes() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     let r = call(&tp, "query", Args::new().arg("campus/b1/ahu/zat")).await;
-    let got: Vec<f64> = r["values"].as_array().unwrap().iter().map(|v| v[1].as_f64().unwrap()).collect();
+    let got: Vec<f64> = r["values"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v[1].as_f64().unwrap())
+        .collect();
     assert_eq!(got, [70.0, 71.0, 72.0, 73.0, 74.0, 75.0, 76.0]);
     tp.advance(Duration::from_secs(5)).await;
     let h = serde_json::Value::from(tp.call(IDENTITY, "health.get_status", ()).await.unwrap());
@@ -119,7 +137,11 @@ async fn an_unwritable_database_caches_then_writes() {
     // New rows go straight to the database again.
     publish_ahu(&tp, 7);
     let f = flush(&tp).await;
-    assert_eq!((f["written"].as_u64(), f["cached"].as_u64()), (Some(16), Some(0)), "{f}");
+    assert_eq!(
+        (f["written"].as_u64(), f["cached"].as_u64()),
+        (Some(16), Some(0)),
+        "{f}"
+    );
     tp.shutdown().await;
 }
 
@@ -184,9 +206,21 @@ async fn acknowledged_rows_survive_sigkill() {
     // A new historian finds the cache and writes it before anything else.
     let tp = historian(&db, Duration::from_secs(3600)).await;
     let f = flush(&tp).await;
-    assert_eq!((f["written"].as_u64(), f["cached"].as_u64()), (Some(acked), Some(0)), "{f}");
+    assert_eq!(
+        (f["written"].as_u64(), f["cached"].as_u64()),
+        (Some(acked), Some(0)),
+        "{f}"
+    );
     assert_eq!(zat_count(&tp).await, 1 + CHILD_PUBLICATIONS as usize);
-    let r = call(&tp, "query", Args::new().arg("campus/b1/ahu/zat").kwarg("order", "LAST_TO_FIRST").kwarg("count", 1)).await;
+    let r = call(
+        &tp,
+        "query",
+        Args::new()
+            .arg("campus/b1/ahu/zat")
+            .kwarg("order", "LAST_TO_FIRST")
+            .kwarg("count", 1),
+    )
+    .await;
     assert_eq!(r["values"][0][1], 70.0 + CHILD_PUBLICATIONS as f64);
     tp.shutdown().await;
 }

@@ -72,8 +72,17 @@ print(json.dumps(out))
 "#;
 
 fn python(python: &Path, script: &str, args: &[&str]) -> serde_json::Value {
-    let out = Command::new(python).arg("-c").arg(script).args(args).output().expect("run the venv's python");
-    assert!(out.status.success(), "python failed: {}", String::from_utf8_lossy(&out.stderr));
+    let out = Command::new(python)
+        .arg("-c")
+        .arg(script)
+        .args(args)
+        .output()
+        .expect("run the venv's python");
+    assert!(
+        out.status.success(),
+        "python failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let stdout = String::from_utf8(out.stdout).unwrap();
     serde_json::from_str(stdout.lines().last().unwrap()).unwrap()
 }
@@ -83,13 +92,22 @@ async fn call(tp: &TestPlatform, method: &str, args: Args) -> serde_json::Value 
 }
 
 async fn opens_and_queries(schema: &str) {
-    let Some(py) = common::require_python("historian_volttron_db") else { return };
+    let Some(py) = common::require_python("historian_volttron_db") else {
+        return;
+    };
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("volttron.sqlite");
     let volttron = python(&py, FILL, &[db.to_str().unwrap(), schema]);
-    assert_eq!(volttron["meta_table"], if schema == "old" { "meta" } else { "topics" });
+    assert_eq!(
+        volttron["meta_table"],
+        if schema == "old" { "meta" } else { "topics" }
+    );
 
-    let tp = TestPlatform::builder().services(true).start_at(Utc.with_ymd_and_hms(2026, 12, 7, 13, 0, 0).unwrap()).start().await;
+    let tp = TestPlatform::builder()
+        .services(true)
+        .start_at(Utc.with_ymd_and_hms(2026, 12, 7, 13, 0, 0).unwrap())
+        .start()
+        .await;
     tp.spawn(IDENTITY, SqliteHistorian::new(&db)).await.unwrap();
     tp.settle().await;
     // The same query as VOLTTRON's, the same answer.
@@ -106,12 +124,20 @@ async fn opens_and_queries(schema: &str) {
     .await;
     assert_eq!(r["values"], volttron["zat"]);
     assert_eq!(r["metadata"], json!({"units": "F", "type": "float", "tz": "UTC"}));
-    let r = call(&tp, "query", Args::new().arg(json!(["campus/b1/ahu/zat", "campus/b1/ahu/mode"])).kwarg("skip", 3)).await;
+    let r = call(
+        &tp,
+        "query",
+        Args::new()
+            .arg(json!(["campus/b1/ahu/zat", "campus/b1/ahu/mode"]))
+            .kwarg("skip", 3),
+    )
+    .await;
     assert_eq!(
         r["values"]["campus/b1/ahu/mode"],
         json!([["2026-12-07T12:03:00.000000+00:00", {"a": [1, null]}], ["2026-12-07T12:04:00.000000+00:00", "occupied"]])
     );
-    let mut topics: Vec<String> = serde_json::from_value(call(&tp, "get_topic_list", Args::new()).await).unwrap();
+    let mut topics: Vec<String> =
+        serde_json::from_value(call(&tp, "get_topic_list", Args::new()).await).unwrap();
     topics.sort();
     assert_eq!(topics, ["campus/b1/ahu/mode", "campus/b1/ahu/zat"]);
 
@@ -119,7 +145,9 @@ async fn opens_and_queries(schema: &str) {
     let mut h = Headers::new();
     h.insert("TimeStamp".into(), Value::from("2026-12-07T12:05:00+00:00"));
     let message = json!([{"zat": 75.5, "sat": 55.0}, {"zat": {"units": "F", "type": "float", "tz": "UTC"}, "sat": {"units": "C"}}]);
-    tp.platform().publish_on("", "devices/campus/b1/ahu/all", h, Value::from(message)).unwrap();
+    tp.platform()
+        .publish_on("", "devices/campus/b1/ahu/all", h, Value::from(message))
+        .unwrap();
     tp.settle().await;
     let f = call(&tp, "flush", Args::new()).await;
     assert_eq!(f["written"], 2, "{f}");
@@ -127,10 +155,16 @@ async fn opens_and_queries(schema: &str) {
 
     // VOLTTRON reads what the Rust historian wrote.
     let read = python(&py, READ, &[db.to_str().unwrap()]);
-    assert_eq!(read["campus/b1/ahu/sat"]["values"], json!([["2026-12-07T12:05:00.000000+00:00", 55.0]]));
+    assert_eq!(
+        read["campus/b1/ahu/sat"]["values"],
+        json!([["2026-12-07T12:05:00.000000+00:00", 55.0]])
+    );
     assert_eq!(read["campus/b1/ahu/sat"]["metadata"], json!({"units": "C"}));
     assert_eq!(read["campus/b1/ahu/zat"]["values"].as_array().unwrap().len(), 6);
-    assert_eq!(read["campus/b1/ahu/zat"]["values"][5], json!(["2026-12-07T12:05:00.000000+00:00", 75.5]));
+    assert_eq!(
+        read["campus/b1/ahu/zat"]["values"][5],
+        json!(["2026-12-07T12:05:00.000000+00:00", 75.5])
+    );
 }
 
 #[volttron::test]

@@ -46,7 +46,11 @@ impl BackupCache {
                  topic TEXT NOT NULL, value_string TEXT NOT NULL, meta_string TEXT NOT NULL);",
         )?;
         let len: i64 = conn.query_row("SELECT count(*) FROM outstanding", [], |r| r.get(0))?;
-        Ok(BackupCache { conn, limit_bytes, len: len as u64 })
+        Ok(BackupCache {
+            conn,
+            limit_bytes,
+            len: len as u64,
+        })
     }
 
     /// Rows waiting.
@@ -76,10 +80,13 @@ impl BackupCache {
     }
 
     fn enforce_bound(&mut self) -> rusqlite::Result<u64> {
-        let Some(limit) = self.limit_bytes else { return Ok(0) };
+        let Some(limit) = self.limit_bytes else {
+            return Ok(0);
+        };
         let mut dropped = 0;
         loop {
-            self.conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))?;
+            self.conn
+                .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))?;
             let size: i64 = self.conn.query_row(
                 "SELECT page_count * page_size FROM pragma_page_count(), pragma_page_size()",
                 [],
@@ -110,7 +117,12 @@ impl BackupCache {
         let rows = stmt
             .query_map([n as i64], |r| {
                 last = r.get(0)?;
-                Ok(Record { ts: r.get(1)?, topic: r.get(2)?, value: r.get(3)?, meta: r.get(4)? })
+                Ok(Record {
+                    ts: r.get(1)?,
+                    topic: r.get(2)?,
+                    value: r.get(3)?,
+                    meta: r.get(4)?,
+                })
             })?
             .collect::<Result<Vec<_>, _>>()?;
         Ok((rows, last))
@@ -118,7 +130,9 @@ impl BackupCache {
 
     /// Deletes the rows up to `last_id` (they are in the database).
     pub fn remove_through(&mut self, last_id: i64) -> rusqlite::Result<()> {
-        let n = self.conn.execute("DELETE FROM outstanding WHERE id <= ?1", [last_id])?;
+        let n = self
+            .conn
+            .execute("DELETE FROM outstanding WHERE id <= ?1", [last_id])?;
         self.len = self.len.saturating_sub(n as u64);
         Ok(())
     }

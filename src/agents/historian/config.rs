@@ -66,7 +66,11 @@ impl Default for TableNames {
 impl TableNames {
     /// The names for a prefix and the three base names, as VOLTTRON forms them.
     pub fn with(prefix: &str, data: &str, topics: &str, meta: &str) -> Self {
-        let p = if prefix.is_empty() { String::new() } else { format!("{prefix}_") };
+        let p = if prefix.is_empty() {
+            String::new()
+        } else {
+            format!("{prefix}_")
+        };
         TableNames {
             data: format!("{p}{data}"),
             topics: format!("{p}{topics}"),
@@ -92,7 +96,12 @@ pub struct Capture {
 
 impl Default for Capture {
     fn default() -> Self {
-        Capture { device: true, analysis: true, record: true, log: true }
+        Capture {
+            device: true,
+            analysis: true,
+            record: true,
+            log: true,
+        }
     }
 }
 
@@ -140,9 +149,14 @@ impl HistorianConfig {
         let map = config
             .as_map()
             .ok_or_else(|| ConfigError::NotAnObject(config.to_json_string()))?;
-        let connection = map.get("connection").and_then(Value::as_map).ok_or(ConfigError::MissingDatabase)?;
+        let connection = map
+            .get("connection")
+            .and_then(Value::as_map)
+            .ok_or(ConfigError::MissingDatabase)?;
         if let Some(kind) = connection.get("type") {
-            let kind = kind.as_str().ok_or_else(|| bad("connection.type", "must be a string"))?;
+            let kind = kind
+                .as_str()
+                .ok_or_else(|| bad("connection.type", "must be a string"))?;
             if kind != "sqlite" {
                 return Err(ConfigError::UnsupportedType(kind.to_owned()));
             }
@@ -206,7 +220,10 @@ impl HistorianConfig {
 }
 
 fn bad(key: &str, reason: &str) -> ConfigError {
-    ConfigError::BadValue { key: key.to_owned(), reason: reason.to_owned() }
+    ConfigError::BadValue {
+        key: key.to_owned(),
+        reason: reason.to_owned(),
+    }
 }
 
 /// A table name: letters, digits and `_` only (it is spliced into SQL, as VOLTTRON does).
@@ -218,7 +235,10 @@ fn identifier(key: &str, v: &Value, may_be_empty: bool) -> Result<String, Config
     if ok {
         Ok(s.to_owned())
     } else {
-        Err(bad(key, "must be letters, digits and '_', not starting with a digit"))
+        Err(bad(
+            key,
+            "must be letters, digits and '_', not starting with a digit",
+        ))
     }
 }
 
@@ -284,10 +304,19 @@ mod tests {
             parse(r#"{"connection": {"type": "mysql", "params": {"database": "x"}}}"#).unwrap_err(),
             ConfigError::UnsupportedType("mysql".into())
         );
-        let e = parse(r#"{"connection": {"params": {"database": "x"}}, "tables_def": {"data_table": "d; drop"}}"#)
+        let e = parse(
+            r#"{"connection": {"params": {"database": "x"}}, "tables_def": {"data_table": "d; drop"}}"#,
+        )
+        .unwrap_err();
+        assert!(
+            matches!(e, ConfigError::BadValue { ref key, .. } if key == "tables_def.data_table"),
+            "{e}"
+        );
+        let e = parse(r#"{"connection": {"params": {"database": "x"}}, "history_limit_days": "soon"}"#)
             .unwrap_err();
-        assert!(matches!(e, ConfigError::BadValue { ref key, .. } if key == "tables_def.data_table"), "{e}");
-        let e = parse(r#"{"connection": {"params": {"database": "x"}}, "history_limit_days": "soon"}"#).unwrap_err();
-        assert!(matches!(e, ConfigError::BadValue { ref key, .. } if key == "history_limit_days"), "{e}");
+        assert!(
+            matches!(e, ConfigError::BadValue { ref key, .. } if key == "history_limit_days"),
+            "{e}"
+        );
     }
 }

@@ -84,16 +84,23 @@ impl SqliteHistorian {
 
     /// A historian with this configuration until its configuration store says otherwise.
     pub fn with_config(config: HistorianConfig) -> Self {
-        SqliteHistorian { preset: Some(config), active: None }
+        SqliteHistorian {
+            preset: Some(config),
+            active: None,
+        }
     }
 
     /// A historian that waits for its `config` in the configuration store.
     pub fn from_config_store() -> Self {
-        SqliteHistorian { preset: None, active: None }
+        SqliteHistorian {
+            preset: None,
+            active: None,
+        }
     }
 
     fn preset_mut(&mut self) -> &mut HistorianConfig {
-        self.preset.get_or_insert_with(|| HistorianConfig::new("historian.sqlite"))
+        self.preset
+            .get_or_insert_with(|| HistorianConfig::new("historian.sqlite"))
     }
 
     /// Deletes rows older than this many days.
@@ -140,11 +147,19 @@ impl SqliteHistorian {
             retry_period: Duration::from_secs_f64(config.retry_period.max(0.001)),
             cache_limit_bytes: config.backup_storage_limit_gb.map(gb_to_bytes),
         })
-        .map_err(|e| ConfigError::BadValue { key: "connection".into(), reason: format!("no writer thread: {e}") })?;
+        .map_err(|e| ConfigError::BadValue {
+            key: "connection".into(),
+            reason: format!("no writer thread: {e}"),
+        })?;
         let mut prefixes = Vec::new();
         if !config.readonly {
             let c = config.capture;
-            for (on, prefix) in [(c.device, "devices/"), (c.analysis, "analysis/"), (c.record, "record/"), (c.log, "datalogger/")] {
+            for (on, prefix) in [
+                (c.device, "devices/"),
+                (c.analysis, "analysis/"),
+                (c.record, "record/"),
+                (c.log, "datalogger/"),
+            ] {
                 if on {
                     prefixes.push(prefix);
                 }
@@ -161,7 +176,10 @@ impl SqliteHistorian {
         }
         self.active = Some(Active {
             config,
-            read: Arc::new(Mutex::new(ReadSide { path: database.clone(), reader: None })),
+            read: Arc::new(Mutex::new(ReadSide {
+                path: database.clone(),
+                reader: None,
+            })),
             database,
             writer,
             subscribed: prefixes,
@@ -175,13 +193,19 @@ impl SqliteHistorian {
         let mut rows = Vec::new();
         records_of(p, ctx.now(), &mut rows);
         if !rows.is_empty() && !active.writer.send(rows) {
-            tracing::warn!("historian: the writer is gone (the database did not open); a publication on {} is lost", p.topic);
+            tracing::warn!(
+                "historian: the writer is gone (the database did not open); a publication on {} is lost",
+                p.topic
+            );
         }
     }
 
     /// The read side, once the writer opened the schema.
     async fn reader(&self) -> Result<Arc<Mutex<ReadSide>>, QueryError> {
-        let active = self.active.as_ref().ok_or_else(|| QueryError::NoDatabase("not configured".into()))?;
+        let active = self
+            .active
+            .as_ref()
+            .ok_or_else(|| QueryError::NoDatabase("not configured".into()))?;
         let mut ready = active.writer.ready.clone();
         let schema = match ready.wait_for(Option::is_some).await {
             Ok(v) => v.clone().expect("waited for Some"),
@@ -225,7 +249,9 @@ fn topic_list(topic: &Value) -> Result<(Vec<String>, bool), QueryError> {
                 .iter()
                 .map(|t| t.as_str().map(str::to_owned))
                 .collect::<Option<Vec<_>>>()
-                .ok_or_else(|| QueryError::BadArgument("topic: a list of topics must hold strings only".into()))?;
+                .ok_or_else(|| {
+                    QueryError::BadArgument("topic: a list of topics must hold strings only".into())
+                })?;
             let multi = topics.len() > 1;
             Ok((topics, multi))
         }
@@ -241,10 +267,14 @@ fn time_arg(name: &str, v: Option<Value>, ctx: &AgentContext) -> Result<Option<S
     let bad = |e: String| QueryError::BadArgument(format!("{name}: {e}"));
     match v {
         None | Some(Value::Null) => Ok(None),
-        Some(Value::String(s)) => parse_query_time(&s, ctx.now()).map(|t| Some(format_ts(t))).map_err(|e| bad(e.to_string())),
+        Some(Value::String(s)) => parse_query_time(&s, ctx.now())
+            .map(|t| Some(format_ts(t)))
+            .map_err(|e| bad(e.to_string())),
         Some(v @ (Value::Int(_) | Value::UInt(_) | Value::Float(_))) => {
             let s = v.to_json_string();
-            parse_query_time(&s, ctx.now()).map(|t| Some(format_ts(t))).map_err(|e| bad(e.to_string()))
+            parse_query_time(&s, ctx.now())
+                .map(|t| Some(format_ts(t)))
+                .map_err(|e| bad(e.to_string()))
         }
         Some(other) => Err(bad(format!("not a time: {}", other.to_json_string()))),
     }
@@ -336,9 +366,12 @@ impl SqliteHistorian {
         let aggregate = match (agg_type, agg_period) {
             (None, None) => None,
             (Some(t), Some(p)) => {
-                let ident = |s: &str| !s.is_empty() && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+                let ident =
+                    |s: &str| !s.is_empty() && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
                 if !ident(&t) || !ident(&p) {
-                    return Err(QueryError::BadArgument(format!("invalid aggregation {t:?} / {p:?}")));
+                    return Err(QueryError::BadArgument(format!(
+                        "invalid aggregation {t:?} / {p:?}"
+                    )));
                 }
                 Some((t.to_lowercase(), p))
             }
@@ -352,7 +385,9 @@ impl SqliteHistorian {
             None | Some("FIRST_TO_LAST") => false,
             Some("LAST_TO_FIRST") => true,
             Some(o) => {
-                return Err(QueryError::BadArgument(format!("order must be FIRST_TO_LAST or LAST_TO_FIRST, not {o:?}")));
+                return Err(QueryError::BadArgument(format!(
+                    "order must be FIRST_TO_LAST or LAST_TO_FIRST, not {o:?}"
+                )));
             }
         };
         let spec = QuerySpec {
@@ -392,7 +427,12 @@ impl SqliteHistorian {
                     other => Err(other),
                 })
                 .collect::<Result<Vec<_>, _>>()
-                .map_err(|t| QueryError::BadArgument(format!("Please provide a valid topic name string or a list of topic names. Invalid input {}", t.to_json_string())))?,
+                .map_err(|t| {
+                    QueryError::BadArgument(format!(
+                        "Please provide a valid topic name string or a list of topic names. Invalid input {}",
+                        t.to_json_string()
+                    ))
+                })?,
             other => {
                 return Err(QueryError::BadArgument(format!(
                     "Please provide a valid topic name string or a list of topic names. Invalid input {}",
@@ -418,9 +458,16 @@ impl SqliteHistorian {
     /// Waits until everything received before is in the database or the backup cache.
     #[rpc]
     async fn flush(&mut self) -> Result<writer::FlushReport, QueryError> {
-        let active = self.active.as_ref().ok_or_else(|| QueryError::NoDatabase("not configured".into()))?;
-        let rx = active.writer.flush().ok_or_else(|| QueryError::NoDatabase("the writer stopped".into()))?;
-        rx.await.map_err(|_| QueryError::NoDatabase("the writer stopped".into()))
+        let active = self
+            .active
+            .as_ref()
+            .ok_or_else(|| QueryError::NoDatabase("not configured".into()))?;
+        let rx = active
+            .writer
+            .flush()
+            .ok_or_else(|| QueryError::NoDatabase("the writer stopped".into()))?;
+        rx.await
+            .map_err(|_| QueryError::NoDatabase("the writer stopped".into()))
     }
 
     /// The writer's figures.

@@ -72,7 +72,10 @@ pub struct Reader {
 impl Reader {
     /// Opens the database read-only.
     pub fn open(path: &Path, schema: SchemaInfo) -> Result<Self, QueryError> {
-        let conn = Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX)?;
+        let conn = Connection::open_with_flags(
+            path,
+            OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )?;
         conn.busy_timeout(BUSY_TIMEOUT)?;
         Ok(Reader { conn, schema })
     }
@@ -80,7 +83,10 @@ impl Reader {
     fn topics(&self) -> Result<Vec<(i64, String, Option<String>)>, QueryError> {
         let t = &self.schema.tables;
         let sql = if self.schema.meta_in_topics {
-            format!("SELECT topic_id, topic_name, metadata FROM {} ORDER BY topic_id", t.topics)
+            format!(
+                "SELECT topic_id, topic_name, metadata FROM {} ORDER BY topic_id",
+                t.topics
+            )
         } else {
             format!(
                 "SELECT t.topic_id, t.topic_name, m.metadata FROM {} t LEFT JOIN {} m ON t.topic_id = m.topic_id ORDER BY t.topic_id",
@@ -97,14 +103,23 @@ impl Reader {
     fn table_exists(&self, name: &str) -> Result<bool, QueryError> {
         Ok(self
             .conn
-            .query_row("SELECT 1 FROM sqlite_master WHERE type='table' AND name=?1", [name], |_| Ok(()))
+            .query_row(
+                "SELECT 1 FROM sqlite_master WHERE type='table' AND name=?1",
+                [name],
+                |_| Ok(()),
+            )
             .optional()?
             .is_some())
     }
 
     /// `get_topic_list`.
     pub fn topic_list(&self) -> Result<Value, QueryError> {
-        Ok(Value::List(self.topics()?.into_iter().map(|(_, n, _)| Value::from(n)).collect()))
+        Ok(Value::List(
+            self.topics()?
+                .into_iter()
+                .map(|(_, n, _)| Value::from(n))
+                .collect(),
+        ))
     }
 
     /// `get_topics_by_pattern`.
@@ -124,8 +139,11 @@ impl Reader {
 
     /// `get_topics_metadata`.
     pub fn topics_metadata(&self, topics: &[String]) -> Result<Value, QueryError> {
-        let known: HashMap<String, Option<String>> =
-            self.topics()?.into_iter().map(|(_, n, m)| (n.to_lowercase(), m)).collect();
+        let known: HashMap<String, Option<String>> = self
+            .topics()?
+            .into_iter()
+            .map(|(_, n, m)| (n.to_lowercase(), m))
+            .collect();
         let mut out = Map::new();
         for t in topics {
             if let Some(meta) = known.get(&t.to_lowercase()) {
@@ -147,13 +165,26 @@ impl Reader {
         );
         let mut stmt = self.conn.prepare(&sql)?;
         let rows = stmt.query_map([], |r| {
-            Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, String>(2)?, r.get::<_, String>(3)?))
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, String>(2)?,
+                r.get::<_, String>(3)?,
+            ))
         })?;
         let mut out = Vec::new();
         for row in rows {
             let (name, kind, period, meta) = row?;
-            let configured = python_literal(&meta).get("configured_topics").cloned().unwrap_or(Value::Null);
-            out.push(Value::List(vec![name.into(), kind.into(), period.into(), configured]));
+            let configured = python_literal(&meta)
+                .get("configured_topics")
+                .cloned()
+                .unwrap_or(Value::Null);
+            out.push(Value::List(vec![
+                name.into(),
+                kind.into(),
+                period.into(),
+                configured,
+            ]));
         }
         Ok(Value::List(out))
     }
@@ -169,7 +200,9 @@ impl Reader {
         );
         let mut stmt = self.conn.prepare(&sql)?;
         let rows = stmt
-            .query_map([agg_type, agg_period], |r| Ok((r.get::<_, String>(1)?.to_lowercase(), r.get(0)?)))?
+            .query_map([agg_type, agg_period], |r| {
+                Ok((r.get::<_, String>(1)?.to_lowercase(), r.get(0)?))
+            })?
             .collect::<Result<HashMap<_, _>, _>>()?;
         Ok(rows)
     }
@@ -177,8 +210,10 @@ impl Reader {
     /// `query`.
     pub fn query(&self, q: &QuerySpec) -> Result<Value, QueryError> {
         let topics = self.topics()?;
-        let by_name: HashMap<String, (i64, Option<&str>)> =
-            topics.iter().map(|(id, n, m)| (n.to_lowercase(), (*id, m.as_deref()))).collect();
+        let by_name: HashMap<String, (i64, Option<&str>)> = topics
+            .iter()
+            .map(|(id, n, m)| (n.to_lowercase(), (*id, m.as_deref())))
+            .collect();
         let (table, value_col, ids) = match &q.aggregate {
             Some((kind, period)) => {
                 let table = format!("{kind}_{period}");
@@ -222,7 +257,11 @@ impl Reader {
                 }
             }
         }
-        sql.push_str(if q.descending { " ORDER BY ts DESC" } else { " ORDER BY ts ASC" });
+        sql.push_str(if q.descending {
+            " ORDER BY ts DESC"
+        } else {
+            " ORDER BY ts ASC"
+        });
         sql.push_str(" LIMIT ? OFFSET ?");
         let mut stmt = self.conn.prepare(&sql)?;
         let aggregate = q.aggregate.is_some();
@@ -295,7 +334,11 @@ fn python_literal(s: &str) -> Value {
     if let Ok(v) = Value::from_json_str(s) {
         return v;
     }
-    let j = s.replace('\'', "\"").replace("True", "true").replace("False", "false").replace("None", "null");
+    let j = s
+        .replace('\'', "\"")
+        .replace("True", "true")
+        .replace("False", "false")
+        .replace("None", "null");
     Value::from_json_str(&j).unwrap_or(Value::Null)
 }
 

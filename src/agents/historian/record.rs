@@ -39,15 +39,28 @@ pub fn records_of(p: &Publication, now: DateTime<Utc>, out: &mut Vec<Record>) {
             .unwrap_or(now)
     };
     if let Some(rest) = topic.strip_prefix("devices/") {
-        let Some(device) = rest.strip_suffix("/all").or_else(|| (rest == "all").then_some("")) else {
+        let Some(device) = rest
+            .strip_suffix("/all")
+            .or_else(|| (rest == "all").then_some(""))
+        else {
             return;
         };
-        points(device, &p.message, &format_ts(header_time(&["TimeStamp", "Date"])), out);
+        points(
+            device,
+            &p.message,
+            &format_ts(header_time(&["TimeStamp", "Date"])),
+            out,
+        );
     } else if topic.starts_with("analysis/") || topic == "analysis" {
         let t = topic.trim_end_matches('/');
         let t = t.strip_suffix("/all").unwrap_or(t);
         let device = t.split_once('/').map_or("", |(_, d)| d);
-        points(device, &p.message, &format_ts(header_time(&["TimeStamp", "Date"])), out);
+        points(
+            device,
+            &p.message,
+            &format_ts(header_time(&["TimeStamp", "Date"])),
+            out,
+        );
     } else if topic.starts_with("record/") || topic == "record" {
         out.push(Record {
             ts: format_ts(header_time(&["Date"])),
@@ -72,12 +85,18 @@ fn points(device: &str, message: &Value, ts: &str, out: &mut Vec<Record>) {
         _ => return,
     };
     for (point, value) in values {
-        let topic = if device.is_empty() { point.clone() } else { format!("{device}/{point}") };
+        let topic = if device.is_empty() {
+            point.clone()
+        } else {
+            format!("{device}/{point}")
+        };
         out.push(Record {
             ts: ts.to_owned(),
             topic,
             value: value.to_json_string(),
-            meta: meta.get(point).map_or_else(|| "{}".to_owned(), Value::to_json_string),
+            meta: meta
+                .get(point)
+                .map_or_else(|| "{}".to_owned(), Value::to_json_string),
         });
     }
 }
@@ -89,7 +108,10 @@ fn log_points(topic: &str, message: &Value, now: DateTime<Utc>, out: &mut Vec<Re
             tracing::warn!("historian: logging request for {topic} missing Readings or Units");
             continue;
         };
-        let mut dtype = item.get("data_type").cloned().unwrap_or_else(|| Value::from("float"));
+        let mut dtype = item
+            .get("data_type")
+            .cloned()
+            .unwrap_or_else(|| Value::from("float"));
         if dtype.as_str() == Some("double") {
             dtype = Value::from("float");
         }
@@ -102,7 +124,12 @@ fn log_points(topic: &str, message: &Value, now: DateTime<Utc>, out: &mut Vec<Re
         let meta = Value::Map(meta).to_json_string();
         let topic = format!("{topic}/{point}");
         let mut push = |ts: DateTime<Utc>, v: &Value| {
-            out.push(Record { ts: format_ts(ts), topic: topic.clone(), value: v.to_json_string(), meta: meta.clone() })
+            out.push(Record {
+                ts: format_ts(ts),
+                topic: topic.clone(),
+                value: v.to_json_string(),
+                meta: meta.clone(),
+            })
         };
         match readings {
             Value::List(l) => match (l.first(), l.get(1)) {
@@ -159,14 +186,20 @@ mod tests {
         assert_eq!(r[1].value, "72.5");
         assert_eq!(r[1].ts, "2026-12-07T17:00:00.000000+00:00");
         assert_eq!(r[1].meta, r#"{"type":"float","tz":"UTC","units":"F"}"#);
-        assert_eq!((r[0].topic.as_str(), r[0].meta.as_str()), ("campus/b1/ahu/fan", "{}"));
+        assert_eq!(
+            (r[0].topic.as_str(), r[0].meta.as_str()),
+            ("campus/b1/ahu/fan", "{}")
+        );
         assert!(rows(&publication("devices/campus/b1/ahu/zat", &[], "1")).is_empty());
     }
 
     #[test]
     fn record_analysis_and_log() {
         let r = rows(&publication("record/notes", &[], r#"{"a": 1}"#));
-        assert_eq!((r[0].topic.as_str(), r[0].ts.as_str()), ("record/notes", "2026-01-01T00:00:00.000000+00:00"));
+        assert_eq!(
+            (r[0].topic.as_str(), r[0].ts.as_str()),
+            ("record/notes", "2026-01-01T00:00:00.000000+00:00")
+        );
         let r = rows(&publication("analysis/eco/ahu", &[], r#"{"score": 3}"#));
         assert_eq!(r[0].topic, "eco/ahu/score");
         let r = rows(&publication(

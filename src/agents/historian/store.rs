@@ -48,12 +48,73 @@ impl SchemaInfo {
             return Ok(None);
         }
         let mut stmt = conn.prepare(&format!("PRAGMA table_info({})", tables.topics))?;
-        let columns = stmt.query_map([], |r| r.get::<_, String>(1))?.collect::<Result<Vec<_>, _>>()?;
+        let columns = stmt
+            .query_map([], |r| r.get::<_, String>(1))?
+            .collect::<Result<Vec<_>, _>>()?;
         Ok(Some(SchemaInfo {
             tables: tables.clone(),
             meta_in_topics: columns.iter().any(|c| c == "metadata"),
         }))
     }
+}
+
+/// The topic id of a record's topic: inserted if new, renamed to the latest spelling,
+/// its metadata rewritten when it changed (VOLTTRON's `publish_to_historian`).
+fn resolve_topic(
+    tx: &rusqlite::Transaction<'_>,
+    schema: &SchemaInfo,
+    topics: &mut HashMap<String, KnownTopic>,
+    r: &Record,
+) -> rusqlite::Result<i64> {
+    let t = &schema.tables;
+    let key = r.topic.to_lowercase();
+    let Some(known) = topics.get_mut(&key) else {
+        let id = if schema.meta_in_topics {
+            tx.prepare(&format!(
+                "INSERT INTO {} (topic_name, metadata) VALUES (?1, ?2)",
+                t.topics
+            ))?
+            .execute(params![r.topic, r.meta])?;
+            tx.last_insert_rowid()
+        } else {
+            tx.prepare(&format!("INSERT INTO {} (topic_name) VALUES (?1)", t.topics))?
+                .execute([&r.topic])?;
+            let id = tx.last_insert_rowid();
+            tx.prepare(&format!("INSERT OR REPLACE INTO {} VALUES (?1, ?2)", t.meta))?
+                .execute(params![id, r.meta])?;
+            id
+        };
+        topics.insert(
+            key,
+            KnownTopic {
+                id,
+                name: r.topic.clone(),
+                meta: Some(r.meta.clone()),
+            },
+        );
+        return Ok(id);
+    };
+    if known.name != r.topic {
+        tx.prepare(&format!(
+            "UPDATE {} SET topic_name = ?1 WHERE topic_id = ?2",
+            t.topics
+        ))?
+        .execute(params![r.topic, known.id])?;
+        known.name = r.topic.clone();
+    }
+    if known.meta.as_deref() != Some(r.meta.as_str()) {
+        let sql = if schema.meta_in_topics {
+            format!("UPDATE {} SET metadata = ?1 WHERE topic_id = ?2", t.topics)
+        } else {
+            format!(
+                "INSERT OR REPLACE INTO {} (metadata, topic_id) VALUES (?1, ?2)",
+                t.meta
+            )
+        };
+        tx.prepare(&sql)?.execute(params![r.meta, known.id])?;
+        known.meta = Some(r.meta.clone());
+    }
+    Ok(known.id)
 }
 
 struct KnownTopic {
@@ -83,7 +144,10 @@ impl Store {
             let pages: i64 = conn.query_row("PRAGMA page_count", [], |r| r.get(0))?;
             conn.execute_batch("PRAGMA auto_vacuum = 1")?;
             if pages > 0 {
-                tracing::info!("historian: VACUUM of {} to turn on auto_vacuum (as VOLTTRON)", path.display());
+                tracing::info!(
+                    "historian: VACUUM of {} to turn on auto_vacuum (as VOLTTRON)",
+                    path.display()
+                );
                 conn.execute_batch("VACUUM")?;
             }
         }
@@ -104,7 +168,10 @@ impl Store {
                     data = t.data,
                     topics = t.topics
                 ))?;
-                SchemaInfo { tables: tables.clone(), meta_in_topics: true }
+                SchemaInfo {
+                    tables: tables.clone(),
+                    meta_in_topics: true,
+                }
             }
         };
         if !schema.meta_in_topics {
@@ -113,7 +180,11 @@ impl Store {
                 schema.tables.meta
             ))?;
         }
-        let mut store = Store { conn, schema, topics: HashMap::new() };
+        let mut store = Store {
+            conn,
+            schema,
+            topics: HashMap::new(),
+        };
         store.load_topics()?;
         Ok(store)
     }
@@ -136,7 +207,11 @@ impl Store {
         };
         let mut stmt = self.conn.prepare(&sql)?;
         let rows = stmt.query_map([], |r| {
-            Ok(KnownTopic { id: r.get(0)?, name: r.get(1)?, meta: r.get(2)? })
+            Ok(KnownTopic {
+                id: r.get(0)?,
+                name: r.get(1)?,
+                meta: r.get(2)?,
+            })
         })?;
         self.topics.clear();
         for row in rows {
@@ -159,49 +234,18 @@ impl Store {
     }
 
     fn write_in_transaction(&mut self, records: &[Record]) -> rusqlite::Result<()> {
-        let t = &self.schema.tables;
-        let meta_in_topics = self.schema.meta_in_topics;
         let tx = self.conn.transaction()?;
+        let mut ids = Vec::with_capacity(records.len());
+        for r in records {
+            ids.push(resolve_topic(&tx, &self.schema, &mut self.topics, r)?);
+        }
         {
-            let mut insert_data = tx.prepare(&format!("INSERT OR REPLACE INTO {} VALUES (?1, ?2, ?3)", t.data))?;
-            for r in records {
-                let key = r.topic.to_lowercase();
-                let id = match self.topics.get_mut(&key) {
-                    None => {
-                        let id = if meta_in_topics {
-                            tx.prepare(&format!("INSERT INTO {} (topic_name, metadata) VALUES (?1, ?2)", t.topics))?
-                                .execute(params![r.topic, r.meta])?;
-                            tx.last_insert_rowid()
-                        } else {
-                            tx.prepare(&format!("INSERT INTO {} (topic_name) VALUES (?1)", t.topics))?
-                                .execute([&r.topic])?;
-                            let id = tx.last_insert_rowid();
-                            tx.prepare(&format!("INSERT OR REPLACE INTO {} VALUES (?1, ?2)", t.meta))?
-                                .execute(params![id, r.meta])?;
-                            id
-                        };
-                        self.topics.insert(key, KnownTopic { id, name: r.topic.clone(), meta: Some(r.meta.clone()) });
-                        id
-                    }
-                    Some(known) => {
-                        if known.name != r.topic {
-                            tx.prepare(&format!("UPDATE {} SET topic_name = ?1 WHERE topic_id = ?2", t.topics))?
-                                .execute(params![r.topic, known.id])?;
-                            known.name = r.topic.clone();
-                        }
-                        if known.meta.as_deref() != Some(r.meta.as_str()) {
-                            let sql = if meta_in_topics {
-                                format!("UPDATE {} SET metadata = ?1 WHERE topic_id = ?2", t.topics)
-                            } else {
-                                format!("INSERT OR REPLACE INTO {} (metadata, topic_id) VALUES (?1, ?2)", t.meta)
-                            };
-                            tx.prepare(&sql)?.execute(params![r.meta, known.id])?;
-                            known.meta = Some(r.meta.clone());
-                        }
-                        known.id
-                    }
-                };
-                insert_data.execute(params![r.ts, id, r.value])?;
+            let mut insert = tx.prepare(&format!(
+                "INSERT OR REPLACE INTO {} VALUES (?1, ?2, ?3)",
+                self.schema.tables.data
+            ))?;
+            for (r, id) in records.iter().zip(ids) {
+                insert.execute(params![r.ts, id, r.value])?;
             }
         }
         tx.commit()
@@ -209,16 +253,23 @@ impl Store {
 
     /// Deletes readings older than `cutoff` (a formatted timestamp), then the oldest ones
     /// while the database is larger than `limit_bytes`; returns how many were deleted.
-    pub fn enforce_limits(&mut self, cutoff: Option<&str>, limit_bytes: Option<u64>) -> rusqlite::Result<u64> {
+    pub fn enforce_limits(
+        &mut self,
+        cutoff: Option<&str>,
+        limit_bytes: Option<u64>,
+    ) -> rusqlite::Result<u64> {
         let data = self.schema.tables.data.clone();
         let mut deleted = 0u64;
         if let Some(cutoff) = cutoff {
-            deleted += self.conn.execute(&format!("DELETE FROM {data} WHERE ts < ?1"), [cutoff])? as u64;
+            deleted +=
+                self.conn
+                    .execute(&format!("DELETE FROM {data} WHERE ts < ?1"), [cutoff])? as u64;
         }
         if let Some(limit) = limit_bytes {
             loop {
                 // Checkpoint so that freed pages leave the main file (auto_vacuum truncates it).
-                self.conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))?;
+                self.conn
+                    .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))?;
                 let size: i64 = self.conn.query_row(
                     "SELECT page_count * page_size FROM pragma_page_count(), pragma_page_size()",
                     [],

@@ -35,12 +35,22 @@ pub fn parse_ts(s: &str) -> Option<DateTime<Utc>> {
     if let Ok(t) = DateTime::parse_from_rfc3339(s) {
         return Some(t.with_timezone(&Utc));
     }
-    for f in ["%Y-%m-%dT%H:%M:%S%.f%:z", "%Y-%m-%d %H:%M:%S%.f%:z", "%Y-%m-%dT%H:%M:%S%.f%z", "%Y-%m-%d %H:%M:%S%.f%z"] {
+    for f in [
+        "%Y-%m-%dT%H:%M:%S%.f%:z",
+        "%Y-%m-%d %H:%M:%S%.f%:z",
+        "%Y-%m-%dT%H:%M:%S%.f%z",
+        "%Y-%m-%d %H:%M:%S%.f%z",
+    ] {
         if let Ok(t) = DateTime::parse_from_str(s, f) {
             return Some(t.with_timezone(&Utc));
         }
     }
-    for f in ["%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%d %H:%M:%S%.f", "%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M"] {
+    for f in [
+        "%Y-%m-%dT%H:%M:%S%.f",
+        "%Y-%m-%d %H:%M:%S%.f",
+        "%Y-%m-%dT%H:%M",
+        "%Y-%m-%d %H:%M",
+    ] {
         if let Ok(t) = NaiveDateTime::parse_from_str(s, f) {
             return Some(Utc.from_utc_datetime(&t));
         }
@@ -56,17 +66,27 @@ pub fn parse_query_time(input: &str, now: DateTime<Utc>) -> Result<DateTime<Utc>
     if let Some(t) = parse_ts(input) {
         return Ok(t);
     }
-    let err = |reason| TimeError { input: input.to_owned(), reason };
+    let err = |reason| TimeError {
+        input: input.to_owned(),
+        reason,
+    };
     let s = input.trim();
     let (base, rest) = if let Some(rest) = s.strip_prefix("now") {
         (now, rest)
     } else if let Some(q) = s.strip_prefix(['"', '\'']) {
         let quote = s.as_bytes()[0] as char;
         let end = q.find(quote).ok_or_else(|| err("an unterminated quoted time"))?;
-        (parse_pattern(&q[..end]).ok_or_else(|| err("not a time VOLTTRON's parser reads"))?, &q[end + 1..])
+        (
+            parse_pattern(&q[..end]).ok_or_else(|| err("not a time VOLTTRON's parser reads"))?,
+            &q[end + 1..],
+        )
     } else {
-        let digits = s.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(s.len());
-        let ms: f64 = s[..digits].parse().map_err(|_| err("not a timestamp, \"now ...\" or a number"))?;
+        let digits = s
+            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+            .unwrap_or(s.len());
+        let ms: f64 = s[..digits]
+            .parse()
+            .map_err(|_| err("not a timestamp, \"now ...\" or a number"))?;
         let t = DateTime::<Utc>::from_timestamp_millis(ms as i64).ok_or_else(|| err("out of range"))?;
         (t, &s[digits..])
     };
@@ -124,9 +144,18 @@ mod tests {
 
     #[test]
     fn formats_as_volttron() {
-        assert_eq!(format_ts(at("2026-12-07T17:00:01.5Z")), "2026-12-07T17:00:01.500000+00:00");
-        assert_eq!(format_ts(at("2026-12-07T18:00:01+01:00")), "2026-12-07T17:00:01.000000+00:00");
-        assert_eq!(format_ts(at("2026-12-07 17:00:01")), "2026-12-07T17:00:01.000000+00:00");
+        assert_eq!(
+            format_ts(at("2026-12-07T17:00:01.5Z")),
+            "2026-12-07T17:00:01.500000+00:00"
+        );
+        assert_eq!(
+            format_ts(at("2026-12-07T18:00:01+01:00")),
+            "2026-12-07T17:00:01.000000+00:00"
+        );
+        assert_eq!(
+            format_ts(at("2026-12-07 17:00:01")),
+            "2026-12-07T17:00:01.000000+00:00"
+        );
         assert_eq!(format_ts(at("2026-12-07")), "2026-12-07T00:00:00.000000+00:00");
     }
 
@@ -134,11 +163,23 @@ mod tests {
     fn relative_and_numeric_times() {
         let now = at("2026-12-07T17:00:00Z");
         assert_eq!(parse_query_time("now", now).unwrap(), now);
-        assert_eq!(parse_query_time("now -1h", now).unwrap(), at("2026-12-07T16:00:00Z"));
-        assert_eq!(parse_query_time("now -1d -1h -20m", now).unwrap(), at("2026-12-06T15:40:00Z"));
-        assert_eq!(parse_query_time("now +30 seconds", now).unwrap(), at("2026-12-07T17:00:30Z"));
+        assert_eq!(
+            parse_query_time("now -1h", now).unwrap(),
+            at("2026-12-07T16:00:00Z")
+        );
+        assert_eq!(
+            parse_query_time("now -1d -1h -20m", now).unwrap(),
+            at("2026-12-06T15:40:00Z")
+        );
+        assert_eq!(
+            parse_query_time("now +30 seconds", now).unwrap(),
+            at("2026-12-07T17:00:30Z")
+        );
         assert_eq!(parse_query_time("1000", now).unwrap(), at("1970-01-01T00:00:01Z"));
-        assert_eq!(parse_query_time("\"12/07/2026 17:00\" -1m", now).unwrap(), at("2026-12-07T16:59:00Z"));
+        assert_eq!(
+            parse_query_time("\"12/07/2026 17:00\" -1m", now).unwrap(),
+            at("2026-12-07T16:59:00Z")
+        );
         assert!(parse_query_time("yesterday", now).is_err());
         assert!(parse_query_time("now -1y", now).is_err());
     }

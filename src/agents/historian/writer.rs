@@ -67,7 +67,10 @@ pub struct WriterStatus {
 enum Message {
     Rows(Vec<Record>),
     Flush(oneshot::Sender<FlushReport>),
-    Retention { cutoff: Option<String>, limit_bytes: Option<u64> },
+    Retention {
+        cutoff: Option<String>,
+        limit_bytes: Option<u64>,
+    },
 }
 
 /// What the agent holds: the channel to the thread and its figures.
@@ -98,14 +101,17 @@ impl WriterHandle {
         let status = Arc::new(WriterStatus::default());
         let (ready_tx, ready) = watch::channel(None);
         let s = status.clone();
-        std::thread::Builder::new().name("historian-writer".into()).spawn(move || {
-            let figures = s.clone();
-            let run = std::panic::AssertUnwindSafe(move || run(settings, rx, s, ready_tx));
-            if std::panic::catch_unwind(run).is_err() {
-                figures.failing.store(true, Ordering::Relaxed);
-                *figures.last_error.lock() = Some("the writer thread panicked; nothing more is stored".into());
-            }
-        })?;
+        std::thread::Builder::new()
+            .name("historian-writer".into())
+            .spawn(move || {
+                let figures = s.clone();
+                let run = std::panic::AssertUnwindSafe(move || run(settings, rx, s, ready_tx));
+                if std::panic::catch_unwind(run).is_err() {
+                    figures.failing.store(true, Ordering::Relaxed);
+                    *figures.last_error.lock() =
+                        Some("the writer thread panicked; nothing more is stored".into());
+                }
+            })?;
         Ok(WriterHandle { tx, status, ready })
     }
 
@@ -228,7 +234,9 @@ impl Writer {
                         Message::Flush(reply) => {
                             let _ = reply.send(self.report());
                         }
-                        Message::Retention { cutoff, limit_bytes } => self.retention(cutoff.as_deref(), limit_bytes),
+                        Message::Retention { cutoff, limit_bytes } => {
+                            self.retention(cutoff.as_deref(), limit_bytes)
+                        }
                         Message::Rows(_) => {}
                     }
                 }
@@ -257,13 +265,15 @@ impl Writer {
         if !self.backlogged() && self.ensure_store() {
             match self.store.as_mut().expect("ensured").write(&rows) {
                 Ok(()) => {
-                    self.status.written.fetch_add(rows.len() as u64, Ordering::Relaxed);
+                    self.status
+                        .written
+                        .fetch_add(rows.len() as u64, Ordering::Relaxed);
                     return;
                 }
                 Err(e) => self.failed(format!("the database refused {} rows: {e}", rows.len())),
             }
         }
-        self.to_cache(rows);
+        self.append_to_cache(rows);
     }
 
     /// Opens the database if it is not open; `false` if it still cannot be.
@@ -302,7 +312,9 @@ impl Writer {
             match BackupCache::open(&self.cache_file, self.cache_limit) {
                 Ok(c) => {
                     self.cache = Some(c);
-                    self.status.cached.store(self.cache.as_ref().map_or(0, BackupCache::len), Ordering::Relaxed);
+                    self.status
+                        .cached
+                        .store(self.cache.as_ref().map_or(0, BackupCache::len), Ordering::Relaxed);
                 }
                 Err(e) => {
                     let e = format!("cannot open the backup cache {}: {e}", self.cache_file.display());
@@ -314,7 +326,7 @@ impl Writer {
         self.cache.is_some()
     }
 
-    fn to_cache(&mut self, mut rows: Vec<Record>) {
+    fn append_to_cache(&mut self, mut rows: Vec<Record>) {
         if self.next_retry.is_none() {
             self.next_retry = Some(Instant::now() + self.retry_period);
         }
@@ -348,7 +360,7 @@ impl Writer {
         if !self.held.is_empty() {
             let held = std::mem::take(&mut self.held);
             // Through the cache, to keep the order.
-            self.to_cache(held);
+            self.append_to_cache(held);
             if !self.held.is_empty() {
                 self.next_retry = Some(Instant::now() + self.retry_period);
                 return;
@@ -377,7 +389,9 @@ impl Writer {
                 self.next_retry = Some(Instant::now() + self.retry_period);
                 return;
             }
-            self.status.written.fetch_add(rows.len() as u64, Ordering::Relaxed);
+            self.status
+                .written
+                .fetch_add(rows.len() as u64, Ordering::Relaxed);
             if let Err(e) = cache.remove_through(last) {
                 // They will be written again (harmless: INSERT OR REPLACE).
                 tracing::error!("historian: cannot delete written rows from the backup cache: {e}");
