@@ -1,11 +1,14 @@
 //! The platform driver with VOLTTRON's fake interface, on the virtual clock: a whole site
 //! configured in the config store as VOLTTRON configures it, scraped for an hour in
-//! milliseconds; its RPCs; bad configurations that stop only their own device.
-#![cfg(feature = "driver")]
+//! milliseconds and stored by the SQLite historian, every point queryable; the driver's
+//! RPCs; bad configurations that stop only their own device.
+#![cfg(all(feature = "driver", feature = "historian"))]
 
 use std::time::Duration;
 
+use volttron::agents::SqliteHistorian;
 use volttron::agents::driver::{self, PlatformDriver};
+use volttron::agents::historian;
 use volttron::prelude::*;
 use volttron::testing::TestPlatform;
 
@@ -76,6 +79,13 @@ async fn an_hour_of_a_fifty_device_site_on_the_virtual_clock() {
     let tp = site().await;
     let all = tp.capture("devices/campus/hq/");
     let start = tp.now();
+    let db = tempfile::tempdir().unwrap();
+    tp.spawn(
+        historian::IDENTITY,
+        SqliteHistorian::new(db.path().join("site.sqlite")),
+    )
+    .await
+    .unwrap();
     tp.spawn(driver::IDENTITY, PlatformDriver::new()).await.unwrap();
     tp.settle().await;
     let wall = std::time::Instant::now();
@@ -144,6 +154,48 @@ async fn an_hour_of_a_fifty_device_site_on_the_virtual_clock() {
         chrono::DateTime::parse_from_rfc3339(round).unwrap().to_rfc3339()
     );
     assert!(tp.now() - start >= chrono::Duration::seconds(3600));
+
+    // All stored: 1,000 topics, 60 readings each, as VOLTTRON's historian answers.
+    tp.call(historian::IDENTITY, "flush", ()).await.unwrap();
+    let topics = tp.call(historian::IDENTITY, "get_topic_list", ()).await.unwrap();
+    assert_eq!(topics.as_list().unwrap().len(), DEVICES * POINTS);
+    let q = tp
+        .call(
+            historian::IDENTITY,
+            "query",
+            (
+                "campus/hq/unit07/Point0",
+                "2000-01-01T00:00:00Z",
+                "2100-01-01T00:00:00Z",
+            ),
+        )
+        .await
+        .unwrap();
+    let values = q["values"].as_list().unwrap();
+    assert_eq!(values.len(), 60, "{q}");
+    assert_eq!(values[0][1].as_f64(), Some(60.5));
+    assert_eq!(q["metadata"]["units"], Value::from("units0"));
+    // Every reading of an hour, for a list of topics (VOLTTRON's default count is 1000).
+    let list: Vec<String> = (0..DEVICES)
+        .map(|d| format!("campus/hq/unit{d:02}/Point3"))
+        .collect();
+    let q = tp
+        .call(
+            historian::IDENTITY,
+            "query",
+            (list, "2000-01-01T00:00:00Z", "2100-01-01T00:00:00Z"),
+        )
+        .await
+        .unwrap();
+    let by_topic = q["values"].as_map().unwrap();
+    assert_eq!(by_topic.len(), DEVICES);
+    assert!(by_topic.values().all(|v| v.as_list().unwrap().len() == 60), "{q}");
+    let status = tp.call(historian::IDENTITY, "status", ()).await.unwrap();
+    assert_eq!(
+        status["written"].as_i64(),
+        Some((DEVICES * POINTS * 60) as i64),
+        "{status}"
+    );
     eprintln!("an hour of {DEVICES} × {POINTS} points: {elapsed:?} of wall time");
     assert_eq!(
         tp.call(driver::IDENTITY, "health.get_status", ()).await.unwrap()["status"],

@@ -3,8 +3,8 @@
 //! | agent | identity | feature | what it does |
 //! |-------|----------|---------|--------------|
 //! | [`PlatformDriver`] | `platform.driver` | `driver` (+ `modbus`, `bacnet`) | scrapes devices on VOLTTRON's configuration, publishes `devices/<path>/all`, exports `get_point` / `set_point` / `scrape_all` / ... |
-//! | `SqliteHistorian` | `platform.historian` | `historian` | stores what is published under `devices/` (and `analysis/`, `record/`, `datalogger/`) in VOLTTRON's SQLite schema, answers `query` |
-//! | `Actuator` | `platform.actuator` | `actuator` | schedules of devices, and writes only from the holder of the current slot |
+//! | [`SqliteHistorian`] | `platform.historian` | `historian` | stores what is published under `devices/` (and `analysis/`, `record/`, `datalogger/`) in VOLTTRON's SQLite schema, answers `query` |
+//! | [`Actuator`] | `platform.actuator` | `actuator` | schedules of devices, and writes only from the holder of the current slot |
 //!
 //! Each reads VOLTTRON's configuration formats from its configuration store, so existing
 //! configurations, scripts and user interfaces keep working. Each runs in-process
@@ -15,12 +15,16 @@
 pub mod actuator;
 #[cfg(feature = "driver")]
 pub mod driver;
+#[cfg(feature = "historian")]
+pub mod historian;
 
 #[cfg(feature = "actuator")]
 pub use actuator::Actuator;
 
 #[cfg(feature = "driver")]
 pub use driver::PlatformDriver;
+#[cfg(feature = "historian")]
+pub use historian::SqliteHistorian;
 
 /// The platform driver's identity (VOLTTRON's `platform.driver`).
 pub const DRIVER_IDENTITY: &str = "platform.driver";

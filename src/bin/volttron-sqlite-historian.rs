@@ -1,0 +1,11 @@
+//! VOLTTRON's SQLite historian as its own process: `vctl install` this binary
+//! (`--vip-identity platform.historian`); its `config` in the configuration store as for
+//! VOLTTRON's (`{"connection": {"type": "sqlite", "params": {"database": "history.sqlite"}}}`;
+//! a relative path is in the agent's data directory). See `volttron::agents::historian`.
+
+fn main() -> std::process::ExitCode {
+    volttron::agents::run_process(
+        "volttron-sqlite-historian",
+        volttron::agents::SqliteHistorian::from_config_store(),
+    )
+}
