@@ -1,6 +1,11 @@
-//! The platform driver and the actuator as installed processes (`vctl install` of their
+//! The platform driver, the SQLite historian and the actuator as installed processes (`vctl install` of their
 //! binaries), configured with `vctl config store` as for VOLTTRON's, driven with `vctl rpc`.
-#![cfg(all(feature = "cli", feature = "driver", feature = "actuator"))]
+#![cfg(all(
+    feature = "cli",
+    feature = "driver",
+    feature = "actuator",
+    feature = "historian"
+))]
 
 mod common;
 
@@ -60,6 +65,21 @@ fn driver_and_actuator_processes_scrape_schedule_and_write() {
     ]);
     let driver = Path::new(env!("CARGO_BIN_EXE_volttron-platform-driver"));
     let actuator = Path::new(env!("CARGO_BIN_EXE_volttron-actuator"));
+    let historian_config = home.write(
+        "historian.json",
+        r#"{"connection": {"type": "sqlite", "params": {"database": "history.sqlite"}}}"#,
+    );
+    home.ok(&[
+        "config",
+        "store",
+        "platform.historian",
+        "config",
+        &p(&historian_config),
+        "--json",
+    ]);
+    let historian = Path::new(env!("CARGO_BIN_EXE_volttron-sqlite-historian"));
+    home.install_started(historian, "platform.historian");
+    rpc_when_ready(&home, &["platform.historian", "get_version"]);
     home.install_started(driver, "platform.driver");
 
     let v = rpc_when_ready(
@@ -148,7 +168,37 @@ fn driver_and_actuator_processes_scrape_schedule_and_write() {
         ),
         serde_json::json!(72.0)
     );
+    // The historian has stored the scrapes (every second) in its data directory.
+    let start = Instant::now();
+    let values = loop {
+        let q = rpc(
+            &home,
+            &[
+                "platform.historian",
+                "query",
+                "\"campus/hq/rtu1/Temp\"",
+                "\"now -1h\"",
+            ],
+        );
+        let values = q["values"].as_array().cloned().unwrap_or_default();
+        if values.len() >= 2 {
+            break values;
+        }
+        assert!(start.elapsed() < common::DEADLINE, "{q}\n{}", home.log_tail());
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    assert_eq!(values[0][1], serde_json::json!(70.5));
+    assert!(
+        home.path()
+            .join("agents/platform.historian/data/history.sqlite")
+            .exists()
+    );
     let status = rpc(&home, &["platform.driver", "device_status"]);
     assert_eq!(status["devices"], serde_json::json!(["campus/hq/rtu1"]));
-    home.ok(&["stop", "platform.actuator", "platform.driver"]);
+    home.ok(&[
+        "stop",
+        "platform.actuator",
+        "platform.driver",
+        "platform.historian",
+    ]);
 }
