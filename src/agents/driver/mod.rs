@@ -3,6 +3,8 @@
 //! Work in progress: the [`Driver`] seam and the registry.
 
 pub mod interface;
+#[cfg(feature = "modbus")]
+pub mod modbus;
 pub mod registry;
 
 pub use interface::{DeviceSetup, Driver, DriverError, DriverFactory, DriverFuture, PointKind, PointMeta};
