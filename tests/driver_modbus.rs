@@ -12,6 +12,9 @@ mod common;
 #[allow(dead_code)]
 #[path = "../benches/workloads/pymodbus.rs"]
 mod pymodbus;
+// The perf example's workload, run small here so it keeps working.
+#[path = "../benches/workloads/modbus.rs"]
+mod workload;
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -431,4 +434,22 @@ fn bad_driver_configs_and_registry_rows_are_precise_errors() {
         timeout: Duration::from_secs(1),
     };
     assert_eq!(factory(&setup).unwrap().points()[0].name, "Count");
+}
+
+#[tokio::test]
+async fn the_perf_workload_scrapes_through_the_driver_and_raw() {
+    if require_pymodbus("the_perf_workload_scrapes_through_the_driver_and_raw").is_none() {
+        return;
+    }
+    let figures = workload::figures(1, 2).await.unwrap();
+    let names: Vec<_> = figures.iter().map(|f| f.0).collect();
+    assert_eq!(
+        names,
+        [
+            "baseline.modbus_raw_1000_p50",
+            "modbus.scrape_1000_p50",
+            "modbus.scrape_1000_ratio"
+        ]
+    );
+    assert!(figures.iter().all(|f| f.1 > 0.0), "{figures:?}");
 }

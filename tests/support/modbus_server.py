@@ -13,8 +13,9 @@ serves, on 127.0.0.1:PORT, the four tables of one device described by SPEC.json:
         {"table": "input", "address": 10, "words": [1, 2, 3]}
      ]}
 
-Each table holds addresses 0..size-1 (zero where no point says otherwise); any other
-address is answered with exception 2 (illegal data address). A point's value is packed
+Each table holds addresses 0..size-1 (zero where no point says otherwise; a size left out
+or 0 is 1: pymodbus wants every table); any other address is answered with exception 2
+(illegal data address). A point's value is packed
 with Python's struct module in its `format` (the byte order is the format's `>`/`<`),
 cut into 16-bit registers, most significant byte first, and the registers reversed when
 `word_order` is `little`: the layout VOLTTRON's Modbus driver reads. `words` gives raw
@@ -49,7 +50,8 @@ def registers_of(point):
 
 def build_tables(spec):
     sizes = spec["sizes"]
-    tables = {t: ([False] if t in ("coil", "discrete_input") else [0]) * sizes.get(t, 0) for t in TABLES}
+    tables = {t: ([False] if t in ("coil", "discrete_input") else [0]) * max(1, sizes.get(t, 0))
+              for t in TABLES}
     for point in spec.get("points", []):
         table, address = tables[point["table"]], point["address"]
         if point["table"] in ("coil", "discrete_input"):
@@ -74,8 +76,6 @@ async def main(port, spec_path):
 
     def block(name):
         values = tables[name]
-        if not values:
-            return []
         datatype = DataType.BITS if name in ("coil", "discrete_input") else DataType.REGISTERS
         return [SimData(0, values=values, datatype=datatype)]
 
