@@ -64,6 +64,7 @@ fn device_spec() -> Json {
             {"table": "holding", "address": 103, "format": "<i", "value": -70_000},
             {"table": "holding", "address": 105, "format": "<I", "value": 305_419_896, "word_order": "little"},
             {"table": "holding", "address": 107, "format": ">q", "value": 21},
+            {"table": "holding", "address": 111, "words": [9]},
             {"table": "input", "address": 16, "format": ">h", "value": -5},
             {"table": "coil", "address": 0, "value": false},
             {"table": "discrete_input", "address": 0, "value": true}
@@ -93,6 +94,7 @@ Power,power,40102,float,holding,kW,FALSE,,big,little
 Flow,flow,40104,int32,analog_output_holding_registers,,FALSE,,little,big
 Volume,volume,40106,uint32,holding_registers,,FALSE,,little,little
 Runtime,runtime,0x9CAC,int64,holding,h,FALSE,scale(2),,
+Level,level,40112,uint16,holding,%,FALSE,scale_int(0.5),,
 Status,status,30017,int16,input_registers,,FALSE,,,
 Enable,enable,1,bool,coils,,TRUE,,,
 Door,door,10001,bool,discrete_inputs,,FALSE,,,
@@ -118,10 +120,6 @@ fn make(registry: &Registry, config: &Value, timeout: Duration) -> Result<Modbus
         registry,
         timeout,
     })
-}
-
-fn float(v: &Value) -> f64 {
-    v.as_f64().unwrap_or_else(|| panic!("{v} is not a number"))
 }
 
 #[tokio::test]
@@ -166,15 +164,13 @@ async fn scrape_reads_every_type_order_and_scale_in_batched_requests() {
     let mut d = make(&reg, &config, Duration::from_secs(5)).unwrap();
     assert_eq!(d.read_runs().len(), 4, "{:?}", d.read_runs());
     let v = d.scrape_all().await.unwrap();
-    assert!(
-        (float(&v["SupplyTemp"]) - 72.5).abs() < 1e-9,
-        "{}",
-        v["SupplyTemp"]
-    );
+    assert_eq!(v["SupplyTemp"], Value::Float(72.5));
     assert_eq!(v["Power"], Value::Float(12.5));
     assert_eq!(v["Flow"], Value::Int(-70_000));
     assert_eq!(v["Volume"], Value::Int(305_419_896));
     assert_eq!(v["Runtime"], Value::Float(42.0));
+    // scale_int truncates: 9 × 0.5 is 4.
+    assert_eq!(v["Level"], Value::Int(4));
     assert_eq!(v["Status"], Value::Int(-5));
     assert_eq!(v["Enable"], Value::Bool(false));
     assert_eq!(v["Door"], Value::Bool(true));
@@ -249,7 +245,7 @@ async fn writes_reach_the_device_scaled_back_and_range_checked() {
     let reg = registry(MODBUS_TK_REGISTRY);
     let mut d = make(&reg, &config, Duration::from_secs(5)).unwrap();
     let now = d.set_point("SupplyTemp", Value::Float(73.4)).await.unwrap();
-    assert!((float(&now) - 73.4).abs() < 1e-9, "{now}");
+    assert_eq!(now, Value::Float(73.4));
     assert_eq!(
         server.next_write(),
         json!({"function": 6, "address": 100, "values": [734]})

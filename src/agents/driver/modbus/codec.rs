@@ -15,7 +15,10 @@
 //! | little | little | `BA DC` |
 //!
 //! A [`Scale`] multiplies what is read and divides what is written (modbus_tk's
-//! `scale(m)`); integers written through a scale are rounded to the nearest.
+//! `scale(m)`: a float is published; integers written through it are rounded to the
+//! nearest), or does so truncating to integers both ways (`scale_int(m)`, as modbus_tk's
+//! `int()`). A multiplier below 1 whose inverse is a whole number (`0.1`, `0.01`) divides
+//! by that number instead, so 734 × `0.1` reads 73.4, not 73.40000000000001.
 
 use crate::core::Value;
 
@@ -64,7 +67,37 @@ pub enum WordOrder {
 
 /// A multiplier between the device's raw value and the published one.
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Scale(pub f64);
+pub struct Scale {
+    /// The multiplier (not zero, finite).
+    pub multiplier: f64,
+    /// Whether both directions truncate to integers (`scale_int`).
+    pub integer: bool,
+}
+
+impl Scale {
+    /// The published value of raw value `raw`.
+    pub fn read(self, raw: f64) -> Value {
+        let inverse = 1.0 / self.multiplier;
+        let x = if self.multiplier.abs() < 1.0 && (inverse - inverse.round()).abs() < 1e-9 {
+            raw / inverse.round()
+        } else {
+            raw * self.multiplier
+        };
+        match self.integer {
+            true => Value::Int(x.trunc() as i64),
+            false => Value::Float(x),
+        }
+    }
+
+    /// The raw value to write for published value `x`.
+    fn write(self, x: f64) -> f64 {
+        let raw = x / self.multiplier;
+        match self.integer {
+            true => raw.trunc(),
+            false => raw,
+        }
+    }
+}
 
 /// How one point's value is stored: its type, orders and scale.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -237,7 +270,7 @@ impl Encoding {
             DataType::F64 => f64::from_be_bytes(eight(&b)).into(),
         };
         match (self.scale, raw.as_f64()) {
-            (Some(Scale(m)), Some(x)) => Value::Float(x * m),
+            (Some(scale), Some(x)) => scale.read(x),
             _ => raw,
         }
     }
@@ -252,7 +285,7 @@ impl Encoding {
         }
         let number = Number::of(value)?;
         let number = match self.scale {
-            Some(Scale(m)) => Number::Float(number.as_f64() / m),
+            Some(scale) => Number::Float(scale.write(number.as_f64())),
             None => number,
         };
         let bytes = match data_type {
@@ -409,14 +442,23 @@ mod tests {
         assert!(e.encode(&"x".into()).unwrap_err().contains("not a number"));
         assert_eq!(e.encode(&Value::Float(7.0)).unwrap(), [7]);
         let scaled = Encoding {
-            scale: Some(Scale(0.1)),
+            scale: Some(Scale {
+                multiplier: 0.1,
+                integer: false,
+            }),
             ..e
         };
         assert_eq!(scaled.encode(&Value::Float(72.5)).unwrap(), [725]);
-        assert_eq!(
-            scaled.decode(&[725]).as_f64().map(|x| (x * 10.0).round()),
-            Some(725.0)
-        );
+        assert_eq!(scaled.decode(&[734]), Value::Float(73.4));
+        let truncated = Encoding {
+            scale: Some(Scale {
+                multiplier: 2.5,
+                integer: true,
+            }),
+            ..e
+        };
+        assert_eq!(truncated.decode(&[3]), Value::Int(7));
+        assert_eq!(truncated.encode(&Value::Int(9)).unwrap(), [3]);
         assert!(
             scaled
                 .encode(&Value::Float(6553.6))

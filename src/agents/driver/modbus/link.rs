@@ -3,7 +3,7 @@
 //! | event | result | connection |
 //! |-------|--------|------------|
 //! | connect refused or failed | [`DriverError::Connection`] | none; the next request connects again |
-//! | no connection or no answer within the device's `timeout` | [`DriverError::Timeout`] | dropped (a late answer must not be taken for the next one's) |
+//! | no connection and answer within the device's `timeout` (one deadline for the connect, if one is needed, and the request) | [`DriverError::Timeout`] | dropped (a late answer must not be taken for the next one's) |
 //! | the socket fails or closes | [`DriverError::Connection`] | dropped |
 //! | a Modbus exception response | [`DriverError::Refused`] with its name (`Illegal data address`) and code | kept |
 //! | an answer that does not match the request | [`DriverError::Protocol`] | dropped |
@@ -11,6 +11,7 @@
 use std::time::Duration;
 
 use tokio::time::error::Elapsed;
+use tokio::time::{Instant, timeout_at};
 use tokio_modbus::client::{Context, Reader, Writer, tcp};
 use tokio_modbus::{ExceptionCode, Slave};
 
@@ -63,13 +64,14 @@ impl Link {
         }
     }
 
-    async fn context(&mut self) -> Result<&mut Context, DriverError> {
+    /// The connection, made first (by `deadline`) if there is none.
+    async fn context(&mut self, deadline: Instant) -> Result<&mut Context, DriverError> {
         if self.context.is_none() {
-            let addr = tokio::time::timeout(self.timeout, self.config.socket_addr())
+            let addr = timeout_at(deadline, self.config.socket_addr())
                 .await
                 .map_err(|_| DriverError::Timeout(self.timeout))??;
             let slave = Slave(self.config.slave);
-            let context = tokio::time::timeout(self.timeout, tcp::connect_slave(addr, slave))
+            let context = timeout_at(deadline, tcp::connect_slave(addr, slave))
                 .await
                 .map_err(|_| DriverError::Timeout(self.timeout))?
                 .map_err(|e| DriverError::Connection(format!("connect to {addr}: {e}")))?;
@@ -78,7 +80,7 @@ impl Link {
         Ok(self.context.as_mut().expect("connected above"))
     }
 
-    /// The result of one request that ran with the device's timeout, its failures mapped
+    /// The result of one request that ran by the device's deadline, its failures mapped
     /// (see the [module docs](self)).
     fn settle<T>(
         &mut self,
@@ -111,11 +113,11 @@ impl Link {
         count: u16,
     ) -> Result<Vec<u16>, DriverError> {
         let what = describe("read", table, start, count);
-        let timeout = self.timeout;
-        let c = self.context().await?;
+        let deadline = Instant::now() + self.timeout;
+        let c = self.context(deadline).await?;
         let outcome = match table {
-            Table::Holding => tokio::time::timeout(timeout, c.read_holding_registers(start, count)).await,
-            _ => tokio::time::timeout(timeout, c.read_input_registers(start, count)).await,
+            Table::Holding => timeout_at(deadline, c.read_holding_registers(start, count)).await,
+            _ => timeout_at(deadline, c.read_input_registers(start, count)).await,
         };
         let words = self.settle(&what, outcome)?;
         check_length(words, &what, count)
@@ -129,11 +131,11 @@ impl Link {
         count: u16,
     ) -> Result<Vec<bool>, DriverError> {
         let what = describe("read", table, start, count);
-        let timeout = self.timeout;
-        let c = self.context().await?;
+        let deadline = Instant::now() + self.timeout;
+        let c = self.context(deadline).await?;
         let outcome = match table {
-            Table::Coil => tokio::time::timeout(timeout, c.read_coils(start, count)).await,
-            _ => tokio::time::timeout(timeout, c.read_discrete_inputs(start, count)).await,
+            Table::Coil => timeout_at(deadline, c.read_coils(start, count)).await,
+            _ => timeout_at(deadline, c.read_discrete_inputs(start, count)).await,
         };
         let bits = self.settle(&what, outcome)?;
         check_length(bits, &what, count)
@@ -143,14 +145,12 @@ impl Link {
     /// is configured with `write_multiple_registers`, function 16 otherwise.
     pub async fn write_registers(&mut self, start: u16, words: &[u16]) -> Result<(), DriverError> {
         let what = describe("write", Table::Holding, start, words.len() as u16);
-        let (timeout, single) = (
-            self.timeout,
-            words.len() == 1 && !self.config.write_multiple_registers,
-        );
-        let c = self.context().await?;
+        let single = words.len() == 1 && !self.config.write_multiple_registers;
+        let deadline = Instant::now() + self.timeout;
+        let c = self.context(deadline).await?;
         let outcome = match single {
-            true => tokio::time::timeout(timeout, c.write_single_register(start, words[0])).await,
-            false => tokio::time::timeout(timeout, c.write_multiple_registers(start, words)).await,
+            true => timeout_at(deadline, c.write_single_register(start, words[0])).await,
+            false => timeout_at(deadline, c.write_multiple_registers(start, words)).await,
         };
         self.settle(&what, outcome)
     }
@@ -158,9 +158,9 @@ impl Link {
     /// Writes one coil (function 5).
     pub async fn write_coil(&mut self, address: u16, value: bool) -> Result<(), DriverError> {
         let what = describe("write", Table::Coil, address, 1);
-        let timeout = self.timeout;
-        let c = self.context().await?;
-        let outcome = tokio::time::timeout(timeout, c.write_single_coil(address, value)).await;
+        let deadline = Instant::now() + self.timeout;
+        let c = self.context(deadline).await?;
+        let outcome = timeout_at(deadline, c.write_single_coil(address, value)).await;
         self.settle(&what, outcome)
     }
 }

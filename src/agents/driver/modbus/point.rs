@@ -10,7 +10,7 @@
 //! | table | — (bools: coil if `Writable`, else discrete input; others: holding if `Writable`, else input register) | `Table`: `coil(s)`, `discrete_input(s)`, `holding` / `holding_register(s)`, `input` / `input_register(s)` (and modbus_tk's longer names) | which of the four tables |
 //! | byte order | the struct format's `>`/`<` | `Byte Order`: `big` / `little` | order of the value's bytes |
 //! | word order | `Mixed Endian`: `TRUE` is little | `Word Order`: `big` / `little` | order of its registers |
-//! | scale | — | `Transform`: `scale(m)` / `scale_int(m)`, or `Scale`: `m` | read values are multiplied by `m`, writes divided |
+//! | scale | — | `Transform`: `scale(m)` / `scale_int(m)`, or `Scale`: `m` | read values are multiplied by `m`, writes divided (see [`codec`](super::codec)) |
 //! | default | `Default Value` | `Default Value` | what `revert_point` writes (writable points) |
 //!
 //! Every mistake is a [`RegistryError`] naming the device, the row and the column.
@@ -218,6 +218,7 @@ impl ModbusPoint {
         };
         let kind = match (data_type, scale) {
             (DataType::Bool, _) => PointKind::Boolean,
+            (_, Some(Scale { integer: true, .. })) => PointKind::Integer,
             (DataType::F32 | DataType::F64, _) | (_, Some(_)) => PointKind::Float,
             _ => PointKind::Integer,
         };
@@ -254,23 +255,23 @@ fn parse_address(text: &str) -> Result<u32, String> {
 }
 
 fn parse_scale(row: &RegistryRow, data_type: DataType) -> Result<Option<Scale>, RegistryError> {
-    let (column, multiplier) = if let Some(text) = row.get("Transform") {
-        let inner = ["scale(", "scale_int("]
+    let (column, multiplier, integer) = if let Some(text) = row.get("Transform") {
+        let parsed = [("scale(", false), ("scale_int(", true)]
             .iter()
-            .find_map(|f| text.strip_prefix(f))
-            .and_then(|rest| rest.strip_suffix(')'));
-        let Some(inner) = inner else {
+            .find_map(|(f, integer)| text.strip_prefix(f).map(|rest| (rest, *integer)))
+            .and_then(|(rest, integer)| rest.strip_suffix(')').map(|inner| (inner, integer)));
+        let Some((inner, integer)) = parsed else {
             return Err(row.error(
                 "Transform",
                 format!("{text:?} is not supported: use scale(m) or scale_int(m)"),
             ));
         };
         match inner.trim().parse::<f64>() {
-            Ok(m) => ("Transform", m),
+            Ok(m) => ("Transform", m, integer),
             Err(_) => return Err(row.error("Transform", format!("{text:?}: {inner:?} is not a number"))),
         }
     } else if let Some(m) = row.parse::<f64>("Scale")? {
-        ("Scale", m)
+        ("Scale", m, false)
     } else {
         return Ok(None);
     };
@@ -283,5 +284,5 @@ fn parse_scale(row: &RegistryRow, data_type: DataType) -> Result<Option<Scale>, 
     if data_type == DataType::Bool {
         return Err(row.error(column, "a bool cannot be scaled"));
     }
-    Ok(Some(Scale(multiplier)))
+    Ok(Some(Scale { multiplier, integer }))
 }
