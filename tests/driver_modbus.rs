@@ -8,8 +8,6 @@
 #![cfg(feature = "modbus")]
 
 mod common;
-// The benchmark's `python()` is not used here: the venv comes from `common`.
-#[allow(dead_code)]
 #[path = "../benches/workloads/pymodbus.rs"]
 mod pymodbus;
 // The perf example's workload, run small here so it keeps working.

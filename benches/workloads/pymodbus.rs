@@ -11,6 +11,8 @@
 //!
 //! Tests include this file with `#[path = "../benches/workloads/pymodbus.rs"] mod pymodbus;`.
 
+#![allow(dead_code, reason = "the tests and the perf example each use a part of it")]
+
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, Command, Stdio};
