@@ -344,7 +344,7 @@ async fn a_silent_device_times_out_and_a_stopped_one_fails_to_connect_until_it_i
 #[test]
 fn bad_driver_configs_and_registry_rows_are_precise_errors() {
     let config = driver_config(1502, json!({"addressing": "address"}));
-    let header = "Volttron Point Name,Units,Modbus Register,Type,Table,Writable,Point Address,Transform,Byte Order,Default Value";
+    let header = "Volttron Point Name,Units,Modbus Register,Type,Table,Writable,Point Address,Transform,Byte Order,Default Value,Mixed Endian,Word Order";
     for (row, column, says) in [
         ("A,,H,,,FALSE,40001,,,", "Modbus Register", ">H"),
         ("A,,>B,,,FALSE,40001,,,", "Modbus Register", "one byte"),
@@ -381,6 +381,11 @@ fn bad_driver_configs_and_registry_rows_are_precise_errors() {
             "non-zero",
         ),
         ("A,,<f,,holding,FALSE,40001,,big,", "Byte Order", "contradicts"),
+        (
+            "A,,>f,,holding,FALSE,40001,,,,FALSE,little",
+            "Word Order",
+            "contradicts Mixed Endian",
+        ),
         ("A,,>f,,holding,TRUE,40001,,,hot", "Default Value", "not a number"),
         (
             "A,,>H,,holding,TRUE,40001,,,70000",

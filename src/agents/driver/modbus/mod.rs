@@ -94,7 +94,7 @@ impl ModbusDriver {
             .ok_or_else(|| DriverError::UnknownPoint(name.to_owned()))
     }
 
-    /// Reads one run; its points' values, in `run.points` order.
+    /// Reads `count` registers (or bits, as 0 and 1) of `table` from `start`.
     async fn read_run(
         &mut self,
         table: point::Table,

@@ -192,18 +192,24 @@ impl ModbusPoint {
                 given
             }
         };
-        let mixed = row.boolean("Mixed Endian", false)?;
+        // `Mixed Endian`, when given (TRUE or FALSE), is the word order too.
+        let mixed = match row.get("Mixed Endian") {
+            None => None,
+            Some(_) => Some(match row.boolean("Mixed Endian", false)? {
+                true => WordOrder::Little,
+                false => WordOrder::Big,
+            }),
+        };
         let word_order = match first(&["Word Order"]) {
-            None if mixed => WordOrder::Little,
-            None => config.word_order,
+            None => mixed.unwrap_or(config.word_order),
             Some((column, text)) => {
                 let given = match text.to_ascii_lowercase().as_str() {
                     "big" => WordOrder::Big,
                     "little" => WordOrder::Little,
                     _ => return Err(row.error(column, format!("{text:?} is not big or little"))),
                 };
-                if mixed && given == WordOrder::Big {
-                    return Err(row.error(column, "big contradicts Mixed Endian TRUE (little word order)"));
+                if mixed.is_some_and(|m| m != given) {
+                    return Err(row.error(column, format!("{text} contradicts Mixed Endian")));
                 }
                 given
             }
