@@ -66,18 +66,20 @@ impl Link {
 
     /// The connection, made first (by `deadline`) if there is none.
     async fn context(&mut self, deadline: Instant) -> Result<&mut Context, DriverError> {
-        if self.context.is_none() {
-            let addr = timeout_at(deadline, self.config.socket_addr())
-                .await
-                .map_err(|_| DriverError::Timeout(self.timeout))??;
-            let slave = Slave(self.config.slave);
-            let context = timeout_at(deadline, tcp::connect_slave(addr, slave))
-                .await
-                .map_err(|_| DriverError::Timeout(self.timeout))?
-                .map_err(|e| DriverError::Connection(format!("connect to {addr}: {e}")))?;
-            self.context = Some(context);
-        }
-        Ok(self.context.as_mut().expect("connected above"))
+        let context = match self.context.take() {
+            Some(context) => context,
+            None => {
+                let addr = timeout_at(deadline, self.config.socket_addr())
+                    .await
+                    .map_err(|_| DriverError::Timeout(self.timeout))??;
+                let slave = Slave(self.config.slave);
+                timeout_at(deadline, tcp::connect_slave(addr, slave))
+                    .await
+                    .map_err(|_| DriverError::Timeout(self.timeout))?
+                    .map_err(|e| DriverError::Connection(format!("connect to {addr}: {e}")))?
+            }
+        };
+        Ok(self.context.insert(context))
     }
 
     /// The result of one request that ran by the device's deadline, its failures mapped
