@@ -65,6 +65,9 @@
 //! | `federation.pubsub.ratio_to_raw` | `federation.pubsub.msgs_per_s_qos1` / `baseline.mqtt_pubsub_msgs_per_s_qos1` of the same run, median (target >= 0.5) |
 //! | `federation.pubsub.delivered_ratio` | counted / N, the lowest of the runs (1 when nothing was lost) |
 //! | `federation.fanout.p50` / `.p99` | ten federated platforms of this process through the same broker (`p0`..`p9`, `agent_threads(1)`, a backlog file each; `p0` exports `bench/`), a `#[subscribe("bench/", all_platforms = true)]` agent on each of `p1`..`p9` recording when each publication arrives: the driver publishes `bench/fan` = `i` on `p0`, then waits until all nine have it; latency = the last arrival - the publish; M publications one after the other; median of the runs' p50 / p99 (the process's thread count before and after starting them on stderr) |
+//! | `baseline.modbus_raw_1000_p50` | (feature `modbus`) a pymodbus 3.16.1 device (`benches/workloads/pymodbus.rs`: `tests/support/modbus_server.py` with the venv's Python, a child process on a free loopback port) with holding registers 0..=999; one tokio-modbus TCP client reads them as 8 requests of 125 in sequence; median of the runs' p50 per scrape. Without the venv or pymodbus, no figure: `skipped:` and the reason on stderr |
+//! | `modbus.scrape_1000_p50` | same device, runs interleaved: `ModbusDriver::scrape_all` of a registry of 1,000 `>H` points at holding 0..=999 (the same 8 requests, planned by the driver, then 1,000 values decoded into a map by name; `benches/workloads/modbus.rs`) |
+//! | `modbus.scrape_1000_ratio` | `modbus.scrape_1000_p50` / `baseline.modbus_raw_1000_p50` of the same run, median |
 //! | `baseline.uds_pingpong_rtt` | `UnixStream::pair`, 8-byte ping-pong between two threads, median round trip (on a VM this swings with idle-vCPU wake-up latency) |
 
 use std::io::{Read, Write};
@@ -1623,6 +1626,16 @@ fn main() {
     .any(|f| want(f))
     {
         mqtt_figures(&s, &want, &mut figures);
+    }
+    #[cfg(feature = "modbus")]
+    if workloads::modbus::FIGURES.iter().any(|f| want(f)) {
+        // A scrape is a few milliseconds against a Python device: fewer than the other loops.
+        let scrapes = if quick { 20 } else { 100 };
+        eprintln!("[perf] modbus.scrape_1000 + baseline.modbus_raw_1000: warm-up + {runs} runs of {scrapes}");
+        match runtime().block_on(workloads::modbus::figures(runs, scrapes)) {
+            Ok(f) => figures.extend(f),
+            Err(e) => eprintln!("[perf] modbus.*, baseline.modbus_*: skipped: {e}"),
+        }
     }
 
     for (name, value, unit) in figures {

@@ -17,6 +17,9 @@
 //!   `tests/common/mod.rs` includes the same file), and `mqtt`, raw rumqttc v5 clients
 //!   through it as the federation's baseline; `federation`, federated platforms of one
 //!   process through the same broker.
+//! - Modbus: `pymodbus`, a real pymodbus device as a child process (also the tests' device:
+//!   `tests/driver_modbus.rs` includes the same file), and `modbus`, scrapes through the
+//!   platform driver's Modbus interface against raw tokio-modbus reads of the same registers.
 //!
 //! Both platforms run with `agent_threads(1)`: every agent shares one agent thread, as the
 //! actix baseline shares one arbiter.
@@ -28,9 +31,13 @@
 pub(crate) mod bridge;
 #[cfg(feature = "mqtt")]
 pub(crate) mod federation;
+#[cfg(feature = "modbus")]
+pub(crate) mod modbus;
 pub(crate) mod mosquitto;
 #[cfg(feature = "mqtt")]
 pub(crate) mod mqtt;
+#[cfg(feature = "modbus")]
+pub(crate) mod pymodbus;
 #[cfg(feature = "vip")]
 pub(crate) mod vip;
 #[cfg(feature = "web")]

@@ -3,7 +3,7 @@
 //! The platform driver owns one [`Driver`] per configured device, in a task of its own:
 //! calls to one device are serialised (a Modbus connection, a BACnet peer), devices never
 //! wait for each other. A driver type (`"fake"`, `"modbus"`, `"bacnet"`, or one an
-//! embedding application registers with [`PlatformDriver::interface`](super::PlatformDriver::interface))
+//! embedding application registers with `PlatformDriver::interface`)
 //! is a [`DriverFactory`]: it gets the device's `driver_config` and its parsed registry
 //! and returns the driver, or a [`DriverError`] naming what is wrong.
 //!

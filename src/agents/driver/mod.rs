@@ -9,7 +9,7 @@
 //! | driver type | feature | module |
 //! |-------------|---------|--------|
 //! | `fake` | `driver` | [`fake`] |
-//! | `modbus` | `modbus` | `modbus` |
+//! | `modbus` | `modbus` | `modbus` (tokio-modbus) |
 //! | `bacnet` | `bacnet` | `bacnet` |
 //! | any other | — | registered with [`PlatformDriver::interface`] |
 //!
@@ -39,6 +39,8 @@
 pub mod config;
 pub mod fake;
 pub mod interface;
+#[cfg(feature = "modbus")]
+pub mod modbus;
 pub mod publish;
 pub mod registry;
 mod worker;
@@ -130,6 +132,8 @@ impl PlatformDriver {
     pub fn new() -> PlatformDriver {
         let mut factories: BTreeMap<String, DriverFactory> = BTreeMap::new();
         factories.insert("fake".into(), fake_factory);
+        #[cfg(feature = "modbus")]
+        factories.insert("modbus".into(), modbus::factory);
         PlatformDriver {
             factories,
             settings: DriverSettings::default(),
