@@ -65,6 +65,8 @@
 //! | `federation.pubsub.ratio_to_raw` | `federation.pubsub.msgs_per_s_qos1` / `baseline.mqtt_pubsub_msgs_per_s_qos1` of the same run, median (target >= 0.5) |
 //! | `federation.pubsub.delivered_ratio` | counted / N, the lowest of the runs (1 when nothing was lost) |
 //! | `federation.fanout.p50` / `.p99` | ten federated platforms of this process through the same broker (`p0`..`p9`, `agent_threads(1)`, a backlog file each; `p0` exports `bench/`), a `#[subscribe("bench/", all_platforms = true)]` agent on each of `p1`..`p9` recording when each publication arrives: the driver publishes `bench/fan` = `i` on `p0`, then waits until all nine have it; latency = the last arrival - the publish; M publications one after the other; median of the runs' p50 / p99 (the process's thread count before and after starting them on stderr) |
+//! | `historian.query_ms.1_topic_1_day` / `.100_topics_1_day`, `historian.insert_points_per_s`, `historian.store_points_per_s`, `baseline.sqlite_*`, `historian.*_ratio*` | (feature `historian`) see `benches/workloads/historian.rs`: VOLTTRON's `query` of one day of one-minute data for one topic and for 100, beside the same rows read with rusqlite directly; inserts end to end and of the writer alone, beside rusqlite's prepared inserts in the same run |
+//! | `driver.points_per_s` / `driver.historian_rss_kib` / `driver.points_per_s_vs_sqlite` | (features `driver`, `historian`) see `benches/workloads/building.rs`: 1,000 fake devices × 20 points through the platform driver, the bus and the SQLite historian on the virtual clock, every point committed; the process's RSS at the end; the rate over `baseline.sqlite_insert_points_per_s` when that ran (`--only driver. --only baseline.sqlite`) |
 //! | `baseline.modbus_raw_1000_p50` | (feature `modbus`) a pymodbus 3.16.1 device (`benches/workloads/pymodbus.rs`: `tests/support/modbus_server.py` with the venv's Python, a child process on a free loopback port) with holding registers 0..=999; one tokio-modbus TCP client reads them as 8 requests of 125 in sequence; median of the runs' p50 per scrape. Without the venv or pymodbus, no figure: `skipped:` and the reason on stderr |
 //! | `modbus.scrape_1000_p50` | same device, runs interleaved: `ModbusDriver::scrape_all` of a registry of 1,000 `>H` points at holding 0..=999 (the same 8 requests, planned by the driver, then 1,000 values decoded into a map by name; `benches/workloads/modbus.rs`) |
 //! | `modbus.scrape_1000_ratio` | `modbus.scrape_1000_p50` / `baseline.modbus_raw_1000_p50` of the same run, median |
@@ -1636,6 +1638,24 @@ fn main() {
             Ok(f) => figures.extend(f),
             Err(e) => eprintln!("[perf] modbus.*, baseline.modbus_*: skipped: {e}"),
         }
+    }
+
+    #[cfg(feature = "historian")]
+    if want("historian.") || want("baseline.sqlite") {
+        eprintln!("[perf] historian.* + baseline.sqlite_*: warm-up + {runs} runs");
+        figures.extend(workloads::historian::run(runs, quick));
+    }
+    #[cfg(all(feature = "driver", feature = "historian"))]
+    if want("driver.") {
+        let found = workloads::building::run(runs, quick);
+        let raw = figures
+            .iter()
+            .find(|(n, ..)| *n == "baseline.sqlite_insert_points_per_s")
+            .map(|(_, v, _)| *v);
+        if let (Some(raw), Some((_, rate, _))) = (raw, found.first()) {
+            figures.push(("driver.points_per_s_vs_sqlite", rate / raw, "ratio"));
+        }
+        figures.extend(found);
     }
 
     for (name, value, unit) in figures {

@@ -11,7 +11,6 @@ use std::time::{Duration, Instant};
 
 use volttron::agents::driver::{self, PlatformDriver};
 use volttron::agents::historian::{IDENTITY as HISTORIAN, SqliteHistorian};
-use volttron::prelude::*;
 use volttron::testing::TestPlatform;
 
 /// Devices of the site.
@@ -40,16 +39,32 @@ async fn store(tp: &TestPlatform, identity: &str, name: &str, raw: &str, kind: &
 async fn one_run(devices: usize, rounds: usize) -> (f64, f64) {
     let tp = TestPlatform::builder().services(true).start().await;
     let dir = tempfile::tempdir().expect("tempdir");
-    store(&tp, driver::IDENTITY, "config", r#"{"driver_scrape_interval": 0.01}"#, "json").await;
+    store(
+        &tp,
+        driver::IDENTITY,
+        "config",
+        r#"{"driver_scrape_interval": 0.01}"#,
+        "json",
+    )
+    .await;
     store(&tp, driver::IDENTITY, "bench.csv", &registry(), "csv").await;
     for d in 0..devices {
         let entry = r#"{"driver_type": "fake", "registry_config": "config://bench.csv", "interval": 60}"#;
-        store(&tp, driver::IDENTITY, &format!("devices/bench/site/dev{d:04}"), entry, "json").await;
+        store(
+            &tp,
+            driver::IDENTITY,
+            &format!("devices/bench/site/dev{d:04}"),
+            entry,
+            "json",
+        )
+        .await;
     }
     tp.spawn(HISTORIAN, SqliteHistorian::new(dir.path().join("history.sqlite")))
         .await
         .expect("spawn historian");
-    tp.spawn(driver::IDENTITY, PlatformDriver::new()).await.expect("spawn driver");
+    tp.spawn(driver::IDENTITY, PlatformDriver::new())
+        .await
+        .expect("spawn driver");
     tp.settle().await;
     let flush = || async {
         tp.call(HISTORIAN, "flush", ())
@@ -69,9 +84,17 @@ async fn one_run(devices: usize, rounds: usize) -> (f64, f64) {
     let elapsed = start.elapsed();
     let points = written(&tp).await - before;
     let status = tp.call(HISTORIAN, "status", ()).await.expect("status");
-    assert_eq!(status["cached"].as_i64(), Some(0), "nothing waits in the backup cache: {status}");
+    assert_eq!(
+        status["cached"].as_i64(),
+        Some(0),
+        "nothing waits in the backup cache: {status}"
+    );
     assert_eq!(status["dropped"].as_i64(), Some(0), "nothing dropped: {status}");
-    assert_eq!(points, (devices * POINTS * rounds) as i64, "every point of every round committed");
+    assert_eq!(
+        points,
+        (devices * POINTS * rounds) as i64,
+        "every point of every round committed"
+    );
     let rss = rss_kib();
     tp.shutdown().await;
     (points as f64 / elapsed.as_secs_f64(), rss)
@@ -94,8 +117,13 @@ fn rss_kib() -> f64 {
 /// The figures of the module docs, `runs` runs (after one warm-up run).
 pub(crate) fn run(runs: usize, quick: bool) -> Vec<(&'static str, f64, &'static str)> {
     let devices = if quick { DEVICES / 4 } else { DEVICES };
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
-    eprintln!("[perf] driver.points_per_s: {devices} devices × {POINTS} points, {ROUNDS} rounds; warm-up + {runs} runs");
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    eprintln!(
+        "[perf] driver.points_per_s: {devices} devices × {POINTS} points, {ROUNDS} rounds; warm-up + {runs} runs"
+    );
     rt.block_on(one_run(devices, 2));
     let mut rates = Vec::new();
     let mut rss = 0.0;

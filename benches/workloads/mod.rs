@@ -21,6 +21,9 @@
 //!   `tests/driver_modbus.rs` includes the same file), and `modbus`, scrapes through the
 //!   platform driver's Modbus interface against raw tokio-modbus reads of the same registers.
 //!
+//! - The building data path: `historian` (VOLTTRON's queries and inserts against rusqlite
+//!   directly) and `building` (fake devices through the driver into the historian).
+//!
 //! Both platforms run with `agent_threads(1)`: every agent shares one agent thread, as the
 //! actix baseline shares one arbiter.
 //!
@@ -29,8 +32,12 @@
 //! is not discovered as a benchmark target by cargo).
 
 pub(crate) mod bridge;
+#[cfg(all(feature = "driver", feature = "historian"))]
+pub(crate) mod building;
 #[cfg(feature = "mqtt")]
 pub(crate) mod federation;
+#[cfg(feature = "historian")]
+pub(crate) mod historian;
 #[cfg(feature = "modbus")]
 pub(crate) mod modbus;
 pub(crate) mod mosquitto;
