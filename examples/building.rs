@@ -22,6 +22,8 @@
 //!   message. At 6 s the host itself calls the controller's `setpoint` RPC, then prints
 //!   `platform.peers()` and `platform.query("instance-name")`. Ctrl-C or `--seconds N`
 //!   shuts the platform down, and every agent's `on_stop` runs.
+//! - **History.** VOLTTRON's SQLite historian (`volttron::agents::SqliteHistorian`) stores
+//!   every reading under `devices/`; at the end the host queries rtu1's zone temperature.
 //! - **The web.** The platform serves its status page and the controller's
 //!   `#[route(GET, "/hq/zones")]` on a free loopback port, printed at start.
 
@@ -313,6 +315,35 @@ async fn host_step(platform: &Platform) {
     println!("{at} host: instance-name = {}", instance.as_str().unwrap_or("?"));
 }
 
+/// What the historian stored of rtu1's zone, queried as VOLTTRON's historian is.
+#[cfg(feature = "historian")]
+async fn print_history(platform: &Platform) {
+    let historian = volttron::agents::historian::IDENTITY;
+    let at = stamp(platform.clock());
+    let _ = platform.call(historian, "flush", ()).await;
+    match platform
+        .call(historian, "query", ("campus/hq/rtu1/ZoneTemperature", "now -1h"))
+        .await
+    {
+        Ok(answer) => {
+            let values = answer["values"].as_list().unwrap_or_default();
+            let last = values.last().map(|v| {
+                format!(
+                    "{:.2}°C at {}",
+                    v[1].as_f64().unwrap_or(f64::NAN),
+                    v[0].as_str().unwrap_or("?")
+                )
+            });
+            println!(
+                "{at} historian: {} readings of campus/hq/rtu1/ZoneTemperature, last {}",
+                values.len(),
+                last.unwrap_or_else(|| "none".into())
+            );
+        }
+        Err(e) => println!("{at} historian: query failed: {e}"),
+    }
+}
+
 /// Where the web service listens (its `platform.web` agent starts with the platform).
 #[cfg(feature = "web")]
 async fn print_web_address(platform: &Platform) {
@@ -377,6 +408,16 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         decisions: 0,
     };
     platform.spawn("controller", controller).await?;
+    // VOLTTRON's SQLite historian stores every reading the units publish under `devices/`.
+    #[cfg(feature = "historian")]
+    let history = tempfile::tempdir()?;
+    #[cfg(feature = "historian")]
+    platform
+        .spawn(
+            volttron::agents::historian::IDENTITY,
+            volttron::agents::SqliteHistorian::new(history.path().join("hq.sqlite")),
+        )
+        .await?;
     for (seed, (unit, zone, heat_gain)) in (1..).zip(UNITS) {
         platform
             .spawn(unit, DeviceSimulator::new(zone, heat_gain, seed))
@@ -400,6 +441,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         () = host => {}
     }
 
+    #[cfg(feature = "historian")]
+    print_history(&platform).await;
     println!("{} shutting down", stamp(platform.clock()));
     platform.shutdown().await;
     Ok(())
