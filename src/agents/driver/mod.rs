@@ -4,6 +4,8 @@
 
 pub mod interface;
 pub mod registry;
+#[cfg(feature = "bacnet")]
+pub mod bacnet;
 
 pub use interface::{DeviceSetup, Driver, DriverError, DriverFactory, DriverFuture, PointKind, PointMeta};
 pub use registry::{Registry, RegistryError, RegistryRow};
