@@ -165,10 +165,15 @@ fn driver(address: &str, extra_config: &str, timeout: Duration) -> Box<dyn Drive
 
 #[tokio::test]
 async fn get_point_reads_each_object_type() {
-    let Some(python) = require_bacpypes3("get_point_reads_each_object_type") else { return };
+    let Some(python) = require_bacpypes3("get_point_reads_each_object_type") else {
+        return;
+    };
     let device = BacnetDevice::start(&python, &[]);
     let mut driver = driver(&device.address(), "", Duration::from_secs(5));
-    assert_eq!(driver.get_point("Temperature").await.unwrap(), Value::Float(19.25));
+    assert_eq!(
+        driver.get_point("Temperature").await.unwrap(),
+        Value::Float(19.25)
+    );
     assert_eq!(driver.get_point("Setpoint").await.unwrap(), Value::Float(21.5));
     assert_eq!(driver.get_point("Fan").await.unwrap(), Value::Int(0));
     assert_eq!(driver.get_point("Mode").await.unwrap(), Value::Int(2));
@@ -180,9 +185,15 @@ async fn get_point_reads_each_object_type() {
 
 #[tokio::test]
 async fn scrape_all_batches_read_property_multiple_and_leaves_out_a_refused_point() {
-    let Some(python) = require_bacpypes3("scrape_all_batches_read_property_multiple") else { return };
+    let Some(python) = require_bacpypes3("scrape_all_batches_read_property_multiple") else {
+        return;
+    };
     let mut device = BacnetDevice::start(&python, &[]);
-    let mut driver = driver(&device.address(), r#", "max_per_request": 2"#, Duration::from_secs(5));
+    let mut driver = driver(
+        &device.address(),
+        r#", "max_per_request": 2"#,
+        Duration::from_secs(5),
+    );
     let values = driver.scrape_all().await.unwrap();
     let expected: Vec<(&str, Value)> = vec![
         ("Fan", Value::Int(0)),
@@ -201,7 +212,9 @@ async fn scrape_all_batches_read_property_multiple_and_leaves_out_a_refused_poin
 
 #[tokio::test]
 async fn scrape_all_falls_back_to_read_property_when_the_device_rejects_rpm() {
-    let Some(python) = require_bacpypes3("scrape_all_falls_back_to_read_property") else { return };
+    let Some(python) = require_bacpypes3("scrape_all_falls_back_to_read_property") else {
+        return;
+    };
     let mut device = BacnetDevice::start(&python, &["--no-rpm"]);
     let mut driver = driver(&device.address(), "", Duration::from_secs(5));
     let first = driver.scrape_all().await.unwrap();
@@ -216,29 +229,44 @@ async fn scrape_all_falls_back_to_read_property_when_the_device_rejects_rpm() {
 
 #[tokio::test]
 async fn set_point_writes_at_the_write_priority_and_revert_relinquishes_it() {
-    let Some(python) = require_bacpypes3("set_point_writes_at_the_write_priority") else { return };
+    let Some(python) = require_bacpypes3("set_point_writes_at_the_write_priority") else {
+        return;
+    };
     let mut device = BacnetDevice::start(&python, &[]);
     let mut driver = driver(&device.address(), "", Duration::from_secs(5));
 
-    assert_eq!(driver.set_point("Setpoint", Value::Float(23.75)).await.unwrap(), Value::Float(23.75));
+    assert_eq!(
+        driver.set_point("Setpoint", Value::Float(23.75)).await.unwrap(),
+        Value::Float(23.75)
+    );
     assert_eq!(driver.get_point("Setpoint").await.unwrap(), Value::Float(23.75));
     // The device holds it at the registry's Write Priority (8), not at the default 16.
     assert_eq!(device.ask("get analog-value,1 priority-array 8"), "23.75");
     assert_eq!(device.ask("get analog-value,1 priority-array 16"), "null");
     assert_eq!(device.ask("get analog-value,1 present-value"), "23.75");
 
-    assert_eq!(driver.set_point("Fan", Value::Bool(true)).await.unwrap(), Value::Int(1));
+    assert_eq!(
+        driver.set_point("Fan", Value::Bool(true)).await.unwrap(),
+        Value::Int(1)
+    );
     assert_eq!(device.ask("get binary-value,1 present-value"), "active");
     assert_eq!(device.ask("get binary-value,1 priority-array 16"), "active");
 
     assert!(driver.revert_point("Setpoint").await.unwrap());
     assert_eq!(device.ask("get analog-value,1 priority-array 8"), "null");
-    assert_eq!(driver.get_point("Setpoint").await.unwrap(), Value::Float(21.5), "relinquish-default");
+    assert_eq!(
+        driver.get_point("Setpoint").await.unwrap(),
+        Value::Float(21.5),
+        "relinquish-default"
+    );
     assert!(driver.revert_point("Fan").await.unwrap());
     assert_eq!(device.ask("get binary-value,1 present-value"), "inactive");
 
     assert_eq!(
-        driver.set_point("Temperature", Value::Float(1.0)).await.unwrap_err(),
+        driver
+            .set_point("Temperature", Value::Float(1.0))
+            .await
+            .unwrap_err(),
         DriverError::NotWritable("Temperature".into())
     );
     assert!(matches!(
@@ -250,7 +278,9 @@ async fn set_point_writes_at_the_write_priority_and_revert_relinquishes_it() {
 
 #[tokio::test]
 async fn an_unknown_object_is_refused_with_the_bacnet_error() {
-    let Some(python) = require_bacpypes3("an_unknown_object_is_refused") else { return };
+    let Some(python) = require_bacpypes3("an_unknown_object_is_refused") else {
+        return;
+    };
     let device = BacnetDevice::start(&python, &[]);
     let mut driver = driver(&device.address(), "", Duration::from_secs(5));
     assert_eq!(
@@ -258,9 +288,15 @@ async fn an_unknown_object_is_refused_with_the_bacnet_error() {
         DriverError::Refused("BACnet error: object / unknown-object".into())
     );
     let write = driver.set_point("Ghost", Value::Float(1.0)).await.unwrap_err();
-    assert_eq!(write, DriverError::Refused("BACnet error: object / unknown-object".into()));
+    assert_eq!(
+        write,
+        DriverError::Refused("BACnet error: object / unknown-object".into())
+    );
     // The device is fine: the next read works.
-    assert_eq!(driver.get_point("Temperature").await.unwrap(), Value::Float(19.25));
+    assert_eq!(
+        driver.get_point("Temperature").await.unwrap(),
+        Value::Float(19.25)
+    );
 }
 
 #[tokio::test]
@@ -270,10 +306,19 @@ async fn a_silent_address_times_out() {
     let timeout = Duration::from_millis(300);
     let mut driver = driver(&silent, "", timeout);
     let started = Instant::now();
-    assert_eq!(driver.get_point("Temperature").await.unwrap_err(), DriverError::Timeout(timeout));
-    assert_eq!(driver.scrape_all().await.unwrap_err(), DriverError::Timeout(timeout));
+    assert_eq!(
+        driver.get_point("Temperature").await.unwrap_err(),
+        DriverError::Timeout(timeout)
+    );
+    assert_eq!(
+        driver.scrape_all().await.unwrap_err(),
+        DriverError::Timeout(timeout)
+    );
     let elapsed = started.elapsed();
-    assert!(elapsed >= 2 * timeout && elapsed < 4 * timeout + Duration::from_secs(1), "{elapsed:?}");
+    assert!(
+        elapsed >= 2 * timeout && elapsed < 4 * timeout + Duration::from_secs(1),
+        "{elapsed:?}"
+    );
 }
 
 #[test]
@@ -291,7 +336,9 @@ fn bad_driver_config_is_a_config_error() {
     .unwrap();
     assert_eq!(e, DriverError::Config("device_id: required".into()));
     // min_priority 9 is above Setpoint's Write Priority 8: the row is named.
-    let config = Value::from_json_str(r#"{"device_address": "127.0.0.2", "device_id": 1, "min_priority": 9}"#).unwrap();
+    let config =
+        Value::from_json_str(r#"{"device_address": "127.0.0.2", "device_id": 1, "min_priority": 9}"#)
+            .unwrap();
     let e = factory(&DeviceSetup {
         device: "campus/building/ahu1",
         driver_config: &config,
@@ -300,6 +347,8 @@ fn bad_driver_config_is_a_config_error() {
     })
     .err()
     .unwrap();
-    let DriverError::Registry(e) = e else { panic!("{e:?}") };
+    let DriverError::Registry(e) = e else {
+        panic!("{e:?}")
+    };
     assert_eq!((e.row, e.column.as_str()), (2, "Write Priority"));
 }

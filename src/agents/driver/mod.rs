@@ -2,10 +2,10 @@
 //!
 //! Work in progress: the [`Driver`] seam and the registry.
 
-pub mod interface;
-pub mod registry;
 #[cfg(feature = "bacnet")]
 pub mod bacnet;
+pub mod interface;
+pub mod registry;
 
 pub use interface::{DeviceSetup, Driver, DriverError, DriverFactory, DriverFuture, PointKind, PointMeta};
 pub use registry::{Registry, RegistryError, RegistryRow};

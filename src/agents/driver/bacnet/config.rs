@@ -56,7 +56,12 @@ impl BacnetConfig {
         let device_address = match config.get("device_address") {
             None | Some(Value::Null) => return Err(bad("device_address: required")),
             Some(Value::String(text)) => socket_address("device_address", text, BACNET_PORT)?,
-            Some(other) => return Err(bad(format!("device_address: a string, not {}", other.type_name()))),
+            Some(other) => {
+                return Err(bad(format!(
+                    "device_address: a string, not {}",
+                    other.type_name()
+                )));
+            }
         };
         let device_id = match integer(config, "device_id")? {
             None => return Err(bad("device_id: required")),
@@ -84,7 +89,11 @@ impl BacnetConfig {
             None | Some(Value::Null) => timeout,
             Some(value) => match number(value) {
                 Some(secs) if secs > 0.0 && secs.is_finite() => Duration::from_secs_f64(secs),
-                _ => return Err(bad(format!("timeout: a positive number of seconds, not {value:?}"))),
+                _ => {
+                    return Err(bad(format!(
+                        "timeout: a positive number of seconds, not {value:?}"
+                    )));
+                }
             },
         };
         let local_address = match config.get("local_address") {
@@ -117,7 +126,9 @@ fn socket_address(key: &str, text: &str, default_port: u16) -> Result<SocketAddr
     if let Ok(address) = text.parse::<SocketAddrV4>() {
         return Ok(address);
     }
-    let routed = text.split_once(':').is_some_and(|(net, _)| net.parse::<u16>().is_ok());
+    let routed = text
+        .split_once(':')
+        .is_some_and(|(net, _)| net.parse::<u16>().is_ok());
     let why = if routed {
         "a routed address (network:mac) is not supported; give the device's own IPv4 address"
     } else {
@@ -181,14 +192,29 @@ mod tests {
     fn bad_keys_are_named() {
         for (json, needle) in [
             (r#"{"device_id": 1}"#, "device_address: required"),
-            (r#"{"device_address": "1000:12", "device_id": 1}"#, "routed address"),
+            (
+                r#"{"device_address": "1000:12", "device_id": 1}"#,
+                "routed address",
+            ),
             (r#"{"device_address": "host", "device_id": 1}"#, "not an IPv4"),
             (r#"{"device_address": "10.0.0.1"}"#, "device_id: required"),
-            (r#"{"device_address": "10.0.0.1", "device_id": -1}"#, "device_id: a non-negative"),
+            (
+                r#"{"device_address": "10.0.0.1", "device_id": -1}"#,
+                "device_id: a non-negative",
+            ),
             (r#"{"device_address": "10.0.0.1", "device_id": 4194303}"#, "above"),
-            (r#"{"device_address": "10.0.0.1", "device_id": 1, "min_priority": 17}"#, "min_priority"),
-            (r#"{"device_address": "10.0.0.1", "device_id": 1, "max_per_request": 0}"#, "at least 1"),
-            (r#"{"device_address": "10.0.0.1", "device_id": 1, "timeout": 0}"#, "timeout"),
+            (
+                r#"{"device_address": "10.0.0.1", "device_id": 1, "min_priority": 17}"#,
+                "min_priority",
+            ),
+            (
+                r#"{"device_address": "10.0.0.1", "device_id": 1, "max_per_request": 0}"#,
+                "at least 1",
+            ),
+            (
+                r#"{"device_address": "10.0.0.1", "device_id": 1, "timeout": 0}"#,
+                "timeout",
+            ),
             (r#"[1]"#, "must be an object"),
         ] {
             let e = parse(json).unwrap_err().to_string();

@@ -64,8 +64,12 @@ impl BacnetDriver {
         for row in &setup.registry.rows {
             let point = BacnetPoint::from_row(row, config.min_priority)?;
             if by_name.insert(point.meta.name.clone(), points.len()).is_some() {
-                let column = row.get("Volttron Point Name").map_or("Point Name", |_| "Volttron Point Name");
-                return Err(row.error(column, format!("{:?} names another row too", point.meta.name)).into());
+                let column = row
+                    .get("Volttron Point Name")
+                    .map_or("Point Name", |_| "Volttron Point Name");
+                return Err(row
+                    .error(column, format!("{:?} names another row too", point.meta.name))
+                    .into());
             }
             points.push(point);
         }
@@ -96,7 +100,10 @@ impl BacnetDriver {
     }
 
     async fn read_point(&mut self, point: &BacnetPoint) -> Result<Value, DriverError> {
-        let bytes = self.session.read(point.object, point.property, point.array_index).await?;
+        let bytes = self
+            .session
+            .read(point.object, point.property, point.array_index)
+            .await?;
         value::decode(&bytes)
     }
 
@@ -189,7 +196,13 @@ impl Driver for BacnetDriver {
             let point = self.writable(point)?;
             let bytes = value::encode(&point, &value)?;
             self.session
-                .write(point.object, point.property, point.array_index, bytes, point.priority)
+                .write(
+                    point.object,
+                    point.property,
+                    point.array_index,
+                    bytes,
+                    point.priority,
+                )
                 .await?;
             self.read_point(&point).await
         })
@@ -200,7 +213,13 @@ impl Driver for BacnetDriver {
             let point = self.writable(point)?;
             let null = value::encode(&point, &Value::Null)?;
             self.session
-                .write(point.object, point.property, point.array_index, null, point.priority)
+                .write(
+                    point.object,
+                    point.property,
+                    point.array_index,
+                    null,
+                    point.priority,
+                )
                 .await?;
             Ok(true)
         })

@@ -69,14 +69,21 @@ impl BacnetPoint {
             .map(|(_, kind)| *kind)
             .ok_or_else(|| {
                 let known: Vec<String> = OBJECT_KINDS.iter().map(|(t, _)| camel_case(*t)).collect();
-                row.error(TYPE, format!("{type_text:?} is not supported; one of {}", known.join(", ")))
+                row.error(
+                    TYPE,
+                    format!("{type_text:?} is not supported; one of {}", known.join(", ")),
+                )
             })?;
         let instance: u32 = match row.parse("Index")? {
             Some(instance) => instance,
             None => return Err(row.error("Index", "required, but empty or missing")),
         };
-        let object = ObjectIdentifier::new(object_type, instance)
-            .map_err(|_| row.error("Index", format!("{instance} is not an object instance (0 ..= 4194302)")))?;
+        let object = ObjectIdentifier::new(object_type, instance).map_err(|_| {
+            row.error(
+                "Index",
+                format!("{instance} is not an object instance (0 ..= 4194303)"),
+            )
+        })?;
         let property_text = row.required("Property")?;
         let property = match property_text.parse::<u32>() {
             Ok(raw) => PropertyIdentifier::from_raw(raw),
@@ -132,13 +139,16 @@ mod tests {
     use crate::agents::driver::registry::Registry;
     use crate::config_store::{ConfigType, parse};
 
-    const HEADER: &str =
-        "Reference Point Name,Volttron Point Name,Units,Unit Details,BACnet Object Type,Property,Writable,Index,Write Priority,Notes\n";
+    const HEADER: &str = "Reference Point Name,Volttron Point Name,Units,Unit Details,BACnet Object Type,Property,Writable,Index,Write Priority,Notes\n";
 
     fn points(rows: &str, min_priority: u8) -> Result<Vec<BacnetPoint>, RegistryError> {
         let value = parse(ConfigType::Csv, &format!("{HEADER}{rows}")).unwrap();
         let registry = Registry::parse("campus/b/ahu", "ahu.csv", &value, true).unwrap();
-        registry.rows.iter().map(|row| BacnetPoint::from_row(row, min_priority)).collect()
+        registry
+            .rows
+            .iter()
+            .map(|row| BacnetPoint::from_row(row, min_priority))
+            .collect()
     }
 
     #[test]
@@ -150,23 +160,56 @@ mod tests {
             8,
         )
         .unwrap();
-        assert_eq!(p[0].object, ObjectIdentifier::new(ObjectType::ANALOG_VALUE, 1).unwrap());
+        assert_eq!(
+            p[0].object,
+            ObjectIdentifier::new(ObjectType::ANALOG_VALUE, 1).unwrap()
+        );
         assert_eq!(p[0].property, PropertyIdentifier::PRESENT_VALUE);
-        assert_eq!((p[0].priority, p[0].meta.kind, p[0].meta.writable), (16, PointKind::Float, true));
+        assert_eq!(
+            (p[0].priority, p[0].meta.kind, p[0].meta.writable),
+            (16, PointKind::Float, true)
+        );
         assert_eq!((p[1].priority, p[1].meta.kind), (10, PointKind::Boolean));
-        assert_eq!((p[2].property, p[2].meta.kind), (PropertyIdentifier::PRESENT_VALUE, PointKind::Integer));
+        assert_eq!(
+            (p[2].property, p[2].meta.kind),
+            (PropertyIdentifier::PRESENT_VALUE, PointKind::Integer)
+        );
     }
 
     #[test]
     fn bad_cells_name_their_column() {
         for (row, column, needle) in [
-            ("a,A,,,analogBogus,presentValue,TRUE,1,,\n", "BACnet Object Type", "not a BACnet object type"),
-            ("a,A,,,device,presentValue,TRUE,1,,\n", "BACnet Object Type", "analogValue"),
+            (
+                "a,A,,,analogBogus,presentValue,TRUE,1,,\n",
+                "BACnet Object Type",
+                "not a BACnet object type",
+            ),
+            (
+                "a,A,,,device,presentValue,TRUE,1,,\n",
+                "BACnet Object Type",
+                "analogValue",
+            ),
             ("a,A,,,analogValue,presentValue,TRUE,,,\n", "Index", "required"),
-            ("a,A,,,analogValue,presentValue,TRUE,4194303,,\n", "Index", "object instance"),
-            ("a,A,,,analogValue,presentValu,TRUE,1,,\n", "Property", "not a BACnet property"),
-            ("a,A,,,analogValue,presentValue,TRUE,1,7,\n", "Write Priority", "min_priority 8"),
-            ("a,A,,,analogValue,presentValue,TRUE,1,17,\n", "Write Priority", "1..=16"),
+            (
+                "a,A,,,analogValue,presentValue,TRUE,4194304,,\n",
+                "Index",
+                "object instance",
+            ),
+            (
+                "a,A,,,analogValue,presentValu,TRUE,1,,\n",
+                "Property",
+                "not a BACnet property",
+            ),
+            (
+                "a,A,,,analogValue,presentValue,TRUE,1,7,\n",
+                "Write Priority",
+                "min_priority 8",
+            ),
+            (
+                "a,A,,,analogValue,presentValue,TRUE,1,17,\n",
+                "Write Priority",
+                "1..=16",
+            ),
         ] {
             let e = points(row, 8).unwrap_err();
             assert_eq!((e.row, e.column.as_str()), (2, column), "{row}");

@@ -70,7 +70,9 @@ impl Session {
                 .apdu_retries(0)
                 .build()
                 .await
-                .map_err(|e| DriverError::Connection(format!("cannot bind BACnet/IP on {}: {e}", self.local)))?;
+                .map_err(|e| {
+                    DriverError::Connection(format!("cannot bind BACnet/IP on {}: {e}", self.local))
+                })?;
             self.client = Some(client);
         }
         self.client
@@ -87,21 +89,32 @@ impl Session {
     ) -> Result<Vec<u8>, DriverError> {
         let (device, timeout) = (self.device, self.timeout);
         let client = self.client().await?;
-        let ack = bounded(timeout, client.read_property(&device, object, property, array_index)).await?;
+        let ack = bounded(
+            timeout,
+            client.read_property(&device, object, property, array_index),
+        )
+        .await?;
         Ok(ack.property_value)
     }
 
     /// ReadPropertyMultiple: one result per requested property, in request order. The
     /// device may answer out of order or leave one out; each element is matched by its
     /// object, property and array index, and one left out is a `Protocol` error.
-    pub async fn read_multiple(&mut self, specs: Vec<ReadAccessSpecification>) -> Result<Vec<ReadResult>, DriverError> {
+    pub async fn read_multiple(
+        &mut self,
+        specs: Vec<ReadAccessSpecification>,
+    ) -> Result<Vec<ReadResult>, DriverError> {
         let (device, timeout) = (self.device, self.timeout);
         let wanted: Vec<_> = specs
             .iter()
             .flat_map(|spec| {
-                spec.list_of_property_references
-                    .iter()
-                    .map(|r| (spec.object_identifier, r.property_identifier, r.property_array_index))
+                spec.list_of_property_references.iter().map(|r| {
+                    (
+                        spec.object_identifier,
+                        r.property_identifier,
+                        r.property_array_index,
+                    )
+                })
             })
             .collect();
         let client = self.client().await?;
@@ -111,7 +124,10 @@ impl Session {
             .into_iter()
             .flat_map(|result| {
                 let object = result.object_identifier;
-                result.list_of_results.into_iter().map(move |element| (object, element))
+                result
+                    .list_of_results
+                    .into_iter()
+                    .map(move |element| (object, element))
             })
             .map(Some)
             .collect();
@@ -130,7 +146,9 @@ impl Session {
                 };
                 match (element.property_value, element.error) {
                     (Some(bytes), _) => Ok(bytes),
-                    (None, Some((class, code))) => Err(refused(&BacnetError::Remote(RemoteError::Error { class, code }))),
+                    (None, Some((class, code))) => {
+                        Err(refused(&BacnetError::Remote(RemoteError::Error { class, code })))
+                    }
                     (None, None) => Err(DriverError::Protocol(format!(
                         "ReadPropertyMultiple answer for {object:?} {property:?} has neither value nor error"
                     ))),
@@ -206,9 +224,12 @@ pub fn is_error_pdu(error: &DriverError) -> bool {
 
 /// Whether the device could not send an answer that large (fewer points per request may do).
 pub fn is_too_large(error: &DriverError) -> bool {
-    [AbortReason::SEGMENTATION_NOT_SUPPORTED, AbortReason::BUFFER_OVERFLOW]
-        .iter()
-        .any(|reason| matches!(error, DriverError::Refused(text) if text == &abort_text(*reason)))
+    [
+        AbortReason::SEGMENTATION_NOT_SUPPORTED,
+        AbortReason::BUFFER_OVERFLOW,
+    ]
+    .iter()
+    .any(|reason| matches!(error, DriverError::Refused(text) if text == &abort_text(*reason)))
 }
 
 fn reject_text(reason: RejectReason) -> String {
@@ -242,7 +263,10 @@ mod tests {
             }),
             t,
         );
-        assert_eq!(e, DriverError::Refused("BACnet error: object / unknown-object".into()));
+        assert_eq!(
+            e,
+            DriverError::Refused("BACnet error: object / unknown-object".into())
+        );
         let reject = classify(
             &BacnetError::Remote(RemoteError::Reject {
                 reason: RejectReason::UNRECOGNIZED_SERVICE,
@@ -257,7 +281,10 @@ mod tests {
             }),
             t,
         );
-        assert!(is_too_large(&abort) && !is_unrecognized_service(&abort), "{abort:?}");
+        assert!(
+            is_too_large(&abort) && !is_unrecognized_service(&abort),
+            "{abort:?}"
+        );
         let timeout = classify(
             &BacnetError::Remote(RemoteError::Abort {
                 reason: AbortReason::TSM_TIMEOUT,

@@ -63,14 +63,20 @@ fn to_value(value: PropertyValue) -> Value {
         PropertyValue::CharacterString(s) => Value::String(s),
         PropertyValue::BitString { unused_bits, data } => {
             let bits = (data.len() * 8).saturating_sub(unused_bits.into());
-            Value::List((0..bits).map(|i| Value::Bool(data[i / 8] & (0x80 >> (i % 8)) != 0)).collect())
+            Value::List(
+                (0..bits)
+                    .map(|i| Value::Bool(data[i / 8] & (0x80 >> (i % 8)) != 0))
+                    .collect(),
+            )
         }
         PropertyValue::Enumerated(e) => Value::Int(e.into()),
         PropertyValue::Date(d) => Value::String(format!("{d:?}")),
         PropertyValue::Time(t) => Value::String(format!("{t:?}")),
-        PropertyValue::ObjectIdentifier(id) => {
-            Value::String(format!("{},{}", camel_case(id.object_type()), id.instance_number()))
-        }
+        PropertyValue::ObjectIdentifier(id) => Value::String(format!(
+            "{},{}",
+            camel_case(id.object_type()),
+            id.instance_number()
+        )),
         PropertyValue::List(values) => Value::List(values.into_iter().map(to_value).collect()),
         PropertyValue::ApplicationData(bytes) => Value::Bytes(bytes),
     }
@@ -155,7 +161,9 @@ fn by_value(value: &Value) -> Result<PropertyValue, String> {
             .map(PropertyValue::Signed)
             .map_err(|_| format!("{i} does not fit a BACnet Signed")),
         Value::UInt(u) => Ok(PropertyValue::Unsigned(*u)),
-        Value::Float(f) if f.is_finite() && f.abs() <= f64::from(f32::MAX) => Ok(PropertyValue::Real(*f as f32)),
+        Value::Float(f) if f.is_finite() && f.abs() <= f64::from(f32::MAX) => {
+            Ok(PropertyValue::Real(*f as f32))
+        }
         Value::String(s) => Ok(PropertyValue::CharacterString(s.clone())),
         other => Err(format!("cannot write a {} to BACnet", other.type_name())),
     }
@@ -205,10 +213,18 @@ mod tests {
             (ObjectType::ANALOG_VALUE, Value::Float(21.1), Value::Float(21.1)),
             (ObjectType::ANALOG_VALUE, Value::Int(3), Value::Float(3.0)),
             (ObjectType::BINARY_VALUE, Value::Bool(true), Value::Int(1)),
-            (ObjectType::BINARY_VALUE, Value::String("inactive".into()), Value::Int(0)),
+            (
+                ObjectType::BINARY_VALUE,
+                Value::String("inactive".into()),
+                Value::Int(0),
+            ),
             (ObjectType::MULTI_STATE_VALUE, Value::Int(2), Value::Int(2)),
             (ObjectType::INTEGER_VALUE, Value::Int(-4), Value::Int(-4)),
-            (ObjectType::CHARACTERSTRING_VALUE, Value::String("hi".into()), Value::String("hi".into())),
+            (
+                ObjectType::CHARACTERSTRING_VALUE,
+                Value::String("hi".into()),
+                Value::String("hi".into()),
+            ),
             (ObjectType::ANALOG_VALUE, Value::Null, Value::Null),
         ];
         for (object_type, written, read) in cases {
