@@ -148,11 +148,15 @@ impl Drop for BacnetDevice {
 }
 
 fn driver(address: &str, extra_config: &str, timeout: Duration) -> Box<dyn Driver> {
+    driver_with(address, extra_config, timeout, REGISTRY)
+}
+
+fn driver_with(address: &str, extra_config: &str, timeout: Duration, registry: &str) -> Box<dyn Driver> {
     let config = Value::from_json_str(&format!(
         r#"{{"device_address": "{address}", "device_id": 599, "local_address": "127.0.0.1:0"{extra_config}}}"#
     ))
     .unwrap();
-    let rows = parse(ConfigType::Csv, REGISTRY).unwrap();
+    let rows = parse(ConfigType::Csv, registry).unwrap();
     let registry = Registry::parse("campus/building/ahu1", "ahu1.csv", &rows, true).unwrap();
     factory(&DeviceSetup {
         device: "campus/building/ahu1",
@@ -225,6 +229,31 @@ async fn scrape_all_falls_back_to_read_property_when_the_device_rejects_rpm() {
     // One rejected ReadPropertyMultiple, then ReadProperty only: 5 points, two scrapes.
     assert_eq!(device.ask("count ReadPropertyMultipleRequest"), "1");
     assert_eq!(device.ask("count ReadPropertyRequest"), "10");
+}
+
+#[tokio::test]
+async fn scrape_all_halves_its_batches_when_the_answer_is_too_large() {
+    let Some(python) = require_bacpypes3("scrape_all_halves_its_batches") else {
+        return;
+    };
+    let mut device = BacnetDevice::start(&python, &["--no-segmentation"]);
+    // Eight reads of a 300-character name: about 2,450 bytes, over one APDU (1,476); four fit.
+    let mut registry = String::from("Volttron Point Name,BACnet Object Type,Property,Index\n");
+    for i in 0..8 {
+        registry.push_str(&format!("Name{i},analogValue,objectName,2\n"));
+    }
+    let mut driver = driver_with(&device.address(), "", Duration::from_secs(5), &registry);
+    let values = driver.scrape_all().await.unwrap();
+    assert_eq!(values.len(), 8, "{values:?}");
+    assert!(
+        values
+            .values()
+            .all(|v| v.as_str().is_some_and(|s| s.len() == 300))
+    );
+    // One aborted request of 8, then two of 4; the next scrape goes straight to 4.
+    assert_eq!(device.ask("count ReadPropertyMultipleRequest"), "3");
+    assert_eq!(driver.scrape_all().await.unwrap(), values);
+    assert_eq!(device.ask("count ReadPropertyMultipleRequest"), "5");
 }
 
 #[tokio::test]

@@ -8,9 +8,11 @@ Serves, on the given unicast address only (no broadcast is needed on loopback):
     analog-input,1   "Temperature"  present-value 19.25, degrees-celsius
     binary-value,1   "Fan"          writable (commandable, relinquish-default inactive)
     multi-state-value,1 "Mode"      present-value 2 of 3
+    analog-value,2   "Longgg..."    a 300-character object-name, to make answers large
 
 With --no-rpm the device does not implement ReadPropertyMultiple (it answers a Reject,
-unrecognized-service), as some older controllers do.
+unrecognized-service), as some older controllers do. With --no-segmentation it cannot send an
+answer larger than one APDU (it aborts: segmentation-not-supported).
 
 Prints "ready" once its UDP socket is bound. Reads commands from stdin, one a line, and answers one line each:
 
@@ -28,6 +30,7 @@ import sys
 
 from bacpypes3.app import Application
 from bacpypes3.argparse import SimpleArgumentParser
+from bacpypes3.basetypes import Segmentation
 from bacpypes3.local.analog import AnalogInputObject, AnalogValueObjectCmd
 from bacpypes3.local.binary import BinaryValueObjectCmd
 from bacpypes3.local.multistate import MultiStateValueObject
@@ -100,9 +103,14 @@ async def serve_stdin(app):
 async def main():
     parser = SimpleArgumentParser()
     parser.add_argument("--no-rpm", action="store_true", help="do not implement ReadPropertyMultiple")
+    parser.add_argument(
+        "--no-segmentation", action="store_true", help="abort (segmentation-not-supported) an answer over one APDU"
+    )
     args = parser.parse_args()
     app_class = NoRpmApplication if args.no_rpm else CountingApplication
     app = app_class.from_args(args)
+    if args.no_segmentation:
+        app.device_object.segmentationSupported = Segmentation.noSegmentation
     app.add_object(
         AnalogValueObjectCmd(
             objectIdentifier=("analog-value", 1),
@@ -124,6 +132,13 @@ async def main():
             objectIdentifier=("binary-value", 1),
             objectName="Fan",
             presentValue="inactive",
+        )
+    )
+    app.add_object(
+        AnalogValueObjectCmd(
+            objectIdentifier=("analog-value", 2),
+            objectName="Long" + "g" * 296,
+            presentValue=0.0,
         )
     )
     app.add_object(

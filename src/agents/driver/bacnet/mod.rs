@@ -7,7 +7,7 @@
 //!
 //! | [`Driver`] method | BACnet | VOLTTRON's `BACnet` interface |
 //! |-------------------|--------|-------------------------------|
-//! | `scrape_all` | ReadPropertyMultiple, `max_per_request` points a request; ReadProperty point by point once the device rejects it (`unrecognized-service`) or with `use_read_multiple: false`, and for one request the device answers with an Error PDU (none of its properties could be read); half as many points a request after an abort for size (`segmentation-not-supported`, `buffer-overflow`) | `get_multiple_points` |
+//! | `scrape_all` | ReadPropertyMultiple, `max_per_request` points a request; ReadProperty point by point once the device rejects it (`unrecognized-service`) or with `use_read_multiple: false`, and for one request the device answers with an Error PDU (none of its properties could be read); half as many points a request (of the batch that failed) after an abort for size (`segmentation-not-supported`, `buffer-overflow`) | `get_multiple_points` |
 //! | `get_point` | ReadProperty | `get_point` |
 //! | `set_point` | WriteProperty at the point's `Write Priority`, then ReadProperty: the value the device now holds | `set_point` |
 //! | `revert_point` | WriteProperty of Null at the point's `Write Priority` (relinquish): `Ok(true)` | `revert_point` |
@@ -146,8 +146,8 @@ impl BacnetDriver {
                     }
                     next = end;
                 }
-                Err(e) if session::is_too_large(&e) && self.max_per_request > 1 => {
-                    self.max_per_request = self.max_per_request.div_ceil(2);
+                Err(e) if session::is_too_large(&e) && end - next > 1 => {
+                    self.max_per_request = (end - next).div_ceil(2);
                     tracing::info!(device = %self.device, max_per_request = self.max_per_request, "answer too large for the device ({e}); fewer points a request");
                 }
                 Err(e) => return Err(e),
