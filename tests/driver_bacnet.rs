@@ -1,6 +1,6 @@
 //! The `"bacnet"` interface against a real BACnet/IP device: bacpypes3
 //! (`.ci/python-requirements.txt`) running `tests/support/bacnet_device.py` on 127.0.0.2,
-//! unicast from the driver on 127.0.0.1.
+//! unicast from the driver (bound to 0.0.0.0, or 127.0.0.1, on a port of the system's).
 //!
 //! Each test starts its own device on its own UDP port (bacpypes3 binds with SO_REUSEPORT,
 //! so two devices on one port would silently share its traffic): ports come from a counter
@@ -153,7 +153,7 @@ fn driver(address: &str, extra_config: &str, timeout: Duration) -> Box<dyn Drive
 
 fn driver_with(address: &str, extra_config: &str, timeout: Duration, registry: &str) -> Box<dyn Driver> {
     let config = Value::from_json_str(&format!(
-        r#"{{"device_address": "{address}", "device_id": 599, "local_address": "127.0.0.1:0"{extra_config}}}"#
+        r#"{{"device_address": "{address}", "device_id": 599{extra_config}}}"#
     ))
     .unwrap();
     let rows = parse(ConfigType::Csv, registry).unwrap();
@@ -311,7 +311,13 @@ async fn an_unknown_object_is_refused_with_the_bacnet_error() {
         return;
     };
     let device = BacnetDevice::start(&python, &[]);
-    let mut driver = driver(&device.address(), "", Duration::from_secs(5));
+    // From 127.0.0.1 explicitly (the other tests bind the default, 0.0.0.0 and a port of
+    // the system's).
+    let mut driver = driver(
+        &device.address(),
+        r#", "local_address": "127.0.0.1:0""#,
+        Duration::from_secs(5),
+    );
     assert_eq!(
         driver.get_point("Ghost").await.unwrap_err(),
         DriverError::Refused("BACnet error: object / unknown-object".into())

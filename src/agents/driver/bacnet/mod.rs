@@ -136,14 +136,7 @@ impl BacnetDriver {
                 Err(e) if session::is_error_pdu(&e) => {
                     // Nothing of the batch could be read (a device answers so when none of
                     // its objects exists): find out point by point which ones fail.
-                    for i in next..end {
-                        let point = self.points[i].clone();
-                        let result = self.read_point(&point).await;
-                        if let Err(e @ (DriverError::Timeout(_) | DriverError::Connection(_))) = result {
-                            return Err(e);
-                        }
-                        self.keep(&mut values, i, result);
-                    }
+                    self.read_one_by_one(&mut values, next..end).await?;
                     next = end;
                 }
                 Err(e) if session::is_too_large(&e) && end - next > 1 => {
@@ -153,14 +146,25 @@ impl BacnetDriver {
                 Err(e) => return Err(e),
             }
         }
-        for i in next..self.points.len() {
+        self.read_one_by_one(&mut values, next..self.points.len()).await?;
+        Ok(values)
+    }
+
+    /// ReadProperty of each point of `range` into a scrape; a point the device refuses is
+    /// left out, a device that stops answering fails the scrape.
+    async fn read_one_by_one(
+        &mut self,
+        values: &mut BTreeMap<String, Value>,
+        range: std::ops::Range<usize>,
+    ) -> Result<(), DriverError> {
+        for i in range {
             let point = self.points[i].clone();
             match self.read_point(&point).await {
                 Err(e @ (DriverError::Timeout(_) | DriverError::Connection(_))) => return Err(e),
-                result => self.keep(&mut values, i, result),
+                result => self.keep(values, i, result),
             }
         }
-        Ok(values)
+        Ok(())
     }
 
     /// Adds point `i`'s value to a scrape, or logs why it has none.
