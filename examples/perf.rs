@@ -67,6 +67,7 @@
 //! | `federation.fanout.p50` / `.p99` | ten federated platforms of this process through the same broker (`p0`..`p9`, `agent_threads(1)`, a backlog file each; `p0` exports `bench/`), a `#[subscribe("bench/", all_platforms = true)]` agent on each of `p1`..`p9` recording when each publication arrives: the driver publishes `bench/fan` = `i` on `p0`, then waits until all nine have it; latency = the last arrival - the publish; M publications one after the other; median of the runs' p50 / p99 (the process's thread count before and after starting them on stderr) |
 //! | `historian.query_ms.1_topic_1_day` / `.100_topics_1_day`, `historian.insert_points_per_s`, `historian.store_points_per_s`, `baseline.sqlite_*`, `historian.*_ratio*` | (feature `historian`) see `benches/workloads/historian.rs`: VOLTTRON's `query` of one day of one-minute data for one topic and for 100, beside the same rows read with rusqlite directly; inserts end to end and of the writer alone, beside rusqlite's prepared inserts in the same run |
 //! | `driver.points_per_s` / `driver.historian_rss_kib` / `driver.points_per_s_vs_sqlite` | (features `driver`, `historian`) see `benches/workloads/building.rs`: 1,000 fake devices × 20 points through the platform driver, the bus and the SQLite historian on the virtual clock, every point committed; the process's RSS at the end; the rate over `baseline.sqlite_insert_points_per_s` when that ran (`--only driver. --only baseline.sqlite`) |
+//! | `bacnet.scrape.rpm_p50_us` / `baseline.bacnet_client_rpm_p50_us` / `bacnet.scrape.ratio_to_raw` / `bacnet.scrape.rp_p50_us` | (feature `bacnet`) see `benches/workloads/bacnet.rs`: a bacpypes3 device on 127.0.0.2 (the tests' device), the driver's ReadPropertyMultiple scrape of its points beside the same request from a bare rusty-bacnet client, rounds interleaved; and the scrape by ReadProperty per point. Without bacpypes3 in the venv, no figure (`skipped:` on stderr) |
 //! | `baseline.modbus_raw_1000_p50` | (feature `modbus`) a pymodbus 3.16.1 device (`benches/workloads/pymodbus.rs`: `tests/support/modbus_server.py` with the venv's Python, a child process on a free loopback port) with holding registers 0..=999; one tokio-modbus TCP client reads them as 8 requests of 125 in sequence; median of the runs' p50 per scrape. Without the venv or pymodbus, no figure: `skipped:` and the reason on stderr |
 //! | `modbus.scrape_1000_p50` | same device, runs interleaved: `ModbusDriver::scrape_all` of a registry of 1,000 `>H` points at holding 0..=999 (the same 8 requests, planned by the driver, then 1,000 values decoded into a map by name; `benches/workloads/modbus.rs`) |
 //! | `modbus.scrape_1000_ratio` | `modbus.scrape_1000_p50` / `baseline.modbus_raw_1000_p50` of the same run, median |
@@ -1640,6 +1641,38 @@ fn main() {
         }
     }
 
+    #[cfg(feature = "bacnet")]
+    if want("bacnet.") || want("baseline.bacnet") {
+        // The venv of `bash .ci/test` (bacpypes3 pinned in .ci/python-requirements.txt).
+        let python = std::env::var_os("VOLTTRON_TEST_PYTHON")
+            .filter(|p| !p.is_empty())
+            .map(std::path::PathBuf::from)
+            .unwrap_or_else(|| {
+                std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target/vip-venv/bin/python")
+            });
+        let has_bacpypes = std::process::Command::new(&python)
+            .args(["-c", "import bacpypes3"])
+            .output()
+            .is_ok_and(|o| o.status.success());
+        if has_bacpypes {
+            let rounds = if quick { 50 } else { 200 };
+            eprintln!("[perf] bacnet.scrape + baseline.bacnet_client: {rounds} interleaved rounds");
+            let f = runtime().block_on(workloads::bacnet::scrape(&python, rounds));
+            for (name, value) in f.report() {
+                let unit = if name.ends_with("ratio_to_raw") {
+                    "ratio"
+                } else {
+                    "us"
+                };
+                figures.push((name, value, unit));
+            }
+        } else {
+            eprintln!(
+                "[perf] bacnet.*: skipped: {} has no bacpypes3 (bash .ci/test --setup-only)",
+                python.display()
+            );
+        }
+    }
     #[cfg(feature = "historian")]
     if want("historian.") || want("baseline.sqlite") {
         eprintln!("[perf] historian.* + baseline.sqlite_*: warm-up + {runs} runs");

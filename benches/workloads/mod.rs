@@ -31,6 +31,8 @@
 //! `#[path = "../benches/workloads/mod.rs"] mod workloads;` (a directory with a `mod.rs`
 //! is not discovered as a benchmark target by cargo).
 
+#[cfg(feature = "bacnet")]
+pub(crate) mod bacnet;
 pub(crate) mod bridge;
 #[cfg(all(feature = "driver", feature = "historian"))]
 pub(crate) mod building;

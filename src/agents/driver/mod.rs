@@ -10,7 +10,7 @@
 //! |-------------|---------|--------|
 //! | `fake` | `driver` | [`fake`] |
 //! | `modbus` | `modbus` | `modbus` (tokio-modbus) |
-//! | `bacnet` | `bacnet` | `bacnet` |
+//! | `bacnet` | `bacnet` | `bacnet` (rusty-bacnet's `bacnet-client`) |
 //! | any other | — | registered with [`PlatformDriver::interface`] |
 //!
 //! RPCs, as VOLTTRON's platform driver exports them (`path` is the device's path; where
@@ -36,6 +36,8 @@
 //! running. A device that fails to answer is BAD in the health context
 //! (`{"bad_devices": {device: reason}}`) until it answers again.
 
+#[cfg(feature = "bacnet")]
+pub mod bacnet;
 pub mod config;
 pub mod fake;
 pub mod interface;
@@ -134,6 +136,8 @@ impl PlatformDriver {
         factories.insert("fake".into(), fake_factory);
         #[cfg(feature = "modbus")]
         factories.insert("modbus".into(), modbus::factory);
+        #[cfg(feature = "bacnet")]
+        factories.insert("bacnet".into(), bacnet::factory);
         PlatformDriver {
             factories,
             settings: DriverSettings::default(),
