@@ -200,8 +200,8 @@ impl SqliteHistorian {
         }
     }
 
-    /// The read side, once the writer opened the schema.
-    async fn reader(&self) -> Result<Arc<Mutex<ReadSide>>, QueryError> {
+    /// The read side and the schema, once the writer opened the database.
+    async fn reader(&self) -> Result<(Arc<Mutex<ReadSide>>, store::SchemaInfo), QueryError> {
         let active = self
             .active
             .as_ref()
@@ -211,25 +211,23 @@ impl SqliteHistorian {
             Ok(v) => v.clone().expect("waited for Some"),
             Err(_) => return Err(QueryError::NoDatabase("the writer stopped".into())),
         };
-        let schema = schema.map_err(QueryError::NoDatabase)?;
-        let read = active.read.clone();
-        {
-            let mut r = read.lock();
-            if r.reader.is_none() {
-                r.reader = Some(Reader::open(&r.path, schema)?);
-            }
-        }
-        Ok(read)
+        Ok((active.read.clone(), schema.map_err(QueryError::NoDatabase)?))
     }
 
+    /// Runs `f` on the read connection (opened on first use), on tokio's blocking pool.
     async fn read<T: Send + 'static>(
         &self,
         f: impl FnOnce(&Reader) -> Result<T, QueryError> + Send + 'static,
     ) -> Result<T, QueryError> {
-        let read = self.reader().await?;
+        let (read, schema) = self.reader().await?;
         tokio::task::spawn_blocking(move || {
-            let r = read.lock();
-            f(r.reader.as_ref().expect("opened by reader()"))
+            let mut side = read.lock();
+            let side = &mut *side;
+            let reader = match &mut side.reader {
+                Some(r) => r,
+                empty => empty.insert(Reader::open(&side.path, schema)?),
+            };
+            f(reader)
         })
         .await
         .map_err(|e| QueryError::Sql(format!("the query thread failed: {e}")))?
