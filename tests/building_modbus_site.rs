@@ -5,7 +5,6 @@
 #![cfg(all(feature = "modbus", feature = "historian", feature = "actuator"))]
 
 mod common;
-#[allow(dead_code)]
 #[path = "../benches/workloads/pymodbus.rs"]
 mod pymodbus;
 

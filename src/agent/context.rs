@@ -469,6 +469,10 @@ impl AgentContext {
     /// Sleeps `duration` on the platform clock, for a task the agent spawned; on a test
     /// platform the task's work after waking counts as in flight (for `advance`/`settle`)
     /// until it drops the guard, so a virtual-clock test sees it finish before time moves on.
+    #[cfg_attr(
+        not(feature = "driver"),
+        allow(dead_code, reason = "the driver's device tasks use it")
+    )]
     pub(crate) async fn sleep_as_work(
         &self,
         duration: Duration,

@@ -179,6 +179,10 @@ impl Clock {
     /// Like [`sleep`](Self::sleep), but for a test platform's `advance`/`settle` the work the
     /// sleeper does once woken counts as in flight until it drops the returned guard. With
     /// no activity counter (a platform that does not track work), a plain sleep.
+    #[cfg_attr(
+        not(feature = "driver"),
+        allow(dead_code, reason = "the driver's device tasks use it")
+    )]
     pub(crate) async fn sleep_as_work(
         &self,
         duration: Duration,

@@ -123,6 +123,10 @@ impl Activity {
     }
 
     /// Begins a unit of work that ends when the guard is dropped.
+    #[cfg_attr(
+        not(feature = "driver"),
+        allow(dead_code, reason = "the driver's device tasks use it")
+    )]
     pub(crate) fn guard(self: &Arc<Self>) -> ActivityGuard {
         self.begin();
         ActivityGuard(self.clone())
