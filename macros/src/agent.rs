@@ -389,6 +389,9 @@ fn generate(block: &ItemImpl, handlers: &[Handler]) -> TokenStream {
     );
 
     quote! {
+        // Keeps every agent out of the "other types implement `Agent`" list of the error for
+        // a type that is not one: the note saying to add `#[volttron::agent]` is the help.
+        #[diagnostic::do_not_recommend]
         impl #impl_generics ::volttron::__private::Agent for #self_ty #where_clause {
             fn __descriptor() -> &'static ::volttron::__private::AgentDescriptor {
                 static DESCRIPTOR: ::volttron::__private::AgentDescriptor = ::volttron::__private::AgentDescriptor {
