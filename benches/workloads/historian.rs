@@ -22,7 +22,7 @@ use volttron::agents::historian::IDENTITY;
 use volttron::agents::historian::config::TableNames;
 use volttron::agents::historian::record::Record;
 use volttron::agents::historian::store::Store;
-use volttron::agents::historian::timestamp::format_ts;
+use volttron::config_store::format_timestamp;
 use volttron::prelude::*;
 use volttron::{Args, Headers};
 
@@ -50,7 +50,7 @@ fn runtime() -> tokio::runtime::Runtime {
 fn records(topics: usize, minutes: i64, from_minute: i64) -> Vec<Record> {
     let mut v = Vec::with_capacity(topics * minutes as usize);
     for m in from_minute..from_minute + minutes {
-        let ts = format_ts(day() + chrono::Duration::minutes(m));
+        let ts = format_timestamp(&(day() + chrono::Duration::minutes(m)));
         for t in 0..topics {
             v.push(Record {
                 ts: ts.clone(),
@@ -113,8 +113,8 @@ fn query_ms(db: &Path, runs: usize) -> (f64, f64) {
             .spawn(IDENTITY, SqliteHistorian::new(db))
             .await
             .expect("spawn the historian");
-        let start = format_ts(day());
-        let end = format_ts(day() + chrono::Duration::minutes(MINUTES));
+        let start = format_timestamp(&day());
+        let end = format_timestamp(&(day() + chrono::Duration::minutes(MINUTES)));
         let all: Vec<Value> = (0..TOPICS)
             .map(|t| Value::from(format!("bench/dev/p{t}")))
             .collect();
@@ -157,8 +157,8 @@ fn query_ms(db: &Path, runs: usize) -> (f64, f64) {
 
 fn raw_query_ms(db: &Path, runs: usize) -> f64 {
     let c = Connection::open(db).expect("open");
-    let start = format_ts(day());
-    let end = format_ts(day() + chrono::Duration::minutes(MINUTES));
+    let start = format_timestamp(&day());
+    let end = format_timestamp(&(day() + chrono::Duration::minutes(MINUTES)));
     let mut v = Vec::new();
     for i in 0..=runs {
         let t = Instant::now();
@@ -213,7 +213,7 @@ pub(crate) fn insert_points_per_s(points: usize, publications: usize) -> f64 {
         for i in 0..publications {
             let mut h = Headers::new();
             let at = day() + chrono::Duration::seconds(i as i64);
-            h.insert("TimeStamp".into(), Value::from(format_ts(at)));
+            h.insert("TimeStamp".into(), Value::from(format_timestamp(&at)));
             platform
                 .publish_on(
                     "",

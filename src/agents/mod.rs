@@ -17,6 +17,7 @@ pub mod actuator;
 pub mod driver;
 #[cfg(feature = "historian")]
 pub mod historian;
+pub mod time;
 
 #[cfg(feature = "actuator")]
 pub use actuator::Actuator;
@@ -32,11 +33,6 @@ pub const DRIVER_IDENTITY: &str = "platform.driver";
 pub const ACTUATOR_IDENTITY: &str = "platform.actuator";
 /// The historian's identity (VOLTTRON's `platform.historian`).
 pub const HISTORIAN_IDENTITY: &str = "platform.historian";
-
-/// VOLTTRON's timestamp format in headers (`format_timestamp`): microseconds, `+00:00`.
-pub fn format_timestamp(t: chrono::DateTime<chrono::Utc>) -> String {
-    t.to_rfc3339_opts(chrono::SecondsFormat::Micros, false)
-}
 
 /// Runs `agent` as its own process attached to a platform (what the `volttron-platform-driver`,
 /// `volttron-sqlite-historian` and `volttron-actuator` binaries do): logs to stderr at the

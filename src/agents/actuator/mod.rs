@@ -203,7 +203,7 @@ impl Actuator {
             ("requesterID".to_owned(), Value::from(requester)),
             (
                 "time".to_owned(),
-                Value::from(crate::agents::format_timestamp(ctx.now())),
+                Value::from(crate::config_store::format_timestamp(&ctx.now())),
             ),
         ])
     }

@@ -12,7 +12,9 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use chrono::{DateTime, NaiveDateTime, Utc};
+use chrono::{DateTime, Utc};
+
+use crate::agents::time::parse_timestamp;
 
 use crate::core::{Map, Value};
 
@@ -144,22 +146,6 @@ pub fn format_time(t: DateTime<Utc>) -> String {
     t.format("%Y-%m-%d %H:%M:%S%.f").to_string()
 }
 
-/// A schedule time: RFC 3339, or `YYYY-MM-DD HH:MM:SS[.ffffff]` read as UTC.
-pub fn parse_time(text: &str) -> Option<DateTime<Utc>> {
-    let text = text.trim();
-    if let Ok(t) = DateTime::parse_from_rfc3339(text) {
-        return Some(t.with_timezone(&Utc));
-    }
-    for format in ["%Y-%m-%d %H:%M:%S%.f", "%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%d %H:%M"] {
-        if let Ok(t) = NaiveDateTime::parse_from_str(text, format) {
-            return Some(t.and_utc());
-        }
-    }
-    DateTime::parse_from_str(text, "%Y-%m-%d %H:%M:%S%.f%z")
-        .ok()
-        .map(|t| t.with_timezone(&Utc))
-}
-
 /// Reads `[[device, start, end], ...]`.
 pub fn parse_requests(requests: &Value) -> Result<Vec<Slot>, Refusal> {
     let malformed = |why: String| Refusal::plain(format!("MALFORMED_REQUEST: {why}"));
@@ -192,8 +178,9 @@ pub fn parse_requests(requests: &Value) -> Result<Vec<Slot>, Refusal> {
             return Err(malformed("empty device".into()));
         }
         let start =
-            parse_time(start_text).ok_or_else(|| malformed(format!("{start_text:?} is not a time")))?;
-        let end = parse_time(end_text).ok_or_else(|| malformed(format!("{end_text:?} is not a time")))?;
+            parse_timestamp(start_text).ok_or_else(|| malformed(format!("{start_text:?} is not a time")))?;
+        let end =
+            parse_timestamp(end_text).ok_or_else(|| malformed(format!("{end_text:?} is not a time")))?;
         if start >= end {
             return Err(malformed(format!("{start_text} is not before {end_text}")));
         }
@@ -415,7 +402,7 @@ impl ScheduleBook {
             let priority = Priority::parse(text("priority")?).ok_or("a task with an unknown priority")?;
             let slots = parse_requests(item.get("slots").unwrap_or(&Value::Null)).map_err(|e| e.info)?;
             let preempted_until = match item.get("preempted_until").and_then(Value::as_str) {
-                Some(t) => Some(parse_time(t).ok_or("bad preempted_until")?),
+                Some(t) => Some(parse_timestamp(t).ok_or("bad preempted_until")?),
                 None => None,
             };
             book.tasks.insert(
@@ -438,7 +425,7 @@ mod tests {
     use super::*;
 
     fn t(s: &str) -> DateTime<Utc> {
-        parse_time(s).unwrap()
+        parse_timestamp(s).unwrap()
     }
 
     fn req(device: &str, start: &str, end: &str) -> Value {

@@ -15,7 +15,7 @@ use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
 
-use crate::agents::format_timestamp;
+use crate::config_store::format_timestamp;
 
 use crate::core::{Headers, Map, Value};
 
@@ -73,13 +73,13 @@ impl DevicePublisher {
 
     /// The headers of a scrape read at `read_at` for the round starting at `round`.
     pub fn headers(read_at: DateTime<Utc>, round: DateTime<Utc>) -> Headers {
-        let now = Value::from(format_timestamp(read_at));
+        let now = Value::from(format_timestamp(&read_at));
         Headers::from([
             ("Date".to_owned(), now.clone()),
             ("TimeStamp".to_owned(), now),
             (
                 "SynchronizedTimeStamp".to_owned(),
-                Value::from(format_timestamp(round)),
+                Value::from(format_timestamp(&round)),
             ),
         ])
     }

@@ -47,11 +47,12 @@ use crate::agent::{ConfigAction, ConfigUpdate};
 use crate::core::{Map, Publication, Status, Value};
 use crate::platform::backpressure::OverflowPolicy;
 
+use crate::config_store::format_timestamp;
 pub use config::{Capture, ConfigError, HistorianConfig, TableNames};
 pub use query::QueryError;
 use query::{QuerySpec, ReadSide, Reader};
 use record::records_of;
-use timestamp::{format_ts, parse_query_time};
+use timestamp::parse_query_time;
 use writer::{WriterHandle, WriterSettings};
 
 /// The historian's identity.
@@ -266,12 +267,12 @@ fn time_arg(name: &str, v: Option<Value>, ctx: &AgentContext) -> Result<Option<S
     match v {
         None | Some(Value::Null) => Ok(None),
         Some(Value::String(s)) => parse_query_time(&s, ctx.now())
-            .map(|t| Some(format_ts(t)))
+            .map(|t| Some(format_timestamp(&t)))
             .map_err(|e| bad(e.to_string())),
         Some(v @ (Value::Int(_) | Value::UInt(_) | Value::Float(_))) => {
             let s = v.to_json_string();
             parse_query_time(&s, ctx.now())
-                .map(|t| Some(format_ts(t)))
+                .map(|t| Some(format_timestamp(&t)))
                 .map_err(|e| bad(e.to_string()))
         }
         Some(other) => Err(bad(format!("not a time: {}", other.to_json_string()))),
@@ -335,10 +336,9 @@ impl SqliteHistorian {
     #[periodic(secs = 60)]
     fn retention(&mut self, ctx: &AgentContext) {
         let Some(a) = &self.active else { return };
-        let cutoff = a
-            .config
-            .history_limit_days
-            .map(|d| format_ts(ctx.now() - chrono::Duration::milliseconds((d * 86_400_000.0) as i64)));
+        let cutoff = a.config.history_limit_days.map(|d| {
+            format_timestamp(&(ctx.now() - chrono::Duration::milliseconds((d * 86_400_000.0) as i64)))
+        });
         let limit = a.config.storage_limit_gb.map(gb_to_bytes);
         if cutoff.is_some() || limit.is_some() {
             a.writer.retention(cutoff, limit);

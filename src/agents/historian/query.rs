@@ -20,7 +20,8 @@ use rusqlite::{Connection, OpenFlags, OptionalExtension, params_from_iter};
 use crate::core::{Map, Value};
 
 use super::store::{BUSY_TIMEOUT, SchemaInfo};
-use super::timestamp::{format_ts, parse_ts};
+use crate::agents::time::parse_timestamp;
+use crate::config_store::format_timestamp;
 
 /// Why a read failed.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -316,10 +317,10 @@ fn volttron_ts(stored: String) -> String {
     if stored.len() == 32 && stored.ends_with("+00:00") {
         return stored;
     }
-    match parse_ts(&stored) {
+    match parse_timestamp(&stored) {
         // A naive stored time comes back naive, as Python's converter gives it.
         Some(t) if stored.len() == 26 => t.format("%Y-%m-%dT%H:%M:%S%.6f").to_string(),
-        Some(t) => format_ts(t),
+        Some(t) => format_timestamp(&t),
         None => stored,
     }
 }

@@ -14,12 +14,13 @@ use chrono::{DateTime, Utc};
 
 use crate::core::{Map, Publication, Value};
 
-use super::timestamp::{format_ts, parse_ts};
+use crate::agents::time::parse_timestamp;
+use crate::config_store::format_timestamp;
 
 /// One row to store.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Record {
-    /// `format_ts` of the reading's time.
+    /// `format_timestamp` of the reading's time.
     pub ts: String,
     /// The topic as stored (`<path>/<point>`).
     pub topic: String,
@@ -35,7 +36,7 @@ pub fn records_of(p: &Publication, now: DateTime<Utc>, out: &mut Vec<Record>) {
     let header_time = |names: &[&str]| {
         names
             .iter()
-            .find_map(|n| p.header(n).and_then(Value::as_str).and_then(parse_ts))
+            .find_map(|n| p.header(n).and_then(Value::as_str).and_then(parse_timestamp))
             .unwrap_or(now)
     };
     if let Some(rest) = topic.strip_prefix("devices/") {
@@ -48,7 +49,7 @@ pub fn records_of(p: &Publication, now: DateTime<Utc>, out: &mut Vec<Record>) {
         points(
             device,
             &p.message,
-            &format_ts(header_time(&["TimeStamp", "Date"])),
+            &format_timestamp(&header_time(&["TimeStamp", "Date"])),
             out,
         );
     } else if topic.starts_with("analysis/") || topic == "analysis" {
@@ -58,12 +59,12 @@ pub fn records_of(p: &Publication, now: DateTime<Utc>, out: &mut Vec<Record>) {
         points(
             device,
             &p.message,
-            &format_ts(header_time(&["TimeStamp", "Date"])),
+            &format_timestamp(&header_time(&["TimeStamp", "Date"])),
             out,
         );
     } else if topic.starts_with("record/") || topic == "record" {
         out.push(Record {
-            ts: format_ts(header_time(&["Date"])),
+            ts: format_timestamp(&header_time(&["Date"])),
             topic: topic.to_owned(),
             value: p.message.to_json_string(),
             meta: "{}".to_owned(),
@@ -125,7 +126,7 @@ fn log_points(topic: &str, message: &Value, now: DateTime<Utc>, out: &mut Vec<Re
         let topic = format!("{topic}/{point}");
         let mut push = |ts: DateTime<Utc>, v: &Value| {
             out.push(Record {
-                ts: format_ts(ts),
+                ts: format_timestamp(&ts),
                 topic: topic.clone(),
                 value: v.to_json_string(),
                 meta: meta.clone(),
@@ -133,11 +134,11 @@ fn log_points(topic: &str, message: &Value, now: DateTime<Utc>, out: &mut Vec<Re
         };
         match readings {
             Value::List(l) => match (l.first(), l.get(1)) {
-                (Some(Value::String(ts)), Some(v)) => push(parse_ts(ts).unwrap_or(now), v),
+                (Some(Value::String(ts)), Some(v)) => push(parse_timestamp(ts).unwrap_or(now), v),
                 _ => {
                     for pair in l {
                         if let Some([Value::String(ts), v]) = pair.as_list() {
-                            push(parse_ts(ts).unwrap_or(now), v);
+                            push(parse_timestamp(ts).unwrap_or(now), v);
                         }
                     }
                 }
@@ -169,7 +170,7 @@ mod tests {
 
     fn rows(p: &Publication) -> Vec<Record> {
         let mut out = Vec::new();
-        records_of(p, parse_ts("2026-01-01T00:00:00Z").unwrap(), &mut out);
+        records_of(p, parse_timestamp("2026-01-01T00:00:00Z").unwrap(), &mut out);
         out
     }
 

@@ -13,6 +13,8 @@
 
 use chrono::{DateTime, Duration, NaiveDate, NaiveDateTime, TimeZone, Utc};
 
+use crate::agents::time::parse_timestamp;
+
 /// A time the historian could not read.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("invalid time {input:?}: {reason}")]
@@ -23,47 +25,9 @@ pub struct TimeError {
     pub reason: &'static str,
 }
 
-/// VOLTTRON's `format_timestamp` of a UTC instant.
-pub fn format_ts(t: DateTime<Utc>) -> String {
-    t.format("%Y-%m-%dT%H:%M:%S%.6f+00:00").to_string()
-}
-
-/// An absolute timestamp string, as `parse_timestamp_string` (dateutil) reads the usual
-/// ones; no offset means UTC.
-pub fn parse_ts(s: &str) -> Option<DateTime<Utc>> {
-    let s = s.trim();
-    if let Ok(t) = DateTime::parse_from_rfc3339(s) {
-        return Some(t.with_timezone(&Utc));
-    }
-    for f in [
-        "%Y-%m-%dT%H:%M:%S%.f%:z",
-        "%Y-%m-%d %H:%M:%S%.f%:z",
-        "%Y-%m-%dT%H:%M:%S%.f%z",
-        "%Y-%m-%d %H:%M:%S%.f%z",
-    ] {
-        if let Ok(t) = DateTime::parse_from_str(s, f) {
-            return Some(t.with_timezone(&Utc));
-        }
-    }
-    for f in [
-        "%Y-%m-%dT%H:%M:%S%.f",
-        "%Y-%m-%d %H:%M:%S%.f",
-        "%Y-%m-%dT%H:%M",
-        "%Y-%m-%d %H:%M",
-    ] {
-        if let Ok(t) = NaiveDateTime::parse_from_str(s, f) {
-            return Some(Utc.from_utc_datetime(&t));
-        }
-    }
-    NaiveDate::parse_from_str(s, "%Y-%m-%d")
-        .ok()
-        .and_then(|d| d.and_hms_opt(0, 0, 0))
-        .map(|t| Utc.from_utc_datetime(&t))
-}
-
 /// A query bound: an absolute timestamp or VOLTTRON's time-parser syntax (module docs).
 pub fn parse_query_time(input: &str, now: DateTime<Utc>) -> Result<DateTime<Utc>, TimeError> {
-    if let Some(t) = parse_ts(input) {
+    if let Some(t) = parse_timestamp(input) {
         return Ok(t);
     }
     let err = |reason| TimeError {
@@ -122,7 +86,7 @@ fn parse_offsets(mut s: &str) -> Option<Duration> {
 
 /// VOLTTRON's `TIMEZONE_PATTERNS` (`%m/%d/%Y`, `%m/%d/%Y %H:%M`, ISO), in UTC.
 fn parse_pattern(s: &str) -> Option<DateTime<Utc>> {
-    if let Some(t) = parse_ts(s) {
+    if let Some(t) = parse_timestamp(s) {
         return Some(t);
     }
     if let Ok(t) = NaiveDateTime::parse_from_str(s, "%m/%d/%Y %H:%M") {
@@ -137,26 +101,30 @@ fn parse_pattern(s: &str) -> Option<DateTime<Utc>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config_store::format_timestamp;
 
     fn at(s: &str) -> DateTime<Utc> {
-        parse_ts(s).unwrap()
+        parse_timestamp(s).unwrap()
     }
 
     #[test]
     fn formats_as_volttron() {
         assert_eq!(
-            format_ts(at("2026-12-07T17:00:01.5Z")),
+            format_timestamp(&at("2026-12-07T17:00:01.5Z")),
             "2026-12-07T17:00:01.500000+00:00"
         );
         assert_eq!(
-            format_ts(at("2026-12-07T18:00:01+01:00")),
+            format_timestamp(&at("2026-12-07T18:00:01+01:00")),
             "2026-12-07T17:00:01.000000+00:00"
         );
         assert_eq!(
-            format_ts(at("2026-12-07 17:00:01")),
+            format_timestamp(&at("2026-12-07 17:00:01")),
             "2026-12-07T17:00:01.000000+00:00"
         );
-        assert_eq!(format_ts(at("2026-12-07")), "2026-12-07T00:00:00.000000+00:00");
+        assert_eq!(
+            format_timestamp(&at("2026-12-07")),
+            "2026-12-07T00:00:00.000000+00:00"
+        );
     }
 
     #[test]
