@@ -13,6 +13,7 @@
 
 #[cfg(feature = "actuator")]
 pub mod actuator;
+pub mod device_path;
 #[cfg(feature = "driver")]
 pub mod driver;
 #[cfg(feature = "historian")]

@@ -146,15 +146,9 @@ fn result(ok: bool, info: &str, data: Value) -> Value {
 
 /// `topic` (+ `point`) as a device and a point.
 fn split(topic: &str, point: Option<&str>) -> Result<(String, String), String> {
-    let topic = topic.trim().trim_matches('/');
-    let topic = topic.strip_prefix("devices/").unwrap_or(topic);
-    match point {
-        Some(p) => Ok((topic.to_owned(), p.to_owned())),
-        None => topic
-            .rsplit_once('/')
-            .map(|(d, p)| (d.to_owned(), p.to_owned()))
-            .ok_or_else(|| format!("{topic:?} is not <device>/<point>")),
-    }
+    crate::agents::device_path::device_and_point(topic, point)
+        .map(|(d, p)| (d.to_owned(), p.to_owned()))
+        .ok_or_else(|| format!("{topic:?} is not <device>/<point>"))
 }
 
 impl Actuator {
@@ -573,7 +567,7 @@ impl Actuator {
     ) -> Result<(), String> {
         let _ = requester_id;
         let who = caller.identity().as_str();
-        let (device, _) = split(&topic, Some(""))?;
+        let device = crate::agents::device_path::device_path(&topic).to_owned();
         self.holds(ctx, who, &device)?;
         ctx.call(&self.settings.driver, "revert_device", (device.as_str(),))
             .await

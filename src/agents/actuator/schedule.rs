@@ -172,8 +172,7 @@ pub fn parse_requests(requests: &Value) -> Result<Vec<Slot>, Refusal> {
         else {
             return Err(malformed(format!("{item} is not three strings")));
         };
-        let device = device.trim().trim_matches('/');
-        let device = device.strip_prefix("devices/").unwrap_or(device);
+        let device = crate::agents::device_path::device_path(device);
         if device.is_empty() {
             return Err(malformed("empty device".into()));
         }

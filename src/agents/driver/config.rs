@@ -262,7 +262,7 @@ impl DeviceConfig {
         ];
         known.extend(PUBLISH_KEYS);
         r.only(&known)?;
-        let path = name.strip_prefix("devices/").unwrap_or(name).trim_matches('/');
+        let path = crate::agents::device_path::device_path(name);
         if path.is_empty() || path.split('/').any(|p| p.is_empty() || p == "all") {
             return Err(r.error("", format!("{name:?} is not devices/<campus>/<building>/<unit>")));
         }

@@ -53,6 +53,7 @@ use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::agent::{AgentContext, ConfigAction, ConfigUpdate};
+use crate::agents::device_path::{device_and_point, device_path};
 use crate::core::{Caller, Map, Value};
 
 pub use config::{ConfigError, DeviceConfig, DriverSettings, PublishSettings};
@@ -256,7 +257,7 @@ impl PlatformDriver {
     fn remove(&mut self, ctx: &AgentContext, name: &str) {
         self.entries.remove(name);
         self.config_ok(ctx, name);
-        let path = name.strip_prefix("devices/").unwrap_or(name).trim_matches('/');
+        let path = device_path(name);
         if self.devices.remove(path).is_some() {
             self.board(ctx).mark(path, None);
         }
@@ -264,20 +265,14 @@ impl PlatformDriver {
 
     /// Splits `path` (+ `point`) into a device and a point: `point`, or `path`'s last part.
     fn split<'a>(&self, path: &'a str, point: Option<&'a str>) -> Result<(&'a str, &'a str), String> {
-        let path = path.trim_matches('/');
-        let path = path.strip_prefix("devices/").unwrap_or(path);
-        match point {
-            Some(p) => Ok((path, p)),
-            None => path
-                .rsplit_once('/')
-                .filter(|(d, _)| self.devices.contains_key(*d))
-                .ok_or_else(|| {
-                    format!(
-                        "no device for {path:?} (devices: {})",
-                        self.device_list().join(", ")
-                    )
-                }),
-        }
+        device_and_point(path, point)
+            .filter(|(d, _)| point.is_some() || self.devices.contains_key(*d))
+            .ok_or_else(|| {
+                format!(
+                    "no device for {path:?} (devices: {})",
+                    self.device_list().join(", ")
+                )
+            })
     }
 
     fn device_list(&self) -> Vec<String> {
@@ -289,8 +284,7 @@ impl PlatformDriver {
         device: &str,
         command: impl FnOnce(oneshot::Sender<Result<T, DriverError>>) -> Command,
     ) -> Result<T, String> {
-        let device = device.trim_matches('/');
-        let device = device.strip_prefix("devices/").unwrap_or(device);
+        let device = device_path(device);
         let handle = self.devices.get(device).ok_or_else(|| {
             format!(
                 "no device {device:?} (devices: {})",
@@ -440,7 +434,7 @@ impl PlatformDriver {
         }
         let mut values = Map::new();
         for (device, point) in wanted {
-            let device = device.trim_matches('/').to_owned();
+            let device = device_path(&device).to_owned();
             match point {
                 None => match self.ask(&device, Command::ScrapeAll).await {
                     Ok(all) => values.extend(all.into_iter().map(|(p, v)| (format!("{device}/{p}"), v))),
@@ -517,7 +511,7 @@ impl PlatformDriver {
         for (path, handle) in &self.devices {
             if devices
                 .as_ref()
-                .is_none_or(|d| d.iter().any(|x| x.trim_matches('/') == path))
+                .is_none_or(|d| d.iter().any(|x| device_path(x) == path))
             {
                 let _ = handle.commands.try_send(Command::HeartBeat);
             }
