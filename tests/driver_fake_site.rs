@@ -389,6 +389,11 @@ async fn a_bad_registry_or_entry_stops_only_its_device_and_says_where() {
     );
     let health = tp.call(driver::IDENTITY, "health.get_status", ()).await.unwrap();
     assert_eq!(health["status"], Value::from("BAD"));
+    let context = Value::from_json_str(health["context"].as_str().unwrap()).unwrap();
+    assert_eq!(
+        context["config_errors"], status["config_errors"],
+        "the health says what device_status says"
+    );
     // Fixing the entry brings the device up and clears its error.
     store(
         &tp,

@@ -33,8 +33,8 @@
 //!
 //! A configuration that cannot be used (the device's entry, its registry) is logged with
 //! the entry, row and column, makes the driver's health BAD, and leaves the other devices
-//! running. A device that fails to answer is BAD in the health context
-//! (`{"bad_devices": {device: reason}}`) until it answers again.
+//! running. A device that fails to answer is BAD until it answers again. The health context
+//! holds both: `{"bad_devices": {device: reason}, "config_errors": {entry: reason}}`.
 
 #[cfg(feature = "bacnet")]
 pub mod bacnet;
@@ -104,8 +104,6 @@ pub struct PlatformDriver {
     /// Device entries as last stored, by entry name (to rebuild them when `config` changes).
     entries: BTreeMap<String, Value>,
     devices: BTreeMap<String, DeviceHandle>,
-    /// Entries that could not be used, and why.
-    config_errors: BTreeMap<String, String>,
     /// The stagger slot the next new device gets.
     next_slot: u32,
     health: Option<HealthBoard>,
@@ -144,7 +142,6 @@ impl PlatformDriver {
             settings: DriverSettings::default(),
             entries: BTreeMap::new(),
             devices: BTreeMap::new(),
-            config_errors: BTreeMap::new(),
             next_slot: 0,
             health: None,
         }
@@ -164,14 +161,11 @@ impl PlatformDriver {
 
     fn config_error(&mut self, ctx: &AgentContext, entry: &str, reason: String) {
         tracing::error!(config = entry, "{reason}");
-        self.config_errors.insert(entry.to_owned(), reason.clone());
-        self.board(ctx).mark(&format!("config {entry}"), Some(reason));
+        self.board(ctx).mark_config(entry, Some(reason));
     }
 
     fn config_ok(&mut self, ctx: &AgentContext, entry: &str) {
-        if self.config_errors.remove(entry).is_some() {
-            self.board(ctx).mark(&format!("config {entry}"), None);
-        }
+        self.board(ctx).mark_config(entry, None);
     }
 
     /// Starts (or restarts) the device of entry `name`.
@@ -521,21 +515,14 @@ impl PlatformDriver {
     /// The devices, the BAD ones and why, and the entries that could not be used.
     #[rpc]
     fn device_status(&mut self) -> Value {
-        let bad = self.health.as_ref().map(HealthBoard::bad).unwrap_or_default();
-        let bad: Map = bad
-            .into_iter()
-            .filter(|(d, _)| !d.starts_with("config "))
-            .map(|(d, r)| (d, Value::from(r)))
-            .collect();
-        let errors: Map = self
-            .config_errors
-            .iter()
-            .map(|(c, r)| (c.clone(), Value::from(r.as_str())))
-            .collect();
+        let faults = self.health.as_ref().map(HealthBoard::faults).unwrap_or_default();
+        let as_map = |m: BTreeMap<String, String>| {
+            Value::Map(m.into_iter().map(|(k, r)| (k, Value::from(r))).collect())
+        };
         Value::Map(Map::from([
             ("devices".to_owned(), Value::from(self.device_list())),
-            ("bad".to_owned(), Value::Map(bad)),
-            ("config_errors".to_owned(), Value::Map(errors)),
+            ("bad".to_owned(), as_map(faults.bad_devices)),
+            ("config_errors".to_owned(), as_map(faults.config_errors)),
         ]))
     }
 }

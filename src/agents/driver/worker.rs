@@ -16,7 +16,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, TimeDelta, Utc};
 use parking_lot::Mutex;
 use tokio::sync::{mpsc, oneshot};
 
@@ -41,49 +41,76 @@ pub(crate) enum Command {
     HeartBeat,
 }
 
-/// Which devices are BAD and why; the driver's health is BAD while any is.
+/// What is wrong: devices that do not answer, and configuration entries that cannot be
+/// used. The driver's health is BAD while either is not empty, with both in its context
+/// (`{"bad_devices": {device: reason}, "config_errors": {entry: reason}}`, empty ones left out).
 #[derive(Clone)]
 pub(crate) struct HealthBoard {
     ctx: AgentContext,
-    bad: Arc<Mutex<BTreeMap<String, String>>>,
+    faults: Arc<Mutex<Faults>>,
+}
+
+/// The two kinds of fault, by device / by entry.
+#[derive(Clone, Default)]
+pub(crate) struct Faults {
+    pub(crate) bad_devices: BTreeMap<String, String>,
+    pub(crate) config_errors: BTreeMap<String, String>,
+}
+
+fn set(map: &mut BTreeMap<String, String>, key: &str, reason: Option<String>) -> bool {
+    match reason {
+        Some(r) => map.insert(key.to_owned(), r.clone()).as_ref() != Some(&r),
+        None => map.remove(key).is_some(),
+    }
 }
 
 impl HealthBoard {
     pub(crate) fn new(ctx: AgentContext) -> HealthBoard {
         HealthBoard {
             ctx,
-            bad: Arc::default(),
+            faults: Arc::default(),
         }
     }
 
     /// Marks `device` BAD with `reason`, or GOOD with `None`.
     pub(crate) fn mark(&self, device: &str, reason: Option<String>) {
-        let summary = {
-            let mut bad = self.bad.lock();
-            let changed = match reason {
-                Some(r) => bad.insert(device.to_owned(), r.clone()).as_ref() != Some(&r),
-                None => bad.remove(device).is_some(),
-            };
-            if !changed {
+        self.update(|f| set(&mut f.bad_devices, device, reason));
+    }
+
+    /// Records why configuration `entry` cannot be used, or that it can (`None`).
+    pub(crate) fn mark_config(&self, entry: &str, reason: Option<String>) {
+        self.update(|f| set(&mut f.config_errors, entry, reason));
+    }
+
+    fn update(&self, change: impl FnOnce(&mut Faults) -> bool) {
+        let faults = {
+            let mut f = self.faults.lock();
+            if !change(&mut f) {
                 return;
             }
-            bad.clone()
+            f.clone()
         };
-        if summary.is_empty() {
+        let as_map = |m: BTreeMap<String, String>| {
+            Value::Map(m.into_iter().map(|(k, r)| (k, Value::from(r))).collect())
+        };
+        let mut context = crate::core::Map::new();
+        if !faults.bad_devices.is_empty() {
+            context.insert("bad_devices".to_owned(), as_map(faults.bad_devices));
+        }
+        if !faults.config_errors.is_empty() {
+            context.insert("config_errors".to_owned(), as_map(faults.config_errors));
+        }
+        if context.is_empty() {
             self.ctx.set_health(Status::Good, None);
         } else {
-            let devices: crate::core::Map = summary.into_iter().map(|(d, r)| (d, Value::from(r))).collect();
-            let context = Value::Map(crate::core::Map::from([(
-                "bad_devices".to_owned(),
-                Value::Map(devices),
-            )]));
-            self.ctx.set_health(Status::Bad, Some(&context.to_json_string()));
+            self.ctx
+                .set_health(Status::Bad, Some(&Value::Map(context).to_json_string()));
         }
     }
 
-    /// The BAD devices and why.
-    pub(crate) fn bad(&self) -> BTreeMap<String, String> {
-        self.bad.lock().clone()
+    /// What is wrong now.
+    pub(crate) fn faults(&self) -> Faults {
+        self.faults.lock().clone()
     }
 }
 
@@ -109,6 +136,9 @@ struct Running {
     clean: HashMap<String, Value>,
     dirty: HashSet<String>,
     failures: u32,
+    /// The worker's interval and offset as clock arithmetic takes them.
+    interval: TimeDelta,
+    offset: TimeDelta,
 }
 
 /// The interval boundary at or before `t` (as VOLTTRON: multiples of the interval since the epoch).
@@ -126,7 +156,12 @@ impl Worker {
     /// Runs the device until its command channel closes.
     pub(crate) async fn run(self, mut commands: mpsc::Receiver<Command>) {
         let clock = self.ctx.clock().clone();
+        // Both are bounded by the device's configuration (at most 1e9 s).
+        let interval = TimeDelta::from_std(self.interval).unwrap_or(TimeDelta::MAX);
+        let offset = TimeDelta::from_std(self.offset).unwrap_or(TimeDelta::zero());
         let mut r = Running {
+            interval,
+            offset,
             w: self,
             clock,
             heart_value: false,
@@ -136,7 +171,7 @@ impl Worker {
         };
         let mut round = r.next_round(r.clock.now());
         loop {
-            let due = round + chrono::Duration::from_std(r.w.offset).unwrap_or_default();
+            let due = round + r.offset;
             let ctx = r.w.ctx.clone();
             let sleep = ctx.sleep_as_work(since(&r.clock, due));
             tokio::select! {
@@ -159,11 +194,9 @@ impl Worker {
 impl Running {
     /// The next round boundary after `t` whose slot (boundary + offset) is still ahead.
     fn next_round(&self, t: DateTime<Utc>) -> DateTime<Utc> {
-        let interval = chrono::Duration::from_std(self.w.interval).unwrap_or(chrono::Duration::seconds(60));
-        let offset = chrono::Duration::from_std(self.w.offset).unwrap_or_default();
         let mut b = boundary_before(t, self.w.interval);
-        while b + offset <= t {
-            b += interval;
+        while b + self.offset <= t {
+            b += self.interval;
         }
         b
     }
@@ -175,9 +208,9 @@ impl Running {
             .interval
             .saturating_mul(1 << self.failures.saturating_sub(1).min(16))
             .min(MAX_BACKOFF.max(self.w.interval));
-        let earliest = self.clock.now() + chrono::Duration::from_std(backoff).unwrap_or_default();
+        let earliest = self.clock.now() + TimeDelta::from_std(backoff).unwrap_or(self.interval);
         // The first slot (boundary + offset) at or after `earliest`.
-        self.next_round(earliest - chrono::Duration::microseconds(1))
+        self.next_round(earliest - TimeDelta::microseconds(1))
     }
 
     async fn within<T>(
