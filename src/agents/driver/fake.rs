@@ -4,14 +4,16 @@
 //! |-----------------|---------|
 //! | `Volttron Point Name` | the point; names starting with `EKG` follow a waveform |
 //! | `Type` | `boolean`/`bool`, `integer`/`int`, `float`, `string` (default `string`, as VOLTTRON) |
-//! | `Starting Value` | the value at start, and what `revert_point` restores; for `EKG` points, the waveform (`sin`, `cos`, `tan`, ...) |
+//! | `Starting Value` | the value at start, and what `revert_point` restores; for `EKG` points, the waveform: one of VOLTTRON's `acos`, `acosh`, `asin`, `asinh`, `atan`, `atan2`, `atanh`, `sin` (the default), `sinh`, `sqrt`, `tan`, `tanh` |
 //! | `Writable` | whether `set_point` may write it |
 //!
 //! A point without a starting value starts at a value in 0..100 derived from its name
 //! (VOLTTRON draws a random one; here the same registry always gives the same values), and
 //! reverts to the last value read before it was written. An `EKG` point is
 //! `amplitude × f(π × second / 30)` of the platform clock's current second (the virtual
-//! clock in tests), amplitude 1 until written.
+//! clock in tests), amplitude 1 until written; writing sets the amplitude, reverting
+//! restores 1. An unknown waveform is an error naming the registry row (VOLTTRON logs it
+//! and falls back to `sin`).
 
 use std::collections::BTreeMap;
 
@@ -269,5 +271,119 @@ impl Driver for FakeDriver {
             Some(_) => Ok(false),
         };
         Box::pin(async move { result })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use chrono::{TimeZone, Utc};
+
+    use super::*;
+    use crate::agents::driver::registry::Registry;
+    use crate::core::Map;
+
+    fn registry(rows: &[(&str, &str, &str, &str)]) -> Registry {
+        let rows = rows
+            .iter()
+            .map(|(name, writable, start, kind)| {
+                let mut row = Map::new();
+                row.insert("Volttron Point Name".into(), Value::from(*name));
+                row.insert("Writable".into(), Value::from(*writable));
+                row.insert("Starting Value".into(), Value::from(*start));
+                row.insert("Type".into(), Value::from(*kind));
+                Value::Map(row)
+            })
+            .collect();
+        Registry::parse("campus/hq/ekg", "ekg.csv", &Value::List(rows), true).unwrap()
+    }
+
+    fn fake(registry: &Registry, clock: &Clock) -> Result<FakeDriver, DriverError> {
+        let config = Value::Map(Map::new());
+        let setup = DeviceSetup {
+            device: "campus/hq/ekg",
+            driver_config: &config,
+            registry,
+            timeout: Duration::from_secs(5),
+            clock,
+        };
+        FakeDriver::new(&setup, clock.clone())
+    }
+
+    fn float(v: Value) -> f64 {
+        v.as_f64().unwrap()
+    }
+
+    #[test]
+    fn ekg_points_follow_their_waveform_on_the_platform_clock() {
+        let start = Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap();
+        let clock = Clock::virtual_at(start);
+        let registry = registry(&[
+            ("EKG", "TRUE", "", "float"),
+            ("EKG_Sqrt", "FALSE", "sqrt", "float"),
+            ("Temp", "TRUE", "70", "float"),
+        ]);
+        let mut device = fake(&registry, &clock).unwrap();
+        let at = |secs: u64| clock.set_elapsed(Duration::from_secs(secs));
+        let near = |a: f64, b: f64| (a - b).abs() < 1e-9;
+
+        // sin(π·s/30): 0 at :00, 1 at :15, -1 at :45; sqrt(π·15/30) at :15.
+        assert!(near(float(device.read("EKG").unwrap()), 0.0));
+        at(15);
+        assert!(near(float(device.read("EKG").unwrap()), 1.0));
+        assert!(near(
+            float(device.read("EKG_Sqrt").unwrap()),
+            std::f64::consts::FRAC_PI_2.sqrt()
+        ));
+        at(45);
+        assert!(near(float(device.read("EKG").unwrap()), -1.0));
+        // A minute later the wave repeats.
+        at(75);
+        assert!(near(float(device.read("EKG").unwrap()), 1.0));
+
+        // Writing sets the amplitude; reverting restores 1.
+        assert_eq!(device.write("EKG", Value::from(3.0)).unwrap(), Value::Float(3.0));
+        assert!(near(float(device.read("EKG").unwrap()), 3.0));
+        assert!(matches!(
+            device.write("EKG", Value::from("loud")),
+            Err(DriverError::BadValue { .. })
+        ));
+        assert!(matches!(
+            device.write("EKG_Sqrt", Value::from(2.0)),
+            Err(DriverError::NotWritable(_))
+        ));
+        assert!(futures::executor::block_on(device.revert_point("EKG")).unwrap());
+        assert!(near(float(device.read("EKG").unwrap()), 1.0));
+        // An ordinary point is not on the clock.
+        assert_eq!(device.read("Temp").unwrap(), Value::Float(70.0));
+    }
+
+    #[test]
+    fn an_unknown_waveform_names_its_row_and_column() {
+        let clock = Clock::virtual_clock();
+        let registry = registry(&[("Temp", "TRUE", "70", "float"), ("EKG", "TRUE", "cos", "float")]);
+        let e = fake(&registry, &clock).unwrap_err().to_string();
+        assert!(
+            e.contains("row 3") && e.contains("Starting Value") && e.contains("\"cos\""),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn a_point_without_a_starting_value_starts_from_its_name_and_leaves_revert_to_the_worker() {
+        let clock = Clock::virtual_clock();
+        let registry = registry(&[("Damper", "TRUE", "", "float")]);
+        let mut a = fake(&registry, &clock).unwrap();
+        let b = fake(&registry, &clock).unwrap();
+        let first = a.read("Damper").unwrap();
+        assert_eq!(
+            first,
+            b.read("Damper").unwrap(),
+            "the same registry gives the same value"
+        );
+        assert!((0.0..100.0).contains(&float(first.clone())));
+        a.write("Damper", Value::from(12.5)).unwrap();
+        assert!(!futures::executor::block_on(a.revert_point("Damper")).unwrap());
     }
 }
