@@ -10,34 +10,8 @@ use volttron::agents::driver::{self, PlatformDriver};
 use volttron::prelude::*;
 use volttron::testing::TestPlatform;
 
-/// An agent that calls the actuator on request, so calls carry its identity.
-struct Operator;
-
-#[volttron::agent]
-impl Operator {
-    #[rpc]
-    async fn ask(&mut self, ctx: &AgentContext, method: String, args: Vec<Value>) -> Result<Value, RpcError> {
-        let args = Args {
-            positional: args,
-            ..Args::new()
-        };
-        ctx.call(actuator::IDENTITY, &method, args).await
-    }
-
-    #[rpc]
-    async fn ask_driver(
-        &mut self,
-        ctx: &AgentContext,
-        method: String,
-        args: Vec<Value>,
-    ) -> Result<Value, RpcError> {
-        let args = Args {
-            positional: args,
-            ..Args::new()
-        };
-        ctx.call(driver::IDENTITY, &method, args).await
-    }
-}
+mod common;
+use common::building::{Operator, ask, at, eventually, requests};
 
 const DEVICE: &str = "campus/hq/rtu1";
 
@@ -65,7 +39,8 @@ async fn site() -> TestPlatform {
     store(
         actuator::IDENTITY,
         "config",
-        r#"{"schedule_publish_interval": 10, "heartbeat_interval": 20, "preempt_grace_time": 30}"#,
+        r#"{"schedule_publish_interval": 10, "heartbeat_interval": 20, "preempt_grace_time": 30,
+            "allow_no_lock_write": false, "revert_on_slot_end": true}"#,
         "json",
     )
     .await
@@ -78,33 +53,32 @@ async fn site() -> TestPlatform {
     tp
 }
 
-/// Settles until `done`, for work that waits on a blocking thread (the store's fsync),
-/// which `settle` does not see; at most 10 s of wall time.
-async fn eventually(tp: &TestPlatform, done: impl Fn() -> bool) {
-    let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    while !done() {
-        assert!(std::time::Instant::now() < deadline, "not within 10 s");
-        tp.settle().await;
-        tokio::task::yield_now().await;
+/// Publishes on request, for the actuator's pub/sub interface.
+struct Publisher;
+
+#[volttron::agent]
+impl Publisher {
+    #[rpc]
+    fn send(&mut self, ctx: &AgentContext, topic: String, headers: Headers, message: Value) -> usize {
+        ctx.publish_with(topic.as_str(), headers, message).unwrap()
     }
 }
 
-fn at(tp: &TestPlatform, secs: i64) -> String {
-    (tp.now() + chrono::Duration::seconds(secs))
-        .format("%Y-%m-%d %H:%M:%S")
-        .to_string()
-}
-
-fn requests(device: &str, start: String, end: String) -> Value {
-    Value::List(vec![Value::List(vec![
-        Value::from(device),
-        Value::from(start),
-        Value::from(end),
-    ])])
-}
-
-async fn ask(tp: &TestPlatform, who: &str, method: &str, args: Vec<Value>) -> Result<Value, RpcError> {
-    tp.call(who, "ask", (method, args)).await
+async fn schedule(tp: &TestPlatform, who: &str, task: &str, secs: i64) {
+    let r = ask(
+        tp,
+        who,
+        "request_new_schedule",
+        vec![
+            Value::from(""),
+            Value::from(task),
+            Value::from("LOW"),
+            requests(DEVICE, at(tp, 0), at(tp, secs)),
+        ],
+    )
+    .await
+    .unwrap();
+    assert_eq!(r["result"], Value::from("SUCCESS"), "{r}");
 }
 
 async fn setpoint(tp: &TestPlatform) -> f64 {
@@ -120,6 +94,7 @@ async fn only_the_holder_of_the_slot_writes_and_the_device_reverts_when_it_ends(
     let tp = site().await;
     let announce = tp.capture("devices/actuators/schedule/announce/");
     let values = tp.capture("devices/actuators/value/");
+    let writes = tp.capture("devices/actuators/write/");
     let errors = tp.capture("devices/actuators/error/");
     let write = |who: &'static str, v: f64| {
         let tp = &tp;
@@ -202,13 +177,25 @@ async fn only_the_holder_of_the_slot_writes_and_the_device_reverts_when_it_ends(
     assert_eq!(r["info"], Value::from("CONFLICTS_WITH_EXISTING_SCHEDULES"));
     assert!(r["data"]["ops.a"]["task-a"].as_list().is_some(), "{r}");
 
-    // The holder writes; the other is refused, and the refusal is published.
+    // The holder writes (the attempt and the result are published); the other is refused,
+    // and as in VOLTTRON an RPC's refusal is the caller's error, not a publication.
     assert_eq!(write("ops.a", 65.0).await.unwrap().as_f64(), Some(65.0));
     assert_eq!(setpoint(&tp).await, 65.0);
-    assert_eq!(values.last().unwrap().message.as_f64(), Some(65.0));
-    assert!(write("ops.b", 80.0).await.is_err());
     tp.settle().await;
-    assert_eq!(errors.last().unwrap().message["type"], Value::from("LockError"));
+    assert_eq!(values.last().unwrap().message.as_f64(), Some(65.0));
+    let attempt = writes.last().expect("devices/actuators/write/..");
+    assert_eq!(
+        attempt.topic.as_str(),
+        format!("devices/actuators/write/{DEVICE}/Setpoint")
+    );
+    assert_eq!(attempt.message.as_f64(), Some(65.0));
+    let e = write("ops.b", 80.0).await.unwrap_err();
+    assert!(
+        e.to_string().contains("caller (ops.b) does not have this lock"),
+        "{e}"
+    );
+    tp.settle().await;
+    assert!(errors.is_empty(), "{:?}", errors.topics());
     assert_eq!(setpoint(&tp).await, 65.0);
 
     // Announced every 10 s; the heartbeat point toggles every 20 s while held.
@@ -332,15 +319,7 @@ async fn schedules_by_publication_and_across_a_restart() {
     let tp = site().await;
     let results = tp.capture("devices/actuators/schedule/result");
     let values = tp.capture("devices/actuators/value/");
-    // ops.a asks by publication: VOLTTRON's headers, the requests as the message.
-    struct Publisher;
-    #[volttron::agent]
-    impl Publisher {
-        #[rpc]
-        fn send(&mut self, ctx: &AgentContext, topic: String, headers: Headers, message: Value) -> usize {
-            ctx.publish_with(topic.as_str(), headers, message).unwrap()
-        }
-    }
+    // ops.pub asks by publication: VOLTTRON's headers, the requests as the message.
     tp.spawn("ops.pub", Publisher).await.unwrap();
     let headers = Headers::from([
         ("type".to_owned(), Value::from("NEW_SCHEDULE")),
@@ -362,7 +341,10 @@ async fn schedules_by_publication_and_across_a_restart() {
     assert_eq!(reached, Value::Int(1), "the actuator subscribes");
     // The actuator stores the book (a durable write on the store's own thread) before it
     // answers: wait for the answer itself.
-    eventually(&tp, || !results.is_empty()).await;
+    eventually(&tp, "the schedule's result", async || {
+        (!results.is_empty()).then_some(())
+    })
+    .await;
     let r = results.last().unwrap();
     assert_eq!(r.message["result"], Value::from("SUCCESS"), "{}", r.message);
     assert_eq!(r.header("taskID"), Some(&Value::from("by-pub")));
@@ -403,6 +385,298 @@ async fn schedules_by_publication_and_across_a_restart() {
     assert_eq!(setpoint(&tp).await, 69.5);
     // And it still ends on time.
     tp.advance(Duration::from_secs(601)).await;
+    assert_eq!(setpoint(&tp).await, 72.0);
+    tp.shutdown().await;
+}
+
+#[volttron::test]
+async fn reverts_are_published_and_the_lock_settings_change_who_may_read_and_write() {
+    let tp = site().await;
+    tp.spawn("ops.pub", Publisher).await.unwrap();
+    let reverted = tp.capture("devices/actuators/reverted/");
+    let values = tp.capture("devices/actuators/value/");
+    let errors = tp.capture("devices/actuators/error/");
+    let point = format!("{DEVICE}/Setpoint");
+    let call = |who: &'static str, method: &'static str, args: Vec<Value>| {
+        let tp = &tp;
+        async move { ask(tp, who, method, args).await }
+    };
+    let write = |who: &'static str, v: f64| {
+        call(
+            who,
+            "set_point",
+            vec![Value::from(""), Value::from(point.as_str()), Value::from(v)],
+        )
+    };
+    let read = |who: &'static str| call(who, "get_point", vec![Value::from(point.as_str())]);
+    let read_by_publication = |who: &'static str| {
+        let tp = &tp;
+        async move {
+            assert_eq!(who, "ops.pub", "only the publisher publishes");
+            tp.call(
+                "ops.pub",
+                "send",
+                (
+                    format!("devices/actuators/get/{DEVICE}/Setpoint"),
+                    Headers::new(),
+                    Value::Null,
+                ),
+            )
+            .await
+            .unwrap();
+            tp.settle().await;
+        }
+    };
+
+    // VOLTTRON's defaults: reads need no slot, by RPC or by publication.
+    assert_eq!(read("ops.b").await.unwrap().as_f64(), Some(72.0));
+    read_by_publication("ops.pub").await;
+    let got = values.last().expect("the read's value is published");
+    assert_eq!(
+        got.topic.as_str(),
+        format!("devices/actuators/value/{DEVICE}/Setpoint")
+    );
+    assert_eq!(got.message.as_f64(), Some(72.0));
+    assert_eq!(got.header("requesterID"), Some(&Value::from("ops.pub")));
+
+    // The holder reverts a point, then the device; each is published; others may not.
+    schedule(&tp, "ops.a", "hold", 600).await;
+    write("ops.a", 65.0).await.unwrap();
+    let revert_point = |who: &'static str| {
+        call(
+            who,
+            "revert_point",
+            vec![Value::from(""), Value::from(DEVICE), Value::from("Setpoint")],
+        )
+    };
+    let e = revert_point("ops.b").await.unwrap_err();
+    assert!(e.to_string().contains("does not have this lock"), "{e}");
+    assert_eq!(setpoint(&tp).await, 65.0);
+    revert_point("ops.a").await.unwrap();
+    tp.settle().await;
+    assert_eq!(setpoint(&tp).await, 72.0);
+    let r = reverted.take();
+    assert_eq!(
+        r.len(),
+        1,
+        "{:?}",
+        r.iter().map(|p| p.topic.as_str()).collect::<Vec<_>>()
+    );
+    assert_eq!(
+        r[0].topic.as_str(),
+        format!("devices/actuators/reverted/point/{DEVICE}/Setpoint")
+    );
+    assert_eq!(r[0].header("requesterID"), Some(&Value::from("ops.a")));
+    write("ops.a", 66.0).await.unwrap();
+    call(
+        "ops.a",
+        "revert_device",
+        vec![Value::from(""), Value::from(DEVICE)],
+    )
+    .await
+    .unwrap();
+    tp.settle().await;
+    assert_eq!(setpoint(&tp).await, 72.0);
+    let r = reverted.take();
+    assert_eq!(
+        r.last().unwrap().topic.as_str(),
+        format!("devices/actuators/reverted/device/{DEVICE}")
+    );
+    let r = ask(
+        &tp,
+        "ops.a",
+        "request_cancel_schedule",
+        vec![Value::from(""), Value::from("hold")],
+    )
+    .await
+    .unwrap();
+    assert_eq!(r["result"], Value::from("SUCCESS"));
+
+    // VOLTTRON's defaults (allow_no_lock_write: true) with require_schedule_for_reads:
+    // anyone writes to a device nobody holds, nobody else to a held one; only the holder reads.
+    tp.call(
+        "config.store",
+        "set_config",
+        (
+            actuator::IDENTITY,
+            "config",
+            r#"{"require_schedule_for_reads": true}"#,
+            "json",
+        ),
+    )
+    .await
+    .unwrap();
+    tp.settle().await;
+    assert_eq!(write("ops.b", 67.0).await.unwrap().as_f64(), Some(67.0));
+    assert_eq!(setpoint(&tp).await, 67.0);
+    let e = read("ops.b").await.unwrap_err();
+    assert!(e.to_string().contains("require_schedule_for_reads"), "{e}");
+    schedule(&tp, "ops.a", "held-again", 600).await;
+    let e = write("ops.b", 68.0).await.unwrap_err();
+    assert!(e.to_string().contains("does not have this lock"), "{e}");
+    let e = read("ops.b").await.unwrap_err();
+    assert!(e.to_string().contains("does not have this lock"), "{e}");
+    assert_eq!(read("ops.a").await.unwrap().as_f64(), Some(67.0));
+    // Requests by publication that fail are published as errors.
+    errors.take();
+    read_by_publication("ops.pub").await;
+    let e = errors.last().expect("the refused read is published as an error");
+    assert_eq!(
+        e.topic.as_str(),
+        format!("devices/actuators/error/{DEVICE}/Setpoint")
+    );
+    assert_eq!(e.message["type"], Value::from("LockError"));
+    for (topic, message) in [
+        (
+            format!("devices/actuators/set/{DEVICE}/Setpoint"),
+            Value::from(1.0),
+        ),
+        (format!("devices/actuators/set/{DEVICE}/Setpoint"), Value::Null),
+        (
+            format!("devices/actuators/revert/point/{DEVICE}/Setpoint"),
+            Value::Null,
+        ),
+        (format!("devices/actuators/revert/device/{DEVICE}"), Value::Null),
+    ] {
+        errors.take();
+        tp.call(
+            "ops.pub",
+            "send",
+            (topic.as_str(), Headers::new(), message.clone()),
+        )
+        .await
+        .unwrap();
+        tp.settle().await;
+        let e = errors
+            .last()
+            .unwrap_or_else(|| panic!("{topic}: no error published"));
+        let expected = if message == Value::Null && topic.contains("/set/") {
+            "ValueError"
+        } else {
+            "LockError"
+        };
+        assert_eq!(e.message["type"], Value::from(expected), "{topic}: {}", e.message);
+    }
+    assert_eq!(setpoint(&tp).await, 67.0);
+    // The slot ends: without revert_on_slot_end the device keeps what was written (VOLTTRON).
+    write("ops.a", 69.0).await.unwrap();
+    tp.advance(Duration::from_secs(601)).await;
+    assert_eq!(setpoint(&tp).await, 69.0);
+    tp.shutdown().await;
+}
+
+#[volttron::test]
+async fn reverts_and_several_points_by_publication_as_volttron() {
+    let tp = site().await;
+    tp.spawn("ops.pub", Publisher).await.unwrap();
+    let results = tp.capture("devices/actuators/schedule/result");
+    let reverted = tp.capture("devices/actuators/reverted/");
+    let send = |topic: String, headers: Headers, message: Value| {
+        let tp = &tp;
+        async move {
+            tp.call("ops.pub", "send", (topic.as_str(), headers, message))
+                .await
+                .unwrap();
+            tp.settle().await;
+        }
+    };
+    // A schedule by publication, its requests wrapped in one more list (VOLTTRON takes that).
+    let headers = Headers::from([
+        ("type".to_owned(), Value::from("NEW_SCHEDULE")),
+        ("taskID".to_owned(), Value::from("pub-task")),
+        ("priority".to_owned(), Value::from("LOW")),
+    ]);
+    send(
+        "devices/actuators/schedule/request".into(),
+        headers,
+        Value::List(vec![requests(DEVICE, at(&tp, 0), at(&tp, 600))]),
+    )
+    .await;
+    eventually(&tp, "the schedule's result", async || {
+        (!results.is_empty()).then_some(())
+    })
+    .await;
+    assert_eq!(results.last().unwrap().message["result"], Value::from("SUCCESS"));
+    let bad = Headers::from([("type".to_owned(), Value::from("RESCHEDULE"))]);
+    send("devices/actuators/schedule/request".into(), bad, Value::Null).await;
+    assert_eq!(
+        results.last().unwrap().message["info"],
+        Value::from("INVALID_REQUEST_TYPE")
+    );
+
+    send(
+        format!("devices/actuators/set/{DEVICE}/Setpoint"),
+        Headers::new(),
+        Value::from(61.0),
+    )
+    .await;
+    assert_eq!(setpoint(&tp).await, 61.0);
+    send(
+        format!("devices/actuators/revert/point/{DEVICE}/Setpoint"),
+        Headers::new(),
+        Value::Null,
+    )
+    .await;
+    assert_eq!(setpoint(&tp).await, 72.0);
+    send(
+        format!("devices/actuators/set/{DEVICE}/Setpoint"),
+        Headers::new(),
+        Value::from(62.0),
+    )
+    .await;
+    send(
+        format!("devices/actuators/revert/device/{DEVICE}"),
+        Headers::new(),
+        Value::Null,
+    )
+    .await;
+    assert_eq!(setpoint(&tp).await, 72.0);
+    let topics = reverted.topics();
+    assert_eq!(
+        topics,
+        [
+            format!("devices/actuators/reverted/point/{DEVICE}/Setpoint"),
+            format!("devices/actuators/reverted/device/{DEVICE}")
+        ]
+    );
+
+    // Several points: topics or [device, point] pairs; set_multiple_points writes nothing
+    // unless the caller holds every device.
+    let pair = Value::List(vec![Value::from(DEVICE), Value::from("Temp")]);
+    let got = ask(
+        &tp,
+        "ops.b",
+        "get_multiple_points",
+        vec![Value::List(vec![
+            Value::from(format!("{DEVICE}/Setpoint")),
+            pair,
+            Value::from("nodevice"),
+        ])],
+    )
+    .await
+    .unwrap();
+    assert_eq!(got[0][format!("{DEVICE}/Setpoint").as_str()].as_f64(), Some(72.0));
+    assert_eq!(got[0][format!("{DEVICE}/Temp").as_str()].as_f64(), Some(70.0));
+    assert!(got[1].as_map().unwrap().len() == 1, "{got}");
+    let scraped = ask(&tp, "ops.b", "scrape_all", vec![Value::from(DEVICE)])
+        .await
+        .unwrap();
+    assert_eq!(scraped["Temp"].as_f64(), Some(70.0));
+    let e = ask(
+        &tp,
+        "ops.b",
+        "set_multiple_points",
+        vec![
+            Value::from(""),
+            Value::List(vec![Value::List(vec![
+                Value::from(format!("{DEVICE}/Setpoint")),
+                Value::from(50.0),
+            ])]),
+        ],
+    )
+    .await
+    .unwrap_err();
+    assert!(e.to_string().contains("does not lock for device"), "{e}");
     assert_eq!(setpoint(&tp).await, 72.0);
     tp.shutdown().await;
 }

@@ -1,14 +1,15 @@
 //! The building data path against a real Modbus device (pymodbus, pinned in
 //! `.ci/python-requirements.txt`): the platform driver scrapes it, the historian stores it
 //! and `query` returns it; a `set_point` through the actuator by the holder of the slot
-//! changes the register (pymodbus sees the write), and releasing the slot reverts it.
+//! changes the register (pymodbus sees the write), and releasing the slot reverts it
+//! (`revert_on_slot_end`).
 #![cfg(all(feature = "modbus", feature = "historian", feature = "actuator"))]
 
 mod common;
 #[path = "../benches/workloads/pymodbus.rs"]
 mod pymodbus;
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde_json::json;
 use volttron::agents::actuator::{self, Actuator};
@@ -17,34 +18,7 @@ use volttron::agents::historian::{self, SqliteHistorian};
 use volttron::prelude::*;
 use volttron::testing::TestPlatform;
 
-/// Calls the actuator as itself.
-struct Operator;
-
-#[volttron::agent]
-impl Operator {
-    #[rpc]
-    async fn ask(&mut self, ctx: &AgentContext, method: String, args: Vec<Value>) -> Result<Value, RpcError> {
-        let args = Args {
-            positional: args,
-            ..Args::new()
-        };
-        ctx.call(actuator::IDENTITY, &method, args).await
-    }
-}
-
-/// Settles until `done` holds; the device's answers come over a real socket, which
-/// `settle` alone does not wait for. At most 20 s.
-async fn eventually<T>(tp: &TestPlatform, what: &str, mut probe: impl AsyncFnMut() -> Option<T>) -> T {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        tp.settle().await;
-        if let Some(v) = probe().await {
-            return v;
-        }
-        assert!(Instant::now() < deadline, "{what}: not within 20 s");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
+use common::building::{Operator, ask, at, eventually, requests};
 
 #[volttron::test]
 async fn pymodbus_scraped_stored_queried_and_written_through_the_actuator() {
@@ -109,6 +83,13 @@ async fn pymodbus_scraped_stored_queried_and_written_through_the_actuator() {
     .await
     .unwrap();
     tp.spawn(driver::IDENTITY, PlatformDriver::new()).await.unwrap();
+    store(
+        actuator::IDENTITY,
+        "config",
+        json!({"revert_on_slot_end": true}).to_string(),
+        "json",
+    )
+    .await;
     tp.spawn(actuator::IDENTITY, Actuator::new()).await.unwrap();
     tp.spawn("ops", Operator).await.unwrap();
     tp.settle().await;
@@ -144,45 +125,32 @@ async fn pymodbus_scraped_stored_queried_and_written_through_the_actuator() {
     );
 
     // The holder of a slot writes through the actuator: the register changes at the device.
-    let now = tp.now();
-    let fmt = |t: chrono::DateTime<chrono::Utc>| t.format("%Y-%m-%d %H:%M:%S").to_string();
-    let requests = Value::List(vec![Value::List(vec![
-        Value::from("campus/hq/rtu1"),
-        Value::from(fmt(now)),
-        Value::from(fmt(now + chrono::Duration::seconds(600))),
-    ])]);
-    let r = tp
-        .call(
-            "ops",
-            "ask",
-            (
-                "request_new_schedule",
-                vec![
-                    Value::from("ops"),
-                    Value::from("t1"),
-                    Value::from("LOW"),
-                    requests,
-                ],
-            ),
-        )
-        .await
-        .unwrap();
+    let r = ask(
+        &tp,
+        "ops",
+        "request_new_schedule",
+        vec![
+            Value::from("ops"),
+            Value::from("t1"),
+            Value::from("LOW"),
+            requests("campus/hq/rtu1", at(&tp, 0), at(&tp, 600)),
+        ],
+    )
+    .await
+    .unwrap();
     assert_eq!(r["result"], Value::from("SUCCESS"), "{r}");
-    let written = tp
-        .call(
-            "ops",
-            "ask",
-            (
-                "set_point",
-                vec![
-                    Value::from("ops"),
-                    Value::from("campus/hq/rtu1/CoolingSetpoint"),
-                    Value::from(70),
-                ],
-            ),
-        )
-        .await
-        .unwrap();
+    let written = ask(
+        &tp,
+        "ops",
+        "set_point",
+        vec![
+            Value::from("ops"),
+            Value::from("campus/hq/rtu1/CoolingSetpoint"),
+            Value::from(70),
+        ],
+    )
+    .await
+    .unwrap();
     assert_eq!(written.as_f64(), Some(70.0));
     let write = device.next_write();
     assert_eq!(
@@ -201,17 +169,14 @@ async fn pymodbus_scraped_stored_queried_and_written_through_the_actuator() {
     assert_eq!(v.as_f64(), Some(70.0));
 
     // Released: the driver writes the registry's default back.
-    let r = tp
-        .call(
-            "ops",
-            "ask",
-            (
-                "request_cancel_schedule",
-                vec![Value::from("ops"), Value::from("t1")],
-            ),
-        )
-        .await
-        .unwrap();
+    let r = ask(
+        &tp,
+        "ops",
+        "request_cancel_schedule",
+        vec![Value::from("ops"), Value::from("t1")],
+    )
+    .await
+    .unwrap();
     assert_eq!(r["result"], Value::from("SUCCESS"));
     let revert = device.next_write();
     assert_eq!(

@@ -100,6 +100,16 @@ fn driver_and_actuator_processes_scrape_schedule_and_write() {
     );
     assert_eq!(v, serde_json::json!(68.0));
 
+    // Released slots are reverted (this project's `revert_on_slot_end`; VOLTTRON leaves them).
+    let actuator_config = home.write("actuator.json", r#"{"revert_on_slot_end": true}"#);
+    home.ok(&[
+        "config",
+        "store",
+        "platform.actuator",
+        "config",
+        &p(&actuator_config),
+        "--json",
+    ]);
     home.install_started(actuator, "platform.actuator");
     rpc_when_ready(&home, &["platform.actuator", "get_schedule"]);
     // Now the driver refuses vctl; the actuator wants a slot.
@@ -114,7 +124,7 @@ fn driver_and_actuator_processes_scrape_schedule_and_write() {
     ]);
     assert!(e.contains("write through it"), "{e}");
     let now = chrono::Utc::now();
-    let fmt = |t: chrono::DateTime<chrono::Utc>| t.format("%Y-%m-%d %H:%M:%S").to_string();
+    let fmt = |t: chrono::DateTime<chrono::Utc>| t.format("%Y-%m-%d %H:%M:%S+00:00").to_string();
     let requests = serde_json::json!([[
         "campus/hq/rtu1",
         fmt(now - chrono::Duration::seconds(1)),

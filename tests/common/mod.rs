@@ -11,6 +11,8 @@
 #![allow(dead_code)]
 
 pub(crate) mod browser;
+#[cfg(all(feature = "driver", feature = "actuator"))]
+pub(crate) mod building;
 pub(crate) mod logs;
 #[path = "../../benches/workloads/mosquitto.rs"]
 pub(crate) mod mosquitto;

@@ -7,35 +7,50 @@
 //! schedule book ([`schedule`]) decides conflicts and preemption; it is kept in the
 //! actuator's configuration store (`schedules`), so it survives a restart.
 //!
-//! RPCs (VOLTTRON's; the `requester_id` argument is kept for compatibility, but the
-//! caller's identity is what counts, as in VOLTTRON 9):
+//! RPCs (VOLTTRON 11's `volttron-actuator`; the `requester_id` argument is kept for
+//! compatibility, but the caller's identity is what counts, as in VOLTTRON). "Held" means
+//! the caller holds the device's current slot; a device nobody holds may be written while
+//! `allow_no_lock_write` is true (VOLTTRON's default).
 //!
-//! | method | needs the current slot | returns / publishes |
-//! |--------|------------------------|---------------------|
+//! | method | needs | returns / publishes |
+//! |--------|-------|---------------------|
 //! | `request_new_schedule(requester_id, task_id, priority, requests)` | — | `{"result": "SUCCESS" \| "FAILURE", "info": .., "data": ..}`; preempted tasks' owners get `devices/actuators/schedule/result` with `PREEMPTED` |
 //! | `request_cancel_schedule(requester_id, task_id)` | — | same shape |
-//! | `get_point(topic, point=None)` | no (VOLTTRON: reads need no slot; `require_schedule_for_reads` changes that) | the value |
-//! | `get_multiple_points(topics)` | as `get_point` | `[values, errors]` |
-//! | `set_point(requester_id, topic, value, point=None)` | yes | the value written; `devices/actuators/value/<topic>` or `devices/actuators/error/<topic>` |
-//! | `set_multiple_points(requester_id, topics_values)` | yes, for every device | `{topic: error}` |
-//! | `revert_point(requester_id, topic, point=None)` | yes | `devices/actuators/reverted/point/<topic>` |
-//! | `revert_device(requester_id, topic)` | yes | `devices/actuators/reverted/device/<device>` |
+//! | `get_point(topic, point=None)` | nothing (VOLTTRON); held with `require_schedule_for_reads` | the value |
+//! | `get_multiple_points(topics)` (topics, or `[device, point]` pairs) | as `get_point` | `[{topic: value}, {topic: error}]` |
+//! | `scrape_all(topic)` | as `get_point` | `{point: value}` |
+//! | `set_point(requester_id, topic, value, point=None)` | held | the value the device holds; `devices/actuators/write/<topic>` (the value asked for) and `devices/actuators/value/<topic>` |
+//! | `set_multiple_points(requester_id, topics_values)` | held, for every device (else nothing is written) | `{topic: error}` for the points that failed |
+//! | `revert_point(requester_id, topic, point=None)` | held | `devices/actuators/reverted/point/<topic>` |
+//! | `revert_device(requester_id, topic)` | held | `devices/actuators/reverted/device/<device>` |
 //! | `get_schedule()` | — | the live tasks (this project's) |
 //!
+//! A refused or failed RPC is an error for the caller (`caller (<id>) does not have this
+//! lock`, or the driver's error), as in VOLTTRON.
+//!
 //! The same requests by publication, as VOLTTRON: `devices/actuators/get/<topic>`,
-//! `devices/actuators/set/<topic>` (message: the value), and
-//! `devices/actuators/schedule/request` (headers `type` = `NEW_SCHEDULE` | `CANCEL_SCHEDULE`,
-//! `taskID`, `priority`; message: the requests), answered on `devices/actuators/schedule/result`.
+//! `devices/actuators/set/<topic>` (message: the value; none is `ValueError: missing
+//! argument`), `devices/actuators/revert/point/<topic>`,
+//! `devices/actuators/revert/device/<device>`, and `devices/actuators/schedule/request`
+//! (headers `type` = `NEW_SCHEDULE` | `CANCEL_SCHEDULE`, `taskID`, `priority`; message: the
+//! requests), answered on `devices/actuators/schedule/result`. Errors of requests by
+//! publication go to `devices/actuators/error/<topic>` (`{"type": "LockError" | "ValueError"
+//! | "RemoteError", "value": reason}`).
+//!
+//! Schedule times without an offset are wall-clock times of the host's local zone, as
+//! VOLTTRON's actuator reads them; times it writes carry their offset.
 //!
 //! While a slot is current: `devices/actuators/schedule/announce/<device>` at its start and
 //! every `schedule_publish_interval` (headers `requesterID`, `taskID`, `window`: seconds
-//! left, `time`), and the driver's `heart_beat` for the held devices every
-//! `heartbeat_interval`. When a slot ends, the device is reverted (`revert_device`).
+//! left, `time`). Every `heartbeat_interval` the driver's `heart_beat` (every device with a
+//! heartbeat point, as VOLTTRON). With `revert_on_slot_end`, a device is reverted
+//! (`revert_device`) when its holder's slot ends or is cancelled (VOLTTRON leaves it as
+//! written).
 //!
-//! `config` keys: `schedule_publish_interval` (30 s), `heartbeat_interval` (60 s),
-//! `preempt_grace_time` (60 s), `driver_vip_identity` (`platform.driver`),
-//! `allow_no_lock_write` (false: a write to a device nobody holds is refused),
-//! `require_schedule_for_reads` (false).
+//! `config` keys (VOLTTRON's defaults): `schedule_publish_interval` (60 s),
+//! `heartbeat_interval` (60 s), `preempt_grace_time` (60 s), `driver_vip_identity`
+//! (`platform.driver`), `allow_no_lock_write` (true); this project's:
+//! `require_schedule_for_reads` (false), `revert_on_slot_end` (false).
 
 pub mod schedule;
 
@@ -46,7 +61,7 @@ use crate::TimerId;
 use crate::agent::{AgentContext, ConfigAction, ConfigUpdate};
 use crate::core::{Caller, Headers, Map, Publication, Value};
 
-pub use schedule::{Preempted, Priority, Refusal, ScheduleBook, Slot, Task};
+pub use schedule::{Preempted, Priority, Refusal, ScheduleBook, Slot, Task, parse_requests};
 
 /// The actuator's VIP identity.
 pub const IDENTITY: &str = crate::agents::ACTUATOR_IDENTITY;
@@ -61,7 +76,7 @@ const TICK: &str = "actuator.tick";
 pub struct ActuatorSettings {
     /// Between announcements of a current slot.
     pub schedule_publish_interval: Duration,
-    /// Between heart beats of held devices.
+    /// Between the driver's heart beats.
     pub heartbeat_interval: Duration,
     /// How long a preempted, running task keeps its device.
     pub preempt_grace_time: Duration,
@@ -69,19 +84,22 @@ pub struct ActuatorSettings {
     pub driver: String,
     /// Whether a device nobody holds may be written.
     pub allow_no_lock_write: bool,
-    /// Whether reads need the current slot too.
+    /// Whether reads need the caller to hold the current slot.
     pub require_schedule_for_reads: bool,
+    /// Whether a device is reverted when its holder's slot ends or is cancelled.
+    pub revert_on_slot_end: bool,
 }
 
 impl Default for ActuatorSettings {
     fn default() -> Self {
         ActuatorSettings {
-            schedule_publish_interval: Duration::from_secs(30),
+            schedule_publish_interval: Duration::from_secs(60),
             heartbeat_interval: Duration::from_secs(60),
             preempt_grace_time: Duration::from_secs(60),
             driver: crate::agents::DRIVER_IDENTITY.to_owned(),
-            allow_no_lock_write: false,
+            allow_no_lock_write: true,
             require_schedule_for_reads: false,
+            revert_on_slot_end: false,
         }
     }
 }
@@ -115,6 +133,7 @@ impl ActuatorSettings {
                 }
                 "allow_no_lock_write" => s.allow_no_lock_write = flag()?,
                 "require_schedule_for_reads" => s.require_schedule_for_reads = flag()?,
+                "revert_on_slot_end" => s.revert_on_slot_end = flag()?,
                 other => return Err(format!("config: unknown key {other:?}")),
             }
         }
@@ -145,6 +164,48 @@ fn result(ok: bool, info: &str, data: Value) -> Value {
 }
 
 /// `topic` (+ `point`) as a device and a point.
+/// A failed request: VOLTTRON's error `type` and the reason.
+struct Failure {
+    kind: &'static str,
+    reason: String,
+}
+
+impl Failure {
+    fn lock(reason: String) -> Failure {
+        Failure {
+            kind: "LockError",
+            reason,
+        }
+    }
+
+    fn remote(e: impl std::fmt::Display) -> Failure {
+        Failure {
+            kind: "RemoteError",
+            reason: e.to_string(),
+        }
+    }
+
+    fn value(&self) -> Value {
+        Value::Map(Map::from([
+            ("type".to_owned(), Value::from(self.kind)),
+            ("value".to_owned(), Value::from(self.reason.as_str())),
+        ]))
+    }
+}
+
+/// A topic of `get_multiple_points` / `set_multiple_points`: `"<device>/<point>"` or
+/// `[device, point]`.
+fn device_point(topic: &Value) -> Result<(String, String), String> {
+    match topic {
+        Value::String(t) => split(t, None),
+        Value::List(pair) => match pair.as_slice() {
+            [Value::String(d), Value::String(p), ..] => split(d, Some(p)),
+            _ => Err(format!("invalid topic: {topic}")),
+        },
+        other => Err(format!("invalid topic: {other}")),
+    }
+}
+
 fn split(topic: &str, point: Option<&str>) -> Result<(String, String), String> {
     crate::agents::device_path::device_and_point(topic, point)
         .map(|(d, p)| (d.to_owned(), p.to_owned()))
@@ -157,11 +218,25 @@ impl Actuator {
         Actuator::default()
     }
 
+    /// Whether `who` may write `device` (VOLTTRON's `_check_lock`).
     fn holds(&self, ctx: &AgentContext, who: &str, device: &str) -> Result<(), String> {
         match self.book.holder(device, ctx.now()) {
             Some((agent, _, _)) if agent == who => Ok(()),
             None if self.settings.allow_no_lock_write => Ok(()),
             _ => Err(format!("caller ({who}) does not have this lock")),
+        }
+    }
+
+    /// Whether `who` may read `device`.
+    fn may_read(&self, ctx: &AgentContext, who: &str, device: &str) -> Result<(), String> {
+        if !self.settings.require_schedule_for_reads {
+            return Ok(());
+        }
+        match self.book.holder(device, ctx.now()) {
+            Some((agent, _, _)) if agent == who => Ok(()),
+            _ => Err(format!(
+                "caller ({who}) does not have this lock (require_schedule_for_reads)"
+            )),
         }
     }
 
@@ -219,9 +294,8 @@ impl Actuator {
     }
 
     fn heart_beat(&self, ctx: &AgentContext) {
-        let devices: Vec<String> = self.book.held(ctx.now()).into_iter().map(|(d, ..)| d).collect();
-        if !devices.is_empty() {
-            let _ = ctx.notify(&self.settings.driver, "heart_beat", (devices,));
+        if let Err(e) = ctx.notify(&self.settings.driver, "heart_beat", ()) {
+            tracing::warn!("heart beat to {}: {e}", self.settings.driver);
         }
     }
 
@@ -240,7 +314,8 @@ impl Actuator {
         self.periodic.extend(beat.ok());
     }
 
-    /// Slot changes at `now`: revert released devices, announce new holders, drop ended tasks.
+    /// Slot changes at `now`: revert released devices (with `revert_on_slot_end`), announce
+    /// new holders, drop ended tasks.
     async fn tick(&mut self, ctx: &AgentContext) {
         let now = ctx.now();
         let held: BTreeMap<String, (String, String)> = self
@@ -255,7 +330,7 @@ impl Actuator {
             .filter(|(d, h)| held.get(*d) != Some(h))
             .map(|(d, _)| d.clone())
             .collect();
-        for device in released {
+        for device in released.iter().filter(|_| self.settings.revert_on_slot_end) {
             if let Err(e) = ctx
                 .call(&self.settings.driver, "revert_device", (device.as_str(),))
                 .await
@@ -267,7 +342,6 @@ impl Actuator {
         self.holders = held;
         if fresh {
             self.announce(ctx);
-            self.heart_beat(ctx);
         }
         let ended = self.book.expire(now);
         if !ended.is_empty() || fresh {
@@ -284,14 +358,16 @@ impl Actuator {
         priority: &str,
         requests: &Value,
     ) -> Value {
-        let granted = self.book.request(
-            who,
-            task_id,
-            priority,
-            requests,
-            ctx.now(),
-            self.settings.preempt_grace_time,
-        );
+        let granted = parse_requests(requests, &chrono::Local).and_then(|slots| {
+            self.book.request(
+                who,
+                task_id,
+                priority,
+                slots,
+                ctx.now(),
+                self.settings.preempt_grace_time,
+            )
+        });
         match granted {
             Err(refusal) => result(false, &refusal.info, refusal.data),
             Ok(preempted) => {
@@ -327,7 +403,8 @@ impl Actuator {
         }
     }
 
-    /// A write through the driver, with VOLTTRON's result/error publications.
+    /// A write through the driver: `devices/actuators/write/<topic>` (the value asked for)
+    /// and `devices/actuators/value/<topic>` (the value the device holds) on success.
     async fn write(
         &mut self,
         ctx: &AgentContext,
@@ -335,44 +412,75 @@ impl Actuator {
         device: &str,
         point: &str,
         value: Value,
-    ) -> Result<Value, String> {
+    ) -> Result<Value, Failure> {
+        self.holds(ctx, who, device).map_err(Failure::lock)?;
+        let written = ctx
+            .call(&self.settings.driver, "set_point", (device, point, value.clone()))
+            .await
+            .map_err(Failure::remote)?;
         let topic = format!("{device}/{point}");
-        let outcome = match self.holds(ctx, who, device) {
-            Err(e) => Err(("LockError".to_owned(), e)),
-            Ok(()) => ctx
-                .call(&self.settings.driver, "set_point", (device, point, value))
-                .await
-                .map_err(|e| ("RemoteError".to_owned(), e.to_string())),
-        };
         let headers = Self::headers(ctx, who);
-        match outcome {
-            Ok(v) => {
-                Self::publish(
-                    ctx,
-                    format!("devices/actuators/value/{topic}"),
-                    headers,
-                    v.clone(),
-                );
-                Ok(v)
-            }
-            Err((kind, message)) => {
-                let error = Value::Map(Map::from([
-                    ("type".to_owned(), Value::from(kind)),
-                    ("value".to_owned(), Value::from(message.as_str())),
-                ]));
-                Self::publish(ctx, format!("devices/actuators/error/{topic}"), headers, error);
-                Err(message)
-            }
-        }
+        Self::publish(
+            ctx,
+            format!("devices/actuators/write/{topic}"),
+            headers.clone(),
+            value,
+        );
+        Self::publish(
+            ctx,
+            format!("devices/actuators/value/{topic}"),
+            headers,
+            written.clone(),
+        );
+        Ok(written)
     }
 
-    async fn read(&self, ctx: &AgentContext, who: &str, device: &str, point: &str) -> Result<Value, String> {
-        if self.settings.require_schedule_for_reads {
-            self.holds(ctx, who, device)?;
-        }
+    /// Publishes the failure of a request made by publication.
+    fn publish_failure(ctx: &AgentContext, who: &str, topic: &str, failure: &Failure) {
+        Self::publish(
+            ctx,
+            format!("devices/actuators/error/{topic}"),
+            Self::headers(ctx, who),
+            failure.value(),
+        );
+    }
+
+    async fn revert(
+        &mut self,
+        ctx: &AgentContext,
+        who: &str,
+        device: &str,
+        point: Option<&str>,
+    ) -> Result<(), Failure> {
+        self.holds(ctx, who, device).map_err(Failure::lock)?;
+        let (topic, reverted) = match point {
+            Some(point) => {
+                ctx.call(&self.settings.driver, "revert_point", (device, point))
+                    .await
+                    .map_err(Failure::remote)?;
+                (format!("{device}/{point}"), "point")
+            }
+            None => {
+                ctx.call(&self.settings.driver, "revert_device", (device,))
+                    .await
+                    .map_err(Failure::remote)?;
+                (device.to_owned(), "device")
+            }
+        };
+        Self::publish(
+            ctx,
+            format!("devices/actuators/reverted/{reverted}/{topic}"),
+            Self::headers(ctx, who),
+            Value::Null,
+        );
+        Ok(())
+    }
+
+    async fn read(&self, ctx: &AgentContext, who: &str, device: &str, point: &str) -> Result<Value, Failure> {
+        self.may_read(ctx, who, device).map_err(Failure::lock)?;
         ctx.call(&self.settings.driver, "get_point", (device, point))
             .await
-            .map_err(|e| e.to_string())
+            .map_err(Failure::remote)
     }
 }
 
@@ -460,30 +568,41 @@ impl Actuator {
         point: Option<String>,
     ) -> Result<Value, String> {
         let (device, point) = split(&topic, point.as_deref())?;
-        self.read(ctx, caller.identity().as_str(), &device, &point).await
+        self.read(ctx, caller.identity().as_str(), &device, &point)
+            .await
+            .map_err(|f| f.reason)
     }
 
     /// Reads several points: `[values, errors]` by topic.
     #[rpc]
-    async fn get_multiple_points(
-        &mut self,
-        ctx: &AgentContext,
-        caller: Caller,
-        topics: Vec<String>,
-    ) -> Value {
+    async fn get_multiple_points(&mut self, ctx: &AgentContext, caller: Caller, topics: Vec<Value>) -> Value {
         let mut values = Map::new();
         let mut errors = Map::new();
         for topic in topics {
-            let outcome = match split(&topic, None) {
-                Ok((d, p)) => self.read(ctx, caller.identity().as_str(), &d, &p).await,
-                Err(e) => Err(e),
-            };
-            match outcome {
-                Ok(v) => values.insert(topic, v),
-                Err(e) => errors.insert(topic, Value::from(e)),
+            match device_point(&topic) {
+                Ok((d, p)) => match self.read(ctx, caller.identity().as_str(), &d, &p).await {
+                    Ok(v) => values.insert(format!("{d}/{p}"), v),
+                    Err(f) => errors.insert(format!("{d}/{p}"), Value::from(f.reason)),
+                },
+                Err(e) => errors.insert(topic.to_json_string(), Value::from(e)),
             };
         }
         Value::List(vec![Value::Map(values), Value::Map(errors)])
+    }
+
+    /// Every point of a device.
+    #[rpc]
+    async fn scrape_all(
+        &mut self,
+        ctx: &AgentContext,
+        caller: Caller,
+        topic: String,
+    ) -> Result<Value, String> {
+        let device = crate::agents::device_path::device_path(&topic).to_owned();
+        self.may_read(ctx, caller.identity().as_str(), &device)?;
+        ctx.call(&self.settings.driver, "scrape_all", (device.as_str(),))
+            .await
+            .map_err(|e| e.to_string())
     }
 
     /// Writes a point of a device the caller holds.
@@ -501,29 +620,57 @@ impl Actuator {
         let (device, point) = split(&topic, point.as_deref())?;
         self.write(ctx, caller.identity().as_str(), &device, &point, value)
             .await
+            .map_err(|f| f.reason)
     }
 
-    /// Writes several points; `{topic: error}` for those that failed.
+    /// Writes several points, one driver call per device, once the caller is known to hold
+    /// every device; `{topic: error}` for the points that failed.
     #[rpc]
     async fn set_multiple_points(
         &mut self,
         ctx: &AgentContext,
         caller: Caller,
         requester_id: Value,
-        topics_values: Vec<(String, Value)>,
-    ) -> Map {
+        topics_values: Vec<(Value, Value)>,
+    ) -> Result<Map, String> {
         let _ = requester_id;
+        let who = caller.identity().as_str();
         let mut errors = Map::new();
+        let mut by_device: BTreeMap<String, Vec<(String, Value)>> = BTreeMap::new();
         for (topic, value) in topics_values {
-            let outcome = match split(&topic, None) {
-                Ok((d, p)) => self.write(ctx, caller.identity().as_str(), &d, &p, value).await,
-                Err(e) => Err(e),
-            };
-            if let Err(e) = outcome {
-                errors.insert(topic, Value::from(e));
+            match device_point(&topic) {
+                Ok((d, p)) => by_device.entry(d).or_default().push((p, value)),
+                Err(e) => {
+                    errors.insert(topic.to_json_string(), Value::from(e));
+                }
             }
         }
-        errors
+        for device in by_device.keys() {
+            if self.holds(ctx, who, device).is_err() {
+                return Err(format!("caller ({who}) does not lock for device {device}"));
+            }
+        }
+        for (device, points) in by_device {
+            match ctx
+                .call(
+                    &self.settings.driver,
+                    "set_multiple_points",
+                    (device.as_str(), points.clone()),
+                )
+                .await
+            {
+                Ok(Value::Map(failed)) => {
+                    errors.extend(failed.into_iter().map(|(p, e)| (format!("{device}/{p}"), e)))
+                }
+                Ok(_) => {}
+                Err(e) => {
+                    for (p, _) in points {
+                        errors.insert(format!("{device}/{p}"), Value::from(e.to_string()));
+                    }
+                }
+            }
+        }
+        Ok(errors)
     }
 
     /// Reverts a point of a device the caller holds.
@@ -537,23 +684,10 @@ impl Actuator {
         point: Option<String>,
     ) -> Result<(), String> {
         let _ = requester_id;
-        let who = caller.identity().as_str();
         let (device, point) = split(&topic, point.as_deref())?;
-        self.holds(ctx, who, &device)?;
-        ctx.call(
-            &self.settings.driver,
-            "revert_point",
-            (device.as_str(), point.as_str()),
-        )
-        .await
-        .map_err(|e| e.to_string())?;
-        Self::publish(
-            ctx,
-            format!("devices/actuators/reverted/point/{device}/{point}"),
-            Self::headers(ctx, who),
-            Value::Null,
-        );
-        Ok(())
+        self.revert(ctx, caller.identity().as_str(), &device, Some(&point))
+            .await
+            .map_err(|f| f.reason)
     }
 
     /// Reverts every written point of a device the caller holds.
@@ -566,19 +700,10 @@ impl Actuator {
         topic: String,
     ) -> Result<(), String> {
         let _ = requester_id;
-        let who = caller.identity().as_str();
         let device = crate::agents::device_path::device_path(&topic).to_owned();
-        self.holds(ctx, who, &device)?;
-        ctx.call(&self.settings.driver, "revert_device", (device.as_str(),))
+        self.revert(ctx, caller.identity().as_str(), &device, None)
             .await
-            .map_err(|e| e.to_string())?;
-        Self::publish(
-            ctx,
-            format!("devices/actuators/reverted/device/{device}"),
-            Self::headers(ctx, who),
-            Value::Null,
-        );
-        Ok(())
+            .map_err(|f| f.reason)
     }
 
     /// The live tasks.
@@ -599,11 +724,10 @@ impl Actuator {
                     .await
             }
             "CANCEL_SCHEDULE" => self.cancel_schedule(ctx, &who, &task_id).await,
-            other => result(
-                false,
-                &format!("INVALID_REQUEST_TYPE: {other:?}"),
-                Value::Map(Map::new()),
-            ),
+            other => {
+                tracing::debug!("schedule request of type {other:?}");
+                result(false, "INVALID_REQUEST_TYPE", Value::Map(Map::new()))
+            }
         };
         let mut headers = Self::headers(ctx, &who);
         headers.insert("type".into(), Value::from(kind));
@@ -614,44 +738,81 @@ impl Actuator {
     /// `devices/actuators/set/<device>/<point>`: a write by publication.
     #[subscribe("devices/actuators/set/")]
     async fn on_set(&mut self, ctx: &AgentContext, msg: &Publication) {
-        let topic = msg
-            .topic
-            .as_str()
-            .trim_start_matches("devices/actuators/set/")
-            .to_owned();
-        match split(&topic, None) {
-            Ok((device, point)) => {
-                let _ = self
-                    .write(ctx, msg.sender.as_str(), &device, &point, msg.message.clone())
-                    .await;
-            }
-            Err(e) => tracing::warn!("devices/actuators/set/{topic}: {e}"),
+        let topic = strip(msg, "devices/actuators/set/");
+        let who = msg.sender.as_str();
+        let outcome = match split(&topic, None) {
+            Err(e) => Err(Failure {
+                kind: "ValueError",
+                reason: e,
+            }),
+            Ok(_) if msg.message == Value::Null => Err(Failure {
+                kind: "ValueError",
+                reason: "missing argument".into(),
+            }),
+            Ok((device, point)) => self
+                .write(ctx, who, &device, &point, msg.message.clone())
+                .await
+                .map(drop),
+        };
+        if let Err(f) = outcome {
+            Self::publish_failure(ctx, who, &topic, &f);
         }
     }
 
-    /// `devices/actuators/get/<device>/<point>`: a read by publication.
+    /// `devices/actuators/get/<device>/<point>`: a read by publication, answered on
+    /// `devices/actuators/value/<device>/<point>`.
     #[subscribe("devices/actuators/get/")]
     async fn on_get(&mut self, ctx: &AgentContext, msg: &Publication) {
-        let topic = msg
-            .topic
-            .as_str()
-            .trim_start_matches("devices/actuators/get/")
-            .to_owned();
-        let who = msg.sender.as_str().to_owned();
+        let topic = strip(msg, "devices/actuators/get/");
+        let who = msg.sender.as_str();
         let outcome = match split(&topic, None) {
-            Ok((device, point)) => self.read(ctx, &who, &device, &point).await,
-            Err(e) => Err(e),
+            Ok((device, point)) => self.read(ctx, who, &device, &point).await,
+            Err(e) => Err(Failure {
+                kind: "ValueError",
+                reason: e,
+            }),
         };
-        let headers = Self::headers(ctx, &who);
         match outcome {
-            Ok(v) => Self::publish(ctx, format!("devices/actuators/value/{topic}"), headers, v),
-            Err(e) => {
-                let error = Value::Map(Map::from([
-                    ("type".to_owned(), Value::from("RemoteError")),
-                    ("value".to_owned(), Value::from(e)),
-                ]));
-                Self::publish(ctx, format!("devices/actuators/error/{topic}"), headers, error);
-            }
+            Ok(v) => Self::publish(
+                ctx,
+                format!("devices/actuators/value/{topic}"),
+                Self::headers(ctx, who),
+                v,
+            ),
+            Err(f) => Self::publish_failure(ctx, who, &topic, &f),
         }
     }
+
+    /// `devices/actuators/revert/point/<device>/<point>`: a revert by publication.
+    #[subscribe("devices/actuators/revert/point/")]
+    async fn on_revert_point(&mut self, ctx: &AgentContext, msg: &Publication) {
+        let topic = strip(msg, "devices/actuators/revert/point/");
+        let who = msg.sender.as_str();
+        let outcome = match split(&topic, None) {
+            Ok((device, point)) => self.revert(ctx, who, &device, Some(&point)).await,
+            Err(e) => Err(Failure {
+                kind: "ValueError",
+                reason: e,
+            }),
+        };
+        if let Err(f) = outcome {
+            Self::publish_failure(ctx, who, &topic, &f);
+        }
+    }
+
+    /// `devices/actuators/revert/device/<device>`: a device's revert by publication.
+    #[subscribe("devices/actuators/revert/device/")]
+    async fn on_revert_device(&mut self, ctx: &AgentContext, msg: &Publication) {
+        let topic = strip(msg, "devices/actuators/revert/device/");
+        let device = crate::agents::device_path::device_path(&topic).to_owned();
+        let who = msg.sender.as_str();
+        if let Err(f) = self.revert(ctx, who, &device, None).await {
+            Self::publish_failure(ctx, who, &topic, &f);
+        }
+    }
+}
+
+/// The topic after a request prefix.
+fn strip(msg: &Publication, prefix: &str) -> String {
+    msg.topic.as_str().trim_start_matches(prefix).to_owned()
 }

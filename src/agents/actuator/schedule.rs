@@ -4,26 +4,30 @@
 //! | existing task | new request | overlap on a device |
 //! |---------------|-------------|---------------------|
 //! | `LOW_PREEMPT` | `HIGH` | the existing task is preempted: removed if it has not started, otherwise it keeps the device for the grace time (60 s by default) and loses its later slots |
+//! | `LOW`, not started (no slot of it reached yet) | `HIGH` | preempted: removed |
+//! | `LOW_PREEMPT`, already preempted, in its grace time | `HIGH` | no conflict: the new task's slots there start when the grace time ends |
 //! | any other | any | refused: `CONFLICTS_WITH_EXISTING_SCHEDULES`, with the conflicting slots |
 //!
 //! A request is refused as a whole (nothing changes) or granted as a whole. Slots are
-//! half-open `[start, end)`; `start < end`. A task ends when its last slot ends.
+//! half-open `[start, end)`; `start < end`. A task ends when its last slot ends. Requests
+//! are read by [`parse_requests`]: times without an offset are wall-clock times of the zone
+//! it is given (the actuator gives the host's local zone, as VOLTTRON's does).
 
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, TimeZone, Utc};
 
-use crate::agents::time::parse_timestamp;
+use crate::agents::time::{parse_timestamp, parse_timestamp_in};
 
 use crate::core::{Map, Value};
 
 /// A task's priority.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Priority {
-    /// Preempts `LOW_PREEMPT` tasks.
+    /// Preempts `LOW_PREEMPT` tasks, and `LOW` tasks that have not started.
     High,
-    /// Cannot be preempted.
+    /// Cannot be preempted once started.
     Low,
     /// May be preempted by `HIGH`.
     LowPreempt,
@@ -141,23 +145,30 @@ pub struct ScheduleBook {
     tasks: BTreeMap<String, Task>,
 }
 
-/// VOLTTRON's time format in schedules: `2024-06-01 12:00:00` (UTC).
+/// A slot's time as VOLTTRON's conflict data writes it (`str` of an aware datetime):
+/// `2024-06-01 12:00:00+00:00`.
 pub fn format_time(t: DateTime<Utc>) -> String {
-    t.format("%Y-%m-%d %H:%M:%S%.f").to_string()
+    t.format("%Y-%m-%d %H:%M:%S%.f%:z").to_string()
 }
 
-/// Reads `[[device, start, end], ...]`.
-pub fn parse_requests(requests: &Value) -> Result<Vec<Slot>, Refusal> {
+/// Reads `[[device, start, end], ...]` (or one `[device, start, end]`); times without an
+/// offset are wall-clock times in `zone`. An empty list gives no slots (the book refuses it
+/// as `MALFORMED_REQUEST_EMPTY`).
+pub fn parse_requests<Tz: TimeZone>(requests: &Value, zone: &Tz) -> Result<Vec<Slot>, Refusal> {
     let malformed = |why: String| Refusal::plain(format!("MALFORMED_REQUEST: {why}"));
     let items = match requests {
-        Value::List(items) if !items.is_empty() => items,
-        // VOLTTRON takes a single [device, start, end] too.
+        Value::List(items) => items,
+        Value::Null => return Ok(Vec::new()),
         _ => return Err(malformed("expected [[device, start, end], ...]".into())),
     };
-    let items: Vec<&Value> = if items.len() == 3 && items.iter().all(|v| v.as_str().is_some()) {
-        vec![requests]
-    } else {
-        items.iter().collect()
+    let items: Vec<&Value> = match items.as_slice() {
+        // VOLTTRON takes a single [device, start, end] too,
+        [a, b, c] if [a, b, c].iter().all(|v| v.as_str().is_some()) => vec![requests],
+        // and, by publication, the list wrapped in one more.
+        [Value::List(inner)] if !inner.is_empty() && inner.iter().all(|v| matches!(v, Value::List(_))) => {
+            inner.iter().collect()
+        }
+        _ => items.iter().collect(),
     };
     let mut slots = Vec::new();
     for item in items {
@@ -176,10 +187,10 @@ pub fn parse_requests(requests: &Value) -> Result<Vec<Slot>, Refusal> {
         if device.is_empty() {
             return Err(malformed("empty device".into()));
         }
-        let start =
-            parse_timestamp(start_text).ok_or_else(|| malformed(format!("{start_text:?} is not a time")))?;
-        let end =
-            parse_timestamp(end_text).ok_or_else(|| malformed(format!("{end_text:?} is not a time")))?;
+        let start = parse_timestamp_in(start_text, zone)
+            .ok_or_else(|| malformed(format!("{start_text:?} is not a time")))?;
+        let end = parse_timestamp_in(end_text, zone)
+            .ok_or_else(|| malformed(format!("{end_text:?} is not a time")))?;
         if start >= end {
             return Err(malformed(format!("{start_text} is not before {end_text}")));
         }
@@ -199,27 +210,35 @@ pub fn parse_requests(requests: &Value) -> Result<Vec<Slot>, Refusal> {
 }
 
 impl ScheduleBook {
-    /// Grants or refuses a request made at `now`; on success, the tasks it preempted.
+    /// Grants or refuses a request (its slots as [`parse_requests`] read them) made at
+    /// `now`; on success, the tasks it preempted. Checked in VOLTTRON's order:
+    /// `TASK_ID_ALREADY_EXISTS`, `MISSING_TASK_ID`, `MISSING_PRIORITY`, `INVALID_PRIORITY`,
+    /// `MISSING_AGENT_ID`, `MALFORMED_REQUEST_EMPTY`, then conflicts.
     pub fn request(
         &mut self,
         agent_id: &str,
         task_id: &str,
         priority: &str,
-        requests: &Value,
+        slots: Vec<Slot>,
         now: DateTime<Utc>,
         grace: Duration,
     ) -> Result<Vec<Preempted>, Refusal> {
-        if task_id.trim().is_empty() {
-            return Err(Refusal::plain("MISSING_TASK_ID"));
-        }
-        if agent_id.trim().is_empty() {
-            return Err(Refusal::plain("MISSING_AGENT_ID"));
-        }
-        let priority = Priority::parse(priority).ok_or_else(|| Refusal::plain("INVALID_PRIORITY"))?;
         if self.tasks.contains_key(task_id) {
             return Err(Refusal::plain("TASK_ID_ALREADY_EXISTS"));
         }
-        let slots = parse_requests(requests)?;
+        if task_id.trim().is_empty() {
+            return Err(Refusal::plain("MISSING_TASK_ID"));
+        }
+        if priority.trim().is_empty() {
+            return Err(Refusal::plain("MISSING_PRIORITY"));
+        }
+        let priority = Priority::parse(priority).ok_or_else(|| Refusal::plain("INVALID_PRIORITY"))?;
+        if agent_id.trim().is_empty() {
+            return Err(Refusal::plain("MISSING_AGENT_ID"));
+        }
+        if slots.is_empty() {
+            return Err(Refusal::plain("MALFORMED_REQUEST_EMPTY"));
+        }
         if slots.iter().all(|s| s.end <= now) {
             return Err(Refusal::plain("MALFORMED_REQUEST: every slot is in the past"));
         }
@@ -233,10 +252,15 @@ impl ScheduleBook {
             if clashing.is_empty() {
                 continue;
             }
-            if priority == Priority::High
-                && task.priority == Priority::LowPreempt
-                && task.preempted_until.is_none()
-            {
+            // VOLTTRON's check_can_preempt_other: HIGH preempts anything but HIGH, except a
+            // LOW task that has started. One already preempted is left to its grace time.
+            let started = task.effective().any(|s| s.start <= now);
+            let preemptable = priority == Priority::High
+                && task.priority != Priority::High
+                && (task.priority == Priority::LowPreempt || !started);
+            if preemptable && task.preempted_until.is_some() {
+                continue;
+            } else if preemptable {
                 preempt.push(task.task_id.clone());
             } else {
                 conflicts
@@ -399,7 +423,9 @@ impl ScheduleBook {
             };
             let task_id = text("task_id")?.to_owned();
             let priority = Priority::parse(text("priority")?).ok_or("a task with an unknown priority")?;
-            let slots = parse_requests(item.get("slots").unwrap_or(&Value::Null)).map_err(|e| e.info)?;
+            // Stored with offsets; a naive time (an older book) is UTC.
+            let slots =
+                parse_requests(item.get("slots").unwrap_or(&Value::Null), &Utc).map_err(|e| e.info)?;
             let preempted_until = match item.get("preempted_until").and_then(Value::as_str) {
                 Some(t) => Some(parse_timestamp(t).ok_or("bad preempted_until")?),
                 None => None,
@@ -427,12 +453,16 @@ mod tests {
         parse_timestamp(s).unwrap()
     }
 
-    fn req(device: &str, start: &str, end: &str) -> Value {
+    fn req_value(device: &str, start: &str, end: &str) -> Value {
         Value::List(vec![Value::List(vec![
             Value::from(device),
             Value::from(start),
             Value::from(end),
         ])])
+    }
+
+    fn req(device: &str, start: &str, end: &str) -> Vec<Slot> {
+        parse_requests(&req_value(device, start, end), &Utc).unwrap()
     }
 
     const GRACE: Duration = Duration::from_secs(60);
@@ -445,7 +475,7 @@ mod tests {
             "a",
             "t1",
             "LOW",
-            &req("campus/b/rtu1", "2024-06-01 12:00:00", "2024-06-01 13:00:00"),
+            req("campus/b/rtu1", "2024-06-01 12:00:00", "2024-06-01 13:00:00"),
             now,
             GRACE,
         )
@@ -456,7 +486,7 @@ mod tests {
                 "b",
                 "t2",
                 "HIGH",
-                &req("campus/b/rtu1", "2024-06-01 12:30:00", "2024-06-01 12:45:00"),
+                req("campus/b/rtu1", "2024-06-01 12:30:00", "2024-06-01 12:45:00"),
                 now,
                 GRACE,
             )
@@ -464,14 +494,14 @@ mod tests {
         assert_eq!(e.info, "CONFLICTS_WITH_EXISTING_SCHEDULES");
         assert_eq!(
             e.data.to_json_string(),
-            r#"{"a":{"t1":[["campus/b/rtu1","2024-06-01 12:00:00","2024-06-01 13:00:00"]]}}"#
+            r#"{"a":{"t1":[["campus/b/rtu1","2024-06-01 12:00:00+00:00","2024-06-01 13:00:00+00:00"]]}}"#
         );
         // Back to back is no conflict.
         book.request(
             "b",
             "t3",
             "LOW_PREEMPT",
-            &req("campus/b/rtu1", "2024-06-01 13:00:00", "2024-06-01 14:00:00"),
+            req("campus/b/rtu1", "2024-06-01 13:00:00", "2024-06-01 14:00:00"),
             now,
             GRACE,
         )
@@ -483,7 +513,7 @@ mod tests {
                 "c",
                 "t4",
                 "HIGH",
-                &req("campus/b/rtu1", "2024-06-01 13:30:00", "2024-06-01 13:40:00"),
+                req("campus/b/rtu1", "2024-06-01 13:30:00", "2024-06-01 13:40:00"),
                 now,
                 GRACE,
             )
@@ -501,7 +531,7 @@ mod tests {
                 "x",
                 "t4",
                 "LOW",
-                &req("d", "2024-06-01 15:00", "2024-06-01 16:00"),
+                req("d", "2024-06-01 15:00", "2024-06-01 16:00"),
                 now,
                 GRACE
             )
@@ -514,7 +544,7 @@ mod tests {
                 "x",
                 "t5",
                 "MEDIUM",
-                &req("d", "2024-06-01 15:00", "2024-06-01 16:00"),
+                req("d", "2024-06-01 15:00", "2024-06-01 16:00"),
                 now,
                 GRACE
             )
@@ -523,17 +553,29 @@ mod tests {
             "INVALID_PRIORITY"
         );
         assert!(
+            parse_requests(&req_value("d", "2024-06-01 16:00", "2024-06-01 15:00"), &Utc)
+                .unwrap_err()
+                .info
+                .starts_with("MALFORMED_REQUEST")
+        );
+        assert_eq!(
+            book.request("x", "t5", "LOW", Vec::new(), now, GRACE)
+                .unwrap_err()
+                .info,
+            "MALFORMED_REQUEST_EMPTY"
+        );
+        assert_eq!(
             book.request(
                 "x",
                 "t5",
-                "LOW",
-                &req("d", "2024-06-01 16:00", "2024-06-01 15:00"),
+                "",
+                req("d", "2024-06-01 15:00", "2024-06-01 16:00"),
                 now,
                 GRACE
             )
             .unwrap_err()
-            .info
-            .starts_with("MALFORMED_REQUEST")
+            .info,
+            "MISSING_PRIORITY"
         );
         let two = Value::List(vec![
             Value::List(vec![
@@ -548,7 +590,7 @@ mod tests {
             ]),
         ]);
         assert_eq!(
-            book.request("x", "t6", "LOW", &two, now, GRACE).unwrap_err().info,
+            parse_requests(&two, &Utc).unwrap_err().info,
             "REQUEST_CONFLICTS_WITH_SELF"
         );
         assert_eq!(
@@ -571,7 +613,7 @@ mod tests {
             "a",
             "t1",
             "LOW_PREEMPT",
-            &req("d", "2024-06-01 11:00:00", "2024-06-01 13:00:00"),
+            req("d", "2024-06-01 11:00:00", "2024-06-01 13:00:00"),
             now,
             GRACE,
         )
@@ -581,7 +623,7 @@ mod tests {
                 "b",
                 "t2",
                 "HIGH",
-                &req("d", "2024-06-01 12:00:00", "2024-06-01 12:30:00"),
+                req("d", "2024-06-01 12:00:00", "2024-06-01 12:30:00"),
                 now,
                 GRACE,
             )
@@ -593,5 +635,100 @@ mod tests {
         assert_eq!(book.next_change(now), Some(t("2024-06-01 12:01:00")));
         let done = book.expire(t("2024-06-01 12:01:00"));
         assert_eq!(done[0].task_id, "t1");
+    }
+
+    #[test]
+    fn high_preempts_a_low_task_that_has_not_started_and_waits_out_a_grace_time() {
+        let now = t("2024-06-01 12:00:00");
+        let mut book = ScheduleBook::default();
+        // LOW, later today: not started, so HIGH takes its place.
+        book.request(
+            "a",
+            "later",
+            "LOW",
+            req("d", "2024-06-01 14:00", "2024-06-01 15:00"),
+            now,
+            GRACE,
+        )
+        .unwrap();
+        let p = book
+            .request(
+                "b",
+                "urgent",
+                "HIGH",
+                req("d", "2024-06-01 14:30", "2024-06-01 14:45"),
+                now,
+                GRACE,
+            )
+            .unwrap();
+        assert_eq!(p[0].task_id, "later");
+        assert!(book.tasks().all(|t| t.task_id != "later"));
+        // HIGH never preempts HIGH.
+        assert_eq!(
+            book.request(
+                "c",
+                "h2",
+                "HIGH",
+                req("d", "2024-06-01 14:40", "2024-06-01 14:50"),
+                now,
+                GRACE
+            )
+            .unwrap_err()
+            .info,
+            "CONFLICTS_WITH_EXISTING_SCHEDULES"
+        );
+        // A running LOW_PREEMPT task preempted once keeps its grace time; a second HIGH
+        // request is no conflict with it, and starts when the grace time ends.
+        book.request(
+            "a",
+            "now",
+            "LOW_PREEMPT",
+            req("e", "2024-06-01 11:00", "2024-06-01 13:00"),
+            now,
+            GRACE,
+        )
+        .unwrap();
+        let p = book
+            .request(
+                "b",
+                "h3",
+                "HIGH",
+                req("e", "2024-06-01 12:05", "2024-06-01 12:10"),
+                now,
+                GRACE,
+            )
+            .unwrap();
+        assert_eq!(p[0].task_id, "now");
+        let p = book
+            .request(
+                "c",
+                "h4",
+                "HIGH",
+                req("e", "2024-06-01 12:00", "2024-06-01 12:03"),
+                now,
+                GRACE,
+            )
+            .unwrap();
+        assert!(p.is_empty(), "not preempted twice: {p:?}");
+        assert_eq!(book.holder("e", t("2024-06-01 12:00:30")).unwrap().1, "now");
+        assert_eq!(book.holder("e", t("2024-06-01 12:01:30")).unwrap().1, "h4");
+        assert_eq!(book.holder("e", t("2024-06-01 12:06:00")).unwrap().1, "h3");
+    }
+
+    #[test]
+    fn naive_request_times_are_in_the_given_zone_and_the_book_stores_offsets() {
+        let pacific = chrono::FixedOffset::west_opt(7 * 3600).unwrap();
+        let slots = parse_requests(
+            &req_value("d", "2024-06-01 05:00:00", "2024-06-01 06:00:00"),
+            &pacific,
+        )
+        .unwrap();
+        assert_eq!(slots[0].start, t("2024-06-01 12:00:00"));
+        let mut book = ScheduleBook::default();
+        book.request("a", "t", "LOW", slots, t("2024-06-01 11:00:00"), GRACE)
+            .unwrap();
+        let stored = book.to_value().to_json_string();
+        assert!(stored.contains("2024-06-01 12:00:00+00:00"), "{stored}");
+        assert_eq!(ScheduleBook::from_value(&book.to_value()).unwrap(), book);
     }
 }

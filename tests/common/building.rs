@@ -1,0 +1,82 @@
+//! What the building data path's tests share: an agent that calls the actuator (or the
+//! driver) as itself, schedule requests, and a wait for work `settle` does not see.
+
+use std::time::{Duration, Instant};
+
+use volttron::agents::{actuator, driver};
+use volttron::prelude::*;
+use volttron::testing::TestPlatform;
+
+/// Calls the actuator (`ask`) or the driver (`ask_driver`) on request, so the calls carry
+/// its identity.
+pub(crate) struct Operator;
+
+#[volttron::agent]
+impl Operator {
+    #[rpc]
+    async fn ask(&mut self, ctx: &AgentContext, method: String, args: Vec<Value>) -> Result<Value, RpcError> {
+        ctx.call(actuator::IDENTITY, &method, positional(args)).await
+    }
+
+    #[rpc]
+    async fn ask_driver(
+        &mut self,
+        ctx: &AgentContext,
+        method: String,
+        args: Vec<Value>,
+    ) -> Result<Value, RpcError> {
+        ctx.call(driver::IDENTITY, &method, positional(args)).await
+    }
+}
+
+fn positional(args: Vec<Value>) -> Args {
+    Args {
+        positional: args,
+        ..Args::new()
+    }
+}
+
+/// `who` (an [`Operator`]) calls the actuator's `method`.
+pub(crate) async fn ask(
+    tp: &TestPlatform,
+    who: &str,
+    method: &str,
+    args: Vec<Value>,
+) -> Result<Value, RpcError> {
+    tp.call(who, "ask", (method, args)).await
+}
+
+/// A schedule request of one slot: `[[device, start, end]]`.
+pub(crate) fn requests(device: &str, start: String, end: String) -> Value {
+    Value::List(vec![Value::List(vec![
+        Value::from(device),
+        Value::from(start),
+        Value::from(end),
+    ])])
+}
+
+/// `secs` from the platform's now, as schedules write times (with the offset: a time
+/// without one is the host's local time, as VOLTTRON's actuator reads it).
+pub(crate) fn at(tp: &TestPlatform, secs: i64) -> String {
+    (tp.now() + chrono::Duration::seconds(secs))
+        .format("%Y-%m-%d %H:%M:%S+00:00")
+        .to_string()
+}
+
+/// Settles until `probe` answers, for work `settle` does not see (a device's real socket,
+/// the store's fsync on its own thread); at most 20 s of wall time.
+pub(crate) async fn eventually<T>(
+    tp: &TestPlatform,
+    what: &str,
+    mut probe: impl AsyncFnMut() -> Option<T>,
+) -> T {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        tp.settle().await;
+        if let Some(v) = probe().await {
+            return v;
+        }
+        assert!(Instant::now() < deadline, "{what}: not within 20 s");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
