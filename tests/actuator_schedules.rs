@@ -492,15 +492,17 @@ async fn reverts_are_published_and_the_lock_settings_change_who_may_read_and_wri
     .unwrap();
     assert_eq!(r["result"], Value::from("SUCCESS"));
 
-    // VOLTTRON's defaults (allow_no_lock_write: true) with require_schedule_for_reads:
-    // anyone writes to a device nobody holds, nobody else to a held one; only the holder reads.
+    // VOLTTRON 11's settings (allow_no_lock_write, no revert at the slot's end) with
+    // require_schedule_for_reads: anyone writes to a device nobody holds, nobody else to a
+    // held one; only the holder reads.
     tp.call(
         "config.store",
         "set_config",
         (
             actuator::IDENTITY,
             "config",
-            r#"{"require_schedule_for_reads": true}"#,
+            r#"{"allow_no_lock_write": true, "revert_on_slot_end": false,
+                "require_schedule_for_reads": true}"#,
             "json",
         ),
     )

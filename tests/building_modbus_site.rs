@@ -1,8 +1,7 @@
 //! The building data path against a real Modbus device (pymodbus, pinned in
 //! `.ci/python-requirements.txt`): the platform driver scrapes it, the historian stores it
 //! and `query` returns it; a `set_point` through the actuator by the holder of the slot
-//! changes the register (pymodbus sees the write), and releasing the slot reverts it
-//! (`revert_on_slot_end`).
+//! changes the register (pymodbus sees the write), and releasing the slot reverts it.
 #![cfg(all(feature = "modbus", feature = "historian", feature = "actuator"))]
 
 mod common;
@@ -83,13 +82,6 @@ async fn pymodbus_scraped_stored_queried_and_written_through_the_actuator() {
     .await
     .unwrap();
     tp.spawn(driver::IDENTITY, PlatformDriver::new()).await.unwrap();
-    store(
-        actuator::IDENTITY,
-        "config",
-        json!({"revert_on_slot_end": true}).to_string(),
-        "json",
-    )
-    .await;
     tp.spawn(actuator::IDENTITY, Actuator::new()).await.unwrap();
     tp.spawn("ops", Operator).await.unwrap();
     tp.settle().await;

@@ -100,16 +100,6 @@ fn driver_and_actuator_processes_scrape_schedule_and_write() {
     );
     assert_eq!(v, serde_json::json!(68.0));
 
-    // Released slots are reverted (this project's `revert_on_slot_end`; VOLTTRON leaves them).
-    let actuator_config = home.write("actuator.json", r#"{"revert_on_slot_end": true}"#);
-    home.ok(&[
-        "config",
-        "store",
-        "platform.actuator",
-        "config",
-        &p(&actuator_config),
-        "--json",
-    ]);
     home.install_started(actuator, "platform.actuator");
     rpc_when_ready(&home, &["platform.actuator", "get_schedule"]);
     // Now the driver refuses vctl; the actuator wants a slot.

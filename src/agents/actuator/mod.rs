@@ -9,8 +9,9 @@
 //!
 //! RPCs (VOLTTRON 11's `volttron-actuator`; the `requester_id` argument is kept for
 //! compatibility, but the caller's identity is what counts, as in VOLTTRON). "Held" means
-//! the caller holds the device's current slot; a device nobody holds may be written while
-//! `allow_no_lock_write` is true (VOLTTRON's default).
+//! the caller holds the device's current slot; a device nobody holds may be written only
+//! with `allow_no_lock_write` (VOLTTRON 11 defaults it to true; here writes need the slot
+//! unless it is set).
 //!
 //! | method | needs | returns / publishes |
 //! |--------|-------|---------------------|
@@ -42,15 +43,15 @@
 //!
 //! While a slot is current: `devices/actuators/schedule/announce/<device>` at its start and
 //! every `schedule_publish_interval` (headers `requesterID`, `taskID`, `window`: seconds
-//! left, `time`). Every `heartbeat_interval` the driver's `heart_beat` (every device with a
-//! heartbeat point, as VOLTTRON). With `revert_on_slot_end`, a device is reverted
-//! (`revert_device`) when its holder's slot ends or is cancelled (VOLTTRON leaves it as
-//! written).
+//! left, `time`), and the driver's `heart_beat` for the held devices at the slot's start and
+//! every `heartbeat_interval`. When the holder's slot ends or is cancelled the device is
+//! reverted (`revert_device`); `"revert_on_slot_end": false` leaves it as written, as
+//! VOLTTRON 11 does.
 //!
-//! `config` keys (VOLTTRON's defaults): `schedule_publish_interval` (60 s),
-//! `heartbeat_interval` (60 s), `preempt_grace_time` (60 s), `driver_vip_identity`
-//! (`platform.driver`), `allow_no_lock_write` (true); this project's:
-//! `require_schedule_for_reads` (false), `revert_on_slot_end` (false).
+//! `config` keys: `schedule_publish_interval` (60 s), `heartbeat_interval` (60 s),
+//! `preempt_grace_time` (60 s), `driver_vip_identity` (`platform.driver`),
+//! `allow_no_lock_write` (false; VOLTTRON 11: true), and this project's
+//! `require_schedule_for_reads` (false) and `revert_on_slot_end` (true).
 
 pub mod schedule;
 
@@ -76,13 +77,13 @@ const TICK: &str = "actuator.tick";
 pub struct ActuatorSettings {
     /// Between announcements of a current slot.
     pub schedule_publish_interval: Duration,
-    /// Between the driver's heart beats.
+    /// Between heart beats of the held devices.
     pub heartbeat_interval: Duration,
     /// How long a preempted, running task keeps its device.
     pub preempt_grace_time: Duration,
     /// The platform driver's identity.
     pub driver: String,
-    /// Whether a device nobody holds may be written.
+    /// Whether a device nobody holds may be written (VOLTTRON 11's default: true).
     pub allow_no_lock_write: bool,
     /// Whether reads need the caller to hold the current slot.
     pub require_schedule_for_reads: bool,
@@ -97,9 +98,9 @@ impl Default for ActuatorSettings {
             heartbeat_interval: Duration::from_secs(60),
             preempt_grace_time: Duration::from_secs(60),
             driver: crate::agents::DRIVER_IDENTITY.to_owned(),
-            allow_no_lock_write: true,
+            allow_no_lock_write: false,
             require_schedule_for_reads: false,
-            revert_on_slot_end: false,
+            revert_on_slot_end: true,
         }
     }
 }
@@ -293,8 +294,13 @@ impl Actuator {
         }
     }
 
+    /// Toggles the heartbeat points of the held devices.
     fn heart_beat(&self, ctx: &AgentContext) {
-        if let Err(e) = ctx.notify(&self.settings.driver, "heart_beat", ()) {
+        let devices: Vec<String> = self.book.held(ctx.now()).into_iter().map(|(d, ..)| d).collect();
+        if devices.is_empty() {
+            return;
+        }
+        if let Err(e) = ctx.notify(&self.settings.driver, "heart_beat", (devices,)) {
             tracing::warn!("heart beat to {}: {e}", self.settings.driver);
         }
     }
@@ -342,6 +348,7 @@ impl Actuator {
         self.holders = held;
         if fresh {
             self.announce(ctx);
+            self.heart_beat(ctx);
         }
         let ended = self.book.expire(now);
         if !ended.is_empty() || fresh {
