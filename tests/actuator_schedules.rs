@@ -11,7 +11,8 @@ use volttron::prelude::*;
 use volttron::testing::TestPlatform;
 
 mod common;
-use common::building::{Operator, ask, at, eventually, requests};
+use common::building::{Operator, ask, at, requests};
+use common::settle::eventually;
 
 const DEVICE: &str = "campus/hq/rtu1";
 

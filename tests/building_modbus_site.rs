@@ -17,7 +17,8 @@ use volttron::agents::historian::{self, SqliteHistorian};
 use volttron::prelude::*;
 use volttron::testing::TestPlatform;
 
-use common::building::{Operator, ask, at, eventually, requests};
+use common::building::{Operator, ask, at, requests};
+use common::settle::eventually;
 
 #[volttron::test]
 async fn pymodbus_scraped_stored_queried_and_written_through_the_actuator() {

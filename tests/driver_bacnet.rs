@@ -20,10 +20,14 @@ use std::sync::atomic::{AtomicU16, Ordering};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
+use futures::StreamExt;
 use volttron::agents::driver::bacnet::factory;
-use volttron::agents::driver::{DeviceSetup, Driver, DriverError, Registry};
+use volttron::agents::driver::{
+    self, DeviceSetup, Driver, DriverError, PlatformDriver, PointChange, Registry,
+};
 use volttron::config_store::{ConfigType, parse};
 use volttron::core::Value;
+use volttron::testing::TestPlatform;
 
 /// How long a device may take to start, or to answer one command.
 const DEADLINE: Duration = Duration::from_secs(20);
@@ -37,6 +41,13 @@ T,Temperature,degreesCelsius,,analogInput,presentValue,FALSE,1,,
 F,Fan,,,binaryValue,presentValue,TRUE,1,,commandable
 M,Mode,,,multiStateValue,presentValue,FALSE,1,,
 G,Ghost,,,analogValue,presentValue,TRUE,99,,no such object on the device
+";
+
+/// Temperature's changes are subscribed to (COV Flag); Setpoint's are not.
+const COV_REGISTRY: &str = "\
+Volttron Point Name,Units,BACnet Object Type,Property,Writable,Index,COV Flag
+Temperature,degreesCelsius,analogInput,presentValue,FALSE,1,TRUE
+Setpoint,degreesCelsius,analogValue,presentValue,TRUE,1,FALSE
 ";
 
 /// The venv's Python, if it has bacpypes3 (see the module docs for what happens if not).
@@ -389,4 +400,120 @@ fn bad_driver_config_is_a_config_error() {
         panic!("{e:?}")
     };
     assert_eq!((e.row, e.column.as_str()), (2, "Write Priority"));
+}
+
+/// The next change of a feed, within the deadline.
+async fn next_change(changes: &mut futures::stream::BoxStream<'static, PointChange>) -> PointChange {
+    tokio::time::timeout(DEADLINE, changes.next())
+        .await
+        .expect("a COV notification within the deadline")
+        .expect("the feed goes on")
+}
+
+#[tokio::test]
+async fn cov_subscriptions_report_changes_of_the_flagged_objects() {
+    let Some(python) = require_bacpypes3("cov_subscriptions_report_changes") else {
+        return;
+    };
+    let mut device = BacnetDevice::start(&python, &[]);
+    let mut flagged = driver_with(
+        &device.address(),
+        r#", "cov_lifetime": 60"#,
+        Duration::from_secs(5),
+        COV_REGISTRY,
+    );
+    let feed = flagged.subscribe_changes().await.unwrap().expect("a COV point");
+    assert_eq!(feed.renew_after, Some(Duration::from_secs(57)));
+    let mut changes = feed.changes;
+    // The device notifies a new subscriber at once, then on each change of at least its
+    // COV increment (0.5).
+    let first = next_change(&mut changes).await;
+    assert_eq!(
+        (first.point.as_str(), first.value),
+        ("Temperature", Value::Float(19.25))
+    );
+    assert_eq!(device.ask("set analog-input,1 present-value 23"), "23.0");
+    assert_eq!(next_change(&mut changes).await.value, Value::Float(23.0));
+    device.ask("set analog-input,1 present-value 23.2");
+    device.ask("set analog-input,1 present-value 24");
+    assert_eq!(
+        next_change(&mut changes).await.value,
+        Value::Float(24.0),
+        "a change below the increment is not notified"
+    );
+    // Only the flagged object was subscribed to.
+    assert_eq!(device.ask("count SubscribeCOVRequest"), "1");
+    // No flagged point: nothing to subscribe to.
+    let mut plain = driver(&device.address(), "", Duration::from_secs(5));
+    assert!(plain.subscribe_changes().await.unwrap().is_none());
+}
+
+#[volttron::test]
+async fn cov_changes_are_published_between_scrapes_and_the_subscription_renewed() {
+    let Some(python) = require_bacpypes3("cov_changes_are_published_between_scrapes") else {
+        return;
+    };
+    let mut device = BacnetDevice::start(&python, &[]);
+    let tp = TestPlatform::builder().services(true).start().await;
+    let entry = format!(
+        r#"{{"driver_config": {{"device_address": "{}", "device_id": 599, "cov_lifetime": 60}},
+            "driver_type": "bacnet", "registry_config": "config://ahu.csv", "interval": 3600}}"#,
+        device.address()
+    );
+    for (name, raw, kind) in [
+        ("ahu.csv", COV_REGISTRY.to_owned(), "csv"),
+        ("devices/campus/hq/ahu1", entry, "json"),
+    ] {
+        tp.call("config.store", "set_config", (driver::IDENTITY, name, raw, kind))
+            .await
+            .unwrap();
+    }
+    let all = tp.capture("devices/campus/hq/ahu1/all");
+    let point = tp.capture("devices/campus/hq/ahu1/Temperature");
+    tp.spawn(driver::IDENTITY, PlatformDriver::new()).await.unwrap();
+    // The first scrape is up to an hour away on the virtual clock: what is published now
+    // comes from the device's notifications alone.
+    let wait_for = |value: f64| {
+        let all = &all;
+        let tp = &tp;
+        async move {
+            let deadline = Instant::now() + DEADLINE;
+            loop {
+                tp.settle().await;
+                if let Some(p) = all
+                    .publications()
+                    .into_iter()
+                    .find(|p| p.message[0]["Temperature"].as_f64() == Some(value))
+                {
+                    return p;
+                }
+                assert!(Instant::now() < deadline, "no COV publication of {value}");
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        }
+    };
+    let first = wait_for(19.25).await;
+    assert_eq!(
+        first.message.to_json_string(),
+        r#"[{"Temperature":19.25},{"Temperature":{"type":"float","tz":"UTC","units":"degreesCelsius"}}]"#,
+        "the point alone, as VOLTTRON's publish_cov_value"
+    );
+    assert!(first.header("TimeStamp").is_some() && first.header("Date").is_some());
+    assert!(first.header("SynchronizedTimeStamp").is_none(), "not a scrape");
+    device.ask("set analog-input,1 present-value 25.5");
+    wait_for(25.5).await;
+    assert!(
+        point.is_empty(),
+        "per-point topics only when publish_depth_first is on"
+    );
+    // Renewed 3 s before the 60 s lifetime ends.
+    assert_eq!(device.ask("count SubscribeCOVRequest"), "1");
+    tp.advance(Duration::from_secs(57)).await;
+    let deadline = Instant::now() + DEADLINE;
+    while device.ask("count SubscribeCOVRequest") != "2" {
+        assert!(Instant::now() < deadline, "not renewed");
+        tp.settle().await;
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    tp.shutdown().await;
 }

@@ -1,7 +1,5 @@
 //! What the building data path's tests share: an agent that calls the actuator (or the
-//! driver) as itself, schedule requests, and a wait for work `settle` does not see.
-
-use std::time::{Duration, Instant};
+//! driver) as itself, and schedule requests.
 
 use volttron::agents::{actuator, driver};
 use volttron::prelude::*;
@@ -61,22 +59,4 @@ pub(crate) fn at(tp: &TestPlatform, secs: i64) -> String {
     (tp.now() + chrono::Duration::seconds(secs))
         .format("%Y-%m-%d %H:%M:%S+00:00")
         .to_string()
-}
-
-/// Settles until `probe` answers, for work `settle` does not see (a device's real socket,
-/// the store's fsync on its own thread); at most 20 s of wall time.
-pub(crate) async fn eventually<T>(
-    tp: &TestPlatform,
-    what: &str,
-    mut probe: impl AsyncFnMut() -> Option<T>,
-) -> T {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        tp.settle().await;
-        if let Some(v) = probe().await {
-            return v;
-        }
-        assert!(Instant::now() < deadline, "{what}: not within 20 s");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
 }

@@ -5,7 +5,8 @@
 //! modules: [`browser`], a headless Chromium over WebDriver; [`logs`], the platform's JSON
 //! log read back; [`web`], the web service of a platform process (users, address, tokens);
 //! [`mosquitto`], a real MQTT 5 broker and its command-line clients (the same file as the
-//! benchmarks' `workloads::mosquitto`).
+//! benchmarks' `workloads::mosquitto`); [`building`], the building data path's operator agent;
+//! [`settle`], a wait for work the test platform's `settle` does not see.
 
 // Each test file uses a part of it.
 #![allow(dead_code)]
@@ -16,6 +17,7 @@ pub(crate) mod building;
 pub(crate) mod logs;
 #[path = "../../benches/workloads/mosquitto.rs"]
 pub(crate) mod mosquitto;
+pub(crate) mod settle;
 pub(crate) mod web;
 
 use std::path::{Path, PathBuf};

@@ -5,7 +5,7 @@
 Serves, on the given unicast address only (no broadcast is needed on loopback):
 
     analog-value,1   "Setpoint"     writable (commandable, relinquish-default 21.5), degrees-celsius
-    analog-input,1   "Temperature"  present-value 19.25, degrees-celsius
+    analog-input,1   "Temperature"  present-value 19.25, degrees-celsius, COV increment 0.5
     binary-value,1   "Fan"          writable (commandable, relinquish-default inactive)
     multi-state-value,1 "Mode"      present-value 2 of 3
     analog-value,2   "Longgg..."    a 300-character object-name, to make answers large
@@ -18,8 +18,11 @@ Prints "ready" once its UDP socket is bound. Reads commands from stdin, one a li
 
     get <object-type>,<instance> <property>   ->  value <repr of the value>
     get <object-type>,<instance> priority-array <n>  ->  value <the slot, "null" when empty>
+    set <object-type>,<instance> present-value <number>  ->  value <the new value> (as the
+                                                  device's own logic would: COV subscribers are notified)
     count <request class>                     ->  value <how many were served: ReadPropertyRequest,
-                                                  ReadPropertyMultipleRequest, WritePropertyRequest>
+                                                  ReadPropertyMultipleRequest, WritePropertyRequest,
+                                                  SubscribeCOVRequest>
 
 Exits when stdin closes (the test that started it has finished or died).
 """
@@ -91,6 +94,10 @@ async def serve_stdin(app):
         try:
             if words[0] == "get":
                 answer = slot_text(app, words)
+            elif words[0] == "set" and words[2:3] == ["present-value"]:
+                obj = app.get_object_id(parse_object_id(words[1]))
+                obj.presentValue = float(words[3])
+                answer = f"value {obj.presentValue}"
             elif words[0] == "count":
                 answer = f"value {app.counts[words[1]]}"
             else:
@@ -125,6 +132,7 @@ async def main():
             objectName="Temperature",
             presentValue=19.25,
             units="degrees-celsius",
+            covIncrement=0.5,
         )
     )
     app.add_object(

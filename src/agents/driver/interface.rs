@@ -14,6 +14,7 @@
 //! | [`Driver::get_point`] | `get_point` | — |
 //! | [`Driver::set_point`] | `_set_point` | — |
 //! | [`Driver::revert_point`] | `revert_point` | not handled: the platform driver writes back the last value it read before the first write (VOLTTRON's `BasicRevert`) |
+//! | [`Driver::subscribe_changes`] | the BACnet interface's `establish_cov_subscription` | none: the device is only scraped |
 
 use std::collections::BTreeMap;
 use std::future::Future;
@@ -86,6 +87,42 @@ pub trait Driver: Send + 'static {
     fn revert_point<'a>(&'a mut self, point: &'a str) -> DriverFuture<'a, bool> {
         let _ = point;
         Box::pin(async { Ok(false) })
+    }
+
+    /// Asks the device to report changes of its points on its own (BACnet COV, for the
+    /// points its registry flags). The platform driver calls it when the device starts and
+    /// again after the feed's `renew_after`; a new feed replaces the previous one. Each
+    /// change is published as VOLTTRON's `publish_cov_value` does, between scrapes.
+    /// `Ok(None)` (the default): the device has nothing to report, it is only scraped.
+    fn subscribe_changes(&mut self) -> DriverFuture<'_, Option<ChangeFeed>> {
+        Box::pin(async { Ok(None) })
+    }
+}
+
+/// A value a device reported on its own.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PointChange {
+    /// The point (`Volttron Point Name`).
+    pub point: String,
+    /// Its new value.
+    pub value: Value,
+}
+
+/// What [`Driver::subscribe_changes`] returns: the changes as they come, and when to
+/// subscribe again.
+pub struct ChangeFeed {
+    /// The changes; the feed ends when the stream does.
+    pub changes: futures::stream::BoxStream<'static, PointChange>,
+    /// When to call [`Driver::subscribe_changes`] again (a subscription's lifetime less a
+    /// margin); `None`: the subscription does not expire.
+    pub renew_after: Option<Duration>,
+}
+
+impl std::fmt::Debug for ChangeFeed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ChangeFeed")
+            .field("renew_after", &self.renew_after)
+            .finish_non_exhaustive()
     }
 }
 

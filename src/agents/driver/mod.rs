@@ -57,7 +57,10 @@ use crate::agents::device_path::{device_and_point, device_path};
 use crate::core::{Caller, Map, Value};
 
 pub use config::{ConfigError, DeviceConfig, DriverSettings, PublishSettings};
-pub use interface::{DeviceSetup, Driver, DriverError, DriverFactory, DriverFuture, PointKind, PointMeta};
+pub use interface::{
+    ChangeFeed, DeviceSetup, Driver, DriverError, DriverFactory, DriverFuture, PointChange, PointKind,
+    PointMeta,
+};
 pub use registry::{Registry, RegistryError, RegistryRow};
 
 use worker::{Command, HealthBoard, Worker};

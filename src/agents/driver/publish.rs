@@ -10,6 +10,10 @@
 //! Headers: `Date` and `TimeStamp` (when the values were read) and `SynchronizedTimeStamp`
 //! (the interval boundary the scrape belongs to, the same for every device of that round),
 //! as `2024-06-01T12:00:00.000000+00:00`.
+//!
+//! A change the device reports on its own (BACnet COV) is published as VOLTTRON's
+//! `publish_cov_value` does: the same topics, the `all` messages holding that point alone,
+//! headers `Date` and `TimeStamp` only ([`DevicePublisher::change_messages`]).
 
 use std::collections::BTreeMap;
 
@@ -84,8 +88,28 @@ impl DevicePublisher {
         ])
     }
 
+    /// The headers of a change the device reported at `at`.
+    pub fn change_headers(at: DateTime<Utc>) -> Headers {
+        let now = Value::from(format_timestamp(&at));
+        Headers::from([("Date".to_owned(), now.clone()), ("TimeStamp".to_owned(), now)])
+    }
+
+    /// Every (topic, message) a change of `point` to `value` publishes; none for a point
+    /// the device does not have.
+    pub fn change_messages(&self, point: &str, value: Value) -> Vec<(&str, Value)> {
+        let Some(meta) = self.points.iter().find(|p| p.0 == point).map(|p| p.3.clone()) else {
+            return Vec::new();
+        };
+        let all_meta = Value::Map(Map::from([(point.to_owned(), meta)]));
+        self.publish(BTreeMap::from([(point.to_owned(), value)]), all_meta)
+    }
+
     /// Every (topic, message) a scrape with these values publishes.
     pub fn messages(&self, values: BTreeMap<String, Value>) -> Vec<(&str, Value)> {
+        self.publish(values, self.all_meta.clone())
+    }
+
+    fn publish(&self, values: BTreeMap<String, Value>, all_meta: Value) -> Vec<(&str, Value)> {
         let s = self.settings;
         let mut out = Vec::new();
         if s.depth_first || s.breadth_first {
@@ -101,10 +125,7 @@ impl DevicePublisher {
             }
         }
         if s.depth_first_all || s.breadth_first_all {
-            let all = Value::List(vec![
-                Value::Map(values.into_iter().collect()),
-                self.all_meta.clone(),
-            ]);
+            let all = Value::List(vec![Value::Map(values.into_iter().collect()), all_meta]);
             if s.depth_first_all && s.breadth_first_all {
                 out.push((self.all_breadth.as_str(), all.clone()));
             } else if s.breadth_first_all {
@@ -159,5 +180,42 @@ mod tests {
             DevicePublisher::headers(t, t)["TimeStamp"],
             Value::from("2024-06-01T12:00:00.000000+00:00")
         );
+    }
+
+    #[test]
+    fn a_change_publishes_its_point_alone_with_date_and_timestamp() {
+        let points = [
+            PointMeta {
+                name: "Temp".into(),
+                units: "degF".into(),
+                kind: PointKind::Float,
+                writable: false,
+            },
+            PointMeta {
+                name: "Fan".into(),
+                units: "".into(),
+                kind: PointKind::Boolean,
+                writable: true,
+            },
+        ];
+        let settings = PublishSettings {
+            depth_first_all: true,
+            breadth_first_all: false,
+            depth_first: true,
+            breadth_first: false,
+        };
+        let p = DevicePublisher::new("campus/b/ahu", &points, "UTC", settings);
+        let out = p.change_messages("Temp", Value::Float(70.0));
+        assert_eq!(out.len(), 2);
+        assert_eq!(out[0].0, "devices/campus/b/ahu/Temp");
+        assert_eq!(
+            out[1].1.to_json_string(),
+            r#"[{"Temp":70.0},{"Temp":{"type":"float","tz":"UTC","units":"degF"}}]"#
+        );
+        assert!(p.change_messages("Nope", Value::Null).is_empty());
+        let t: DateTime<Utc> = "2024-06-01T12:00:00Z".parse().unwrap();
+        let h = DevicePublisher::change_headers(t);
+        assert_eq!(h.len(), 2);
+        assert_eq!(h["Date"], h["TimeStamp"]);
     }
 }

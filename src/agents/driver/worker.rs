@@ -10,6 +10,8 @@
 //! | a scrape fails on the device's side | the device is BAD in the agent's health, nothing is published, the next try waits `interval × 2ⁿ⁻¹` (at most 5 min) |
 //! | a scrape succeeds again | the device is GOOD again, the schedule resumes |
 //! | `set_point` | the value read before the first write of a point is kept for `revert_point` (VOLTTRON's `BasicRevert`) |
+//! | the device starts | `subscribe_changes` (BACnet COV); again after the feed's `renew_after`, or after one interval if it failed |
+//! | the device reports a change | published as VOLTTRON's `publish_cov_value` (`publish.rs`); kept for revert as a read is |
 //! | the command channel closes | the task ends (the device was removed or reconfigured, or the agent stopped) |
 
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -24,7 +26,12 @@ use crate::Clock;
 use crate::agent::AgentContext;
 use crate::core::{Status, Value};
 
-use super::interface::{Driver, DriverError};
+use futures::StreamExt;
+use futures::stream::BoxStream;
+
+use crate::platform::mailbox::ActivityGuard;
+
+use super::interface::{Driver, DriverError, PointChange};
 use super::publish::DevicePublisher;
 
 /// The longest wait between tries of a failing device.
@@ -139,6 +146,17 @@ struct Running {
     /// The worker's interval and offset as clock arithmetic takes them.
     interval: TimeDelta,
     offset: TimeDelta,
+    /// The changes the device reports on its own, and when to subscribe again.
+    changes: Option<BoxStream<'static, PointChange>>,
+    renew_at: Option<DateTime<Utc>>,
+}
+
+/// What woke a device's task.
+enum Event {
+    Command(Option<Command>),
+    Scrape(Option<ActivityGuard>),
+    Change(Option<PointChange>),
+    Renew(Option<ActivityGuard>),
 }
 
 /// The interval boundary at or before `t` (as VOLTTRON: multiples of the interval since the epoch).
@@ -168,23 +186,50 @@ impl Worker {
             clean: HashMap::new(),
             dirty: HashSet::new(),
             failures: 0,
+            changes: None,
+            renew_at: None,
         };
+        r.subscribe().await;
         let mut round = r.next_round(r.clock.now());
         loop {
             let due = round + r.offset;
             let ctx = r.w.ctx.clone();
             let sleep = ctx.sleep_as_work(since(&r.clock, due));
-            tokio::select! {
+            let renew = async {
+                match r.renew_at {
+                    Some(at) => ctx.sleep_as_work(since(&r.clock, at)).await,
+                    None => std::future::pending().await,
+                }
+            };
+            let mut changes = r.changes.take();
+            let change = async {
+                match changes.as_mut() {
+                    Some(stream) => stream.next().await,
+                    None => std::future::pending().await,
+                }
+            };
+            let event = tokio::select! {
                 biased;
-                command = commands.recv() => match command {
-                    None => return,
-                    Some(c) => r.handle(c).await,
-                },
-                _work = sleep => {
+                command = commands.recv() => Event::Command(command),
+                work = sleep => Event::Scrape(work),
+                work = renew => Event::Renew(work),
+                change = change => Event::Change(change),
+            };
+            r.changes = changes;
+            match event {
+                Event::Command(None) => return,
+                Event::Command(Some(c)) => r.handle(c).await,
+                Event::Scrape(_work) => {
                     round = match r.scrape(round).await {
                         Ok(()) => r.next_round(r.clock.now()),
                         Err(()) => r.retry_round(),
                     };
+                }
+                Event::Renew(_work) => r.subscribe().await,
+                Event::Change(Some(change)) => r.publish_change(change),
+                Event::Change(None) => {
+                    tracing::info!(device = %r.w.path, "the device's change feed ended");
+                    r.changes = None;
                 }
             }
         }
@@ -220,6 +265,41 @@ impl Running {
         match tokio::time::timeout(timeout, work).await {
             Ok(result) => result,
             Err(_) => Err(DriverError::Timeout(timeout)),
+        }
+    }
+
+    /// Asks the device for its change feed (BACnet COV); after a failure, tries again one
+    /// interval later and keeps the feed it has.
+    async fn subscribe(&mut self) {
+        match self.w.driver.subscribe_changes().await {
+            Ok(Some(feed)) => {
+                self.changes = Some(feed.changes);
+                self.renew_at = feed
+                    .renew_after
+                    .and_then(|d| TimeDelta::from_std(d).ok())
+                    .map(|d| self.clock.now() + d);
+            }
+            Ok(None) => {
+                self.changes = None;
+                self.renew_at = None;
+            }
+            Err(e) => {
+                tracing::warn!(device = %self.w.path, "change subscription failed, trying again in one interval: {e}");
+                self.renew_at = Some(self.clock.now() + self.interval);
+            }
+        }
+    }
+
+    /// Publishes a change the device reported, as VOLTTRON's `publish_cov_value`.
+    fn publish_change(&mut self, change: PointChange) {
+        if !self.dirty.contains(&change.point) {
+            self.clean.insert(change.point.clone(), change.value.clone());
+        }
+        let headers = DevicePublisher::change_headers(self.clock.now());
+        for (topic, message) in self.w.publisher.change_messages(&change.point, change.value) {
+            if let Err(e) = self.w.ctx.publish_with(topic, headers.clone(), message) {
+                tracing::warn!(device = %self.w.path, "publish of {topic} failed: {e}");
+            }
         }
     }
 

@@ -9,7 +9,8 @@
 //! | `use_read_multiple` | `true` | `false`: scrape with ReadProperty only |
 //! | `timeout` | the device's timeout | seconds one request may take |
 //! | `local_address` | `0.0.0.0:0` | this side's UDP address (an extension: VOLTTRON's proxy agent has it) |
-//! | `proxy_address`, `cov_lifetime`, `ping_retry_interval` | — | accepted and ignored: no proxy agent here |
+//! | `cov_lifetime` | 180 | seconds a COV subscription lasts; renewed 3 s before it ends (VOLTTRON's `COV_UPDATE_BUFFER`), at half its lifetime when it is shorter than 6 s |
+//! | `proxy_address`, `ping_retry_interval` | — | accepted and ignored: no proxy agent here |
 //!
 //! A routed address (`network:mac`, a device behind a BACnet router) is refused with a
 //! [`DriverError::Config`] naming it.
@@ -44,6 +45,8 @@ pub struct BacnetConfig {
     pub timeout: Duration,
     /// `local_address`.
     pub local_address: SocketAddrV4,
+    /// `cov_lifetime`, seconds (at least 1).
+    pub cov_lifetime: u32,
 }
 
 impl BacnetConfig {
@@ -101,6 +104,11 @@ impl BacnetConfig {
             Some(Value::String(text)) => socket_address("local_address", text, 0)?,
             Some(other) => return Err(bad(format!("local_address: a string, not {}", other.type_name()))),
         };
+        let cov_lifetime = match integer(config, "cov_lifetime")? {
+            None => 180,
+            Some(n @ 1..=0xFFFF_FFFF) => n as u32,
+            Some(n) => return Err(bad(format!("cov_lifetime: {n} is not a number of seconds >= 1"))),
+        };
         Ok(BacnetConfig {
             device_address,
             device_id,
@@ -109,6 +117,7 @@ impl BacnetConfig {
             use_read_multiple,
             timeout,
             local_address,
+            cov_lifetime,
         })
     }
 }
@@ -177,6 +186,7 @@ mod tests {
         assert_eq!((c.device_id, c.min_priority, c.max_per_request), (500, 8, 24));
         assert!(c.use_read_multiple);
         assert_eq!(c.timeout, Duration::from_secs(5));
+        assert_eq!(c.cov_lifetime, 180);
     }
 
     #[test]
@@ -214,6 +224,10 @@ mod tests {
             (
                 r#"{"device_address": "10.0.0.1", "device_id": 1, "timeout": 0}"#,
                 "timeout",
+            ),
+            (
+                r#"{"device_address": "10.0.0.1", "device_id": 1, "cov_lifetime": 0}"#,
+                "cov_lifetime: 0 is not",
             ),
             (r#"[1]"#, "must be an object"),
         ] {

@@ -11,6 +11,7 @@
 //! | `get_point` | ReadProperty | `get_point` |
 //! | `set_point` | WriteProperty at the point's `Write Priority`, then ReadProperty: the value the device now holds | `set_point` |
 //! | `revert_point` | WriteProperty of Null at the point's `Write Priority` (relinquish): `Ok(true)` | `revert_point` |
+//! | `subscribe_changes` | SubscribeCOV (confirmed) of each object with a `COV Flag` point, for `cov_lifetime` seconds, renewed before it ends; each notification's values of registry points become changes | `establish_cov_subscription` through the proxy, `forward_bacnet_cov_value` |
 //!
 //! A point the device answers with an error inside a scrape is left out of that scrape
 //! (logged with its BACnet error class and code); a scrape whose request fails as a whole
@@ -18,8 +19,14 @@
 //! [`DriverError::Refused`] naming the error (`BACnet error: object / unknown-object`); a
 //! device that does not answer is [`DriverError::Timeout`].
 //!
-//! Not done: COV subscriptions (`COV Flag` is read and ignored), routed addresses (a device
-//! behind a BACnet router), segmented requests larger than one APDU.
+//! A COV notification is taken from the device's address only, for this driver's
+//! subscriber process (the device instance); it is published as VOLTTRON publishes a COV
+//! value (the point's topics, an `all` message with that point alone). A device that
+//! refuses SubscribeCOV is still scraped: the subscription is tried again one interval
+//! later.
+//!
+//! Not done: routed addresses (a device behind a BACnet router), segmented requests larger
+//! than one APDU.
 
 pub mod config;
 pub mod point;
@@ -27,12 +34,17 @@ pub mod session;
 pub mod value;
 
 use std::collections::{BTreeMap, HashMap};
+use std::time::Duration;
 
+use bacnet_client::client::ReceivedCOVNotification;
 use bacnet_types::constructed::{PropertyReference, ReadAccessSpecification};
+use bacnet_types::primitives::ObjectIdentifier;
+use futures::StreamExt;
+use tokio::sync::broadcast;
 
 use crate::core::Value;
 
-use super::interface::{DeviceSetup, Driver, DriverError, DriverFuture, PointMeta};
+use super::interface::{ChangeFeed, DeviceSetup, Driver, DriverError, DriverFuture, PointChange, PointMeta};
 use config::BacnetConfig;
 use point::BacnetPoint;
 use session::Session;
@@ -53,6 +65,8 @@ pub struct BacnetDriver {
     max_per_request: usize,
     use_read_multiple: bool,
     session: Session,
+    device_id: u32,
+    cov_lifetime: u32,
 }
 
 impl BacnetDriver {
@@ -81,7 +95,52 @@ impl BacnetDriver {
             max_per_request: config.max_per_request,
             use_read_multiple: config.use_read_multiple,
             session: Session::new(config.device_address, config.local_address, config.timeout),
+            device_id: config.device_id,
+            cov_lifetime: config.cov_lifetime,
         })
+    }
+
+    /// SubscribeCOV of every object with a `COV Flag` point; the feed of their changes.
+    async fn subscribe(&mut self) -> Result<Option<ChangeFeed>, DriverError> {
+        let mut objects: Vec<ObjectIdentifier> = Vec::new();
+        for point in self.points.iter().filter(|p| p.cov) {
+            if !objects.contains(&point.object) {
+                objects.push(point.object);
+            }
+        }
+        if objects.is_empty() {
+            return Ok(None);
+        }
+        let process = self.device_id;
+        let notifications = self
+            .session
+            .subscribe_cov(process, &objects, self.cov_lifetime)
+            .await?;
+        let lifetime = Duration::from_secs(u64::from(self.cov_lifetime));
+        let renew_after = if lifetime > Duration::from_secs(6) {
+            lifetime - Duration::from_secs(3)
+        } else {
+            lifetime / 2
+        };
+        let points = self.points.clone();
+        let (device, mac) = (self.device.clone(), self.session.device_mac());
+        let received = futures::stream::unfold(notifications, |mut rx| async move {
+            loop {
+                match rx.recv().await {
+                    Ok(notification) => return Some((notification, rx)),
+                    Err(broadcast::error::RecvError::Lagged(n)) => {
+                        tracing::warn!("{n} COV notifications dropped: the driver fell behind");
+                    }
+                    Err(broadcast::error::RecvError::Closed) => return None,
+                }
+            }
+        });
+        let changes = received
+            .flat_map(move |n| futures::stream::iter(changes_of(&device, &mac, process, &points, &n)));
+        Ok(Some(ChangeFeed {
+            changes: changes.boxed(),
+            renew_after: Some(renew_after),
+        }))
     }
 
     fn point(&self, name: &str) -> Result<&BacnetPoint, DriverError> {
@@ -212,6 +271,10 @@ impl Driver for BacnetDriver {
         })
     }
 
+    fn subscribe_changes(&mut self) -> DriverFuture<'_, Option<ChangeFeed>> {
+        Box::pin(self.subscribe())
+    }
+
     fn revert_point<'a>(&'a mut self, point: &'a str) -> DriverFuture<'a, bool> {
         Box::pin(async move {
             let point = self.writable(point)?;
@@ -228,4 +291,37 @@ impl Driver for BacnetDriver {
             Ok(true)
         })
     }
+}
+
+/// The changes a COV notification holds for this device's points: none when it comes from
+/// another address or for another subscriber process.
+fn changes_of(
+    device: &str,
+    mac: &[u8],
+    process: u32,
+    points: &[BacnetPoint],
+    received: &ReceivedCOVNotification,
+) -> Vec<PointChange> {
+    let n = &received.notification;
+    if received.source_mac.as_slice() != mac || n.subscriber_process_identifier != process {
+        return Vec::new();
+    }
+    let mut changes = Vec::new();
+    for element in &n.list_of_values {
+        let matching = points.iter().filter(|p| {
+            p.object == n.monitored_object_identifier
+                && p.property == element.property_identifier
+                && p.array_index == element.property_array_index
+        });
+        for point in matching {
+            match value::decode(&element.value) {
+                Ok(value) => changes.push(PointChange {
+                    point: point.meta.name.clone(),
+                    value,
+                }),
+                Err(e) => tracing::warn!(device, point = %point.meta.name, "undecodable COV value: {e}"),
+            }
+        }
+    }
+    changes
 }

@@ -9,7 +9,8 @@
 //! | `Writable` | no | `TRUE` lets `set_point` and `revert_point` write it |
 //! | `Write Priority` | no (16) | 1 ..= 16, not below the device's `min_priority` |
 //! | `Array Index` | no | read and write one element of an array property |
-//! | `Units`, `Unit Details`, `Reference Point Name`, `Notes`, `COV Flag` | no | published metadata, or informational |
+//! | `COV Flag` | no (`FALSE`) | `TRUE`: the driver subscribes to the object's changes of value (SubscribeCOV) |
+//! | `Units`, `Unit Details`, `Reference Point Name`, `Notes` | no | published metadata, or informational |
 //!
 //! The point's published type follows VOLTTRON's `BACNET_TYPE_MAPPING` by object type:
 //! analog objects are `float`, binary objects `boolean`, multi-state objects `integer`; the
@@ -53,6 +54,8 @@ pub struct BacnetPoint {
     pub array_index: Option<u32>,
     /// `Write Priority`.
     pub priority: u8,
+    /// `COV Flag`.
+    pub cov: bool,
 }
 
 impl BacnetPoint {
@@ -103,14 +106,14 @@ impl BacnetPoint {
             Some(p) => return Err(row.error("Write Priority", format!("{p} is not in 1..=16"))),
         };
         let array_index = row.parse("Array Index")?;
-        // Parsed so a bad cell is reported; subscriptions are not made (see the module docs).
-        row.boolean("COV Flag", false)?;
+        let cov = row.boolean("COV Flag", false)?;
         Ok(BacnetPoint {
             meta: row.point_meta(kind)?,
             object,
             property,
             array_index,
             priority,
+            cov,
         })
     }
 }

@@ -1,5 +1,6 @@
 //! The BACnet/IP client of one device: bound on first use, then ReadProperty,
-//! ReadPropertyMultiple and WriteProperty to the device's unicast address.
+//! ReadPropertyMultiple, WriteProperty and SubscribeCOV to the device's unicast address, and
+//! the COV notifications it sends back (confirmed ones acknowledged by the client).
 //!
 //! | the device (or the network) answers | [`DriverError`] |
 //! |-------------------------------------|-----------------|
@@ -16,7 +17,7 @@
 use std::net::SocketAddrV4;
 use std::time::Duration;
 
-use bacnet_client::client::BACnetClient;
+use bacnet_client::client::{BACnetClient, ReceivedCOVNotification};
 use bacnet_transport::bip::BipTransport;
 use bacnet_types::constructed::ReadAccessSpecification;
 use bacnet_types::enums::{AbortReason, PropertyIdentifier, RejectReason};
@@ -156,6 +157,33 @@ impl Session {
             })
             .collect();
         Ok(results)
+    }
+
+    /// The device's BACnet/IP address as a MAC (4 address bytes, 2 port bytes).
+    pub fn device_mac(&self) -> [u8; 6] {
+        self.device
+    }
+
+    /// SubscribeCOV (confirmed notifications, `lifetime` seconds) to each of `objects` as
+    /// `process_id`; the receiver of every COV notification the client gets from then on,
+    /// made before the first request so that the device's first notification is not missed.
+    pub async fn subscribe_cov(
+        &mut self,
+        process_id: u32,
+        objects: &[ObjectIdentifier],
+        lifetime: u32,
+    ) -> Result<tokio::sync::broadcast::Receiver<ReceivedCOVNotification>, DriverError> {
+        let (device, timeout) = (self.device, self.timeout);
+        let client = self.client().await?;
+        let notifications = client.cov_notifications();
+        for object in objects {
+            bounded(
+                timeout,
+                client.subscribe_cov(&device, process_id, *object, true, Some(lifetime)),
+            )
+            .await?;
+        }
+        Ok(notifications)
     }
 
     /// WriteProperty at `priority` (1 ..= 16).

@@ -204,6 +204,7 @@ mod tests {
             property: PropertyIdentifier::PRESENT_VALUE,
             array_index: None,
             priority: 16,
+            cov: false,
         }
     }
 
