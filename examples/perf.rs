@@ -6,6 +6,7 @@
 //! cargo run --release --example perf -- --quick --only pubsub.   # figures starting with `pubsub.`
 //! cargo run --release --example perf -- --quick --with-subscriber # spans and events enabled
 //! cargo run --release --example perf -- --only federation --only baseline.mqtt   # federation vs raw MQTT
+//! cargo run --release --example perf -- --runs 3 --only driver.   # full sizes, 3 runs per figure
 //! ```
 //!
 //! Every figure is the median of its runs (one discarded warm-up run first, except for
@@ -66,7 +67,7 @@
 //! | `federation.pubsub.delivered_ratio` | counted / N, the lowest of the runs (1 when nothing was lost) |
 //! | `federation.fanout.p50` / `.p99` | ten federated platforms of this process through the same broker (`p0`..`p9`, `agent_threads(1)`, a backlog file each; `p0` exports `bench/`), a `#[subscribe("bench/", all_platforms = true)]` agent on each of `p1`..`p9` recording when each publication arrives: the driver publishes `bench/fan` = `i` on `p0`, then waits until all nine have it; latency = the last arrival - the publish; M publications one after the other; median of the runs' p50 / p99 (the process's thread count before and after starting them on stderr) |
 //! | `historian.query_ms.1_topic_1_day` / `.100_topics_1_day`, `historian.insert_points_per_s`, `historian.store_points_per_s`, `baseline.sqlite_*`, `historian.*_ratio*` | (feature `historian`) see `benches/workloads/historian.rs`: VOLTTRON's `query` of one day of one-minute data for one topic and for 100, beside the same rows read with rusqlite directly; inserts end to end and of the writer alone, beside rusqlite's prepared inserts in the same run |
-//! | `driver.points_per_s` / `driver.historian_rss_kib` / `driver.points_per_s_vs_sqlite` | (features `driver`, `historian`) see `benches/workloads/building.rs`: 1,000 fake devices × 20 points through the platform driver, the bus and the SQLite historian on the virtual clock, every point committed; the process's RSS at the end; the rate over `baseline.sqlite_insert_points_per_s` when that ran (`--only driver. --only baseline.sqlite`) |
+//! | `driver.points_per_s` / `driver.historian_rss_kib` / `driver.points_per_s_vs_sqlite` | (features `driver`, `historian`) see `benches/workloads/building.rs`: 12,500 fake devices (quick: 6,250) × 20 points scraped every second on the real clock through the platform driver, the bus and the SQLite historian, the points committed per second; the process's RSS at the end; the rate over `baseline.sqlite_insert_points_per_s` when that ran (`--only driver. --only baseline.sqlite`) |
 //! | `bacnet.scrape.rpm_p50_us` / `baseline.bacnet_client_rpm_p50_us` / `bacnet.scrape.ratio_to_raw` / `bacnet.scrape.rp_p50_us` | (feature `bacnet`) see `benches/workloads/bacnet.rs`: a bacpypes3 device on 127.0.0.2 (the tests' device), the driver's ReadPropertyMultiple scrape of its points beside the same request from a bare rusty-bacnet client, rounds interleaved; and the scrape by ReadProperty per point. Without bacpypes3 in the venv, no figure (`skipped:` on stderr) |
 //! | `baseline.modbus_raw_1000_p50` | (feature `modbus`) a pymodbus 3.16.1 device (`benches/workloads/pymodbus.rs`: `tests/support/modbus_server.py` with the venv's Python, a child process on a free loopback port) with holding registers 0..=999; one tokio-modbus TCP client reads them as 8 requests of 125 in sequence; median of the runs' p50 per scrape. Without the venv or pymodbus, no figure: `skipped:` and the reason on stderr |
 //! | `modbus.scrape_1000_p50` | same device, runs interleaved: `ModbusDriver::scrape_all` of a registry of 1,000 `>H` points at holding 0..=999 (the same 8 requests, planned by the driver, then 1,000 values decoded into a map by name; `benches/workloads/modbus.rs`) |
@@ -1284,7 +1285,17 @@ fn main() {
         .map(|w| w[1].as_str())
         .collect();
     let want = |name: &str| only.is_empty() || only.iter().any(|p| name.starts_with(p));
-    let s = Sizes::new(quick);
+    let mut s = Sizes::new(quick);
+    // `--runs N`: N runs per figure instead of the size's (5 quick, 15 full).
+    if let Some(i) = args.iter().position(|a| a == "--runs") {
+        match args.get(i + 1).and_then(|n| n.parse::<usize>().ok()) {
+            Some(n) if n > 0 => s.runs = n,
+            _ => {
+                eprintln!("perf: --runs takes a number of runs >= 1");
+                std::process::exit(2);
+            }
+        }
+    }
     let runs = s.runs;
     let mut figures: Vec<(&str, f64, &str)> = Vec::new();
 
@@ -1702,3 +1713,9 @@ fn main() {
         println!("{name} {text} {unit}");
     }
 }
+
+/// The building data path allocates per point: mimalloc sustains about a fifth more than
+/// glibc's malloc (README, Performance).
+#[cfg(feature = "mimalloc")]
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;

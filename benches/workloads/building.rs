@@ -85,6 +85,8 @@ async fn one_run(devices: usize, window: Duration) -> (f64, f64, f64) {
     // Warm-up: every device configured and scraping.
     tokio::time::sleep(Duration::from_secs(3)).await;
     let (before, dropped_before) = written().await;
+    // A mark for a profiler attached to the process (`perf record -p`): the window starts.
+    eprintln!("[perf] driver.points_per_s: window of {window:?} starts");
     let start = Instant::now();
     tokio::time::sleep(window).await;
     let (after, dropped_after) = written().await;

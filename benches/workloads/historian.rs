@@ -50,13 +50,13 @@ fn runtime() -> tokio::runtime::Runtime {
 fn records(topics: usize, minutes: i64, from_minute: i64) -> Vec<Record> {
     let mut v = Vec::with_capacity(topics * minutes as usize);
     for m in from_minute..from_minute + minutes {
-        let ts = format_timestamp(&(day() + chrono::Duration::minutes(m)));
+        let ts: std::sync::Arc<str> = format_timestamp(&(day() + chrono::Duration::minutes(m))).into();
         for t in 0..topics {
             v.push(Record {
                 ts: ts.clone(),
-                topic: format!("bench/dev/p{t}"),
+                topic: format!("bench/dev/p{t}").into(),
                 value: format!("{}", 70.0 + (m % 60) as f64 / 4.0),
-                meta: r#"{"units":"F","type":"float","tz":"UTC"}"#.to_owned(),
+                meta: r#"{"units":"F","type":"float","tz":"UTC"}"#.into(),
             });
         }
     }

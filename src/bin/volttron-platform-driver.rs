@@ -8,3 +8,9 @@ fn main() -> std::process::ExitCode {
         volttron::agents::PlatformDriver::new(),
     )
 }
+
+/// The building data path allocates per point: mimalloc sustains about a fifth more than
+/// glibc's malloc (README, Performance).
+#[cfg(feature = "mimalloc")]
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;

@@ -9,3 +9,9 @@ fn main() -> std::process::ExitCode {
         volttron::agents::SqliteHistorian::from_config_store(),
     )
 }
+
+/// The building data path allocates per point: mimalloc sustains about a fifth more than
+/// glibc's malloc (README, Performance).
+#[cfg(feature = "mimalloc")]
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;

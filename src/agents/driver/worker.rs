@@ -311,8 +311,15 @@ impl Running {
                 self.failures = 0;
                 self.w.health.mark(&self.w.path, None);
                 for (point, value) in &values {
-                    if !self.dirty.contains(point) {
-                        self.clean.insert(point.clone(), value.clone());
+                    if self.dirty.contains(point) {
+                        continue;
+                    }
+                    // The same points every scrape: overwrite without a new key.
+                    match self.clean.get_mut(point) {
+                        Some(kept) => kept.clone_from(value),
+                        None => {
+                            self.clean.insert(point.clone(), value.clone());
+                        }
                     }
                 }
                 let headers = DevicePublisher::headers(self.clock.now(), round);

@@ -118,10 +118,10 @@ impl BackupCache {
             .query_map([n as i64], |r| {
                 last = r.get(0)?;
                 Ok(Record {
-                    ts: r.get(1)?,
-                    topic: r.get(2)?,
+                    ts: r.get::<_, String>(1)?.into(),
+                    topic: r.get::<_, String>(2)?.into(),
                     value: r.get(3)?,
-                    meta: r.get(4)?,
+                    meta: r.get::<_, String>(4)?.into(),
                 })
             })?
             .collect::<Result<Vec<_>, _>>()?;

@@ -51,7 +51,7 @@ use crate::config_store::format_timestamp;
 pub use config::{Capture, ConfigError, HistorianConfig, TableNames};
 pub use query::QueryError;
 use query::{QuerySpec, ReadSide, Reader};
-use record::records_of;
+use record::{RecordCache, records_of};
 use timestamp::parse_query_time;
 use writer::{WriterHandle, WriterSettings};
 
@@ -74,6 +74,7 @@ struct Active {
     writer: WriterHandle,
     read: Arc<Mutex<ReadSide>>,
     subscribed: Vec<&'static str>,
+    records: RecordCache,
 }
 
 impl SqliteHistorian {
@@ -184,15 +185,16 @@ impl SqliteHistorian {
             database,
             writer,
             subscribed: prefixes,
+            records: RecordCache::default(),
         });
         ctx.set_health(Status::Good, None);
         Ok(())
     }
 
     fn on_publication(&mut self, ctx: &AgentContext, p: &Publication) {
-        let Some(active) = &self.active else { return };
+        let Some(active) = &mut self.active else { return };
         let mut rows = Vec::new();
-        records_of(p, ctx.now(), &mut rows);
+        records_of(p, ctx.now(), &mut active.records, &mut rows);
         if !rows.is_empty() && !active.writer.send(rows) {
             tracing::warn!(
                 "historian: the writer is gone (the database did not open); a publication on {} is lost",

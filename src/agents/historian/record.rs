@@ -9,6 +9,13 @@
 //! | `datalogger/<path>`, `{point: {"Readings": r, "Units": u, "data_type"?: t, "tz"?: z}}` | one per point (a list of `[ts, v]` pairs: one per pair), topic `datalogger/<path>/<point>`, metadata `{"units": u, "type": t}` | `r = [ts, v]`: `ts`; a bare `r`: now |
 //!
 //! Values and metadata are stored as JSON text (`value_string`), as VOLTTRON's `jsonapi.dumps`.
+//!
+//! A [`RecordCache`] keeps, per device and point, the stored topic and its metadata's JSON:
+//! a device publishing the same points every scrape costs one allocation per row (its
+//! value's JSON), the timestamp, topic and metadata being shared (`Arc<str>`).
+
+use std::collections::HashMap;
+use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 
@@ -21,17 +28,66 @@ use crate::config_store::format_timestamp;
 #[derive(Debug, Clone, PartialEq)]
 pub struct Record {
     /// `format_timestamp` of the reading's time.
-    pub ts: String,
+    pub ts: Arc<str>,
     /// The topic as stored (`<path>/<point>`).
-    pub topic: String,
+    pub topic: Arc<str>,
     /// The value, JSON text.
     pub value: String,
     /// The topic's metadata, JSON text.
-    pub meta: String,
+    pub meta: Arc<str>,
+}
+
+/// What [`records_of`] remembers between publications: per device (`<path>`) and point, the
+/// stored topic and the metadata last seen with its JSON.
+#[derive(Debug, Default)]
+pub struct RecordCache {
+    devices: HashMap<String, HashMap<String, CachedPoint>>,
+}
+
+#[derive(Debug)]
+struct CachedPoint {
+    topic: Arc<str>,
+    meta: Option<Value>,
+    meta_json: Arc<str>,
+}
+
+impl RecordCache {
+    /// The topic of `device`'s `point` and the JSON of `meta` (`{}` for none), reusing what
+    /// the last publication of that point left when the metadata is the same.
+    fn point(&mut self, device: &str, point: &str, meta: Option<&Value>) -> (Arc<str>, Arc<str>) {
+        if !self.devices.contains_key(device) {
+            self.devices.insert(device.to_owned(), HashMap::new());
+        }
+        let points = self.devices.get_mut(device).expect("inserted above");
+        if let Some(c) = points.get_mut(point) {
+            if c.meta.as_ref() != meta {
+                c.meta = meta.cloned();
+                c.meta_json = meta_json(meta);
+            }
+            return (c.topic.clone(), c.meta_json.clone());
+        }
+        let topic: Arc<str> = if device.is_empty() {
+            point.into()
+        } else {
+            format!("{device}/{point}").into()
+        };
+        let cached = CachedPoint {
+            topic: topic.clone(),
+            meta: meta.cloned(),
+            meta_json: meta_json(meta),
+        };
+        let json = cached.meta_json.clone();
+        points.insert(point.to_owned(), cached);
+        (topic, json)
+    }
+}
+
+fn meta_json(meta: Option<&Value>) -> Arc<str> {
+    meta.map_or_else(|| "{}".into(), |m| m.to_json_string().into())
 }
 
 /// The rows of one publication (none for a topic the historian does not store).
-pub fn records_of(p: &Publication, now: DateTime<Utc>, out: &mut Vec<Record>) {
+pub fn records_of(p: &Publication, now: DateTime<Utc>, cache: &mut RecordCache, out: &mut Vec<Record>) {
     let topic = p.topic.as_str();
     let header_time = |names: &[&str]| {
         names
@@ -49,7 +105,8 @@ pub fn records_of(p: &Publication, now: DateTime<Utc>, out: &mut Vec<Record>) {
         points(
             device,
             &p.message,
-            &format_timestamp(&header_time(&["TimeStamp", "Date"])),
+            format_timestamp(&header_time(&["TimeStamp", "Date"])).into(),
+            cache,
             out,
         );
     } else if topic.starts_with("analysis/") || topic == "analysis" {
@@ -59,22 +116,23 @@ pub fn records_of(p: &Publication, now: DateTime<Utc>, out: &mut Vec<Record>) {
         points(
             device,
             &p.message,
-            &format_timestamp(&header_time(&["TimeStamp", "Date"])),
+            format_timestamp(&header_time(&["TimeStamp", "Date"])).into(),
+            cache,
             out,
         );
     } else if topic.starts_with("record/") || topic == "record" {
         out.push(Record {
-            ts: format_timestamp(&header_time(&["Date"])),
-            topic: topic.to_owned(),
+            ts: format_timestamp(&header_time(&["Date"])).into(),
+            topic: topic.into(),
             value: p.message.to_json_string(),
-            meta: "{}".to_owned(),
+            meta: "{}".into(),
         });
     } else if topic.starts_with("datalogger/") || topic == "datalogger" {
         log_points(topic, &p.message, now, out);
     }
 }
 
-fn points(device: &str, message: &Value, ts: &str, out: &mut Vec<Record>) {
+fn points(device: &str, message: &Value, ts: Arc<str>, cache: &mut RecordCache, out: &mut Vec<Record>) {
     let empty = Map::new();
     let (values, meta) = match message {
         Value::Map(v) => (v, &empty),
@@ -85,19 +143,14 @@ fn points(device: &str, message: &Value, ts: &str, out: &mut Vec<Record>) {
         },
         _ => return,
     };
+    out.reserve(values.len());
     for (point, value) in values {
-        let topic = if device.is_empty() {
-            point.clone()
-        } else {
-            format!("{device}/{point}")
-        };
+        let (topic, meta) = cache.point(device, point, meta.get(point));
         out.push(Record {
-            ts: ts.to_owned(),
+            ts: ts.clone(),
             topic,
             value: value.to_json_string(),
-            meta: meta
-                .get(point)
-                .map_or_else(|| "{}".to_owned(), Value::to_json_string),
+            meta,
         });
     }
 }
@@ -122,11 +175,11 @@ fn log_points(topic: &str, message: &Value, now: DateTime<Utc>, out: &mut Vec<Re
         if let Some(tz) = item.get("tz").filter(|t| !matches!(t, Value::Null)) {
             meta.insert("tz".into(), tz.clone());
         }
-        let meta = Value::Map(meta).to_json_string();
-        let topic = format!("{topic}/{point}");
+        let meta: Arc<str> = Value::Map(meta).to_json_string().into();
+        let topic: Arc<str> = format!("{topic}/{point}").into();
         let mut push = |ts: DateTime<Utc>, v: &Value| {
             out.push(Record {
-                ts: format_timestamp(&ts),
+                ts: format_timestamp(&ts).into(),
                 topic: topic.clone(),
                 value: v.to_json_string(),
                 meta: meta.clone(),
@@ -170,7 +223,12 @@ mod tests {
 
     fn rows(p: &Publication) -> Vec<Record> {
         let mut out = Vec::new();
-        records_of(p, parse_timestamp("2026-01-01T00:00:00Z").unwrap(), &mut out);
+        records_of(
+            p,
+            parse_timestamp("2026-01-01T00:00:00Z").unwrap(),
+            &mut RecordCache::default(),
+            &mut out,
+        );
         out
     }
 
@@ -183,14 +241,11 @@ mod tests {
         );
         let r = rows(&p);
         assert_eq!(r.len(), 2);
-        assert_eq!(r[1].topic, "campus/b1/ahu/zat");
+        assert_eq!(&*r[1].topic, "campus/b1/ahu/zat");
         assert_eq!(r[1].value, "72.5");
-        assert_eq!(r[1].ts, "2026-12-07T17:00:00.000000+00:00");
-        assert_eq!(r[1].meta, r#"{"type":"float","tz":"UTC","units":"F"}"#);
-        assert_eq!(
-            (r[0].topic.as_str(), r[0].meta.as_str()),
-            ("campus/b1/ahu/fan", "{}")
-        );
+        assert_eq!(&*r[1].ts, "2026-12-07T17:00:00.000000+00:00");
+        assert_eq!(&*r[1].meta, r#"{"type":"float","tz":"UTC","units":"F"}"#);
+        assert_eq!((&*r[0].topic, &*r[0].meta), ("campus/b1/ahu/fan", "{}"));
         assert!(rows(&publication("devices/campus/b1/ahu/zat", &[], "1")).is_empty());
     }
 
@@ -198,18 +253,40 @@ mod tests {
     fn record_analysis_and_log() {
         let r = rows(&publication("record/notes", &[], r#"{"a": 1}"#));
         assert_eq!(
-            (r[0].topic.as_str(), r[0].ts.as_str()),
+            (&*r[0].topic, &*r[0].ts),
             ("record/notes", "2026-01-01T00:00:00.000000+00:00")
         );
         let r = rows(&publication("analysis/eco/ahu", &[], r#"{"score": 3}"#));
-        assert_eq!(r[0].topic, "eco/ahu/score");
+        assert_eq!(&*r[0].topic, "eco/ahu/score");
         let r = rows(&publication(
             "datalogger/site",
             &[],
             r#"{"kw": {"Readings": ["2026-12-07T17:00:00", 4.5], "Units": "kW", "data_type": "double"}}"#,
         ));
-        assert_eq!(r[0].topic, "datalogger/site/kw");
-        assert_eq!(r[0].meta, r#"{"type":"float","units":"kW"}"#);
-        assert_eq!(r[0].ts, "2026-12-07T17:00:00.000000+00:00");
+        assert_eq!(&*r[0].topic, "datalogger/site/kw");
+        assert_eq!(&*r[0].meta, r#"{"type":"float","units":"kW"}"#);
+        assert_eq!(&*r[0].ts, "2026-12-07T17:00:00.000000+00:00");
+    }
+
+    #[test]
+    fn the_cache_shares_topics_and_metadata_and_sees_a_change() {
+        let mut cache = RecordCache::default();
+        let now = parse_timestamp("2026-01-01T00:00:00Z").unwrap();
+        let mut rows = |meta: &str| {
+            let p = publication(
+                "devices/campus/b1/ahu/all",
+                &[],
+                &format!(r#"[{{"zat": 72.5}}, {{"zat": {meta}}}]"#),
+            );
+            let mut out = Vec::new();
+            records_of(&p, now, &mut cache, &mut out);
+            out.remove(0)
+        };
+        let a = rows(r#"{"units": "F"}"#);
+        let b = rows(r#"{"units": "F"}"#);
+        assert!(Arc::ptr_eq(&a.topic, &b.topic) && Arc::ptr_eq(&a.meta, &b.meta));
+        let c = rows(r#"{"units": "C"}"#);
+        assert_eq!(&*c.meta, r#"{"units":"C"}"#);
+        assert_eq!(&*c.topic, "campus/b1/ahu/zat");
     }
 }

@@ -15,6 +15,7 @@
 
 use std::collections::HashMap;
 use std::path::Path;
+use std::sync::Arc;
 use std::time::Duration;
 
 use rusqlite::{Connection, OptionalExtension, params};
@@ -63,11 +64,16 @@ impl SchemaInfo {
 fn resolve_topic(
     tx: &rusqlite::Transaction<'_>,
     schema: &SchemaInfo,
-    topics: &mut HashMap<String, KnownTopic>,
+    map: &mut TopicMap,
     r: &Record,
 ) -> rusqlite::Result<i64> {
+    if let Some(id) = map.unchanged(r) {
+        return Ok(id);
+    }
     let t = &schema.tables;
     let key = r.topic.to_lowercase();
+    map.spelled.insert(r.topic.clone(), key.clone());
+    let topics = &mut map.by_key;
     let Some(known) = topics.get_mut(&key) else {
         let id = if schema.meta_in_topics {
             tx.prepare(&format!(
@@ -94,7 +100,7 @@ fn resolve_topic(
         );
         return Ok(id);
     };
-    if known.name != r.topic {
+    if *known.name != *r.topic {
         tx.prepare(&format!(
             "UPDATE {} SET topic_name = ?1 WHERE topic_id = ?2",
             t.topics
@@ -102,7 +108,7 @@ fn resolve_topic(
         .execute(params![r.topic, known.id])?;
         known.name = r.topic.clone();
     }
-    if known.meta.as_deref() != Some(r.meta.as_str()) {
+    if known.meta.as_deref() != Some(&*r.meta) {
         let sql = if schema.meta_in_topics {
             format!("UPDATE {} SET metadata = ?1 WHERE topic_id = ?2", t.topics)
         } else {
@@ -119,15 +125,40 @@ fn resolve_topic(
 
 struct KnownTopic {
     id: i64,
-    name: String,
-    meta: Option<String>,
+    name: Arc<str>,
+    meta: Option<Arc<str>>,
+}
+
+/// The topics the database holds, by lower-cased name (VOLTTRON matches topics without
+/// case), and the spellings seen, so that a known topic costs no lower-casing.
+#[derive(Default)]
+struct TopicMap {
+    by_key: HashMap<String, KnownTopic>,
+    spelled: HashMap<Arc<str>, String>,
+}
+
+impl TopicMap {
+    /// The id of a record's topic when it is known with this very spelling and metadata.
+    fn unchanged(&self, r: &Record) -> Option<i64> {
+        let known = self.by_key.get(self.spelled.get(&*r.topic)?)?;
+        let same_meta = known
+            .meta
+            .as_ref()
+            .is_some_and(|m| Arc::ptr_eq(m, &r.meta) || **m == *r.meta);
+        (*known.name == *r.topic && same_meta).then_some(known.id)
+    }
+
+    fn clear(&mut self) {
+        self.by_key.clear();
+        self.spelled.clear();
+    }
 }
 
 /// The writer's connection and its topic map.
 pub struct Store {
     conn: Connection,
     schema: SchemaInfo,
-    topics: HashMap<String, KnownTopic>,
+    topics: TopicMap,
 }
 
 impl Store {
@@ -183,7 +214,7 @@ impl Store {
         let mut store = Store {
             conn,
             schema,
-            topics: HashMap::new(),
+            topics: TopicMap::default(),
         };
         store.load_topics()?;
         Ok(store)
@@ -209,14 +240,14 @@ impl Store {
         let rows = stmt.query_map([], |r| {
             Ok(KnownTopic {
                 id: r.get(0)?,
-                name: r.get(1)?,
-                meta: r.get(2)?,
+                name: r.get::<_, String>(1)?.into(),
+                meta: r.get::<_, Option<String>>(2)?.map(Into::into),
             })
         })?;
         self.topics.clear();
         for row in rows {
             let row = row?;
-            self.topics.insert(row.name.to_lowercase(), row);
+            self.topics.by_key.insert(row.name.to_lowercase(), row);
         }
         Ok(())
     }
