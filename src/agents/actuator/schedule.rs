@@ -467,57 +467,67 @@ mod tests {
 
     const GRACE: Duration = Duration::from_secs(60);
 
+    /// `book.request` of one slot `(device, start, end)` at `now`, with the default grace.
+    fn ask(
+        book: &mut ScheduleBook,
+        agent: &str,
+        task: &str,
+        priority: &str,
+        (device, start, end): (&str, &str, &str),
+        now: DateTime<Utc>,
+    ) -> Result<Vec<Preempted>, Refusal> {
+        book.request(agent, task, priority, req(device, start, end), now, GRACE)
+    }
+
     #[test]
     fn conflicts_and_preemption_as_volttron() {
         let now = t("2024-06-01 12:00:00");
         let mut book = ScheduleBook::default();
-        book.request(
+        ask(
+            &mut book,
             "a",
             "t1",
             "LOW",
-            req("campus/b/rtu1", "2024-06-01 12:00:00", "2024-06-01 13:00:00"),
+            ("campus/b/rtu1", "2024-06-01 12:00:00", "2024-06-01 13:00:00"),
             now,
-            GRACE,
         )
         .unwrap();
         // LOW cannot be preempted, even by HIGH.
-        let e = book
-            .request(
-                "b",
-                "t2",
-                "HIGH",
-                req("campus/b/rtu1", "2024-06-01 12:30:00", "2024-06-01 12:45:00"),
-                now,
-                GRACE,
-            )
-            .unwrap_err();
+        let e = ask(
+            &mut book,
+            "b",
+            "t2",
+            "HIGH",
+            ("campus/b/rtu1", "2024-06-01 12:30:00", "2024-06-01 12:45:00"),
+            now,
+        )
+        .unwrap_err();
         assert_eq!(e.info, "CONFLICTS_WITH_EXISTING_SCHEDULES");
         assert_eq!(
             e.data.to_json_string(),
             r#"{"a":{"t1":[["campus/b/rtu1","2024-06-01 12:00:00+00:00","2024-06-01 13:00:00+00:00"]]}}"#
         );
         // Back to back is no conflict.
-        book.request(
+        ask(
+            &mut book,
             "b",
             "t3",
             "LOW_PREEMPT",
-            req("campus/b/rtu1", "2024-06-01 13:00:00", "2024-06-01 14:00:00"),
+            ("campus/b/rtu1", "2024-06-01 13:00:00", "2024-06-01 14:00:00"),
             now,
-            GRACE,
         )
         .unwrap();
         assert_eq!(book.holder("campus/b/rtu1", now).unwrap().0, "a");
         // HIGH preempts a LOW_PREEMPT task that has not started: it is gone.
-        let p = book
-            .request(
-                "c",
-                "t4",
-                "HIGH",
-                req("campus/b/rtu1", "2024-06-01 13:30:00", "2024-06-01 13:40:00"),
-                now,
-                GRACE,
-            )
-            .unwrap();
+        let p = ask(
+            &mut book,
+            "c",
+            "t4",
+            "HIGH",
+            ("campus/b/rtu1", "2024-06-01 13:30:00", "2024-06-01 13:40:00"),
+            now,
+        )
+        .unwrap();
         assert_eq!(
             p,
             [Preempted {
@@ -527,26 +537,26 @@ mod tests {
         );
         assert!(book.tasks().all(|t| t.task_id != "t3"));
         assert_eq!(
-            book.request(
+            ask(
+                &mut book,
                 "x",
                 "t4",
                 "LOW",
-                req("d", "2024-06-01 15:00", "2024-06-01 16:00"),
-                now,
-                GRACE
+                ("d", "2024-06-01 15:00", "2024-06-01 16:00"),
+                now
             )
             .unwrap_err()
             .info,
             "TASK_ID_ALREADY_EXISTS"
         );
         assert_eq!(
-            book.request(
+            ask(
+                &mut book,
                 "x",
                 "t5",
                 "MEDIUM",
-                req("d", "2024-06-01 15:00", "2024-06-01 16:00"),
-                now,
-                GRACE
+                ("d", "2024-06-01 15:00", "2024-06-01 16:00"),
+                now
             )
             .unwrap_err()
             .info,
@@ -565,13 +575,13 @@ mod tests {
             "MALFORMED_REQUEST_EMPTY"
         );
         assert_eq!(
-            book.request(
+            ask(
+                &mut book,
                 "x",
                 "t5",
                 "",
-                req("d", "2024-06-01 15:00", "2024-06-01 16:00"),
-                now,
-                GRACE
+                ("d", "2024-06-01 15:00", "2024-06-01 16:00"),
+                now
             )
             .unwrap_err()
             .info,
@@ -609,25 +619,24 @@ mod tests {
     fn a_running_low_preempt_task_keeps_the_device_for_the_grace_time() {
         let now = t("2024-06-01 12:00:00");
         let mut book = ScheduleBook::default();
-        book.request(
+        ask(
+            &mut book,
             "a",
             "t1",
             "LOW_PREEMPT",
-            req("d", "2024-06-01 11:00:00", "2024-06-01 13:00:00"),
+            ("d", "2024-06-01 11:00:00", "2024-06-01 13:00:00"),
             now,
-            GRACE,
         )
         .unwrap();
-        let p = book
-            .request(
-                "b",
-                "t2",
-                "HIGH",
-                req("d", "2024-06-01 12:00:00", "2024-06-01 12:30:00"),
-                now,
-                GRACE,
-            )
-            .unwrap();
+        let p = ask(
+            &mut book,
+            "b",
+            "t2",
+            "HIGH",
+            ("d", "2024-06-01 12:00:00", "2024-06-01 12:30:00"),
+            now,
+        )
+        .unwrap();
         assert_eq!(p.len(), 1);
         assert_eq!(book.holder("d", now).unwrap().0, "a");
         assert_eq!(book.holder("d", t("2024-06-01 12:00:59")).unwrap().0, "a");
@@ -642,36 +651,35 @@ mod tests {
         let now = t("2024-06-01 12:00:00");
         let mut book = ScheduleBook::default();
         // LOW, later today: not started, so HIGH takes its place.
-        book.request(
+        ask(
+            &mut book,
             "a",
             "later",
             "LOW",
-            req("d", "2024-06-01 14:00", "2024-06-01 15:00"),
+            ("d", "2024-06-01 14:00", "2024-06-01 15:00"),
             now,
-            GRACE,
         )
         .unwrap();
-        let p = book
-            .request(
-                "b",
-                "urgent",
-                "HIGH",
-                req("d", "2024-06-01 14:30", "2024-06-01 14:45"),
-                now,
-                GRACE,
-            )
-            .unwrap();
+        let p = ask(
+            &mut book,
+            "b",
+            "urgent",
+            "HIGH",
+            ("d", "2024-06-01 14:30", "2024-06-01 14:45"),
+            now,
+        )
+        .unwrap();
         assert_eq!(p[0].task_id, "later");
         assert!(book.tasks().all(|t| t.task_id != "later"));
         // HIGH never preempts HIGH.
         assert_eq!(
-            book.request(
+            ask(
+                &mut book,
                 "c",
                 "h2",
                 "HIGH",
-                req("d", "2024-06-01 14:40", "2024-06-01 14:50"),
-                now,
-                GRACE
+                ("d", "2024-06-01 14:40", "2024-06-01 14:50"),
+                now
             )
             .unwrap_err()
             .info,
@@ -679,36 +687,34 @@ mod tests {
         );
         // A running LOW_PREEMPT task preempted once keeps its grace time; a second HIGH
         // request is no conflict with it, and starts when the grace time ends.
-        book.request(
+        ask(
+            &mut book,
             "a",
             "now",
             "LOW_PREEMPT",
-            req("e", "2024-06-01 11:00", "2024-06-01 13:00"),
+            ("e", "2024-06-01 11:00", "2024-06-01 13:00"),
             now,
-            GRACE,
         )
         .unwrap();
-        let p = book
-            .request(
-                "b",
-                "h3",
-                "HIGH",
-                req("e", "2024-06-01 12:05", "2024-06-01 12:10"),
-                now,
-                GRACE,
-            )
-            .unwrap();
+        let p = ask(
+            &mut book,
+            "b",
+            "h3",
+            "HIGH",
+            ("e", "2024-06-01 12:05", "2024-06-01 12:10"),
+            now,
+        )
+        .unwrap();
         assert_eq!(p[0].task_id, "now");
-        let p = book
-            .request(
-                "c",
-                "h4",
-                "HIGH",
-                req("e", "2024-06-01 12:00", "2024-06-01 12:03"),
-                now,
-                GRACE,
-            )
-            .unwrap();
+        let p = ask(
+            &mut book,
+            "c",
+            "h4",
+            "HIGH",
+            ("e", "2024-06-01 12:00", "2024-06-01 12:03"),
+            now,
+        )
+        .unwrap();
         assert!(p.is_empty(), "not preempted twice: {p:?}");
         assert_eq!(book.holder("e", t("2024-06-01 12:00:30")).unwrap().1, "now");
         assert_eq!(book.holder("e", t("2024-06-01 12:01:30")).unwrap().1, "h4");
