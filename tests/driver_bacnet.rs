@@ -446,6 +446,25 @@ async fn cov_subscriptions_report_changes_of_the_flagged_objects() {
     // No flagged point: nothing to subscribe to.
     let mut plain = driver(&device.address(), "", Duration::from_secs(5));
     assert!(plain.subscribe_changes().await.unwrap().is_none());
+    // An object the device lacks is left out; the others still report. Only it: an error.
+    let ghost = "Ghost,,analogValue,presentValue,TRUE,99,TRUE\n";
+    let mut partly = driver_with(
+        &device.address(),
+        "",
+        Duration::from_secs(5),
+        &format!("{COV_REGISTRY}{ghost}"),
+    );
+    let mut changes = partly.subscribe_changes().await.unwrap().unwrap().changes;
+    assert_eq!(next_change(&mut changes).await.point, "Temperature");
+    assert_eq!(device.ask("count SubscribeCOVRequest"), "3");
+    let mut only_ghost = driver_with(
+        &device.address(),
+        "",
+        Duration::from_secs(5),
+        &format!("Volttron Point Name,Units,BACnet Object Type,Property,Writable,Index,COV Flag\n{ghost}"),
+    );
+    let e = only_ghost.subscribe_changes().await.expect_err("refused");
+    assert!(e.to_string().contains("unknown-object"), "{e}");
 }
 
 #[volttron::test]

@@ -21,9 +21,10 @@
 //!
 //! A COV notification is taken from the device's address only, for this driver's
 //! subscriber process (the device instance); it is published as VOLTTRON publishes a COV
-//! value (the point's topics, an `all` message with that point alone). A device that
-//! refuses SubscribeCOV is still scraped: the subscription is tried again one interval
-//! later.
+//! value (the point's topics, an `all` message with that point alone). An object the
+//! device refuses SubscribeCOV for is logged and left out, the others still report; when it
+//! refuses them all the feed fails, the device is still scraped, and the platform driver
+//! tries again one interval later.
 //!
 //! Not done: routed addresses (a device behind a BACnet router), segmented requests larger
 //! than one APDU.
@@ -112,10 +113,23 @@ impl BacnetDriver {
             return Ok(None);
         }
         let process = self.device_id;
-        let notifications = self
+        let (notifications, answers) = self
             .session
             .subscribe_cov(process, &objects, self.cov_lifetime)
             .await?;
+        // An object the device refuses is logged and left out; the others still report.
+        let mut first_error = None;
+        let mut refused = 0;
+        for (object, answer) in objects.iter().zip(answers) {
+            if let Err(e) = answer {
+                tracing::warn!(device = %self.device, ?object, "SubscribeCOV refused: {e}");
+                refused += 1;
+                first_error.get_or_insert(e);
+            }
+        }
+        if let Some(e) = first_error.filter(|_| refused == objects.len()) {
+            return Err(e);
+        }
         let lifetime = Duration::from_secs(u64::from(self.cov_lifetime));
         let renew_after = if lifetime > Duration::from_secs(6) {
             lifetime - Duration::from_secs(3)

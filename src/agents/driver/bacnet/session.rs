@@ -165,25 +165,35 @@ impl Session {
     }
 
     /// SubscribeCOV (confirmed notifications, `lifetime` seconds) to each of `objects` as
-    /// `process_id`; the receiver of every COV notification the client gets from then on,
-    /// made before the first request so that the device's first notification is not missed.
+    /// `process_id`: the receiver of every COV notification the client gets from then on
+    /// (made before the first request, so that the device's first notification is not
+    /// missed), and each object's answer.
     pub async fn subscribe_cov(
         &mut self,
         process_id: u32,
         objects: &[ObjectIdentifier],
         lifetime: u32,
-    ) -> Result<tokio::sync::broadcast::Receiver<ReceivedCOVNotification>, DriverError> {
+    ) -> Result<
+        (
+            tokio::sync::broadcast::Receiver<ReceivedCOVNotification>,
+            Vec<Result<(), DriverError>>,
+        ),
+        DriverError,
+    > {
         let (device, timeout) = (self.device, self.timeout);
         let client = self.client().await?;
         let notifications = client.cov_notifications();
+        let mut answers = Vec::with_capacity(objects.len());
         for object in objects {
-            bounded(
-                timeout,
-                client.subscribe_cov(&device, process_id, *object, true, Some(lifetime)),
-            )
-            .await?;
+            answers.push(
+                bounded(
+                    timeout,
+                    client.subscribe_cov(&device, process_id, *object, true, Some(lifetime)),
+                )
+                .await,
+            );
         }
-        Ok(notifications)
+        Ok((notifications, answers))
     }
 
     /// WriteProperty at `priority` (1 ..= 16).
