@@ -9,8 +9,8 @@ fn main() -> std::process::ExitCode {
     )
 }
 
-/// The building data path allocates per point: mimalloc sustains about a fifth more than
-/// glibc's malloc (README, Performance).
+/// The building data path allocates per point: with mimalloc the in-process site sustains
+/// 200–212 k points/s against glibc's malloc's 159–185 k (README, Performance).
 #[cfg(feature = "mimalloc")]
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;

@@ -179,6 +179,13 @@ impl Failure {
         }
     }
 
+    fn value_error(reason: String) -> Failure {
+        Failure {
+            kind: "ValueError",
+            reason,
+        }
+    }
+
     fn remote(e: impl std::fmt::Display) -> Failure {
         Failure {
             kind: "RemoteError",
@@ -748,14 +755,8 @@ impl Actuator {
         let topic = strip(msg, "devices/actuators/set/");
         let who = msg.sender.as_str();
         let outcome = match split(&topic, None) {
-            Err(e) => Err(Failure {
-                kind: "ValueError",
-                reason: e,
-            }),
-            Ok(_) if msg.message == Value::Null => Err(Failure {
-                kind: "ValueError",
-                reason: "missing argument".into(),
-            }),
+            Err(e) => Err(Failure::value_error(e)),
+            Ok(_) if msg.message == Value::Null => Err(Failure::value_error("missing argument".into())),
             Ok((device, point)) => self
                 .write(ctx, who, &device, &point, msg.message.clone())
                 .await
@@ -774,10 +775,7 @@ impl Actuator {
         let who = msg.sender.as_str();
         let outcome = match split(&topic, None) {
             Ok((device, point)) => self.read(ctx, who, &device, &point).await,
-            Err(e) => Err(Failure {
-                kind: "ValueError",
-                reason: e,
-            }),
+            Err(e) => Err(Failure::value_error(e)),
         };
         match outcome {
             Ok(v) => Self::publish(
@@ -797,10 +795,7 @@ impl Actuator {
         let who = msg.sender.as_str();
         let outcome = match split(&topic, None) {
             Ok((device, point)) => self.revert(ctx, who, &device, Some(&point)).await,
-            Err(e) => Err(Failure {
-                kind: "ValueError",
-                reason: e,
-            }),
+            Err(e) => Err(Failure::value_error(e)),
         };
         if let Err(f) = outcome {
             Self::publish_failure(ctx, who, &topic, &f);

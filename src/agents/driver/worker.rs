@@ -24,7 +24,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use crate::Clock;
 use crate::agent::AgentContext;
-use crate::core::{Status, Value};
+use crate::core::{Headers, Status, Value};
 
 use futures::StreamExt;
 use futures::stream::BoxStream;
@@ -166,6 +166,15 @@ fn boundary_before(t: DateTime<Utc>, interval: Duration) -> DateTime<Utc> {
     DateTime::from_timestamp_micros(now - now.rem_euclid(micros)).unwrap_or(t)
 }
 
+/// Publishes a device's messages with the same headers; a failed publish is logged.
+fn publish(ctx: &AgentContext, device: &str, headers: &Headers, messages: Vec<(&str, Value)>) {
+    for (topic, message) in messages {
+        if let Err(e) = ctx.publish_with(topic, headers.clone(), message) {
+            tracing::warn!(device, "publish of {topic} failed: {e}");
+        }
+    }
+}
+
 fn since(clock: &Clock, at: DateTime<Utc>) -> Duration {
     (at - clock.now()).to_std().unwrap_or(Duration::ZERO)
 }
@@ -290,17 +299,26 @@ impl Running {
         }
     }
 
-    /// Publishes a change the device reported, as VOLTTRON's `publish_cov_value`.
-    fn publish_change(&mut self, change: PointChange) {
-        if !self.dirty.contains(&change.point) {
-            self.clean.insert(change.point.clone(), change.value.clone());
+    /// Keeps a value read from the device as what a revert restores, unless the point has
+    /// been written since (the same points every scrape: overwritten without a new key).
+    fn remember(&mut self, point: &str, value: &Value) {
+        if self.dirty.contains(point) {
+            return;
         }
-        let headers = DevicePublisher::change_headers(self.clock.now());
-        for (topic, message) in self.w.publisher.change_messages(&change.point, change.value) {
-            if let Err(e) = self.w.ctx.publish_with(topic, headers.clone(), message) {
-                tracing::warn!(device = %self.w.path, "publish of {topic} failed: {e}");
+        match self.clean.get_mut(point) {
+            Some(kept) => kept.clone_from(value),
+            None => {
+                self.clean.insert(point.to_owned(), value.clone());
             }
         }
+    }
+
+    /// Publishes a change the device reported, as VOLTTRON's `publish_cov_value`.
+    fn publish_change(&mut self, change: PointChange) {
+        self.remember(&change.point, &change.value);
+        let headers = DevicePublisher::change_headers(self.clock.now());
+        let messages = self.w.publisher.change_messages(&change.point, change.value);
+        publish(&self.w.ctx, &self.w.path, &headers, messages);
     }
 
     /// Scrapes and publishes; `Err` when the device failed.
@@ -311,23 +329,15 @@ impl Running {
                 self.failures = 0;
                 self.w.health.mark(&self.w.path, None);
                 for (point, value) in &values {
-                    if self.dirty.contains(point) {
-                        continue;
-                    }
-                    // The same points every scrape: overwrite without a new key.
-                    match self.clean.get_mut(point) {
-                        Some(kept) => kept.clone_from(value),
-                        None => {
-                            self.clean.insert(point.clone(), value.clone());
-                        }
-                    }
+                    self.remember(point, value);
                 }
                 let headers = DevicePublisher::headers(self.clock.now(), round);
-                for (topic, message) in self.w.publisher.messages(values) {
-                    if let Err(e) = self.w.ctx.publish_with(topic, headers.clone(), message) {
-                        tracing::warn!(device = %self.w.path, "publish of {topic} failed: {e}");
-                    }
-                }
+                publish(
+                    &self.w.ctx,
+                    &self.w.path,
+                    &headers,
+                    self.w.publisher.messages(values),
+                );
                 Ok(())
             }
             Err(e) => {
