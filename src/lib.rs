@@ -125,6 +125,7 @@
 //! | `logs` | structured, rotatable platform logs: JSON lines with the agent's identity, reopen on SIGHUP or size rotation, RFC 5424 syslog, `vctl log`'s reader (feature `logs`) |
 //! | `alerts` | alert management: the `platform.alerts` service (dedup, flapping, silences, acks, heartbeat loss), routing rules in the config store, log / webhook / e-mail / bus sinks, `vctl alerts` (feature `alerts`) |
 //! | `agents` | the building data path as agents: the platform driver and its interfaces (fake, Modbus TCP, BACnet/IP), the SQLite historian, the actuator (features `driver`, `modbus`, `bacnet`, `historian`, `actuator`) |
+//! | `simulation` | co-simulations: DOTS's orchestrator as `platform.simulation`, models as agents stepped in lock-step under a virtual clock per simulation, lifecycle in protobuf on DOTS's topics, durable simulations and queue, results and CSV (feature `simulation`) |
 //! | [`testing`] | [`TestPlatform`](testing::TestPlatform): virtual clock, capture, settle |
 //!
 //! actix runs underneath but never appears in this API.
@@ -164,6 +165,8 @@ pub mod profile;
 pub mod remote;
 pub mod resources;
 pub mod services;
+#[cfg(feature = "simulation")]
+pub mod simulation;
 pub mod testing;
 #[cfg(feature = "vip")]
 pub mod vip;

@@ -135,6 +135,7 @@ impl Runtime {
         identity: Identity,
         agent: A,
         exited: Recipient<AgentExited>,
+        clock: Option<&Clock>,
     ) -> Started {
         let router = &self.endpoint.router;
         let peer_id = router.next_peer_id();
@@ -153,6 +154,7 @@ impl Runtime {
             inner: Arc::new(ContextInner {
                 endpoint: Endpoint {
                     identity,
+                    clock: clock.cloned().unwrap_or_else(|| self.endpoint.clock.clone()),
                     ..self.endpoint.clone()
                 },
                 peer_id,

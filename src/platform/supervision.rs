@@ -54,6 +54,7 @@ use parking_lot::Mutex;
 
 use crate::agent::Agent;
 use crate::core::Identity;
+use crate::platform::clock::Clock;
 use crate::platform::runtime::{Runtime, Started};
 use crate::platform::supervisor::{AgentExited, StopChild, SupervisorNode};
 
@@ -159,8 +160,24 @@ pub enum AgentStatus {
 }
 
 /// Builds an agent for a (re)start.
-pub(crate) type AgentFactory =
-    Arc<dyn Fn(&Runtime, Identity, Recipient<AgentExited>) -> Result<Started, String> + Send + Sync>;
+pub(crate) type AgentFactory = Arc<
+    dyn Fn(&Runtime, Identity, Recipient<AgentExited>, Option<&Clock>) -> Result<Started, String>
+        + Send
+        + Sync,
+>;
+
+/// What [`SupervisorBuilder::on_child_exit`] calls.
+type ExitFn = dyn Fn(&str, &ExitReason) + Send + Sync;
+
+/// Called by a supervisor for each exit of one of its children that it did not ask for.
+#[derive(Clone)]
+pub(crate) struct ExitHook(pub(crate) Arc<ExitFn>);
+
+impl std::fmt::Debug for ExitHook {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ExitHook")
+    }
+}
 
 #[derive(Clone)]
 pub(crate) enum ChildKind {
@@ -186,7 +203,9 @@ impl ChildSpec {
         ChildSpec {
             kind: ChildKind::Agent {
                 identity: identity.into(),
-                factory: Arc::new(move |rt, id, exited| Ok(rt.start_agent(id, factory(), exited))),
+                factory: Arc::new(move |rt, id, exited, clock| {
+                    Ok(rt.start_agent(id, factory(), exited, clock))
+                }),
             },
             restart: Restart::Permanent,
             shutdown: None,
@@ -199,9 +218,9 @@ impl ChildSpec {
         ChildSpec {
             kind: ChildKind::Agent {
                 identity: identity.to_string(),
-                factory: Arc::new(move |rt, id, exited| {
+                factory: Arc::new(move |rt, id, exited, clock| {
                     let agent = slot.lock().take().ok_or("this agent instance has already run")?;
-                    Ok(rt.start_agent(id, agent, exited))
+                    Ok(rt.start_agent(id, agent, exited, clock))
                 }),
             },
             restart: Restart::Temporary,
@@ -258,6 +277,9 @@ pub struct SupervisorSpec {
     pub(crate) period: Duration,
     pub(crate) backoff: Backoff,
     pub(crate) children: Vec<ChildSpec>,
+    /// The clock of the agents below (inherited by nested supervisors); `None`: the platform's.
+    pub(crate) clock: Option<Clock>,
+    pub(crate) on_child_exit: Option<ExitHook>,
 }
 
 /// Entry point for building supervisors.
@@ -276,6 +298,8 @@ impl Supervisor {
                 period: DEFAULT_PERIOD,
                 backoff: Backoff::default(),
                 children: Vec::new(),
+                clock: None,
+                on_child_exit: None,
             },
         }
     }
@@ -311,6 +335,24 @@ impl SupervisorBuilder {
     /// Adds a child; children start in the order added.
     pub fn child(mut self, child: ChildSpec) -> Self {
         self.spec.children.push(child);
+        self
+    }
+
+    /// The clock the agents under this supervisor (and under the supervisors nested in
+    /// it) see: their `ctx.now()`, timers, schedules and RPC deadlines. Without it they
+    /// use the platform's. An owner that drives simulated time gives its agents a virtual
+    /// clock here and moves it itself: the platform never advances it.
+    pub fn clock(mut self, clock: Clock) -> Self {
+        self.spec.clock = Some(clock);
+        self
+    }
+
+    /// Calls `hook(name, reason)` each time a child exits without this supervisor having
+    /// stopped it (a crash, a failed start, `ctx.stop()`), before the restart policy
+    /// applies: an owner learns of the exit at once instead of by a timeout. Runs on the
+    /// supervisor's thread: keep it short (send a message).
+    pub fn on_child_exit(mut self, hook: impl Fn(&str, &ExitReason) + Send + Sync + 'static) -> Self {
+        self.spec.on_child_exit = Some(ExitHook(Arc::new(hook)));
         self
     }
 

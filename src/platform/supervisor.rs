@@ -122,6 +122,9 @@ pub(crate) struct SupervisorNode {
     restarts: VecDeque<Duration>,
     parent: Option<(Recipient<AgentExited>, u64)>,
     stopping: bool,
+    /// The clock of the agents below (`None`: the platform's).
+    clock: Option<crate::platform::clock::Clock>,
+    on_child_exit: Option<crate::platform::supervision::ExitHook>,
 }
 
 impl Actor for SupervisorNode {
@@ -150,6 +153,8 @@ impl SupervisorNode {
             restarts: VecDeque::new(),
             parent: None,
             stopping: false,
+            clock: None,
+            on_child_exit: None,
         }
     }
 
@@ -167,6 +172,8 @@ impl SupervisorNode {
             restarts: VecDeque::new(),
             parent: Some(parent),
             stopping: false,
+            clock: spec.clock,
+            on_child_exit: spec.on_child_exit,
         };
         for child in spec.children {
             node.add(child);
@@ -244,7 +251,7 @@ impl SupervisorNode {
                         });
                     }
                 }
-                let started = match factory(&rt, identity.clone(), me.recipient()) {
+                let started = match factory(&rt, identity.clone(), me.recipient(), self.clock.as_ref()) {
                     Ok(s) => s,
                     Err(reason) => {
                         return Box::pin(fut::ready(Err(SpawnError::StartFailed { identity, reason })));
@@ -287,7 +294,10 @@ impl SupervisorNode {
             }
             ChildKind::Supervisor(spec) => {
                 // The spec stays for restarts; agents are rebuilt from shared factories.
-                let spec = spec.clone();
+                let mut spec = spec.clone();
+                if spec.clock.is_none() {
+                    spec.clock.clone_from(&self.clock);
+                }
                 let instance = rt.endpoint.router.next_peer_id();
                 child.state = ChildState::Booting {
                     instance,
@@ -402,10 +412,14 @@ impl SupervisorNode {
     /// Handles the end of a running child.
     fn exited(&mut self, index: usize, reason: Reason, kind: &'static str, ctx: &mut Context<Self>) {
         let root = self.root;
+        let hook = self.on_child_exit.clone();
         let Some(child) = self.child(index) else { return };
         child.state = ChildState::Down;
         let name = child.spec.name().to_owned();
         let identity = agent_identity(&child.spec);
+        if let Some(hook) = hook {
+            (hook.0)(&name, &reason);
+        }
         let restart = match child.spec.restart {
             Restart::Permanent => true,
             Restart::Transient => reason.is_abnormal(),

@@ -18,6 +18,8 @@ pub(crate) mod logs;
 #[path = "../../benches/workloads/mosquitto.rs"]
 pub(crate) mod mosquitto;
 pub(crate) mod settle;
+#[cfg(feature = "simulation")]
+pub(crate) mod simulation;
 pub(crate) mod web;
 
 use std::path::{Path, PathBuf};

@@ -1,0 +1,836 @@
+//! The orchestrator: one task on the platform's edge thread owning every simulation, fed
+//! by one channel (API calls, lifecycle and data publications, supervisor exit reports,
+//! deployments finished). Nothing is shared, so nothing is locked, and events are handled
+//! in the order they arrive.
+//!
+//! | event | effect |
+//! |-------|--------|
+//! | `start` | checked, kept, deployed at once |
+//! | `queue` | checked, kept, deployed when the queued ones before it have ended |
+//! | all models `ReadyForProcessing` and started | `ModelsReady`, then `ModelParameters` to each |
+//! | all `Parameterized` | step 1 |
+//! | all `CalculationsDone` | the next step, or `SimulationDone` and success |
+//! | `ErrorOccurred` | failed with the model's message |
+//! | a model or companion exits (supervisor report) | failed at once: `model pv-2 exited: Crashed(..)` |
+//! | malformed protobuf | failed, naming the message and the model |
+//! | deploy deadline passed | failed, naming the models not ready |
+//! | step deadline passed (wall clock) | failed, naming the models not done |
+//! | `cancel` | cancelled; a queued one leaves the queue |
+//!
+//! At every end the models get `SimulationDone` and the simulation's supervisor is
+//! stopped (each agent's `on_stop` bounded by the platform's shutdown timeout); the
+//! status says `stopped: true` once every agent is gone.
+
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::time::{Duration, Instant};
+
+use tokio::sync::{mpsc, oneshot};
+
+use crate::core::{Headers, Publication, Topic, Value};
+use crate::platform::Platform;
+use crate::platform::endpoint::Endpoint;
+use crate::platform::supervision::{ExitReason, Strategy, Supervisor, SupervisorRef};
+use crate::simulation::lifecycle::{self, DataValue};
+use crate::simulation::model::ModelSpec;
+use crate::simulation::registry::Registry;
+use crate::simulation::request::{SimulationRequest, simulation_id};
+use crate::simulation::results::{ResultRow, Results};
+use crate::simulation::run::{Phase, Run};
+use crate::simulation::status::{ModelState, SimulationFiles, SimulationState, SimulationStatus};
+use crate::simulation::topics::{self, MODEL, MSO, SO};
+
+/// How often deadlines are checked.
+const DEADLINE_TICK: Duration = Duration::from_millis(50);
+/// Progress is published at each change of phase and at most this often while stepping.
+const PROGRESS_EVERY: Duration = Duration::from_millis(100);
+/// Finished simulations whose results stay in memory.
+const KEEP_RESULTS: usize = 8;
+
+type Reply<T> = oneshot::Sender<Result<T, String>>;
+
+/// What the orchestrator is told.
+pub(crate) enum Event {
+    Start {
+        request: Box<SimulationRequest>,
+        queue: bool,
+        reply: Reply<SimulationStatus>,
+    },
+    List(oneshot::Sender<Vec<SimulationStatus>>),
+    Status(String, Reply<SimulationStatus>),
+    Cancel(String, Reply<SimulationStatus>),
+    Results(String, Reply<Results>),
+    Lifecycle(Publication),
+    Data(Publication),
+    Deployed {
+        sim: String,
+        result: Result<SupervisorRef, String>,
+    },
+    Exited {
+        sim: String,
+        name: String,
+        reason: ExitReason,
+    },
+    Stopped {
+        sim: String,
+    },
+}
+
+pub(crate) struct Orchestrator {
+    platform: Platform,
+    endpoint: Endpoint,
+    registry: Registry,
+    files: Option<SimulationFiles>,
+    tx: mpsc::UnboundedSender<Event>,
+    all: BTreeMap<String, SimulationStatus>,
+    queue: VecDeque<String>,
+    next_position: u64,
+    runs: HashMap<String, Run>,
+    finished: VecDeque<(String, Results)>,
+}
+
+impl Orchestrator {
+    pub(crate) fn new(
+        platform: Platform,
+        endpoint: Endpoint,
+        registry: Registry,
+        files: Option<SimulationFiles>,
+        tx: mpsc::UnboundedSender<Event>,
+    ) -> Self {
+        let mut o = Orchestrator {
+            platform,
+            endpoint,
+            registry,
+            files,
+            tx,
+            all: BTreeMap::new(),
+            queue: VecDeque::new(),
+            next_position: 0,
+            runs: HashMap::new(),
+            finished: VecDeque::new(),
+        };
+        o.recover();
+        o
+    }
+
+    /// Reads the kept simulations: the ones that were under way failed by the restart,
+    /// the queue runs again in its order.
+    fn recover(&mut self) {
+        let Some(files) = &self.files else { return };
+        let mut queued = Vec::new();
+        for mut s in files.load() {
+            if s.state == SimulationState::Queued {
+                queued.push((s.queue_position.unwrap_or(0), s.simulation_id.clone()));
+            } else if !s.state.is_terminal() || !s.stopped {
+                if !s.state.is_terminal() {
+                    s.state = SimulationState::Failed;
+                    s.reason = Some("the platform restarted during the run".into());
+                    s.calculation_end_datetime = Some(chrono::Utc::now());
+                }
+                s.stopped = true;
+                s.describe();
+                if let Err(e) = files.save(&s) {
+                    tracing::warn!("simulation: {e}");
+                }
+            }
+            self.all.insert(s.simulation_id.clone(), s);
+        }
+        queued.sort();
+        self.next_position = queued.last().map_or(0, |(p, _)| p + 1);
+        self.queue = queued.into_iter().map(|(_, id)| id).collect();
+    }
+
+    /// Runs until the channel closes.
+    pub(crate) async fn run(mut self, mut rx: mpsc::UnboundedReceiver<Event>) {
+        self.next_from_queue();
+        let mut tick = tokio::time::interval(DEADLINE_TICK);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                event = rx.recv() => match event {
+                    Some(e) => self.handle(e),
+                    None => break,
+                },
+                _ = tick.tick() => self.check_deadlines(),
+            }
+        }
+        // The platform is stopping: its shutdown stops the agents.
+        for id in self.runs.keys().cloned().collect::<Vec<_>>() {
+            self.save(&id);
+        }
+    }
+
+    fn handle(&mut self, e: Event) {
+        match e {
+            Event::Start {
+                request,
+                queue,
+                reply,
+            } => {
+                let _ = reply.send(self.submit(*request, queue));
+            }
+            Event::List(reply) => {
+                let mut all: Vec<_> = self.all.keys().cloned().collect::<Vec<_>>();
+                all.sort_by(|a, b| self.all[a].created.cmp(&self.all[b].created).then(a.cmp(b)));
+                let list = all.iter().map(|id| self.status(id).expect("listed")).collect();
+                let _ = reply.send(list);
+            }
+            Event::Status(id, reply) => {
+                let _ = reply.send(self.status(&id).ok_or_else(|| format!("no simulation {id:?}")));
+            }
+            Event::Cancel(id, reply) => {
+                let _ = reply.send(self.cancel(&id));
+            }
+            Event::Results(id, reply) => {
+                let _ = reply.send(self.results(&id));
+            }
+            Event::Lifecycle(p) => self.lifecycle(&p),
+            Event::Data(p) => self.data(&p),
+            Event::Deployed { sim, result } => self.deployed(&sim, result),
+            Event::Exited { sim, name, reason } => self.exited(&sim, &name, &reason),
+            Event::Stopped { sim } => self.stopped(&sim),
+        }
+    }
+
+    fn status(&self, id: &str) -> Option<SimulationStatus> {
+        let mut s = self.all.get(id)?.clone();
+        if let Some(run) = self.runs.get(id) {
+            run.update(&mut s);
+        }
+        if s.state == SimulationState::Queued {
+            s.queue_position = self.queue.iter().position(|q| q == id).map(|p| p as u64 + 1);
+        }
+        Some(s)
+    }
+
+    fn submit(&mut self, request: SimulationRequest, queue: bool) -> Result<SimulationStatus, String> {
+        let plan = request.plan().map_err(|e| e.to_string())?;
+        for m in &plan.models {
+            if self.registry.service(&m.start_with).is_none() {
+                return Err(format!(
+                    "service_image_url: {:?} is not a calculation service registered with this platform",
+                    m.start_with
+                ));
+            }
+        }
+        for a in &request.agents {
+            if !self.registry.has_companion(a) {
+                return Err(format!(
+                    "agents: {a:?} is not an agent registered with this platform"
+                ));
+            }
+        }
+        let id = simulation_id(&request.name);
+        let mut s = SimulationStatus {
+            simulation_id: id.clone(),
+            simulation_status: String::new(),
+            created: chrono::Utc::now(),
+            calculation_start_datetime: None,
+            calculation_end_datetime: None,
+            calculation_duration: None,
+            state: SimulationState::Queued,
+            reason: None,
+            current_step: 0,
+            nr_of_steps: plan.steps,
+            models: Vec::new(),
+            queue_position: None,
+            stopped: false,
+            request,
+        };
+        if queue {
+            s.queue_position = Some(self.next_position);
+            self.next_position += 1;
+        }
+        s.describe();
+        self.all.insert(id.clone(), s);
+        self.save(&id);
+        if queue {
+            self.queue.push_back(id.clone());
+            self.next_from_queue();
+        } else {
+            self.begin(&id, false);
+        }
+        self.status(&id).ok_or_else(|| "lost".into())
+    }
+
+    /// Starts the queue's head if no queued simulation runs.
+    fn next_from_queue(&mut self) {
+        if self.runs.values().any(|r| r.from_queue) {
+            return;
+        }
+        if let Some(id) = self.queue.pop_front() {
+            self.begin(&id, true);
+        }
+    }
+
+    /// Deploys simulation `id`.
+    fn begin(&mut self, id: &str, from_queue: bool) {
+        let Some(s) = self.all.get_mut(id) else { return };
+        s.queue_position = None;
+        s.calculation_start_datetime = Some(chrono::Utc::now());
+        let plan = match s.request.plan() {
+            Ok(p) => p,
+            Err(e) => return self.end_without_run(id, SimulationState::Failed, Some(e.to_string())),
+        };
+        let run = match Run::new(id.to_owned(), plan, from_queue) {
+            Ok(r) => r,
+            Err(e) => return self.end_without_run(id, SimulationState::Failed, Some(e)),
+        };
+        let spec = match self.supervisor_spec(&run) {
+            Ok(spec) => spec,
+            Err(e) => return self.end_without_run(id, SimulationState::Failed, Some(e)),
+        };
+        let deploy = lifecycle::DeployModels {
+            simulator_id: SO.into(),
+            model_configurations: run
+                .plan
+                .models
+                .iter()
+                .map(|m| lifecycle::ModelConfiguration {
+                    model_id: m.model_id.clone(),
+                    image_url: m.start_with.clone(),
+                    environment_variables: Vec::new(),
+                })
+                .collect(),
+            keep_logs_hours: run.plan.request.keep_logs_hours,
+        };
+        self.publish(
+            &topics::about_simulation(SO, MSO, id, "DeployModels"),
+            lifecycle::encode(&deploy),
+        );
+        self.runs.insert(id.to_owned(), run);
+        self.save(id);
+        self.progress(id, true);
+        let platform = self.platform.clone();
+        let tx = self.tx.clone();
+        let sim = id.to_owned();
+        actix_rt::spawn(async move {
+            let result = platform.supervise(spec).await.map_err(|e| e.to_string());
+            let _ = tx.send(Event::Deployed { sim, result });
+        });
+    }
+
+    fn supervisor_spec(&self, run: &Run) -> Result<crate::platform::supervision::SupervisorSpec, String> {
+        let tx = self.tx.clone();
+        let sim = run.id.clone();
+        let mut b = Supervisor::builder(format!("simulation.{}", run.id))
+            .strategy(Strategy::OneForOne)
+            .clock(run.clock.clone())
+            .on_child_exit(move |name, reason| {
+                let _ = tx.send(Event::Exited {
+                    sim: sim.clone(),
+                    name: name.to_owned(),
+                    reason: reason.clone(),
+                });
+            });
+        for (m, plan) in run.models.iter().zip(&run.plan.models) {
+            let entry = self
+                .registry
+                .service(&plan.start_with)
+                .ok_or_else(|| format!("{:?} is not registered", plan.start_with))?;
+            let spec = ModelSpec {
+                simulation_id: run.id.clone(),
+                model_id: m.model_id.clone(),
+                service: plan.service.clone(),
+                identity: m.identity.clone(),
+            };
+            b = b.child(Registry::model_child(entry, &spec)?);
+        }
+        for a in &run.plan.request.agents {
+            let child = self
+                .registry
+                .companion_child(a, &run.id)
+                .ok_or_else(|| format!("agent {a:?} is not registered"))??;
+            b = b.child(child);
+        }
+        Ok(b.build())
+    }
+
+    fn deployed(&mut self, sim: &str, result: Result<SupervisorRef, String>) {
+        let Some(run) = self.runs.get_mut(sim) else {
+            // Ended while deploying: stop what started.
+            if let Ok(sup) = result {
+                actix_rt::spawn(async move { sup.stop().await });
+            }
+            return;
+        };
+        match result {
+            Ok(sup) => {
+                run.supervisor = Some(sup);
+                run.deployed = true;
+                if run.phase == Phase::Ending {
+                    self.stop_agents(sim);
+                } else {
+                    self.maybe_models_ready(sim);
+                }
+            }
+            Err(e) => {
+                run.deployed = true;
+                self.fail(sim, format!("deployment failed: {e}"));
+            }
+        }
+    }
+
+    fn lifecycle(&mut self, p: &Publication) {
+        let Some(t) = topics::parse_lifecycle(p.topic.as_str()) else {
+            return;
+        };
+        if t.sender != MODEL || !(t.receiver == SO || t.receiver == MSO) {
+            return;
+        }
+        let sim = t.simulation.to_owned();
+        let Some(run) = self.runs.get_mut(&sim) else {
+            return;
+        };
+        let Some(model) = t.model else { return };
+        let Some(&i) = run.by_model.get(model) else {
+            tracing::warn!("simulation {sim}: {} from unknown model {model:?}", t.message);
+            return;
+        };
+        if p.sender.as_str() != run.models[i].identity {
+            tracing::warn!(
+                "simulation {sim}: {} for model {model} sent by {}, not by the model: ignored",
+                t.message,
+                p.sender
+            );
+            return;
+        }
+        if run.phase == Phase::Ending {
+            return;
+        }
+        let message = t.message.to_owned();
+        let model = model.to_owned();
+        macro_rules! decode {
+            ($ty:ty, $name:literal) => {
+                match lifecycle::decode::<$ty>($name, &p.message) {
+                    Ok(m) => m,
+                    Err(e) => return self.fail(&sim, format!("model {model}: {e}")),
+                }
+            };
+        }
+        match message.as_str() {
+            "ReadyForProcessing" => {
+                decode!(lifecycle::ReadyForProcessing, "ReadyForProcessing");
+                if run.phase == Phase::Deploying
+                    && run.arrive(i, ModelState::Registered, ModelState::Deployed)
+                {
+                    self.maybe_models_ready(&sim);
+                }
+            }
+            "Parameterized" => {
+                decode!(lifecycle::Parameterized, "Parameterized");
+                if run.phase == Phase::Parameterizing
+                    && run.arrive(i, ModelState::Deployed, ModelState::Parameterized)
+                    && run.pending == 0
+                {
+                    self.new_step(&sim, 1);
+                }
+            }
+            "CalculationsDone" => {
+                decode!(lifecycle::CalculationsDone, "CalculationsDone");
+                if run.phase == Phase::Stepping
+                    && run.arrive(i, ModelState::StepStarted, ModelState::StepFinished)
+                    && run.pending == 0
+                {
+                    let next = run.step + 1;
+                    if next > run.plan.steps {
+                        self.succeed(&sim);
+                    } else {
+                        self.new_step(&sim, next);
+                    }
+                }
+            }
+            "ErrorOccurred" => {
+                let m = decode!(lifecycle::ErrorOccurred, "ErrorOccurred");
+                run.models[i].state = ModelState::TerminatedFailed;
+                self.fail(&sim, format!("model {model}: {}", m.error_message));
+            }
+            other => tracing::debug!("simulation {sim}: {other} from {model} ignored"),
+        }
+    }
+
+    fn maybe_models_ready(&mut self, sim: &str) {
+        let Some(run) = self.runs.get_mut(sim) else { return };
+        if run.phase != Phase::Deploying || run.pending > 0 || !run.deployed {
+            return;
+        }
+        let deadline = run.plan.step_deadline;
+        run.enter(Phase::Parameterizing, ModelState::Deployed, deadline);
+        let run = &self.runs[sim];
+        let calculation_services =
+            serde_json::to_value(&run.plan.request.calculation_services).unwrap_or_default();
+        let mut messages = Vec::with_capacity(run.models.len());
+        for (m, plan) in run.models.iter().zip(&run.plan.models) {
+            let environment: Vec<(String, String)> = run
+                .plan
+                .request
+                .calculation_services
+                .iter()
+                .filter(|s| s.calc_service_name == plan.service)
+                .flat_map(|s| {
+                    s.additional_env_variable
+                        .iter()
+                        .map(|v| (v.name.clone(), v.value.clone()))
+                })
+                .collect();
+            let dict = serde_json::json!({
+                "simulation_id": sim,
+                "simulation_name": run.plan.request.name,
+                "model_id": m.model_id,
+                "start_timestamp": run.plan.start.timestamp(),
+                "time_step_seconds": run.plan.time_step.as_secs(),
+                "nr_of_time_steps": run.plan.steps,
+                "calculation_services": calculation_services,
+                "esdl_base64string": run.plan.esdl.base64(),
+                "esdl_ids": plan.esdl_ids,
+                "environment": environment,
+            });
+            messages.push((
+                topics::to_model(SO, MODEL, sim, &m.model_id, "ModelParameters"),
+                lifecycle::ModelParameters {
+                    parameters_dict: dict.to_string(),
+                },
+            ));
+        }
+        self.publish(
+            &topics::about_simulation(MSO, SO, sim, "ModelsReady"),
+            lifecycle::encode(&lifecycle::ModelsReady {}),
+        );
+        for (topic, m) in messages {
+            self.publish(&topic, lifecycle::encode(&m));
+        }
+        self.save(sim);
+        self.progress(sim, true);
+    }
+
+    fn new_step(&mut self, sim: &str, n: u64) {
+        let Some(run) = self.runs.get_mut(sim) else { return };
+        let first = run.phase != Phase::Stepping;
+        run.step = n;
+        let deadline = run.plan.step_deadline;
+        run.enter(Phase::Stepping, ModelState::StepStarted, deadline);
+        run.advance_clock(run.plan.time_step * (n - 1) as u32);
+        let dict = format!(
+            r#"{{"time_step_nr":"{n}","start_time_stamp":{}}}"#,
+            run.step_time(n).timestamp()
+        );
+        let body = lifecycle::encode(&lifecycle::NewStep {
+            parameters_dict: dict,
+        });
+        for m in &run.models {
+            if let Err(e) = self
+                .endpoint
+                .publish("", m.new_step.clone(), Headers::new(), body.clone())
+            {
+                tracing::warn!("simulation {sim}: NewStep not sent to {}: {e}", m.model_id);
+            }
+        }
+        if first {
+            self.save(sim);
+        }
+        self.progress(sim, first);
+    }
+
+    fn data(&mut self, p: &Publication) {
+        let Some(t) = topics::parse_data(p.topic.as_str()) else {
+            return;
+        };
+        let sim = t.simulation.to_owned();
+        let Some(run) = self.runs.get_mut(&sim) else {
+            return;
+        };
+        if run.phase == Phase::Ending {
+            return;
+        }
+        let Some(&i) = run.by_esdl.get(t.esdl_id) else {
+            return self.fail(
+                &sim,
+                format!("data for unknown ESDL object {:?} ({})", t.esdl_id, p.topic),
+            );
+        };
+        let model = &run.models[i];
+        if p.sender.as_str() != model.identity || run.plan.models[i].service != t.service {
+            tracing::warn!(
+                "simulation {sim}: {} from {} ignored (not its model)",
+                p.topic,
+                p.sender
+            );
+            return;
+        }
+        let v: DataValue = match lifecycle::decode("DataValue", &p.message) {
+            Ok(v) => v,
+            Err(e) => {
+                let reason = format!("model {}: {} ({})", model.model_id, e, p.topic);
+                return self.fail(&sim, reason);
+            }
+        };
+        if v.time_step_nr != run.step {
+            let reason = format!(
+                "model {}: data for step {} during step {} ({})",
+                model.model_id, v.time_step_nr, run.step, p.topic
+            );
+            return self.fail(&sim, reason);
+        }
+        let object = run.plan.esdl.get(t.esdl_id);
+        let row = ResultRow {
+            step: v.time_step_nr,
+            time: run.step_time(v.time_step_nr),
+            measurement: object.map(|o| o.esdl_type.clone()).unwrap_or_default(),
+            simulation_id: sim.clone(),
+            model_id: model.model_id.clone(),
+            esdl_id: t.esdl_id.to_owned(),
+            esdl_name: object.map(|o| o.name.clone()).unwrap_or_default(),
+            field: t.name.to_owned(),
+            value: v.value,
+        };
+        run.results.push(row);
+    }
+
+    fn exited(&mut self, sim: &str, name: &str, reason: &ExitReason) {
+        let Some(run) = self.runs.get_mut(sim) else { return };
+        let model = run.models.iter_mut().find(|m| m.identity == name);
+        if run.phase == Phase::Ending {
+            if let Some(m) = model {
+                m.state = if reason.is_abnormal() {
+                    ModelState::TerminatedFailed
+                } else {
+                    ModelState::TerminatedSuccessfull
+                };
+            }
+            return;
+        }
+        let what = match model {
+            Some(m) => {
+                m.state = ModelState::TerminatedFailed;
+                format!("model {}", m.model_id)
+            }
+            None => format!("agent {name}"),
+        };
+        let how = match reason {
+            ExitReason::Normal => "stopped before the simulation ended".to_owned(),
+            other => format!("exited: {other:?}"),
+        };
+        self.fail(sim, format!("{what} {how}"));
+    }
+
+    fn check_deadlines(&mut self) {
+        let now = Instant::now();
+        let late: Vec<String> = self
+            .runs
+            .values()
+            .filter(|r| r.phase != Phase::Ending && r.deadline <= now)
+            .map(|r| r.id.clone())
+            .collect();
+        for sim in late {
+            let run = &self.runs[&sim];
+            let reason = match run.phase {
+                Phase::Deploying => {
+                    let mut missing: Vec<&str> = run.waiting_for(ModelState::Registered);
+                    if !run.deployed {
+                        missing.push("(agents still starting)");
+                    }
+                    format!(
+                        "models not ready within {:?}: {}",
+                        run.plan.deploy_deadline,
+                        missing.join(", ")
+                    )
+                }
+                Phase::Parameterizing => format!(
+                    "models not parameterized within {:?}: {}",
+                    run.plan.step_deadline,
+                    run.waiting_for(ModelState::Deployed).join(", ")
+                ),
+                Phase::Stepping => format!(
+                    "step {} not done within {:?}: {}",
+                    run.step,
+                    run.plan.step_deadline,
+                    run.waiting_for(ModelState::StepStarted).join(", ")
+                ),
+                Phase::Ending => continue,
+            };
+            self.fail(&sim, reason);
+        }
+    }
+
+    fn cancel(&mut self, id: &str) -> Result<SimulationStatus, String> {
+        let state = self
+            .all
+            .get(id)
+            .map(|s| s.state)
+            .ok_or_else(|| format!("no simulation {id:?}"))?;
+        if state.is_terminal() {
+            return Err(format!("simulation {id} has already ended ({state:?})"));
+        }
+        if self.runs.contains_key(id) {
+            self.end(id, SimulationState::Cancelled, None);
+        } else {
+            self.queue.retain(|q| q != id);
+            self.end_without_run(id, SimulationState::Cancelled, None);
+        }
+        self.status(id).ok_or_else(|| "lost".into())
+    }
+
+    fn results(&mut self, id: &str) -> Result<Results, String> {
+        if let Some(run) = self.runs.get(id) {
+            return Ok(run.results.clone());
+        }
+        if let Some((_, r)) = self.finished.iter().find(|(f, _)| f == id) {
+            return Ok(r.clone());
+        }
+        if !self.all.contains_key(id) {
+            return Err(format!("no simulation {id:?}"));
+        }
+        let Some(files) = &self.files else {
+            return Ok(Results::default());
+        };
+        let path = files.results_path(id);
+        match std::fs::read(&path) {
+            Ok(b) => Results::from_csv(&b).map_err(|e| format!("{}: {e}", path.display())),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Results::default()),
+            Err(e) => Err(format!("{}: {e}", path.display())),
+        }
+    }
+
+    fn succeed(&mut self, sim: &str) {
+        if let Some(run) = self.runs.get(sim) {
+            run.advance_clock(run.plan.time_step * run.plan.steps as u32);
+        }
+        self.end(sim, SimulationState::Succeeded, None);
+    }
+
+    fn fail(&mut self, sim: &str, reason: String) {
+        tracing::warn!("simulation {sim} failed: {reason}");
+        self.end(sim, SimulationState::Failed, Some(reason));
+    }
+
+    /// Ends a run: `SimulationDone` to the models, its agents stopped.
+    fn end(&mut self, sim: &str, state: SimulationState, reason: Option<String>) {
+        let Some(run) = self.runs.get_mut(sim) else { return };
+        if run.phase == Phase::Ending {
+            return;
+        }
+        run.phase = Phase::Ending;
+        if let Some(s) = self.all.get_mut(sim) {
+            run.update(s);
+            s.state = state;
+            s.reason = reason;
+            s.calculation_end_datetime = Some(chrono::Utc::now());
+            s.calculation_duration = Some(run.started.elapsed().as_secs_f64());
+            s.describe();
+        }
+        let body = lifecycle::encode(&lifecycle::SimulationDone {});
+        let topics: Vec<Topic> = run.models.iter().map(|m| m.done.clone()).collect();
+        for t in topics {
+            let _ = self.endpoint.publish("", t, Headers::new(), body.clone());
+        }
+        self.write_results(sim);
+        self.save(sim);
+        self.progress(sim, true);
+        if self.runs.get(sim).is_some_and(|r| r.deployed) {
+            self.stop_agents(sim);
+        }
+    }
+
+    fn stop_agents(&mut self, sim: &str) {
+        let Some(run) = self.runs.get_mut(sim) else { return };
+        let sup = run.supervisor.take();
+        let tx = self.tx.clone();
+        let sim = sim.to_owned();
+        actix_rt::spawn(async move {
+            if let Some(sup) = sup {
+                sup.stop().await;
+            }
+            let _ = tx.send(Event::Stopped { sim });
+        });
+    }
+
+    fn stopped(&mut self, sim: &str) {
+        let Some(mut run) = self.runs.remove(sim) else {
+            return;
+        };
+        if let Some(s) = self.all.get_mut(sim) {
+            run.update(s);
+            s.stopped = true;
+            s.describe();
+        }
+        self.finished
+            .push_back((sim.to_owned(), std::mem::take(&mut run.results)));
+        while self.finished.len() > KEEP_RESULTS {
+            self.finished.pop_front();
+        }
+        self.save(sim);
+        self.progress(sim, true);
+        self.next_from_queue();
+    }
+
+    /// Ends a simulation that has no run (queued, or refused at deployment).
+    fn end_without_run(&mut self, id: &str, state: SimulationState, reason: Option<String>) {
+        if let Some(s) = self.all.get_mut(id) {
+            s.state = state;
+            s.reason = reason;
+            s.queue_position = None;
+            s.stopped = true;
+            s.calculation_end_datetime = Some(chrono::Utc::now());
+            s.describe();
+        }
+        self.save(id);
+        self.progress(id, true);
+    }
+
+    fn write_results(&mut self, sim: &str) {
+        let (Some(files), Some(run)) = (&self.files, self.runs.get_mut(sim)) else {
+            return;
+        };
+        let path = files.results_path(sim);
+        match run.results.to_csv() {
+            Ok(csv) => {
+                if let Err(e) = files.write(&path, &csv) {
+                    tracing::warn!("simulation {sim}: results not written: {e}");
+                }
+            }
+            Err(e) => tracing::warn!("simulation {sim}: results not written: {e}"),
+        }
+    }
+
+    fn save(&mut self, id: &str) {
+        let (Some(files), Some(s)) = (&self.files, self.status(id)) else {
+            return;
+        };
+        if let Err(e) = files.save(&s) {
+            tracing::warn!("simulation: {e}");
+        }
+    }
+
+    /// Publishes `simulation/<id>/progress` (always when `now`, else at most every
+    /// [`PROGRESS_EVERY`]).
+    fn progress(&mut self, id: &str, now: bool) {
+        if let Some(run) = self.runs.get_mut(id) {
+            if !now && run.last_progress.elapsed() < PROGRESS_EVERY {
+                return;
+            }
+            run.last_progress = Instant::now();
+        }
+        let Some(s) = self.status(id) else { return };
+        let message = serde_json::json!({
+            "simulation_id": s.simulation_id,
+            "state": s.state,
+            "simulation_status": s.simulation_status,
+            "current_step": s.current_step,
+            "nr_of_steps": s.nr_of_steps,
+            "reason": s.reason,
+            "stopped": s.stopped,
+            "models": s.models,
+        });
+        self.publish(&topics::progress(id), Value::from(message));
+    }
+
+    fn publish(&self, topic: &str, message: Value) {
+        match Topic::new(topic) {
+            Ok(t) => {
+                if let Err(e) = self.endpoint.publish("", t, Headers::new(), message) {
+                    tracing::warn!("simulation: {topic} not published: {e}");
+                }
+            }
+            Err(e) => tracing::warn!("simulation: {topic}: {e}"),
+        }
+    }
+}

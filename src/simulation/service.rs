@@ -1,0 +1,220 @@
+//! [`SimulationService`]: the orchestrator as a [`PlatformService`], and its agent
+//! `platform.simulation`.
+//!
+//! | method | answer |
+//! |--------|--------|
+//! | `start(request)` | the [`SimulationStatus`] of a simulation deployed at once |
+//! | `queue(request)` | the same, run when the queued ones before it have ended |
+//! | `list()` | every simulation kept, oldest first |
+//! | `status(id)` | one simulation |
+//! | `cancel(id)` | cancels it (a queued one leaves the queue); its status |
+//! | `results(id)` | its result rows ([`ResultRow`]), sorted |
+//! | `results_csv(id)` | the same as CSV text |
+//!
+//! Errors (a bad request, an unknown id) reach the caller as the RPC's error, with the
+//! field or id they are about. Any peer may call these: protect them in `authz.json`
+//! where agents you do not trust share the bus.
+
+use tokio::sync::{mpsc, oneshot};
+
+use crate::agent::Agent;
+use crate::core::{Identity, Publication};
+use crate::platform::service::{PlatformService, ServiceContext, ServiceError, ServiceStop};
+use crate::simulation::Model;
+use crate::simulation::model::ModelSpec;
+use crate::simulation::orchestrator::{Event, Orchestrator};
+use crate::simulation::registry::Registry;
+use crate::simulation::request::SimulationRequest;
+use crate::simulation::results::ResultRow;
+use crate::simulation::status::{SimulationFiles, SimulationStatus};
+
+/// The service's identity.
+pub const IDENTITY: &str = "platform.simulation";
+const NAME: &str = "simulation";
+
+/// The simulation orchestrator, given to [`PlatformBuilder::service`](crate::PlatformBuilder::service),
+/// with the calculation services and companion agents it can start.
+///
+/// ```
+/// use volttron::simulation::{Input, Model, ModelError, ModelSetup, SimulationService, Step};
+///
+/// struct Sun;
+///
+/// impl Model for Sun {
+///     fn parameterize(&mut self, _: &ModelSetup) -> Result<Vec<Input>, ModelError> {
+///         Ok(Vec::new())
+///     }
+///     fn step(&mut self, step: &mut Step<'_>) -> Result<(), ModelError> {
+///         step.output("pv1", "power", 1.0);
+///         Ok(())
+///     }
+/// }
+///
+/// let service = SimulationService::new().model("sun", |_| Sun);
+/// # let _ = service;
+/// // Platform::builder().home(home).service(service).start().await?;
+/// ```
+#[derive(Debug, Default)]
+pub struct SimulationService {
+    registry: Registry,
+}
+
+impl SimulationService {
+    /// A service with nothing registered.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Registers calculation service `name` (a request's `service_image_url`): each model
+    /// is `factory(spec)`.
+    pub fn model<M: Model>(
+        mut self,
+        name: &str,
+        factory: impl Fn(&ModelSpec) -> M + Send + Sync + 'static,
+    ) -> Self {
+        self.registry.model(name, factory);
+        self
+    }
+
+    /// Registers calculation service `name` whose models are agents speaking the
+    /// lifecycle protocol themselves.
+    pub fn agent<A: Agent>(
+        mut self,
+        name: &str,
+        factory: impl Fn(&ModelSpec) -> A + Send + Sync + 'static,
+    ) -> Self {
+        self.registry.agent(name, factory);
+        self
+    }
+
+    /// Registers companion agent `name` (a request's `agents`), run under the
+    /// simulation's clock.
+    pub fn companion<A: Agent>(
+        mut self,
+        name: &str,
+        factory: impl Fn() -> A + Send + Sync + 'static,
+    ) -> Self {
+        self.registry.companion(name, factory);
+        self
+    }
+}
+
+impl PlatformService for SimulationService {
+    fn name(&self) -> &'static str {
+        NAME
+    }
+
+    fn start(self: Box<Self>, ctx: ServiceContext) -> Result<ServiceStop, ServiceError> {
+        let identity = Identity::new(IDENTITY).map_err(|e| ServiceError::new(NAME, e.to_string()))?;
+        let files = ctx.platform().home().map(SimulationFiles::new);
+        let (tx, rx) = mpsc::unbounded_channel();
+        let orchestrator = Orchestrator::new(
+            ctx.platform().clone(),
+            ctx.trusted_endpoint(identity),
+            self.registry,
+            files,
+            tx.clone(),
+        );
+        if !ctx.spawn(orchestrator.run(rx)) {
+            return Err(ServiceError::new(NAME, "the platform is stopping"));
+        }
+        ctx.spawn_agent(IDENTITY, SimulationAgent { tx })?;
+        Ok(Box::new(|| {}))
+    }
+}
+
+/// The agent behind [`IDENTITY`]: hands publications and calls to the orchestrator.
+struct SimulationAgent {
+    tx: mpsc::UnboundedSender<Event>,
+}
+
+impl SimulationAgent {
+    async fn ask<T>(
+        &self,
+        make: impl FnOnce(oneshot::Sender<Result<T, String>>) -> Event,
+    ) -> Result<T, String> {
+        let (reply, answer) = oneshot::channel();
+        self.tx
+            .send(make(reply))
+            .map_err(|_| "the orchestrator has stopped".to_owned())?;
+        answer
+            .await
+            .map_err(|_| "the orchestrator has stopped".to_owned())?
+    }
+}
+
+#[crate::agent]
+impl SimulationAgent {
+    /// Models' lifecycle messages.
+    #[subscribe("/lifecycle/model/")]
+    fn lifecycle(&mut self, msg: &Publication) {
+        let _ = self.tx.send(Event::Lifecycle(msg.clone()));
+    }
+
+    /// Models' outputs.
+    #[subscribe("/data/")]
+    fn data(&mut self, msg: &Publication) {
+        let _ = self.tx.send(Event::Data(msg.clone()));
+    }
+
+    /// Starts a simulation now.
+    #[rpc]
+    async fn start(&mut self, request: SimulationRequest) -> Result<SimulationStatus, String> {
+        self.ask(|reply| Event::Start {
+            request: Box::new(request),
+            queue: false,
+            reply,
+        })
+        .await
+    }
+
+    /// Queues a simulation.
+    #[rpc]
+    async fn queue(&mut self, request: SimulationRequest) -> Result<SimulationStatus, String> {
+        self.ask(|reply| Event::Start {
+            request: Box::new(request),
+            queue: true,
+            reply,
+        })
+        .await
+    }
+
+    /// Every simulation.
+    #[rpc]
+    async fn list(&mut self) -> Result<Vec<SimulationStatus>, String> {
+        let (reply, answer) = oneshot::channel();
+        self.tx
+            .send(Event::List(reply))
+            .map_err(|_| "the orchestrator has stopped".to_owned())?;
+        answer
+            .await
+            .map_err(|_| "the orchestrator has stopped".to_owned())
+    }
+
+    /// One simulation.
+    #[rpc]
+    async fn status(&mut self, id: String) -> Result<SimulationStatus, String> {
+        self.ask(|reply| Event::Status(id, reply)).await
+    }
+
+    /// Cancels a simulation.
+    #[rpc]
+    async fn cancel(&mut self, id: String) -> Result<SimulationStatus, String> {
+        self.ask(|reply| Event::Cancel(id, reply)).await
+    }
+
+    /// A simulation's results.
+    #[rpc]
+    async fn results(&mut self, id: String) -> Result<Vec<ResultRow>, String> {
+        let mut r = self.ask(|reply| Event::Results(id, reply)).await?;
+        Ok(r.rows().to_vec())
+    }
+
+    /// A simulation's results as CSV.
+    #[rpc]
+    async fn results_csv(&mut self, id: String) -> Result<String, String> {
+        let mut r = self.ask(|reply| Event::Results(id, reply)).await?;
+        let csv = r.to_csv()?;
+        String::from_utf8(csv).map_err(|e| e.to_string())
+    }
+}
