@@ -67,6 +67,7 @@
 //! | `federation.pubsub.delivered_ratio` | counted / N, the lowest of the runs (1 when nothing was lost) |
 //! | `federation.fanout.p50` / `.p99` | ten federated platforms of this process through the same broker (`p0`..`p9`, `agent_threads(1)`, a backlog file each; `p0` exports `bench/`), a `#[subscribe("bench/", all_platforms = true)]` agent on each of `p1`..`p9` recording when each publication arrives: the driver publishes `bench/fan` = `i` on `p0`, then waits until all nine have it; latency = the last arrival - the publish; M publications one after the other; median of the runs' p50 / p99 (the process's thread count before and after starting them on stderr) |
 //! | `historian.query_ms.1_topic_1_day` / `.100_topics_1_day`, `historian.insert_points_per_s`, `historian.store_points_per_s`, `baseline.sqlite_*`, `historian.*_ratio*` | (feature `historian`) see `benches/workloads/historian.rs`: VOLTTRON's `query` of one day of one-minute data for one topic and for 100, beside the same rows read with rusqlite directly; inserts end to end and of the writer alone, beside rusqlite's prepared inserts in the same run |
+//! | `simulation.steps_per_s` / `simulation.start_to_first_step_ms` / `baseline.mpsc_barrier_steps_per_s` / `simulation.barrier_ratio` | (feature `simulation`) see `benches/workloads/simulation.rs`: 100 in-process models (50 sources, 50 sinks each waiting for its source's value) stepped by `platform.simulation`, against the same barrier over tokio mpsc channels |
 //! | `driver.points_per_s` / `driver.historian_rss_kib` / `driver.points_per_s_vs_sqlite` | (features `driver`, `historian`) see `benches/workloads/building.rs`: 12,500 fake devices (quick: 6,250) × 20 points scraped every second on the real clock through the platform driver, the bus and the SQLite historian, the points committed per second; the process's RSS at the end; the rate over `baseline.sqlite_insert_points_per_s` when that ran (`--only driver. --only baseline.sqlite`) |
 //! | `bacnet.scrape.rpm_p50_us` / `baseline.bacnet_client_rpm_p50_us` / `bacnet.scrape.ratio_to_raw` / `bacnet.scrape.rp_p50_us` | (feature `bacnet`) see `benches/workloads/bacnet.rs`: a bacpypes3 device on 127.0.0.2 (the tests' device), the driver's ReadPropertyMultiple scrape of its points beside the same request from a bare rusty-bacnet client, rounds interleaved; and the scrape by ReadProperty per point. Without bacpypes3 in the venv, no figure (`skipped:` on stderr) |
 //! | `baseline.modbus_raw_1000_p50` | (feature `modbus`) a pymodbus 3.16.1 device (`benches/workloads/pymodbus.rs`: `tests/support/modbus_server.py` with the venv's Python, a child process on a free loopback port) with holding registers 0..=999; one tokio-modbus TCP client reads them as 8 requests of 125 in sequence; median of the runs' p50 per scrape. Without the venv or pymodbus, no figure: `skipped:` and the reason on stderr |
@@ -1700,6 +1701,12 @@ fn main() {
             figures.push(("driver.points_per_s_vs_sqlite", rate / raw, "ratio"));
         }
         figures.extend(found);
+    }
+
+    #[cfg(feature = "simulation")]
+    if want("simulation.") || want("baseline.mpsc_barrier") {
+        eprintln!("[perf] simulation.* + baseline.mpsc_barrier_steps_per_s: warm-up + {runs} runs");
+        figures.extend(workloads::simulation::run(runs, quick));
     }
 
     for (name, value, unit) in figures {

@@ -47,6 +47,8 @@ pub(crate) mod mosquitto;
 pub(crate) mod mqtt;
 #[cfg(feature = "modbus")]
 pub(crate) mod pymodbus;
+#[cfg(feature = "simulation")]
+pub(crate) mod simulation;
 #[cfg(feature = "vip")]
 pub(crate) mod vip;
 #[cfg(feature = "web")]

@@ -22,6 +22,7 @@
 //! status says `stopped: true` once every agent is gone.
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use tokio::sync::{mpsc, oneshot};
@@ -34,7 +35,7 @@ use crate::simulation::lifecycle::{self, DataValue};
 use crate::simulation::model::ModelSpec;
 use crate::simulation::registry::Registry;
 use crate::simulation::request::{SimulationRequest, simulation_id};
-use crate::simulation::results::{ResultRow, Results};
+use crate::simulation::results::{ResultKey, Results};
 use crate::simulation::run::{Phase, Run};
 use crate::simulation::status::{ModelState, SimulationFiles, SimulationState, SimulationStatus};
 use crate::simulation::topics::{self, MODEL, MSO, SO};
@@ -86,6 +87,38 @@ pub(crate) struct Orchestrator {
     next_position: u64,
     runs: HashMap<String, Run>,
     finished: VecDeque<(String, Results)>,
+    /// Data topics seen, and where their values go.
+    data_routes: HashMap<Topic, DataRoute>,
+    /// Lifecycle topics seen, and what they are about.
+    lifecycle_routes: HashMap<Topic, LifecycleRoute>,
+}
+
+/// Which run and model a lifecycle topic is about.
+#[derive(Clone)]
+struct LifecycleRoute {
+    sim: Arc<str>,
+    model: usize,
+    kind: Kind,
+}
+
+/// A lifecycle message from a model.
+#[derive(Clone, Copy)]
+enum Kind {
+    Ready,
+    Parameterized,
+    Done,
+    Error,
+    Other,
+}
+
+/// Where a data topic's values go.
+#[derive(Clone)]
+struct DataRoute {
+    sim: Arc<str>,
+    /// The model index that may publish it.
+    model: usize,
+    /// Its result key.
+    key: u32,
 }
 
 impl Orchestrator {
@@ -107,6 +140,8 @@ impl Orchestrator {
             next_position: 0,
             runs: HashMap::new(),
             finished: VecDeque::new(),
+            data_routes: HashMap::new(),
+            lifecycle_routes: HashMap::new(),
         };
         o.recover();
         o
@@ -371,25 +406,20 @@ impl Orchestrator {
     }
 
     fn lifecycle(&mut self, p: &Publication) {
-        let Some(t) = topics::parse_lifecycle(p.topic.as_str()) else {
-            return;
+        let route = match self.lifecycle_routes.get(&p.topic) {
+            Some(r) => r.clone(),
+            None => match self.lifecycle_route(p) {
+                Some(r) => r,
+                None => return,
+            },
         };
-        if t.sender != MODEL || !(t.receiver == SO || t.receiver == MSO) {
-            return;
-        }
-        let sim = t.simulation.to_owned();
-        let Some(run) = self.runs.get_mut(&sim) else {
-            return;
-        };
-        let Some(model) = t.model else { return };
-        let Some(&i) = run.by_model.get(model) else {
-            tracing::warn!("simulation {sim}: {} from unknown model {model:?}", t.message);
-            return;
-        };
+        let sim = &*route.sim;
+        let i = route.model;
+        let Some(run) = self.runs.get_mut(sim) else { return };
         if p.sender.as_str() != run.models[i].identity {
             tracing::warn!(
-                "simulation {sim}: {} for model {model} sent by {}, not by the model: ignored",
-                t.message,
+                "simulation {sim}: {} sent by {}, not by the model: ignored",
+                p.topic,
                 p.sender
             );
             return;
@@ -397,35 +427,36 @@ impl Orchestrator {
         if run.phase == Phase::Ending {
             return;
         }
-        let message = t.message.to_owned();
-        let model = model.to_owned();
         macro_rules! decode {
             ($ty:ty, $name:literal) => {
                 match lifecycle::decode::<$ty>($name, &p.message) {
                     Ok(m) => m,
-                    Err(e) => return self.fail(&sim, format!("model {model}: {e}")),
+                    Err(e) => {
+                        let reason = format!("model {}: {e}", run.models[i].model_id);
+                        return self.fail(sim, reason);
+                    }
                 }
             };
         }
-        match message.as_str() {
-            "ReadyForProcessing" => {
+        match route.kind {
+            Kind::Ready => {
                 decode!(lifecycle::ReadyForProcessing, "ReadyForProcessing");
                 if run.phase == Phase::Deploying
                     && run.arrive(i, ModelState::Registered, ModelState::Deployed)
                 {
-                    self.maybe_models_ready(&sim);
+                    self.maybe_models_ready(sim);
                 }
             }
-            "Parameterized" => {
+            Kind::Parameterized => {
                 decode!(lifecycle::Parameterized, "Parameterized");
                 if run.phase == Phase::Parameterizing
                     && run.arrive(i, ModelState::Deployed, ModelState::Parameterized)
                     && run.pending == 0
                 {
-                    self.new_step(&sim, 1);
+                    self.new_step(sim, 1);
                 }
             }
-            "CalculationsDone" => {
+            Kind::Done => {
                 decode!(lifecycle::CalculationsDone, "CalculationsDone");
                 if run.phase == Phase::Stepping
                     && run.arrive(i, ModelState::StepStarted, ModelState::StepFinished)
@@ -433,19 +464,52 @@ impl Orchestrator {
                 {
                     let next = run.step + 1;
                     if next > run.plan.steps {
-                        self.succeed(&sim);
+                        self.succeed(sim);
                     } else {
-                        self.new_step(&sim, next);
+                        self.new_step(sim, next);
                     }
                 }
             }
-            "ErrorOccurred" => {
+            Kind::Error => {
                 let m = decode!(lifecycle::ErrorOccurred, "ErrorOccurred");
                 run.models[i].state = ModelState::TerminatedFailed;
-                self.fail(&sim, format!("model {model}: {}", m.error_message));
+                let reason = format!("model {}: {}", run.models[i].model_id, m.error_message);
+                self.fail(sim, reason);
             }
-            other => tracing::debug!("simulation {sim}: {other} from {model} ignored"),
+            Kind::Other => tracing::debug!("simulation {sim}: {} ignored", p.topic),
         }
+    }
+
+    /// Works out which run and model a lifecycle topic is about, the first time it is seen.
+    fn lifecycle_route(&mut self, p: &Publication) -> Option<LifecycleRoute> {
+        let t = topics::parse_lifecycle(p.topic.as_str())?;
+        if t.sender != MODEL || !(t.receiver == SO || t.receiver == MSO) {
+            return None;
+        }
+        let run = self.runs.get(t.simulation)?;
+        let model = t.model?;
+        let Some(&i) = run.by_model.get(model) else {
+            tracing::warn!(
+                "simulation {}: {} from unknown model {model:?}",
+                t.simulation,
+                t.message
+            );
+            return None;
+        };
+        let kind = match t.message {
+            "ReadyForProcessing" => Kind::Ready,
+            "Parameterized" => Kind::Parameterized,
+            "CalculationsDone" => Kind::Done,
+            "ErrorOccurred" => Kind::Error,
+            _ => Kind::Other,
+        };
+        let route = LifecycleRoute {
+            sim: Arc::from(t.simulation),
+            model: i,
+            kind,
+        };
+        self.lifecycle_routes.insert(p.topic.clone(), route.clone());
+        Some(route)
     }
 
     fn maybe_models_ready(&mut self, sim: &str) {
@@ -531,26 +595,24 @@ impl Orchestrator {
     }
 
     fn data(&mut self, p: &Publication) {
-        let Some(t) = topics::parse_data(p.topic.as_str()) else {
-            return;
+        let route = match self.data_routes.get(&p.topic) {
+            Some(r) => r.clone(),
+            None => match self.data_route(p) {
+                Some(r) => r,
+                None => return,
+            },
         };
-        let sim = t.simulation.to_owned();
-        let Some(run) = self.runs.get_mut(&sim) else {
+        let Some(run) = self.runs.get_mut(&*route.sim) else {
             return;
         };
         if run.phase == Phase::Ending {
             return;
         }
-        let Some(&i) = run.by_esdl.get(t.esdl_id) else {
-            return self.fail(
-                &sim,
-                format!("data for unknown ESDL object {:?} ({})", t.esdl_id, p.topic),
-            );
-        };
-        let model = &run.models[i];
-        if p.sender.as_str() != model.identity || run.plan.models[i].service != t.service {
+        let model = &run.models[route.model];
+        if p.sender.as_str() != model.identity {
             tracing::warn!(
-                "simulation {sim}: {} from {} ignored (not its model)",
+                "simulation {}: {} from {} ignored (not its model)",
+                route.sim,
                 p.topic,
                 p.sender
             );
@@ -560,7 +622,7 @@ impl Orchestrator {
             Ok(v) => v,
             Err(e) => {
                 let reason = format!("model {}: {} ({})", model.model_id, e, p.topic);
-                return self.fail(&sim, reason);
+                return self.fail(&route.sim, reason);
             }
         };
         if v.time_step_nr != run.step {
@@ -568,21 +630,51 @@ impl Orchestrator {
                 "model {}: data for step {} during step {} ({})",
                 model.model_id, v.time_step_nr, run.step, p.topic
             );
-            return self.fail(&sim, reason);
+            return self.fail(&route.sim, reason);
+        }
+        let time = run.step_time(v.time_step_nr);
+        run.results.push_point(v.time_step_nr, time, route.key, v.value);
+    }
+
+    /// Works out where a data topic's values go, the first time it is seen.
+    fn data_route(&mut self, p: &Publication) -> Option<DataRoute> {
+        let t = topics::parse_data(p.topic.as_str())?;
+        let sim = t.simulation.to_owned();
+        let run = self.runs.get_mut(&sim)?;
+        if run.phase == Phase::Ending {
+            return None;
+        }
+        let Some(&i) = run.by_esdl.get(t.esdl_id) else {
+            self.fail(
+                &sim,
+                format!("data for unknown ESDL object {:?} ({})", t.esdl_id, p.topic),
+            );
+            return None;
+        };
+        if p.sender.as_str() != run.models[i].identity || run.plan.models[i].service != t.service {
+            tracing::warn!(
+                "simulation {sim}: {} from {} ignored (not its model)",
+                p.topic,
+                p.sender
+            );
+            return None;
         }
         let object = run.plan.esdl.get(t.esdl_id);
-        let row = ResultRow {
-            step: v.time_step_nr,
-            time: run.step_time(v.time_step_nr),
+        let key = run.results.key(ResultKey {
             measurement: object.map(|o| o.esdl_type.clone()).unwrap_or_default(),
             simulation_id: sim.clone(),
-            model_id: model.model_id.clone(),
+            model_id: run.models[i].model_id.clone(),
             esdl_id: t.esdl_id.to_owned(),
             esdl_name: object.map(|o| o.name.clone()).unwrap_or_default(),
             field: t.name.to_owned(),
-            value: v.value,
+        });
+        let route = DataRoute {
+            sim: Arc::from(sim.as_str()),
+            model: i,
+            key,
         };
-        run.results.push(row);
+        self.data_routes.insert(p.topic.clone(), route.clone());
+        Some(route)
     }
 
     fn exited(&mut self, sim: &str, name: &str, reason: &ExitReason) {

@@ -206,14 +206,14 @@ impl SimulationAgent {
     /// A simulation's results.
     #[rpc]
     async fn results(&mut self, id: String) -> Result<Vec<ResultRow>, String> {
-        let mut r = self.ask(|reply| Event::Results(id, reply)).await?;
-        Ok(r.rows().to_vec())
+        let r = self.ask(|reply| Event::Results(id, reply)).await?;
+        Ok(r.rows())
     }
 
     /// A simulation's results as CSV.
     #[rpc]
     async fn results_csv(&mut self, id: String) -> Result<String, String> {
-        let mut r = self.ask(|reply| Event::Results(id, reply)).await?;
+        let r = self.ask(|reply| Event::Results(id, reply)).await?;
         let csv = r.to_csv()?;
         String::from_utf8(csv).map_err(|e| e.to_string())
     }
