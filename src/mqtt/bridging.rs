@@ -7,6 +7,11 @@
 //! | [`ExportRule`] | `mqtt-export = devices/ -> bms/devices qos=1 retain=true` | a publication on `devices/campus/ahu1` goes to `bms/devices/campus/ahu1`, payload the message's JSON |
 //! | [`ImportRule`] | `mqtt-import = scada/commands/# -> commands/scada qos=1` | an MQTT message on `scada/commands/ahu1/sp` is published on the bus at `commands/scada/ahu1/sp`; a JSON payload becomes its value, other UTF-8 text a string |
 //!
+//! With `payload=raw` a rule carries bytes as they are instead: an export sends a bytes
+//! message (protobuf, say) as the payload, an import publishes the payload as bytes
+//! (`mqtt-export = /lifecycle/dots-so/ -> /lifecycle/dots-so payload=raw`: a simulation's
+//! lifecycle messages for calculation services with a plain MQTT client).
+//!
 //! A publication the import made is never exported again (no loops); MQTT topics of
 //! imports may not lie under the federation's own `volttron/`.
 
@@ -26,6 +31,19 @@ pub struct ExportRule {
     pub qos: u8,
     /// Published retained (the broker keeps the last value per topic).
     pub retain: bool,
+    /// How the message becomes the payload.
+    pub payload: Payload,
+}
+
+/// How a rule turns messages into MQTT payloads and back.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Payload {
+    /// The message's JSON; a payload that is JSON, else UTF-8 text (`payload=json`, the default).
+    #[default]
+    Json,
+    /// Bytes as they are: a bytes message is the payload, a payload a bytes message
+    /// (`payload=raw`); an export of another message sends its JSON.
+    Raw,
 }
 
 /// A plain MQTT filter published on the bus. See the module docs.
@@ -37,25 +55,29 @@ pub struct ImportRule {
     pub prefix: String,
     /// 0 or 1.
     pub qos: u8,
+    /// How the payload becomes the message.
+    pub payload: Payload,
 }
 
-fn options(key: &str, item: &str, words: &[&str]) -> Result<(u8, bool), FederationConfigError> {
-    let (mut qos, mut retain) = (0, false);
+fn options(key: &str, item: &str, words: &[&str]) -> Result<(u8, bool, Payload), FederationConfigError> {
+    let (mut qos, mut retain, mut payload) = (0, false, Payload::Json);
     for w in words {
         match w.split_once('=') {
             Some(("qos", v @ ("0" | "1"))) => qos = v.parse().unwrap_or(0),
             Some(("retain", "true")) => retain = true,
             Some(("retain", "false")) => retain = false,
+            Some(("payload", "json")) => payload = Payload::Json,
+            Some(("payload", "raw")) => payload = Payload::Raw,
             _ => {
                 return Err(bad(
                     key,
                     item,
-                    format!("unknown option {w:?}: expected qos=0|1, retain=true|false"),
+                    format!("unknown option {w:?}: expected qos=0|1, retain=true|false, payload=json|raw"),
                 ));
             }
         }
     }
-    Ok((qos, retain))
+    Ok((qos, retain, payload))
 }
 
 fn arrow<'a>(key: &str, item: &'a str) -> Result<(&'a str, &'a str, Vec<&'a str>), FederationConfigError> {
@@ -72,7 +94,7 @@ impl std::str::FromStr for ExportRule {
 
     fn from_str(item: &str) -> Result<Self, Self::Err> {
         let (prefix, base, words) = arrow("mqtt-export", item)?;
-        let (qos, retain) = options("mqtt-export", item, &words)?;
+        let (qos, retain, payload) = options("mqtt-export", item, &words)?;
         if prefix.contains(['+', '#']) || base.contains(['+', '#']) || base.is_empty() {
             return Err(bad(
                 "mqtt-export",
@@ -92,6 +114,7 @@ impl std::str::FromStr for ExportRule {
             mqtt_base: base.trim_end_matches('/').to_owned(),
             qos,
             retain,
+            payload,
         })
     }
 }
@@ -101,7 +124,7 @@ impl std::str::FromStr for ImportRule {
 
     fn from_str(item: &str) -> Result<Self, Self::Err> {
         let (filter, prefix, words) = arrow("mqtt-import", item)?;
-        let (qos, retain) = options("mqtt-import", item, &words)?;
+        let (qos, retain, payload) = options("mqtt-import", item, &words)?;
         if retain {
             return Err(bad("mqtt-import", item, "retain is for exports"));
         }
@@ -121,6 +144,7 @@ impl std::str::FromStr for ImportRule {
             filter: filter.to_owned(),
             prefix: prefix.trim_end_matches('/').to_owned(),
             qos,
+            payload,
         })
     }
 }
@@ -141,9 +165,12 @@ impl ExportRule {
         })
     }
 
-    /// The payload of a message: its JSON.
-    pub(crate) fn payload(message: &Value) -> Vec<u8> {
-        json::to_vec(message)
+    /// The payload of a message: its JSON, or its bytes with `payload=raw`.
+    pub(crate) fn payload_of(&self, message: &Value) -> Vec<u8> {
+        match (self.payload, message) {
+            (Payload::Raw, Value::Bytes(b)) => b.clone(),
+            _ => json::to_vec(message),
+        }
     }
 }
 
@@ -167,11 +194,14 @@ impl ImportRule {
     }
 
     /// The bus value of an MQTT payload: its JSON, else its UTF-8 text; `None` for
-    /// other bytes.
-    pub(crate) fn value(payload: &[u8]) -> Option<Value> {
-        json::parse(payload)
-            .ok()
-            .or_else(|| std::str::from_utf8(payload).ok().map(Value::from))
+    /// other bytes. With `payload=raw`, the bytes.
+    pub(crate) fn value_of(&self, payload: &[u8]) -> Option<Value> {
+        match self.payload {
+            Payload::Raw => Some(Value::Bytes(payload.to_vec())),
+            Payload::Json => json::parse(payload)
+                .ok()
+                .or_else(|| std::str::from_utf8(payload).ok().map(Value::from)),
+        }
     }
 }
 
@@ -194,9 +224,25 @@ mod tests {
             Some("commands/scada/ahu1/sp")
         );
         assert_eq!(i.bus_topic("scada/other"), None);
-        assert_eq!(ImportRule::value(b"21.5"), Some(Value::from(21.5)));
-        assert_eq!(ImportRule::value(b"on"), Some(Value::from("on")));
-        assert_eq!(ImportRule::value(&[0xff, 0xfe]), None);
+        assert_eq!(i.value_of(b"21.5"), Some(Value::from(21.5)));
+        assert_eq!(i.value_of(b"on"), Some(Value::from("on")));
+        assert_eq!(i.value_of(&[0xff, 0xfe]), None);
+        let raw: ImportRule = "/data/# -> /data payload=raw".parse().unwrap();
+        assert_eq!(
+            raw.bus_topic("/data/pv/model/s/pv1/power").as_deref(),
+            Some("/data/pv/model/s/pv1/power")
+        );
+        assert_eq!(raw.value_of(&[0xff, 0xfe]), Some(Value::Bytes(vec![0xff, 0xfe])));
+        let out: ExportRule = "/lifecycle/dots-so/ -> /lifecycle/dots-so payload=raw"
+            .parse()
+            .unwrap();
+        assert_eq!(
+            out.mqtt_topic("/lifecycle/dots-so/model/s/m/NewStep").as_deref(),
+            Some("/lifecycle/dots-so/model/s/m/NewStep")
+        );
+        assert_eq!(out.payload_of(&Value::Bytes(vec![8, 1])), vec![8, 1]);
+        assert_eq!(e.payload_of(&Value::Bytes(vec![8, 1])), b"[8,1]".to_vec());
+        assert!("x/ -> y payload=xml".parse::<ExportRule>().is_err());
     }
 
     #[test]

@@ -28,7 +28,7 @@ use rumqttc::v5::{AsyncClient, Event, EventLoop};
 use tokio::sync::oneshot;
 
 use crate::core::{Identity, Publication, RpcError, Topic, Value};
-use crate::mqtt::bridging::{self, ExportRule};
+use crate::mqtt::bridging;
 use crate::mqtt::config::FederationConfig;
 use crate::mqtt::dedup::Dedup;
 use crate::mqtt::directory::{Change, Directory};
@@ -192,7 +192,7 @@ impl Link {
                     topic,
                     Message {
                         topic: mqtt_topic,
-                        payload: ExportRule::payload(&p.message),
+                        payload: rule.payload_of(&p.message),
                         properties: Vec::new(),
                         qos: bridging::qos(rule.qos),
                         retain: rule.retain,
@@ -390,7 +390,7 @@ impl Link {
         let Some(bus_topic) = rule.bus_topic(topic).and_then(|t| Topic::new(t).ok()) else {
             return self.refuse(topic, "maps to no valid bus topic");
         };
-        let Some(value) = bridging::ImportRule::value(payload) else {
+        let Some(value) = rule.value_of(payload) else {
             return self.refuse(topic, "payload is neither JSON nor UTF-8 text");
         };
         let mut headers = crate::core::Headers::new();

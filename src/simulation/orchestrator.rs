@@ -44,6 +44,8 @@ use crate::simulation::topics::{self, MODEL, MSO, SO};
 const DEADLINE_TICK: Duration = Duration::from_millis(50);
 /// Progress is published at each change of phase and at most this often while stepping.
 const PROGRESS_EVERY: Duration = Duration::from_millis(100);
+/// A program's model gets this long after SIGINT, then after SIGTERM.
+const PROGRAM_GRACE: Duration = Duration::from_secs(5);
 /// Finished simulations whose results stay in memory.
 const KEEP_RESULTS: usize = 8;
 
@@ -332,6 +334,16 @@ impl Orchestrator {
             &topics::about_simulation(SO, MSO, id, "DeployModels"),
             lifecycle::encode(&deploy),
         );
+        let mut run = run;
+        if let Err(e) = self.launch_programs(&mut run) {
+            self.runs.insert(id.to_owned(), run);
+            self.fail(id, format!("deployment failed: {e}"));
+            if let Some(r) = self.runs.get_mut(id) {
+                r.deployed = true;
+            }
+            self.stop_agents(id);
+            return;
+        }
         self.runs.insert(id.to_owned(), run);
         self.save(id);
         self.progress(id, true);
@@ -368,7 +380,9 @@ impl Orchestrator {
                 service: plan.service.clone(),
                 identity: m.identity.clone(),
             };
-            b = b.child(Registry::model_child(entry, &spec)?);
+            if let Some(child) = Registry::model_child(entry, &spec)? {
+                b = b.child(child);
+            }
         }
         for a in &run.plan.request.agents {
             let child = self
@@ -378,6 +392,70 @@ impl Orchestrator {
             b = b.child(child);
         }
         Ok(b.build())
+    }
+
+    /// Starts the models that are programs, with DOTS's environment; their exits come
+    /// back as [`Event::Exited`].
+    fn launch_programs(&self, run: &mut Run) -> Result<(), String> {
+        use crate::control::process::{AgentProcess, LaunchSpec};
+        let (exits_tx, mut exits) = mpsc::unbounded_channel::<crate::control::process::ExitReport>();
+        let dir = match &self.files {
+            Some(f) => f.dir().to_owned(),
+            None => std::env::temp_dir(),
+        };
+        let mut any = false;
+        for (i, plan) in run.plan.models.iter().enumerate() {
+            let Some(crate::simulation::registry::ServiceEntry::Program { command, env }) =
+                self.registry.service(&plan.start_with)
+            else {
+                continue;
+            };
+            any = true;
+            run.models[i].external = true;
+            let m = &run.models[i];
+            let mut spec = LaunchSpec::from_command(m.identity.clone(), command.clone(), &dir)
+                .ok_or_else(|| format!("service {:?} has an empty command", plan.start_with))?
+                .env("SIMULATOR_ID", SO)
+                .env("SIMULATION_ID", run.id.clone())
+                .env("MODEL_ID", m.model_id.clone())
+                .env("CALC_SERVICE_NAME", plan.service.clone())
+                .env("LOG_LEVEL", run.plan.request.log_level.to_ascii_uppercase())
+                .report_exits(exits_tx.clone());
+            for (k, v) in env {
+                spec = spec.env(k.clone(), v.clone());
+            }
+            for v in run
+                .plan
+                .request
+                .calculation_services
+                .iter()
+                .filter(|s| s.calc_service_name == plan.service)
+                .flat_map(|s| &s.additional_env_variable)
+            {
+                spec = spec.env(v.name.clone(), v.value.clone());
+            }
+            let process = AgentProcess::launch(&spec).map_err(|e| format!("model {}: {e}", m.model_id))?;
+            run.processes.push(std::sync::Arc::new(process));
+        }
+        if any {
+            let tx = self.tx.clone();
+            let sim = run.id.clone();
+            actix_rt::spawn(async move {
+                while let Some(report) = exits.recv().await {
+                    let reason = if report.exit.is_clean() {
+                        ExitReason::Normal
+                    } else {
+                        ExitReason::Crashed(format!("the process ended: {:?}", report.exit))
+                    };
+                    let _ = tx.send(Event::Exited {
+                        sim: sim.clone(),
+                        name: report.identity,
+                        reason,
+                    });
+                }
+            });
+        }
+        Ok(())
     }
 
     fn deployed(&mut self, sim: &str, result: Result<SupervisorRef, String>) {
@@ -416,7 +494,7 @@ impl Orchestrator {
         let sim = &*route.sim;
         let i = route.model;
         let Some(run) = self.runs.get_mut(sim) else { return };
-        if p.sender.as_str() != run.models[i].identity {
+        if !run.models[i].external && p.sender.as_str() != run.models[i].identity {
             tracing::warn!(
                 "simulation {sim}: {} sent by {}, not by the model: ignored",
                 p.topic,
@@ -609,7 +687,7 @@ impl Orchestrator {
             return;
         }
         let model = &run.models[route.model];
-        if p.sender.as_str() != model.identity {
+        if !model.external && p.sender.as_str() != model.identity {
             tracing::warn!(
                 "simulation {}: {} from {} ignored (not its model)",
                 route.sim,
@@ -651,7 +729,8 @@ impl Orchestrator {
             );
             return None;
         };
-        if p.sender.as_str() != run.models[i].identity || run.plan.models[i].service != t.service {
+        let sender_ok = run.models[i].external || p.sender.as_str() == run.models[i].identity;
+        if !sender_ok || run.plan.models[i].service != t.service {
             tracing::warn!(
                 "simulation {sim}: {} from {} ignored (not its model)",
                 p.topic,
@@ -825,12 +904,17 @@ impl Orchestrator {
     fn stop_agents(&mut self, sim: &str) {
         let Some(run) = self.runs.get_mut(sim) else { return };
         let sup = run.supervisor.take();
+        let processes = std::mem::take(&mut run.processes);
         let tx = self.tx.clone();
         let sim = sim.to_owned();
         actix_rt::spawn(async move {
-            if let Some(sup) = sup {
-                sup.stop().await;
-            }
+            let programs = futures::future::join_all(processes.iter().map(|p| p.stop(PROGRAM_GRACE)));
+            let agents = async {
+                if let Some(sup) = sup {
+                    sup.stop().await;
+                }
+            };
+            futures::future::join(programs, agents).await;
             let _ = tx.send(Event::Stopped { sim });
         });
     }

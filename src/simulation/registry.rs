@@ -13,7 +13,16 @@ type ChildFactory = Arc<dyn Fn(&ModelSpec, Identity) -> ChildSpec + Send + Sync>
 
 /// How the models of a registered service are made.
 #[derive(Clone)]
-pub(crate) struct ServiceEntry(ChildFactory);
+pub(crate) enum ServiceEntry {
+    /// Agents in this process.
+    Agent(ChildFactory),
+    /// A program per model, speaking the lifecycle protocol over MQTT (or any way that
+    /// reaches the bus): its messages are taken from any sender.
+    Program {
+        command: Vec<String>,
+        env: Vec<(String, String)>,
+    },
+}
 
 /// Calculation services and companion agents by name.
 #[derive(Clone, Default)]
@@ -45,7 +54,13 @@ impl Registry {
     ) {
         let f: ChildFactory =
             Arc::new(move |spec, id| child(id, ModelAgent::new(spec.clone(), Box::new(factory(spec)))));
-        self.services.insert(name.to_owned(), ServiceEntry(f));
+        self.services.insert(name.to_owned(), ServiceEntry::Agent(f));
+    }
+
+    /// Registers service `name` whose models are processes running `command`.
+    pub(crate) fn program(&mut self, name: &str, command: Vec<String>, env: Vec<(String, String)>) {
+        self.services
+            .insert(name.to_owned(), ServiceEntry::Program { command, env });
     }
 
     /// Registers service `name` whose models are agents speaking the lifecycle protocol
@@ -57,7 +72,7 @@ impl Registry {
         factory: impl Fn(&ModelSpec) -> A + Send + Sync + 'static,
     ) {
         let f: ChildFactory = Arc::new(move |spec, id| child(id, factory(spec)));
-        self.services.insert(name.to_owned(), ServiceEntry(f));
+        self.services.insert(name.to_owned(), ServiceEntry::Agent(f));
     }
 
     /// Registers companion agent `name`: a request listing it in `agents` runs it, with
@@ -79,10 +94,13 @@ impl Registry {
         self.companions.contains_key(name)
     }
 
-    /// The child for a model.
-    pub(crate) fn model_child(entry: &ServiceEntry, spec: &ModelSpec) -> Result<ChildSpec, String> {
+    /// The child for a model, `None` for a program's.
+    pub(crate) fn model_child(entry: &ServiceEntry, spec: &ModelSpec) -> Result<Option<ChildSpec>, String> {
         let id = Identity::new(&spec.identity).map_err(|e| e.to_string())?;
-        Ok((entry.0)(spec, id))
+        Ok(match entry {
+            ServiceEntry::Agent(f) => Some(f(spec, id)),
+            ServiceEntry::Program { .. } => None,
+        })
     }
 
     /// The child for a companion, `None` if it is not registered.

@@ -39,6 +39,8 @@ pub(crate) struct ModelRun {
     pub(crate) state: ModelState,
     pub(crate) new_step: Topic,
     pub(crate) done: Topic,
+    /// A program's model: its messages are taken from any sender.
+    pub(crate) external: bool,
 }
 
 pub(crate) struct Run {
@@ -62,6 +64,8 @@ pub(crate) struct Run {
     pub(crate) last_progress: Instant,
     /// Started from the queue (the next queued one waits for it).
     pub(crate) from_queue: bool,
+    /// The models that are programs.
+    pub(crate) processes: Vec<std::sync::Arc<crate::control::process::AgentProcess>>,
 }
 
 impl Run {
@@ -80,6 +84,7 @@ impl Run {
                 state: ModelState::Registered,
                 new_step: topic("NewStep")?,
                 done: topic("SimulationDone")?,
+                external: false,
             });
             by_model.insert(m.model_id.clone(), i);
             for e in &m.esdl_ids {
@@ -103,6 +108,7 @@ impl Run {
             started: now,
             last_progress: now,
             from_queue,
+            processes: Vec::new(),
         })
     }
 

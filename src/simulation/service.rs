@@ -87,6 +87,28 @@ impl SimulationService {
         self
     }
 
+    /// Registers calculation service `name` whose models are programs: each model runs
+    /// `command` (the executable, then its arguments) as a child process with DOTS's
+    /// environment (`SIMULATOR_ID`, `SIMULATION_ID`, `MODEL_ID`, `LOG_LEVEL`; and
+    /// `CALC_SERVICE_NAME`) and `env`
+    /// (an MQTT broker's `MQTT_HOST` and `MQTT_PORT`, say). It speaks the lifecycle
+    /// protocol by any route to the bus (MQTT through the federation's `payload=raw`
+    /// rules, see [`simulation`](crate::simulation)); its exit fails the simulation at
+    /// once, and it is stopped (SIGINT, SIGTERM, SIGKILL, 5 s apart) when the run ends.
+    pub fn program<I, S>(mut self, name: &str, command: I, env: &[(&str, &str)]) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        let command = command.into_iter().map(Into::into).collect();
+        let env = env
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        self.registry.program(name, command, env);
+        self
+    }
+
     /// Registers companion agent `name` (a request's `agents`), run under the
     /// simulation's clock.
     pub fn companion<A: Agent>(

@@ -158,6 +158,11 @@ impl SimulationFiles {
         }
     }
 
+    /// The directory.
+    pub(crate) fn dir(&self) -> &Path {
+        &self.dir
+    }
+
     fn status_path(&self, id: &str) -> PathBuf {
         self.dir.join(format!("{id}.json"))
     }
