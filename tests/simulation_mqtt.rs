@@ -19,7 +19,12 @@ use volttron::mqtt::{FederationConfig, FederationExt};
 use volttron::prelude::*;
 use volttron::simulation::{ResultRow, SimulationService, SimulationState};
 
-async fn platform(broker: &Broker, python: &std::path::Path, home: &std::path::Path, fail_at: &str) -> Platform {
+async fn platform(
+    broker: &Broker,
+    python: &std::path::Path,
+    home: &std::path::Path,
+    fail_at: &str,
+) -> Platform {
     let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/support/dots_model.py");
     let port = broker.port().to_string();
     let service = SimulationService::new()

@@ -43,6 +43,9 @@
 //! | [`WebResponse`] | its status, headers and body |
 //! | `Result<R, E>` | `R` as above; `Err(e)` gives `500` with `e` as the text of a JSON error |
 //!
+//! A path ending in `/*` (`#[route(GET, "/api/v1/simulation/*")]`) answers every path
+//! below it that no exact route takes; the handler reads the rest from `request.path`.
+//!
 //! A route handler takes at most one argument besides the context: the [`WebRequest`] (or
 //! any type that deserializes from it).
 

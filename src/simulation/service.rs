@@ -12,12 +12,25 @@
 //! | `results_csv(id)` | the same as CSV text |
 //!
 //! Errors (a bad request, an unknown id) reach the caller as the RPC's error, with the
-//! field or id they are about. Any peer may call these: protect them in `authz.json`
+//! field or id they are about.
+//!
+//! The same through the platform's web service (feature `web`), on DOTS's paths (a
+//! `POST` or `DELETE` needs a web user's token, from `POST /authenticate`):
+//!
+//! | request | answer |
+//! |---------|--------|
+//! | `GET /api/v1/simulation/` | `200`, every simulation |
+//! | `POST /api/v1/simulation/start`, `.../queue` (the request as JSON) | `201`, its status; `400` `{"detail"}` for a bad request |
+//! | `GET /api/v1/simulation/{id}` | `200`, its status; `404` |
+//! | `DELETE /api/v1/simulation/{id}` | `200`, its status once cancelled; `404`; `409` if it has ended |
+//! | `GET /api/v1/simulation/data/{id}` | `200`, its results as CSV (`text/csv`) |
+//! | `GET /api/v1/simulation/results/{id}` | `200`, its result rows as JSON | Any peer may call these: protect them in `authz.json`
 //! where agents you do not trust share the bus.
 
 use tokio::sync::{mpsc, oneshot};
 
 use crate::agent::Agent;
+use crate::agent::route::{WebRequest, WebResponse};
 use crate::core::{Identity, Publication};
 use crate::platform::service::{PlatformService, ServiceContext, ServiceError, ServiceStop};
 use crate::simulation::Model;
@@ -165,8 +178,96 @@ impl SimulationAgent {
     }
 }
 
+/// The path below `/api/v1/simulation/`.
+const API: &str = "/api/v1/simulation/";
+
+/// An API error as FastAPI writes them (DOTS): `{"detail": message}`.
+fn problem(message: &str) -> WebResponse {
+    let status = if message.starts_with("no simulation") {
+        404
+    } else if message.contains("has already ended") {
+        409
+    } else if message.contains("orchestrator has stopped") {
+        503
+    } else {
+        400
+    };
+    WebResponse::json(status, &serde_json::json!({"detail": message}))
+}
+
+fn answer<T: serde::Serialize>(status: u16, r: Result<T, String>) -> WebResponse {
+    match r {
+        Ok(v) => WebResponse::json(status, &v),
+        Err(e) => problem(&e),
+    }
+}
+
 #[crate::agent]
 impl SimulationAgent {
+    /// `GET /api/v1/simulation`.
+    #[route(GET, "/api/v1/simulation")]
+    async fn web_list_bare(&mut self) -> WebResponse {
+        answer(200, self.list().await)
+    }
+
+    /// `GET /api/v1/simulation/`.
+    #[route(GET, "/api/v1/simulation/")]
+    async fn web_list(&mut self) -> WebResponse {
+        answer(200, self.list().await)
+    }
+
+    /// `GET /api/v1/simulation/{id}`, `.../data/{id}`, `.../results/{id}`.
+    #[route(GET, "/api/v1/simulation/*")]
+    async fn web_get(&mut self, request: WebRequest) -> WebResponse {
+        let rest = request.path.strip_prefix(API).unwrap_or_default().to_owned();
+        match rest.split_once('/') {
+            None => answer(200, self.status(rest).await),
+            Some(("data", id)) => match self.results_csv(id.to_owned()).await {
+                Ok(csv) => WebResponse {
+                    status: 200,
+                    headers: vec![
+                        ("content-type".into(), "text/csv; charset=utf-8".into()),
+                        (
+                            "content-disposition".into(),
+                            format!("attachment; filename=\"{id}.csv\""),
+                        ),
+                    ],
+                    body: csv.into_bytes(),
+                },
+                Err(e) => problem(&e),
+            },
+            Some(("results", id)) => answer(200, self.results(id.to_owned()).await),
+            Some(_) => problem(&format!("no simulation resource {rest:?}")),
+        }
+    }
+
+    /// `POST /api/v1/simulation/start` and `.../queue`.
+    #[route(POST, "/api/v1/simulation/*")]
+    async fn web_post(&mut self, request: WebRequest) -> WebResponse {
+        let queue = match request.path.strip_prefix(API) {
+            Some("start") => false,
+            Some("queue") => true,
+            _ => return WebResponse::json(404, &serde_json::json!({"detail": "POST start or queue"})),
+        };
+        let body = match SimulationRequest::from_json(request.body.as_bytes()) {
+            Ok(b) => b,
+            Err(e) => return problem(&e.to_string()),
+        };
+        let r = if queue {
+            self.queue(body).await
+        } else {
+            self.start(body).await
+        };
+        answer(201, r)
+    }
+
+    /// `DELETE /api/v1/simulation/{id}`.
+    #[route(DELETE, "/api/v1/simulation/*")]
+    async fn web_delete(&mut self, request: WebRequest) -> WebResponse {
+        let id = request.path.strip_prefix(API).unwrap_or_default().to_owned();
+        answer(200, self.cancel(id).await)
+    }
+
     /// Models' lifecycle messages.
     #[subscribe("/lifecycle/model/")]
     fn lifecycle(&mut self, msg: &Publication) {

@@ -2,7 +2,7 @@
 //!
 //! | how an agent adds it | matched | the agent is asked | removed |
 //! |----------------------|---------|--------------------|---------|
-//! | `#[route(GET, "/hvac/summary")]` ([`crate::agent::route`]), in-process or bridged | method and exact path | its RPC `web.route GET /hvac/summary` with the [`WebRequest`] | when the agent leaves (the route is one of its exports) |
+//! | `#[route(GET, "/hvac/summary")]` ([`crate::agent::route`]), in-process or bridged | method and exact path; a path ending in `/*` serves every path below it (the exact route wins, then the nearest) | its RPC `web.route GET /hvac/summary` with the [`WebRequest`] | when the agent leaves (the route is one of its exports) |
 //! | VOLTTRON's `vip.web.register_endpoint(endpoint, callback, res_type)`: RPC `platform.web.register_endpoint(endpoint, res_type)` | exact path, any method | `route.callback(env, data)`, VOLTTRON's WSGI-style `env` and the body (parsed JSON for `application/json`, else text) | `unregister_all_agent_routes`, or when the agent leaves |
 //! | `register_path_route(regex, root_dir)` (`vip.web.register_path`) | the regex on the path | nothing: files under `root_dir` (never outside it) | the same |
 //! | `register_websocket(endpoint)` | exact path, WebSocket upgrade | `client.opened`, `client.message`, `client.closed` ([`crate::web::ws`]) | `unregister_websocket`, or when the agent leaves |
@@ -298,8 +298,7 @@ pub(crate) async fn serve(
         });
     }
     let method = req.method().as_str().to_owned();
-    let name = rpc_name(&method, &path);
-    if let Some((peer, params)) = state.endpoint.router.exporters(&name).into_iter().next() {
+    if let Some((name, peer, params)) = declared_route(&state, &method, &path) {
         let request = web_request(&req, &body, user);
         let args = if params.is_empty() {
             Args::new()
@@ -337,17 +336,39 @@ pub(crate) async fn serve(
 }
 
 fn is_route_for(name: &str, path: &str) -> bool {
-    crate::agent::route::parse_rpc_name(name).is_some_and(|(_, p)| p == path)
+    crate::agent::route::parse_rpc_name(name).is_some_and(|(_, p)| p == path || wildcard_covers(p, path))
+}
+
+/// Whether declared route `route` ending in `/*` covers `path` (one level or more below).
+fn wildcard_covers(route: &str, path: &str) -> bool {
+    route
+        .strip_suffix('*')
+        .is_some_and(|base| base.ends_with('/') && path.len() > base.len() && path.starts_with(base))
+}
+
+/// The declared route serving `method path`: the exact path, else the nearest
+/// `<ancestor>/*` (`/api/v1/simulation/*` serves `/api/v1/simulation/abc` and deeper).
+/// Its RPC name, exporter and parameters.
+fn declared_route(state: &WebState, method: &str, path: &str) -> Option<(String, Identity, Vec<String>)> {
+    let exact = rpc_name(method, path);
+    if let Some((peer, params)) = state.endpoint.router.exporters(&exact).into_iter().next() {
+        return Some((exact, peer, params));
+    }
+    let mut base = path.trim_end_matches('/');
+    while let Some(i) = base.rfind('/') {
+        base = &base[..i];
+        let name = rpc_name(method, &format!("{base}/*"));
+        if let Some((peer, params)) = state.endpoint.router.exporters(&name).into_iter().next() {
+            return Some((name, peer, params));
+        }
+    }
+    None
 }
 
 fn is_agent_path(state: &WebState, req: &HttpRequest, path: &str) -> bool {
     state.routes.endpoint(path).is_some()
         || state.hub.owner(path).is_some()
-        || !state
-            .endpoint
-            .router
-            .exporters(&rpc_name(req.method().as_str(), path))
-            .is_empty()
+        || declared_route(state, req.method().as_str(), path).is_some()
 }
 
 /// Reads the body, refusing more than `max` bytes.
