@@ -93,6 +93,9 @@ enum Command {
     /// The federation over MQTT: the broker link, the backlog, the other platforms.
     #[command(subcommand)]
     Federation(volttron::mqtt::cli::FederationCommand),
+    /// Co-simulations of `platform.simulation`: start, list, status, cancel, results.
+    #[command(subcommand)]
+    Simulation(volttron::simulation::cli::SimulationCommand),
     /// Audit the home's security (see volttron::audit); fails when a finding is at or
     /// above --fail-at.
     Audit {
@@ -1119,6 +1122,10 @@ async fn command(ctl: &Ctl, conn: &Connection, command: Command) -> Outcome {
         }
         Command::Federation(c) => {
             let (v, text) = volttron::mqtt::cli::run(conn, c).await?;
+            ctl.print(&v, || text);
+        }
+        Command::Simulation(c) => {
+            let (v, text) = volttron::simulation::cli::run(conn, c).await?;
             ctl.print(&v, || text);
         }
         Command::Peerlist => {

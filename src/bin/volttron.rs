@@ -215,6 +215,10 @@ async fn run(
         .service(volttron::audit::AuditService::from_platform_config(&config).map_err(|e| e.to_string())?);
     // Alert management (`platform.alerts`); its rules are its `config` in the config store.
     builder = builder.service(volttron::alerts::AlertsService::new());
+    // Co-simulations (`platform.simulation`): the programs of a `[simulation]` section.
+    builder = builder.service(volttron::simulation::SimulationService::from_platform_config(
+        &config,
+    )?);
     // Federation through an MQTT 5 broker, with a `[federation]` section.
     if let Some(federation) =
         volttron::mqtt::FederationConfig::from_platform_config(&config).map_err(|e| e.to_string())?

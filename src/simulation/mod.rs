@@ -26,12 +26,15 @@
 //! | [`model`] | [`Model`]: calculation services in Rust, run as agents |
 //! | [`status`] | what the API shows, and the files that survive a restart |
 //! | [`results`] | result rows (DOTS's InfluxDB layout) and CSV |
-//! | `service` | [`SimulationService`] and its agent's RPC methods |
+//! | `service` | [`SimulationService`], its agent's RPC methods and DOTS's REST paths |
+//! | `cli` | `vctl simulation` (feature `cli`) |
 //!
 //! Within a step a model calculates once it has one value of each input it declared;
 //! its outputs are published as data (`/data/<service>/model/<sim>/<esdl id>/<name>`)
 //! and stored as the simulation's results.
 
+#[cfg(feature = "cli")]
+pub mod cli;
 pub mod esdl;
 pub mod lifecycle;
 pub mod model;

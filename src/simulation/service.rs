@@ -134,6 +134,56 @@ impl SimulationService {
     }
 }
 
+impl SimulationService {
+    /// The programs of the `[simulation]` section of a platform configuration file
+    /// (`$VOLTTRON_HOME/config`), for the `volttron` binary, which has no Rust models of
+    /// its own:
+    ///
+    /// ```text
+    /// [simulation]
+    /// program.python-pv = /opt/models/venv/bin/python /opt/models/pv.py
+    /// program.python-pv.env = MQTT_HOST=127.0.0.1, MQTT_PORT=1883
+    /// ```
+    ///
+    /// A command line is split on whitespace (no quoting). Other keys are refused.
+    pub fn from_platform_config(config: &crate::home::config::PlatformConfig) -> Result<Self, String> {
+        let mut service = Self::new();
+        let Some(section) = config.sections.get("simulation") else {
+            return Ok(service);
+        };
+        type Program = (Vec<String>, Vec<(String, String)>);
+        let mut programs: std::collections::BTreeMap<&str, Program> = Default::default();
+        for (key, value) in section {
+            let bad = |why: &str| format!("[simulation] {key} = {value}: {why}");
+            let Some(rest) = key.strip_prefix("program.") else {
+                return Err(bad("expected program.<name> or program.<name>.env"));
+            };
+            if let Some(name) = rest.strip_suffix(".env") {
+                let entry = programs.entry(name).or_default();
+                for pair in value.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+                    let (k, v) = pair
+                        .split_once('=')
+                        .ok_or_else(|| bad("expected KEY=VALUE, ..."))?;
+                    entry.1.push((k.trim().to_owned(), v.trim().to_owned()));
+                }
+            } else {
+                let command: Vec<String> = value.split_whitespace().map(str::to_owned).collect();
+                if command.is_empty() {
+                    return Err(bad("an empty command"));
+                }
+                programs.entry(rest).or_default().0 = command;
+            }
+        }
+        for (name, (command, env)) in programs {
+            if command.is_empty() {
+                return Err(format!("[simulation] program.{name}.env without program.{name}"));
+            }
+            service.registry.program(name, command, env);
+        }
+        Ok(service)
+    }
+}
+
 impl PlatformService for SimulationService {
     fn name(&self) -> &'static str {
         NAME
@@ -339,5 +389,30 @@ impl SimulationAgent {
         let r = self.ask(|reply| Event::Results(id, reply)).await?;
         let csv = r.to_csv()?;
         String::from_utf8(csv).map_err(|e| e.to_string())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::home::config::PlatformConfig;
+
+    fn from(text: &str) -> Result<SimulationService, String> {
+        SimulationService::from_platform_config(&PlatformConfig::parse(text, "config").unwrap())
+    }
+
+    #[test]
+    fn programs_come_from_the_simulation_section() {
+        let s = from("[simulation]\nprogram.pv = /usr/bin/python3 pv.py\nprogram.pv.env = A=1, B = two\n")
+            .unwrap();
+        let dbg = format!("{:?}", s.registry);
+        assert!(dbg.contains("\"pv\""), "{dbg}");
+        assert!(from("").is_ok());
+        let e = from("[simulation]\nmodel.pv = x\n").unwrap_err();
+        assert!(e.contains("expected program.<name>"), "{e}");
+        let e = from("[simulation]\nprogram.pv.env = A=1\n").unwrap_err();
+        assert!(e.contains("without program.pv"), "{e}");
+        let e = from("[simulation]\nprogram.pv = x\nprogram.pv.env = novalue\n").unwrap_err();
+        assert!(e.contains("KEY=VALUE"), "{e}");
     }
 }
