@@ -26,6 +26,7 @@
 //! | [`model`] | [`Model`]: calculation services in Rust, run as agents |
 //! | [`status`] | what the API shows, and the files that survive a restart |
 //! | [`results`] | result rows (DOTS's InfluxDB layout) and CSV |
+//! | [`influx`] | the InfluxDB 1.x sink: line protocol over HTTP |
 //! | `service` | [`SimulationService`], its agent's RPC methods and DOTS's REST paths |
 //! | `cli` | `vctl simulation` (feature `cli`) |
 //!
@@ -36,6 +37,7 @@
 #[cfg(feature = "cli")]
 pub mod cli;
 pub mod esdl;
+pub mod influx;
 pub mod lifecycle;
 pub mod model;
 mod orchestrator;
@@ -47,6 +49,7 @@ mod service;
 pub mod status;
 pub mod topics;
 
+pub use influx::InfluxSink;
 pub use model::{Input, Model, ModelError, ModelSetup, ModelSpec, Step};
 pub use request::{CalculationServiceRequest, SimulationRequest};
 pub use results::ResultRow;

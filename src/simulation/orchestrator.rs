@@ -31,6 +31,7 @@ use crate::core::{Headers, Publication, Topic, Value};
 use crate::platform::Platform;
 use crate::platform::endpoint::Endpoint;
 use crate::platform::supervision::{ExitReason, Strategy, Supervisor, SupervisorRef};
+use crate::simulation::influx::InfluxSink;
 use crate::simulation::lifecycle::{self, DataValue};
 use crate::simulation::model::ModelSpec;
 use crate::simulation::registry::Registry;
@@ -75,6 +76,8 @@ pub(crate) enum Event {
     },
     Stopped {
         sim: String,
+        /// What the results sink said, when there is one.
+        sink: Option<String>,
     },
 }
 
@@ -83,6 +86,7 @@ pub(crate) struct Orchestrator {
     endpoint: Endpoint,
     registry: Registry,
     files: Option<SimulationFiles>,
+    sink: Option<InfluxSink>,
     tx: mpsc::UnboundedSender<Event>,
     all: BTreeMap<String, SimulationStatus>,
     queue: VecDeque<String>,
@@ -129,6 +133,7 @@ impl Orchestrator {
         endpoint: Endpoint,
         registry: Registry,
         files: Option<SimulationFiles>,
+        sink: Option<InfluxSink>,
         tx: mpsc::UnboundedSender<Event>,
     ) -> Self {
         let mut o = Orchestrator {
@@ -136,6 +141,7 @@ impl Orchestrator {
             endpoint,
             registry,
             files,
+            sink,
             tx,
             all: BTreeMap::new(),
             queue: VecDeque::new(),
@@ -224,7 +230,7 @@ impl Orchestrator {
             Event::Data(p) => self.data(&p),
             Event::Deployed { sim, result } => self.deployed(&sim, result),
             Event::Exited { sim, name, reason } => self.exited(&sim, &name, &reason),
-            Event::Stopped { sim } => self.stopped(&sim),
+            Event::Stopped { sim, sink } => self.stopped(&sim, sink),
         }
     }
 
@@ -271,6 +277,7 @@ impl Orchestrator {
             models: Vec::new(),
             queue_position: None,
             stopped: false,
+            results_sink: None,
             request,
         };
         if queue {
@@ -905,6 +912,8 @@ impl Orchestrator {
         let Some(run) = self.runs.get_mut(sim) else { return };
         let sup = run.supervisor.take();
         let processes = std::mem::take(&mut run.processes);
+        // Results go to the sink once the run has ended: a copy, written off this thread.
+        let sink = self.sink.clone().map(|s| (s, run.results.clone()));
         let tx = self.tx.clone();
         let sim = sim.to_owned();
         actix_rt::spawn(async move {
@@ -915,17 +924,44 @@ impl Orchestrator {
                 }
             };
             futures::future::join(programs, agents).await;
-            let _ = tx.send(Event::Stopped { sim });
+            let sink = match sink {
+                Some((sink, results)) => {
+                    let (done, written) = oneshot::channel();
+                    let name = sink.describe();
+                    let spawned =
+                        std::thread::Builder::new()
+                            .name("simulation-sink".into())
+                            .spawn(move || {
+                                let _ = done.send(sink.write(&results));
+                            });
+                    Some(match spawned {
+                        Err(e) => format!("{name}: error: no thread: {e}"),
+                        Ok(_) => match written.await {
+                            Ok(Ok(n)) => format!("{name}: {n} points written"),
+                            Ok(Err(e)) => format!("{name}: error: {e}"),
+                            Err(_) => format!("{name}: error: the writer stopped"),
+                        },
+                    })
+                }
+                None => None,
+            };
+            let _ = tx.send(Event::Stopped { sim, sink });
         });
     }
 
-    fn stopped(&mut self, sim: &str) {
+    fn stopped(&mut self, sim: &str, sink: Option<String>) {
         let Some(mut run) = self.runs.remove(sim) else {
             return;
         };
         if let Some(s) = self.all.get_mut(sim) {
             run.update(s);
             s.stopped = true;
+            if let Some(text) = sink {
+                if text.contains(": error: ") {
+                    tracing::warn!("simulation {sim}: results not stored: {text}");
+                }
+                s.results_sink = Some(text);
+            }
             s.describe();
         }
         self.finished

@@ -70,6 +70,7 @@ const NAME: &str = "simulation";
 #[derive(Debug, Default)]
 pub struct SimulationService {
     registry: Registry,
+    sink: Option<crate::simulation::influx::InfluxSink>,
 }
 
 impl SimulationService {
@@ -122,6 +123,14 @@ impl SimulationService {
         self
     }
 
+    /// Also writes every simulation's results, when it ends, to InfluxDB 1.x at `url`
+    /// (`http://127.0.0.1:8086`), database `database` (see
+    /// [`influx`](crate::simulation::influx)). The local results stay.
+    pub fn influxdb(mut self, url: &str, database: &str) -> Self {
+        self.sink = Some(crate::simulation::influx::InfluxSink::new(url, database));
+        self
+    }
+
     /// Registers companion agent `name` (a request's `agents`), run under the
     /// simulation's clock.
     pub fn companion<A: Agent>(
@@ -143,6 +152,8 @@ impl SimulationService {
     /// [simulation]
     /// program.python-pv = /opt/models/venv/bin/python /opt/models/pv.py
     /// program.python-pv.env = MQTT_HOST=127.0.0.1, MQTT_PORT=1883
+    /// influxdb-url = http://127.0.0.1:8086
+    /// influxdb-database = dots
     /// ```
     ///
     /// A command line is split on whitespace (no quoting). Other keys are refused.
@@ -153,10 +164,24 @@ impl SimulationService {
         };
         type Program = (Vec<String>, Vec<(String, String)>);
         let mut programs: std::collections::BTreeMap<&str, Program> = Default::default();
+        let (mut url, mut database) = (None, None);
         for (key, value) in section {
             let bad = |why: &str| format!("[simulation] {key} = {value}: {why}");
+            match key.as_str() {
+                "influxdb-url" => {
+                    url = Some(value.trim());
+                    continue;
+                }
+                "influxdb-database" => {
+                    database = Some(value.trim());
+                    continue;
+                }
+                _ => {}
+            }
             let Some(rest) = key.strip_prefix("program.") else {
-                return Err(bad("expected program.<name> or program.<name>.env"));
+                return Err(bad(
+                    "expected program.<name>, program.<name>.env, influxdb-url or influxdb-database",
+                ));
             };
             if let Some(name) = rest.strip_suffix(".env") {
                 let entry = programs.entry(name).or_default();
@@ -180,6 +205,17 @@ impl SimulationService {
             }
             service.registry.program(name, command, env);
         }
+        match (url, database) {
+            (Some(u), Some(d))
+                if (u.starts_with("http://") || u.starts_with("https://")) && !d.is_empty() =>
+            {
+                service = service.influxdb(u, d);
+            }
+            (None, None) => {}
+            _ => {
+                return Err("[simulation] influxdb-url (http://...) and influxdb-database go together".into());
+            }
+        }
         Ok(service)
     }
 }
@@ -198,6 +234,7 @@ impl PlatformService for SimulationService {
             ctx.trusted_endpoint(identity),
             self.registry,
             files,
+            self.sink,
             tx.clone(),
         );
         if !ctx.spawn(orchestrator.run(rx)) {
@@ -414,5 +451,10 @@ mod tests {
         assert!(e.contains("without program.pv"), "{e}");
         let e = from("[simulation]\nprogram.pv = x\nprogram.pv.env = novalue\n").unwrap_err();
         assert!(e.contains("KEY=VALUE"), "{e}");
+        let e = from("[simulation]\ninfluxdb-url = http://127.0.0.1:8086\n").unwrap_err();
+        assert!(e.contains("go together"), "{e}");
+        let s =
+            from("[simulation]\ninfluxdb-url = http://127.0.0.1:8086\ninfluxdb-database = dots\n").unwrap();
+        assert!(s.sink.is_some());
     }
 }

@@ -113,6 +113,9 @@ pub struct SimulationStatus {
     pub queue_position: Option<u64>,
     /// Whether everything it started has stopped.
     pub stopped: bool,
+    /// What the results sink said (`influxdb <url> <db>: N points written`, or its error).
+    #[serde(default)]
+    pub results_sink: Option<String>,
 }
 
 impl SimulationStatus {

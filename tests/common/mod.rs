@@ -14,6 +14,8 @@
 pub(crate) mod browser;
 #[cfg(all(feature = "driver", feature = "actuator"))]
 pub(crate) mod building;
+#[cfg(feature = "simulation")]
+pub(crate) mod influxdb;
 pub(crate) mod logs;
 #[path = "../../benches/workloads/mosquitto.rs"]
 pub(crate) mod mosquitto;
