@@ -1,7 +1,10 @@
-//! The orchestrator: one task on the platform's edge thread owning every simulation, fed
-//! by one channel (API calls, lifecycle and data publications, supervisor exit reports,
-//! deployments finished). Nothing is shared, so nothing is locked, and events are handled
-//! in the order they arrive.
+//! The orchestrator: the state of every simulation, owned by the `platform.simulation`
+//! agent and changed only on its turn — its RPCs, the lifecycle and data publications it
+//! subscribes to, and the events of its inbox (supervisor exit reports, deployments and
+//! stops finished, a deadline tick every 50 ms of wall time), which a task on the edge
+//! thread fills from a channel and wakes the agent for. Nothing else touches it, so
+//! nothing is locked, and a model's message is handled on its arrival, with no hop
+//! between threads beyond the bus's own.
 //!
 //! | event | effect |
 //! |-------|--------|
@@ -50,21 +53,9 @@ const PROGRAM_GRACE: Duration = Duration::from_secs(5);
 /// Finished simulations whose results stay in memory.
 const KEEP_RESULTS: usize = 8;
 
-type Reply<T> = oneshot::Sender<Result<T, String>>;
-
-/// What the orchestrator is told.
+/// What reaches the orchestrator from outside its agent's turn: supervisors' exit
+/// reports, deployments and stops finished, the deadline tick.
 pub(crate) enum Event {
-    Start {
-        request: Box<SimulationRequest>,
-        queue: bool,
-        reply: Reply<SimulationStatus>,
-    },
-    List(oneshot::Sender<Vec<SimulationStatus>>),
-    Status(String, Reply<SimulationStatus>),
-    Cancel(String, Reply<SimulationStatus>),
-    Results(String, Reply<Results>),
-    Lifecycle(Publication),
-    Data(Publication),
     Deployed {
         sim: String,
         result: Result<SupervisorRef, String>,
@@ -79,6 +70,42 @@ pub(crate) enum Event {
         /// What the results sink said, when there is one.
         sink: Option<String>,
     },
+    /// Deadlines are checked.
+    Tick,
+}
+
+/// Events queued for the agent, and whether a wake-up is on its way.
+#[derive(Default)]
+pub(crate) struct Inbox {
+    pub(crate) events: parking_lot::Mutex<VecDeque<Event>>,
+    pub(crate) woken: std::sync::atomic::AtomicBool,
+}
+
+/// Moves events from the channel into the agent's inbox and wakes the agent with a
+/// notification of `wake`; adds a [`Event::Tick`] every [`DEADLINE_TICK`]. Runs on the
+/// platform's edge thread until the channel closes.
+pub(crate) async fn forward(
+    mut rx: mpsc::UnboundedReceiver<Event>,
+    inbox: Arc<Inbox>,
+    platform: Platform,
+    identity: &'static str,
+) {
+    use std::sync::atomic::Ordering;
+    let mut tick = tokio::time::interval(DEADLINE_TICK);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        let event = tokio::select! {
+            event = rx.recv() => match event {
+                Some(e) => e,
+                None => break,
+            },
+            _ = tick.tick() => Event::Tick,
+        };
+        inbox.events.lock().push_back(event);
+        if !inbox.woken.swap(true, Ordering::AcqRel) && platform.notify(identity, "wake", ()).is_err() {
+            inbox.woken.store(false, Ordering::Release);
+        }
+    }
 }
 
 pub(crate) struct Orchestrator {
@@ -182,56 +209,26 @@ impl Orchestrator {
         self.queue = queued.into_iter().map(|(_, id)| id).collect();
     }
 
-    /// Runs until the channel closes.
-    pub(crate) async fn run(mut self, mut rx: mpsc::UnboundedReceiver<Event>) {
-        self.next_from_queue();
-        let mut tick = tokio::time::interval(DEADLINE_TICK);
-        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        loop {
-            tokio::select! {
-                event = rx.recv() => match event {
-                    Some(e) => self.handle(e),
-                    None => break,
-                },
-                _ = tick.tick() => self.check_deadlines(),
-            }
-        }
-        // The platform is stopping: its shutdown stops the agents.
-        for id in self.runs.keys().cloned().collect::<Vec<_>>() {
-            self.save(&id);
-        }
-    }
-
-    fn handle(&mut self, e: Event) {
+    /// Handles an event of the inbox.
+    pub(crate) fn handle(&mut self, e: Event) {
         match e {
-            Event::Start {
-                request,
-                queue,
-                reply,
-            } => {
-                let _ = reply.send(self.submit(*request, queue));
-            }
-            Event::List(reply) => {
-                let mut all: Vec<_> = self.all.keys().cloned().collect::<Vec<_>>();
-                all.sort_by(|a, b| self.all[a].created.cmp(&self.all[b].created).then(a.cmp(b)));
-                let list = all.iter().map(|id| self.status(id).expect("listed")).collect();
-                let _ = reply.send(list);
-            }
-            Event::Status(id, reply) => {
-                let _ = reply.send(self.status(&id).ok_or_else(|| format!("no simulation {id:?}")));
-            }
-            Event::Cancel(id, reply) => {
-                let _ = reply.send(self.cancel(&id));
-            }
-            Event::Results(id, reply) => {
-                let _ = reply.send(self.results(&id));
-            }
-            Event::Lifecycle(p) => self.lifecycle(&p),
-            Event::Data(p) => self.data(&p),
             Event::Deployed { sim, result } => self.deployed(&sim, result),
             Event::Exited { sim, name, reason } => self.exited(&sim, &name, &reason),
             Event::Stopped { sim, sink } => self.stopped(&sim, sink),
+            Event::Tick => self.check_deadlines(),
         }
+    }
+
+    /// Every simulation, oldest first.
+    pub(crate) fn list(&self) -> Vec<SimulationStatus> {
+        let mut all: Vec<&String> = self.all.keys().collect();
+        all.sort_by(|a, b| self.all[*a].created.cmp(&self.all[*b].created).then(a.cmp(b)));
+        all.into_iter().filter_map(|id| self.status(id)).collect()
+    }
+
+    /// One simulation.
+    pub(crate) fn status_of(&self, id: &str) -> Result<SimulationStatus, String> {
+        self.status(id).ok_or_else(|| format!("no simulation {id:?}"))
     }
 
     fn status(&self, id: &str) -> Option<SimulationStatus> {
@@ -245,7 +242,11 @@ impl Orchestrator {
         Some(s)
     }
 
-    fn submit(&mut self, request: SimulationRequest, queue: bool) -> Result<SimulationStatus, String> {
+    pub(crate) fn submit(
+        &mut self,
+        request: SimulationRequest,
+        queue: bool,
+    ) -> Result<SimulationStatus, String> {
         let plan = request.plan().map_err(|e| e.to_string())?;
         for m in &plan.models {
             if self.registry.service(&m.start_with).is_none() {
@@ -297,7 +298,7 @@ impl Orchestrator {
     }
 
     /// Starts the queue's head if no queued simulation runs.
-    fn next_from_queue(&mut self) {
+    pub(crate) fn next_from_queue(&mut self) {
         if self.runs.values().any(|r| r.from_queue) {
             return;
         }
@@ -490,7 +491,7 @@ impl Orchestrator {
         }
     }
 
-    fn lifecycle(&mut self, p: &Publication) {
+    pub(crate) fn lifecycle(&mut self, p: &Publication) {
         let route = match self.lifecycle_routes.get(&p.topic) {
             Some(r) => r.clone(),
             None => match self.lifecycle_route(p) {
@@ -679,7 +680,7 @@ impl Orchestrator {
         self.progress(sim, first);
     }
 
-    fn data(&mut self, p: &Publication) {
+    pub(crate) fn data(&mut self, p: &Publication) {
         let route = match self.data_routes.get(&p.topic) {
             Some(r) => r.clone(),
             None => match self.data_route(p) {
@@ -829,7 +830,7 @@ impl Orchestrator {
         }
     }
 
-    fn cancel(&mut self, id: &str) -> Result<SimulationStatus, String> {
+    pub(crate) fn cancel(&mut self, id: &str) -> Result<SimulationStatus, String> {
         let state = self
             .all
             .get(id)
@@ -847,7 +848,7 @@ impl Orchestrator {
         self.status(id).ok_or_else(|| "lost".into())
     }
 
-    fn results(&mut self, id: &str) -> Result<Results, String> {
+    pub(crate) fn results(&mut self, id: &str) -> Result<Results, String> {
         if let Some(run) = self.runs.get(id) {
             return Ok(run.results.clone());
         }

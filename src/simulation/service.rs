@@ -27,7 +27,9 @@
 //! | `GET /api/v1/simulation/results/{id}` | `200`, its result rows as JSON | Any peer may call these: protect them in `authz.json`
 //! where agents you do not trust share the bus.
 
-use tokio::sync::{mpsc, oneshot};
+use std::sync::Arc;
+
+use tokio::sync::mpsc;
 
 use crate::agent::Agent;
 use crate::agent::route::{WebRequest, WebResponse};
@@ -35,7 +37,7 @@ use crate::core::{Identity, Publication};
 use crate::platform::service::{PlatformService, ServiceContext, ServiceError, ServiceStop};
 use crate::simulation::Model;
 use crate::simulation::model::ModelSpec;
-use crate::simulation::orchestrator::{Event, Orchestrator};
+use crate::simulation::orchestrator::{Inbox, Orchestrator, forward};
 use crate::simulation::registry::Registry;
 use crate::simulation::request::SimulationRequest;
 use crate::simulation::results::ResultRow;
@@ -213,7 +215,9 @@ impl SimulationService {
             }
             (None, None) => {}
             _ => {
-                return Err("[simulation] influxdb-url (http://...) and influxdb-database go together".into());
+                return Err(
+                    "[simulation] influxdb-url (http://...) and influxdb-database go together".into(),
+                );
             }
         }
         Ok(service)
@@ -235,34 +239,21 @@ impl PlatformService for SimulationService {
             self.registry,
             files,
             self.sink,
-            tx.clone(),
+            tx,
         );
-        if !ctx.spawn(orchestrator.run(rx)) {
+        let inbox = Arc::new(Inbox::default());
+        if !ctx.spawn(forward(rx, inbox.clone(), ctx.platform().clone(), IDENTITY)) {
             return Err(ServiceError::new(NAME, "the platform is stopping"));
         }
-        ctx.spawn_agent(IDENTITY, SimulationAgent { tx })?;
+        ctx.spawn_agent(IDENTITY, SimulationAgent { orchestrator, inbox })?;
         Ok(Box::new(|| {}))
     }
 }
 
-/// The agent behind [`IDENTITY`]: hands publications and calls to the orchestrator.
+/// The agent behind [`IDENTITY`]: the orchestrator's only owner.
 struct SimulationAgent {
-    tx: mpsc::UnboundedSender<Event>,
-}
-
-impl SimulationAgent {
-    async fn ask<T>(
-        &self,
-        make: impl FnOnce(oneshot::Sender<Result<T, String>>) -> Event,
-    ) -> Result<T, String> {
-        let (reply, answer) = oneshot::channel();
-        self.tx
-            .send(make(reply))
-            .map_err(|_| "the orchestrator has stopped".to_owned())?;
-        answer
-            .await
-            .map_err(|_| "the orchestrator has stopped".to_owned())?
-    }
+    orchestrator: Orchestrator,
+    inbox: Arc<Inbox>,
 }
 
 /// The path below `/api/v1/simulation/`.
@@ -291,25 +282,101 @@ fn answer<T: serde::Serialize>(status: u16, r: Result<T, String>) -> WebResponse
 
 #[crate::agent]
 impl SimulationAgent {
+    /// The queue kept in the home runs on.
+    #[on_start]
+    fn start_queue(&mut self) {
+        self.orchestrator.next_from_queue();
+    }
+
+    /// Models' lifecycle messages.
+    #[subscribe("/lifecycle/model/")]
+    fn lifecycle(&mut self, msg: &Publication) {
+        self.orchestrator.lifecycle(msg);
+    }
+
+    /// Models' outputs.
+    #[subscribe("/data/")]
+    fn data(&mut self, msg: &Publication) {
+        self.orchestrator.data(msg);
+    }
+
+    /// Handles the events queued for the orchestrator (sent by its own task; harmless
+    /// from anyone else: it only drains the queue).
+    #[rpc]
+    fn wake(&mut self) {
+        self.inbox
+            .woken
+            .store(false, std::sync::atomic::Ordering::Release);
+        loop {
+            let Some(event) = self.inbox.events.lock().pop_front() else {
+                break;
+            };
+            self.orchestrator.handle(event);
+        }
+    }
+
+    /// Starts a simulation now.
+    #[rpc]
+    fn start(&mut self, request: SimulationRequest) -> Result<SimulationStatus, String> {
+        self.orchestrator.submit(request, false)
+    }
+
+    /// Queues a simulation.
+    #[rpc]
+    fn queue(&mut self, request: SimulationRequest) -> Result<SimulationStatus, String> {
+        self.orchestrator.submit(request, true)
+    }
+
+    /// Every simulation.
+    #[rpc]
+    fn list(&mut self) -> Vec<SimulationStatus> {
+        self.orchestrator.list()
+    }
+
+    /// One simulation.
+    #[rpc]
+    fn status(&mut self, id: String) -> Result<SimulationStatus, String> {
+        self.orchestrator.status_of(&id)
+    }
+
+    /// Cancels a simulation.
+    #[rpc]
+    fn cancel(&mut self, id: String) -> Result<SimulationStatus, String> {
+        self.orchestrator.cancel(&id)
+    }
+
+    /// A simulation's results.
+    #[rpc]
+    fn results(&mut self, id: String) -> Result<Vec<ResultRow>, String> {
+        Ok(self.orchestrator.results(&id)?.rows())
+    }
+
+    /// A simulation's results as CSV.
+    #[rpc]
+    fn results_csv(&mut self, id: String) -> Result<String, String> {
+        let csv = self.orchestrator.results(&id)?.to_csv()?;
+        String::from_utf8(csv).map_err(|e| e.to_string())
+    }
+
     /// `GET /api/v1/simulation`.
     #[route(GET, "/api/v1/simulation")]
-    async fn web_list_bare(&mut self) -> WebResponse {
-        answer(200, self.list().await)
+    fn web_list_bare(&mut self) -> WebResponse {
+        answer(200, Ok::<_, String>(self.list()))
     }
 
     /// `GET /api/v1/simulation/`.
     #[route(GET, "/api/v1/simulation/")]
-    async fn web_list(&mut self) -> WebResponse {
-        answer(200, self.list().await)
+    fn web_list(&mut self) -> WebResponse {
+        answer(200, Ok::<_, String>(self.list()))
     }
 
     /// `GET /api/v1/simulation/{id}`, `.../data/{id}`, `.../results/{id}`.
     #[route(GET, "/api/v1/simulation/*")]
-    async fn web_get(&mut self, request: WebRequest) -> WebResponse {
+    fn web_get(&mut self, request: WebRequest) -> WebResponse {
         let rest = request.path.strip_prefix(API).unwrap_or_default().to_owned();
         match rest.split_once('/') {
-            None => answer(200, self.status(rest).await),
-            Some(("data", id)) => match self.results_csv(id.to_owned()).await {
+            None => answer(200, self.status(rest)),
+            Some(("data", id)) => match self.results_csv(id.to_owned()) {
                 Ok(csv) => WebResponse {
                     status: 200,
                     headers: vec![
@@ -323,14 +390,14 @@ impl SimulationAgent {
                 },
                 Err(e) => problem(&e),
             },
-            Some(("results", id)) => answer(200, self.results(id.to_owned()).await),
+            Some(("results", id)) => answer(200, self.results(id.to_owned())),
             Some(_) => problem(&format!("no simulation resource {rest:?}")),
         }
     }
 
     /// `POST /api/v1/simulation/start` and `.../queue`.
     #[route(POST, "/api/v1/simulation/*")]
-    async fn web_post(&mut self, request: WebRequest) -> WebResponse {
+    fn web_post(&mut self, request: WebRequest) -> WebResponse {
         let queue = match request.path.strip_prefix(API) {
             Some("start") => false,
             Some("queue") => true,
@@ -340,92 +407,15 @@ impl SimulationAgent {
             Ok(b) => b,
             Err(e) => return problem(&e.to_string()),
         };
-        let r = if queue {
-            self.queue(body).await
-        } else {
-            self.start(body).await
-        };
+        let r = if queue { self.queue(body) } else { self.start(body) };
         answer(201, r)
     }
 
     /// `DELETE /api/v1/simulation/{id}`.
     #[route(DELETE, "/api/v1/simulation/*")]
-    async fn web_delete(&mut self, request: WebRequest) -> WebResponse {
+    fn web_delete(&mut self, request: WebRequest) -> WebResponse {
         let id = request.path.strip_prefix(API).unwrap_or_default().to_owned();
-        answer(200, self.cancel(id).await)
-    }
-
-    /// Models' lifecycle messages.
-    #[subscribe("/lifecycle/model/")]
-    fn lifecycle(&mut self, msg: &Publication) {
-        let _ = self.tx.send(Event::Lifecycle(msg.clone()));
-    }
-
-    /// Models' outputs.
-    #[subscribe("/data/")]
-    fn data(&mut self, msg: &Publication) {
-        let _ = self.tx.send(Event::Data(msg.clone()));
-    }
-
-    /// Starts a simulation now.
-    #[rpc]
-    async fn start(&mut self, request: SimulationRequest) -> Result<SimulationStatus, String> {
-        self.ask(|reply| Event::Start {
-            request: Box::new(request),
-            queue: false,
-            reply,
-        })
-        .await
-    }
-
-    /// Queues a simulation.
-    #[rpc]
-    async fn queue(&mut self, request: SimulationRequest) -> Result<SimulationStatus, String> {
-        self.ask(|reply| Event::Start {
-            request: Box::new(request),
-            queue: true,
-            reply,
-        })
-        .await
-    }
-
-    /// Every simulation.
-    #[rpc]
-    async fn list(&mut self) -> Result<Vec<SimulationStatus>, String> {
-        let (reply, answer) = oneshot::channel();
-        self.tx
-            .send(Event::List(reply))
-            .map_err(|_| "the orchestrator has stopped".to_owned())?;
-        answer
-            .await
-            .map_err(|_| "the orchestrator has stopped".to_owned())
-    }
-
-    /// One simulation.
-    #[rpc]
-    async fn status(&mut self, id: String) -> Result<SimulationStatus, String> {
-        self.ask(|reply| Event::Status(id, reply)).await
-    }
-
-    /// Cancels a simulation.
-    #[rpc]
-    async fn cancel(&mut self, id: String) -> Result<SimulationStatus, String> {
-        self.ask(|reply| Event::Cancel(id, reply)).await
-    }
-
-    /// A simulation's results.
-    #[rpc]
-    async fn results(&mut self, id: String) -> Result<Vec<ResultRow>, String> {
-        let r = self.ask(|reply| Event::Results(id, reply)).await?;
-        Ok(r.rows())
-    }
-
-    /// A simulation's results as CSV.
-    #[rpc]
-    async fn results_csv(&mut self, id: String) -> Result<String, String> {
-        let r = self.ask(|reply| Event::Results(id, reply)).await?;
-        let csv = r.to_csv()?;
-        String::from_utf8(csv).map_err(|e| e.to_string())
+        answer(200, self.cancel(id))
     }
 }
 
