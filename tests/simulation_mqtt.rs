@@ -87,7 +87,9 @@ async fn a_python_model_joins_through_mosquitto_and_its_results_arrive() {
     };
     let home = tempfile::tempdir().unwrap();
     let p = platform(&broker, &python, home.path(), "0").await;
-    let s = start(&p, "start", python_request("python run", 12)).await;
+    let mut r = python_request("python run", 12);
+    r["keep_logs_hours"] = json!(1);
+    let s = start(&p, "start", r).await;
     let s = wait_stopped(&p, &s.simulation_id).await;
     assert_eq!(s.state, SimulationState::Succeeded, "{s:#?}");
     let rows: Vec<ResultRow> = call(&p, "results", json!([s.simulation_id])).await.unwrap();
@@ -110,6 +112,14 @@ async fn a_python_model_joins_through_mosquitto_and_its_results_arrive() {
     assert!((net.value - want).abs() < 1e-9, "{net:?} != {want}");
     let python_rows = rows.iter().filter(|r| r.model_id == "pv-1").count();
     assert_eq!(python_rows, 12 * 4);
+    // Its output is kept (keep_logs_hours = 1).
+    let logs: std::collections::BTreeMap<String, String> =
+        call(&p, "logs", json!([s.simulation_id])).await.unwrap();
+    assert_eq!(logs.keys().collect::<Vec<_>>(), ["pv-1"]);
+    assert!(
+        logs["pv-1"].contains("stdout: pv-1: done after 4 objects"),
+        "{logs:?}"
+    );
     p.shutdown().await;
 }
 
@@ -131,9 +141,13 @@ async fn a_python_model_that_exits_mid_run_fails_the_simulation_at_once() {
     assert_eq!(s.state, SimulationState::Failed, "{s:#?}");
     assert_eq!(
         s.reason.as_deref(),
-        Some("model pv-1 exited: Crashed(\"the process ended: Code(3)\")")
+        Some("model pv-1 exited: Crashed(\"the process ended: exit code 3\")")
     );
     assert_eq!(s.current_step, 4);
+    // keep_logs_hours = 0: its output went with it.
+    let logs: std::collections::BTreeMap<String, String> =
+        call(&p, "logs", json!([s.simulation_id])).await.unwrap();
+    assert!(logs.is_empty(), "{logs:?}");
     assert!(began.elapsed() < Duration::from_secs(20));
     p.shutdown().await;
 }

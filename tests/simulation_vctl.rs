@@ -85,6 +85,8 @@ fn vctl_starts_follows_and_exports_a_simulation() {
     assert_eq!(csv.lines().count(), 1 + 6 * 4, "{csv}");
     assert!(csv.lines().nth(1).unwrap().contains(",PVInstallation,"), "{csv}");
 
+    let logs = home.ok(&["simulation", "logs", &id]);
+    assert!(logs.contains("no logs"), "keep_logs_hours 0: {logs}");
     let err = home.fails(&["simulation", "cancel", &id]);
     assert!(err.contains("already ended"), "{err}");
     let err = home.fails(&["simulation", "status", "nope-00000000"]);

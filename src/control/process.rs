@@ -166,6 +166,9 @@ pub struct LaunchSpec {
     pub exits: Option<mpsc::UnboundedSender<ExitReport>>,
     /// Stderr lines that are JSON log records (a Python agent's) are logged as records.
     pub json_logs: bool,
+    /// A file every output line is also appended to (`<stream>: <line>`), created if
+    /// missing (mode 0600).
+    pub output_file: Option<PathBuf>,
 }
 
 impl LaunchSpec {
@@ -183,6 +186,7 @@ impl LaunchSpec {
             env: Vec::new(),
             exits: None,
             json_logs: false,
+            output_file: None,
         }
     }
 
@@ -221,6 +225,12 @@ impl LaunchSpec {
         self
     }
 
+    /// Also appends every output line to `path`.
+    pub fn output_file(mut self, path: impl Into<PathBuf>) -> Self {
+        self.output_file = Some(path.into());
+        self
+    }
+
     /// Sends the report of the process's exit to `exits`.
     pub fn report_exits(mut self, exits: mpsc::UnboundedSender<ExitReport>) -> Self {
         self.exits = Some(exits);
@@ -238,6 +248,7 @@ impl fmt::Debug for LaunchSpec {
             .field("env", &self.env.iter().map(|(key, _)| key).collect::<Vec<_>>())
             .field("exits", &self.exits.is_some())
             .field("json_logs", &self.json_logs)
+            .field("output_file", &self.output_file)
             .finish()
     }
 }
@@ -324,15 +335,37 @@ impl AgentProcess {
         // process has been launched yet.
         let (done_tx, done_rx) = std_mpsc::channel::<()>();
         let mut readers = Vec::new();
+        let copy = match &spec.output_file {
+            Some(path) => {
+                use std::os::unix::fs::OpenOptionsExt;
+                let file = std::fs::OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .mode(0o600)
+                    .open(path)
+                    .map_err(|e| LaunchError::Spawn {
+                        identity: spec.identity.clone(),
+                        program: spec.program.clone(),
+                        source: io::Error::new(e.kind(), format!("its output file {}: {e}", path.display())),
+                    })?;
+                Some(Arc::new(Mutex::new(file)))
+            }
+            None => None,
+        };
         for stream in ["stdout", "stderr"] {
             let (tx, rx) = std_mpsc::channel::<Box<dyn Read + Send>>();
             let (tag, done) = (tag.clone(), done_tx.clone());
             let records = spec.json_logs && stream == "stderr";
+            let copy = copy.clone();
             std::thread::Builder::new()
                 .name(format!("agent-{stream}:{tag}"))
                 .spawn(move || {
                     if let Ok(source) = rx.recv() {
                         pump(source, |line| {
+                            if let Some(file) = &copy {
+                                use std::io::Write;
+                                let _ = writeln!(file.lock(), "{stream}: {line}");
+                            }
                             if records {
                                 super::pylog::log_stderr_line(&tag, line, |l| log_line(&tag, stream, l));
                             } else {

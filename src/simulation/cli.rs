@@ -7,6 +7,7 @@
 //! | `vctl simulation status ID` | `status` | the status, each model's state, the reason of a failure |
 //! | `vctl simulation cancel ID` | `cancel` | the status |
 //! | `vctl simulation results ID` | `results_csv` | the results as CSV |
+//! | `vctl simulation logs ID` | `logs` | its programs' output, `== <model> ==` before each |
 //!
 //! `FILE` is DOTS's start request (JSON); `-` reads it from standard input.
 
@@ -43,6 +44,11 @@ pub enum SimulationCommand {
     },
     /// A simulation's results as CSV.
     Results {
+        /// The simulation id.
+        id: String,
+    },
+    /// The output of a simulation's programs (kept for its keep_logs_hours).
+    Logs {
         /// The simulation id.
         id: String,
     },
@@ -115,6 +121,18 @@ pub async fn run(
             let answer = call(conn, "results_csv", (id.as_str(),)).await?;
             let csv = answer.as_str().unwrap_or_default().trim_end().to_owned();
             Ok((answer, csv))
+        }
+        SimulationCommand::Logs { id } => {
+            let answer = call(conn, "logs", (id.as_str(),)).await?;
+            let text = match answer.as_object() {
+                Some(logs) if !logs.is_empty() => logs
+                    .iter()
+                    .map(|(m, t)| format!("== {m} ==\n{}", t.as_str().unwrap_or_default().trim_end()))
+                    .collect::<Vec<_>>()
+                    .join("\n"),
+                _ => format!("{id}: no logs (no programs, or keep_logs_hours has passed)"),
+            };
+            Ok((answer, text))
         }
     }
 }

@@ -48,7 +48,18 @@ use crate::simulation::topics::{self, MODEL, MSO, SO};
 const DEADLINE_TICK: Duration = Duration::from_millis(50);
 /// Progress is published at each change of phase and at most this often while stepping.
 const PROGRESS_EVERY: Duration = Duration::from_millis(100);
-/// A program's model gets this long after SIGINT, then after SIGTERM.
+/// How often logs past their `keep_logs_hours` are looked for.
+const LOG_SWEEP: Duration = Duration::from_secs(60);
+/// The most of a model's log `logs` returns.
+const LOG_TAIL: usize = 1 << 20;
+
+/// `<dir>/<id>.logs`: the output of a simulation's programs, one file per model.
+fn logs_dir(dir: &std::path::Path, id: &str) -> std::path::PathBuf {
+    dir.join(format!("{id}.logs"))
+}
+
+/// A program's model gets this long to exit after `SimulationDone`, then after SIGINT,
+/// then after SIGTERM.
 const PROGRAM_GRACE: Duration = Duration::from_secs(5);
 /// Finished simulations whose results stay in memory.
 const KEEP_RESULTS: usize = 8;
@@ -124,6 +135,8 @@ pub(crate) struct Orchestrator {
     data_routes: HashMap<Topic, DataRoute>,
     /// Lifecycle topics seen, and what they are about.
     lifecycle_routes: HashMap<Topic, LifecycleRoute>,
+    /// When logs were last swept.
+    last_sweep: Instant,
 }
 
 /// Which run and model a lifecycle topic is about.
@@ -177,6 +190,7 @@ impl Orchestrator {
             finished: VecDeque::new(),
             data_routes: HashMap::new(),
             lifecycle_routes: HashMap::new(),
+            last_sweep: Instant::now(),
         };
         o.recover();
         o
@@ -407,10 +421,7 @@ impl Orchestrator {
     fn launch_programs(&self, run: &mut Run) -> Result<(), String> {
         use crate::control::process::{AgentProcess, LaunchSpec};
         let (exits_tx, mut exits) = mpsc::unbounded_channel::<crate::control::process::ExitReport>();
-        let dir = match &self.files {
-            Some(f) => f.dir().to_owned(),
-            None => std::env::temp_dir(),
-        };
+        let dir = self.logs_root();
         let mut any = false;
         for (i, plan) in run.plan.models.iter().enumerate() {
             let Some(crate::simulation::registry::ServiceEntry::Program { command, env }) =
@@ -421,8 +432,11 @@ impl Orchestrator {
             any = true;
             run.models[i].external = true;
             let m = &run.models[i];
+            let logs = logs_dir(&dir, &run.id);
+            std::fs::create_dir_all(&logs).map_err(|e| format!("{}: {e}", logs.display()))?;
             let mut spec = LaunchSpec::from_command(m.identity.clone(), command.clone(), &dir)
                 .ok_or_else(|| format!("service {:?} has an empty command", plan.start_with))?
+                .output_file(logs.join(format!("{}.log", m.model_id)))
                 .env("SIMULATOR_ID", SO)
                 .env("SIMULATION_ID", run.id.clone())
                 .env("MODEL_ID", m.model_id.clone())
@@ -453,7 +467,7 @@ impl Orchestrator {
                     let reason = if report.exit.is_clean() {
                         ExitReason::Normal
                     } else {
-                        ExitReason::Crashed(format!("the process ended: {:?}", report.exit))
+                        ExitReason::Crashed(format!("the process ended: {}", report.exit))
                     };
                     let _ = tx.send(Event::Exited {
                         sim: sim.clone(),
@@ -792,6 +806,10 @@ impl Orchestrator {
     }
 
     fn check_deadlines(&mut self) {
+        if self.last_sweep.elapsed() >= LOG_SWEEP {
+            self.last_sweep = Instant::now();
+            self.sweep_logs();
+        }
         let now = Instant::now();
         let late: Vec<String> = self
             .runs
@@ -918,7 +936,13 @@ impl Orchestrator {
         let tx = self.tx.clone();
         let sim = sim.to_owned();
         actix_rt::spawn(async move {
-            let programs = futures::future::join_all(processes.iter().map(|p| p.stop(PROGRAM_GRACE)));
+            // A program stops by itself after SimulationDone, as DOTS's models do; one
+            // that has not within the grace is signalled.
+            let programs = futures::future::join_all(processes.iter().map(|p| async move {
+                if tokio::time::timeout(PROGRAM_GRACE, p.wait()).await.is_err() {
+                    p.stop(PROGRAM_GRACE).await;
+                }
+            }));
             let agents = async {
                 if let Some(sup) = sup {
                     sup.stop().await;
@@ -972,7 +996,76 @@ impl Orchestrator {
         }
         self.save(sim);
         self.progress(sim, true);
+        if self
+            .all
+            .get(sim)
+            .is_some_and(|s| s.request.keep_logs_hours <= 0.0)
+        {
+            self.remove_logs(sim);
+        }
         self.next_from_queue();
+    }
+
+    /// The directory of the programs' logs.
+    fn logs_root(&self) -> std::path::PathBuf {
+        match &self.files {
+            Some(f) => f.dir().to_owned(),
+            None => std::env::temp_dir(),
+        }
+    }
+
+    /// Removes the logs of `sim`.
+    fn remove_logs(&mut self, sim: &str) {
+        let dir = logs_dir(&self.logs_root(), sim);
+        match std::fs::remove_dir_all(&dir) {
+            Ok(()) => tracing::debug!("simulation {sim}: logs removed"),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => tracing::warn!("simulation {sim}: {}: {e}", dir.display()),
+        }
+    }
+
+    /// Removes the logs of the simulations that ended more than `keep_logs_hours` ago.
+    fn sweep_logs(&mut self) {
+        let now = chrono::Utc::now();
+        let old: Vec<String> = self
+            .all
+            .values()
+            .filter(|s| s.stopped)
+            .filter(|s| {
+                s.calculation_end_datetime.is_some_and(|end| {
+                    let keep = chrono::Duration::seconds((s.request.keep_logs_hours * 3600.0) as i64);
+                    end + keep <= now
+                })
+            })
+            .map(|s| s.simulation_id.clone())
+            .filter(|id| logs_dir(&self.logs_root(), id).exists())
+            .collect();
+        for id in old {
+            self.remove_logs(&id);
+        }
+    }
+
+    /// The programs' logs of `id`, by model (the last [`LOG_TAIL`] bytes of each); empty
+    /// once `keep_logs_hours` have passed.
+    pub(crate) fn logs(&self, id: &str) -> Result<BTreeMap<String, String>, String> {
+        if !self.all.contains_key(id) {
+            return Err(format!("no simulation {id:?}"));
+        }
+        let dir = logs_dir(&self.logs_root(), id);
+        let mut logs = BTreeMap::new();
+        let Ok(entries) = std::fs::read_dir(&dir) else {
+            return Ok(logs);
+        };
+        for e in entries.flatten() {
+            let name = e.file_name().to_string_lossy().into_owned();
+            let Some(model) = name.strip_suffix(".log") else {
+                continue;
+            };
+            let bytes = std::fs::read(e.path()).map_err(|e| format!("{}: {e}", dir.display()))?;
+            let tail = &bytes[bytes.len().saturating_sub(LOG_TAIL)..];
+            logs.insert(model.to_owned(), String::from_utf8_lossy(tail).into_owned());
+        }
+        Ok(logs)
     }
 
     /// Ends a simulation that has no run (queued, or refused at deployment).

@@ -10,6 +10,7 @@
 //! | `cancel(id)` | cancels it (a queued one leaves the queue); its status |
 //! | `results(id)` | its result rows ([`ResultRow`]), sorted |
 //! | `results_csv(id)` | the same as CSV text |
+//! | `logs(id)` | the output of its programs, by model (`$VOLTTRON_HOME/simulations/<id>.logs/`, removed `keep_logs_hours` after the end) |
 //!
 //! Errors (a bad request, an unknown id) reach the caller as the RPC's error, with the
 //! field or id they are about.
@@ -24,7 +25,8 @@
 //! | `GET /api/v1/simulation/{id}` | `200`, its status; `404` |
 //! | `DELETE /api/v1/simulation/{id}` | `200`, its status once cancelled; `404`; `409` if it has ended |
 //! | `GET /api/v1/simulation/data/{id}` | `200`, its results as CSV (`text/csv`) |
-//! | `GET /api/v1/simulation/results/{id}` | `200`, its result rows as JSON | Any peer may call these: protect them in `authz.json`
+//! | `GET /api/v1/simulation/results/{id}` | `200`, its result rows as JSON |
+//! | `GET /api/v1/simulation/logs/{id}` | `200`, its programs' output (`text/plain`, `== <model> ==` before each) | Any peer may call these: protect them in `authz.json`
 //! where agents you do not trust share the bus.
 
 use std::sync::Arc;
@@ -110,7 +112,9 @@ impl SimulationService {
     /// (an MQTT broker's `MQTT_HOST` and `MQTT_PORT`, say). It speaks the lifecycle
     /// protocol by any route to the bus (MQTT through the federation's `payload=raw`
     /// rules, see [`simulation`](crate::simulation)); its exit fails the simulation at
-    /// once, and it is stopped (SIGINT, SIGTERM, SIGKILL, 5 s apart) when the run ends.
+    /// once; when the run ends it has 5 s to exit after `SimulationDone`, then it is
+    /// stopped (SIGINT, SIGTERM, SIGKILL, 5 s apart). Its output is kept in
+    /// `$VOLTTRON_HOME/simulations/<id>.logs/<model>.log` for `keep_logs_hours`.
     pub fn program<I, S>(mut self, name: &str, command: I, env: &[(&str, &str)]) -> Self
     where
         I: IntoIterator<Item = S>,
@@ -351,6 +355,13 @@ impl SimulationAgent {
         Ok(self.orchestrator.results(&id)?.rows())
     }
 
+    /// The output of a simulation's programs, by model (empty once `keep_logs_hours`
+    /// have passed).
+    #[rpc]
+    fn logs(&mut self, id: String) -> Result<std::collections::BTreeMap<String, String>, String> {
+        self.orchestrator.logs(&id)
+    }
+
     /// A simulation's results as CSV.
     #[rpc]
     fn results_csv(&mut self, id: String) -> Result<String, String> {
@@ -391,6 +402,17 @@ impl SimulationAgent {
                 Err(e) => problem(&e),
             },
             Some(("results", id)) => answer(200, self.results(id.to_owned())),
+            Some(("logs", id)) => match self.logs(id.to_owned()) {
+                Ok(logs) => {
+                    let text: String = logs.iter().map(|(m, t)| format!("== {m} ==\n{t}")).collect();
+                    WebResponse {
+                        status: 200,
+                        headers: vec![("content-type".into(), "text/plain; charset=utf-8".into())],
+                        body: text.into_bytes(),
+                    }
+                }
+                Err(e) => problem(&e),
+            },
             Some(_) => problem(&format!("no simulation resource {rest:?}")),
         }
     }

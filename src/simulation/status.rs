@@ -12,7 +12,7 @@
 //! | `Cancelled` | `TERMINATED_CANCELLED` | yes |
 //!
 //! Each simulation is one file, `<id>.json` (its request and status), replaced atomically
-//! ([`durable`](crate::durable)) at each change of state; its results, once it ends,
+//! (written aside, fsynced, renamed over) at each change of state; its results, once it ends,
 //! `<id>.results.csv`. A platform that starts finds the simulations that were running
 //! and marks them failed ("the platform restarted during the run"), and runs the queue
 //! in its order.
