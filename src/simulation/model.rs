@@ -6,7 +6,7 @@
 //! |----------------------------|---------------------------|
 //! | (its start) | subscribes to its inbox, sends `ReadyForProcessing` |
 //! | `ModelParameters` | [`Model::parameterize`] with the [`ModelSetup`]; subscribes to the [`Input`]s it returns; sends `Parameterized` |
-//! | `NewStep` | waits for one value of every input for that step, then [`Model::step`]; publishes the step's outputs as data, then `CalculationsDone` |
+//! | `NewStep` (on `/lifecycle/dots-so/model/<sim>/NewStep`, one publication for every in-process model, or its own topic) | waits for one value of every input for that step, then [`Model::step`]; publishes the step's outputs as data, then `CalculationsDone` |
 //! | `SimulationDone` | stops (a normal exit) |
 //! | an error from the model, a bad message | sends `ErrorOccurred` with the reason: the simulation ends |
 //!
@@ -91,8 +91,41 @@ pub struct Step<'a> {
     time: DateTime<Utc>,
     inputs: &'a [Input],
     values: &'a [Option<f64>],
-    outputs: Vec<(String, String, f64)>,
+    outputs: &'a mut Vec<(Topic, f64)>,
+    topics: &'a mut OutputTopics,
     ctx: &'a AgentContext,
+}
+
+/// The data topics of a model's outputs, made once each.
+struct OutputTopics {
+    service: String,
+    simulation: String,
+    /// ESDL id → output name → topic.
+    by_object: HashMap<String, HashMap<String, Topic>>,
+    /// The first output that is not a topic, this step.
+    error: Option<ModelError>,
+}
+
+impl OutputTopics {
+    fn topic(&mut self, esdl_id: &str, name: &str) -> Option<Topic> {
+        if let Some(t) = self.by_object.get(esdl_id).and_then(|m| m.get(name)) {
+            return Some(t.clone());
+        }
+        match Topic::new(topics::data(&self.service, &self.simulation, esdl_id, name)) {
+            Ok(t) => {
+                self.by_object
+                    .entry(esdl_id.to_owned())
+                    .or_default()
+                    .insert(name.to_owned(), t.clone());
+                Some(t)
+            }
+            Err(e) => {
+                self.error
+                    .get_or_insert_with(|| ModelError::new(format!("output {esdl_id}/{name}: {e}")));
+                None
+            }
+        }
+    }
 }
 
 impl<'a> Step<'a> {
@@ -127,7 +160,9 @@ impl<'a> Step<'a> {
     /// Sets output `name` of `esdl_id` for this step: published as data when the step
     /// ends, and stored as the simulation's result.
     pub fn output(&mut self, esdl_id: &str, name: &str, value: f64) {
-        self.outputs.push((esdl_id.to_owned(), name.to_owned(), value));
+        if let Some(topic) = self.topics.topic(esdl_id, name) {
+            self.outputs.push((topic, value));
+        }
     }
 
     /// The model agent's context: its clock is the simulation's.
@@ -226,7 +261,9 @@ pub(crate) struct ModelAgent {
     current: Option<(u64, DateTime<Utc>)>,
     /// Values received per step (the next step's may arrive first) and how many.
     received: BTreeMap<u64, (Vec<Option<f64>>, usize)>,
-    out_topics: HashMap<(String, String), Topic>,
+    out_topics: OutputTopics,
+    /// The step's outputs (kept between steps for its capacity).
+    outputs: Vec<(Topic, f64)>,
     done: Topic,
 }
 
@@ -240,6 +277,12 @@ impl ModelAgent {
             "CalculationsDone",
         ))
         .expect("ids are checked topic levels");
+        let out_topics = OutputTopics {
+            service: spec.service.clone(),
+            simulation: spec.simulation_id.clone(),
+            by_object: HashMap::new(),
+            error: None,
+        };
         ModelAgent {
             spec,
             model,
@@ -247,7 +290,8 @@ impl ModelAgent {
             input_topics: HashMap::new(),
             current: None,
             received: BTreeMap::new(),
-            out_topics: HashMap::new(),
+            out_topics,
+            outputs: Vec::new(),
             done,
         }
     }
@@ -393,38 +437,32 @@ impl ModelAgent {
         let values = self.received.remove(&number).map(|(v, _)| v).unwrap_or_default();
         self.current = None;
         let inputs = self.inputs.clone();
+        let mut outputs = std::mem::take(&mut self.outputs);
+        outputs.clear();
         let mut step = Step {
             number,
             time,
             inputs: &inputs,
             values: &values,
-            outputs: Vec::new(),
+            outputs: &mut outputs,
+            topics: &mut self.out_topics,
             ctx,
         };
-        self.model.step(&mut step)?;
-        for (esdl_id, name, value) in step.outputs {
-            let key = (esdl_id, name);
-            let topic = match self.out_topics.get(&key) {
-                Some(t) => t.clone(),
-                None => {
-                    let t = Topic::new(topics::data(
-                        &self.spec.service,
-                        &self.spec.simulation_id,
-                        &key.0,
-                        &key.1,
-                    ))
-                    .map_err(|e| ModelError::new(format!("output {}/{}: {e}", key.0, key.1)))?;
-                    self.out_topics.insert(key, t.clone());
-                    t
-                }
-            };
-            let body = lifecycle::encode(&DataValue {
-                time_step_nr: number,
-                value,
-            });
-            ctx.publish(topic, body)
-                .map_err(|e| ModelError::new(format!("output not published: {e}")))?;
-        }
+        let stepped = self.model.step(&mut step);
+        let bad = self.out_topics.error.take();
+        let result = stepped.and_then(|()| bad.map_or(Ok(()), Err)).and_then(|()| {
+            for (topic, value) in outputs.drain(..) {
+                let body = lifecycle::encode(&DataValue {
+                    time_step_nr: number,
+                    value,
+                });
+                ctx.publish(topic, body)
+                    .map_err(|e| ModelError::new(format!("output not published: {e}")))?;
+            }
+            Ok(())
+        });
+        self.outputs = outputs;
+        result?;
         ctx.publish(
             self.done.clone(),
             lifecycle::encode(&lifecycle::CalculationsDone {}),
@@ -440,6 +478,9 @@ impl ModelAgent {
     fn start(&mut self, ctx: &AgentContext) -> Result<(), String> {
         let inbox = topics::model_inbox(&self.spec.simulation_id, &self.spec.model_id);
         ctx.subscribe(&inbox, Self::inbox).map_err(|e| e.to_string())?;
+        // Steps come to every in-process model as one publication.
+        let steps = topics::about_simulation(SO, MODEL, &self.spec.simulation_id, "NewStep");
+        ctx.subscribe(&steps, Self::inbox).map_err(|e| e.to_string())?;
         self.send(
             ctx,
             MSO,

@@ -680,7 +680,16 @@ impl Orchestrator {
         let body = lifecycle::encode(&lifecycle::NewStep {
             parameters_dict: dict,
         });
-        for m in &run.models {
+        // One publication reaches every in-process model (they subscribe to it); a
+        // program's model gets its own, on DOTS's per-model topic.
+        if run.models.iter().any(|m| !m.external)
+            && let Err(e) = self
+                .endpoint
+                .publish("", run.new_step.clone(), Headers::new(), body.clone())
+        {
+            tracing::warn!("simulation {sim}: NewStep not sent: {e}");
+        }
+        for m in run.models.iter().filter(|m| m.external) {
             if let Err(e) = self
                 .endpoint
                 .publish("", m.new_step.clone(), Headers::new(), body.clone())

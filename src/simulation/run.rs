@@ -3,7 +3,8 @@
 //! The barrier counts the models that still owe the message the phase waits for
 //! (`ReadyForProcessing`, `Parameterized`, `CalculationsDone`); the phase moves on when
 //! the count reaches zero, and the simulated time with it. Messages to the models go out
-//! in model order (service, then number), so two runs of the same simulation send the
+//! in model order (service, then number) — `NewStep` to the in-process models as one
+//! publication on `/lifecycle/dots-so/model/<sim>/NewStep` — so two runs of the same simulation send the
 //! same messages in the same order.
 
 use std::collections::HashMap;
@@ -62,6 +63,8 @@ pub(crate) struct Run {
     pub(crate) results: Results,
     pub(crate) started: Instant,
     pub(crate) last_progress: Instant,
+    /// `/lifecycle/dots-so/model/<sim>/NewStep`: the step for every in-process model.
+    pub(crate) new_step: Topic,
     /// Started from the queue (the next queued one waits for it).
     pub(crate) from_queue: bool,
     /// The models that are programs.
@@ -91,7 +94,10 @@ impl Run {
                 by_esdl.insert(e.clone(), i);
             }
         }
+        let new_step =
+            Topic::new(topics::about_simulation(SO, MODEL, &id, "NewStep")).map_err(|e| e.to_string())?;
         Ok(Run {
+            new_step,
             clock: Clock::virtual_at(plan.start),
             pending: models.len(),
             deadline: now + plan.deploy_deadline,

@@ -5,6 +5,7 @@
 //! | `/lifecycle/<sender>/<receiver>/<simulation>/<message>` | a lifecycle message about the whole simulation |
 //! | `/lifecycle/<sender>/<receiver>/<simulation>/<model>/<message>` | one about one model |
 //! | `/data/<service>/model/<simulation>/<esdl id>/<name>` | an output of an ESDL object ([`DataValue`](crate::simulation::lifecycle::DataValue)) |
+//! | `/lifecycle/dots-so/model/<simulation>/NewStep` | a step, for every in-process model at once (programs' models get it on their own topic) |
 //! | `simulation/<simulation>/progress` | this project's: the run's state, step and models (JSON) |
 //!
 //! Senders and receivers: [`SO`] (the orchestrator), [`MSO`] (the orchestrator
