@@ -1,6 +1,7 @@
 //! `platform.simulation` through the web service on DOTS's paths, with a real HTTP client
-//! (ureq) against a platform serving on loopback with auth on: start and queue need a
-//! web user's token, status, list, results as CSV and JSON, cancel, and the errors
+//! (ureq) against a platform serving on loopback with auth on: DOTS's token path (the
+//! OAuth2 password grant of the web service's users), start and queue need a web user's
+//! token, status, list, results as CSV and JSON, cancel, and the errors
 //! (`400` with the field, `404`, `409`).
 
 #![cfg(all(feature = "simulation", feature = "web"))]
@@ -38,7 +39,11 @@ impl Site {
         let platform = Platform::builder()
             .home(home.path())
             .auth(true)
-            .service(WebService::new(WebConfig::new("http://127.0.0.1:0").unwrap()))
+            .service(WebService::new(
+                WebConfig::new("http://127.0.0.1:0")
+                    .unwrap()
+                    .oauth2_token_path("/api/v1/simulation/token"),
+            ))
             .service(service())
             .start()
             .await
@@ -102,6 +107,20 @@ impl Site {
         (status, json)
     }
 
+    /// DOTS's token call: the OAuth2 password grant, as a form.
+    fn dots_token(&self, password: &str) -> (u16, Json) {
+        let mut r = http()
+            .post(format!("{}/api/v1/simulation/token", self.base))
+            .send_form([
+                ("grant_type", "password"),
+                ("username", "modeller"),
+                ("password", password),
+            ])
+            .unwrap();
+        let status = r.status().as_u16();
+        (status, r.body_mut().read_json().unwrap_or(Json::Null))
+    }
+
     fn token(&self) -> String {
         let (status, body) = self.json(
             "POST",
@@ -117,7 +136,12 @@ impl Site {
 #[volttron::test]
 async fn simulations_are_started_followed_and_downloaded_over_http() {
     let site = Site::start().await;
-    let token = site.token();
+    // DOTS's clients log in at DOTS's token path; wrong passwords get no token.
+    let (status, _) = site.dots_token("wrong");
+    assert_eq!(status, 401);
+    let (status, t) = site.dots_token("pw-modeller");
+    assert_eq!((status, t["token_type"].as_str()), (200, Some("bearer")), "{t}");
+    let token = t["access_token"].as_str().unwrap().to_owned();
     let body = request("Over HTTP", 2, 1, 8);
 
     let (status, _, _) = site.call("POST", "/api/v1/simulation/start", None, Some(&body));

@@ -73,10 +73,7 @@ async fn call(
     method: &str,
     args: impl crate::IntoArgs,
 ) -> Result<serde_json::Value, String> {
-    conn.call(IDENTITY, method, args)
-        .await
-        .map(serde_json::Value::from)
-        .map_err(|e| format!("{IDENTITY}.{method}: {e}"))
+    conn.call_json(IDENTITY, method, args).await
 }
 
 /// The table of `vctl alerts list`.

@@ -186,6 +186,8 @@ async fn run(
     }
     // The web service, when `bind-web-address` is set.
     if let Some(web) = volttron::web::WebConfig::from_platform_config(&config).map_err(|e| e.to_string())? {
+        // DOTS's clients get their token where DOTS serves it (`platform.simulation`'s paths).
+        let web = web.oauth2_token_path("/api/v1/simulation/token");
         let scraped = metrics.clone();
         let mut service = volttron::web::WebService::new(web).endpoint(
             "/metrics",

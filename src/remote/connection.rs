@@ -58,6 +58,20 @@ impl Connection {
         self.ctx.call(peer, method, args)
     }
 
+    /// Calls `peer.method` and answers its reply as JSON, or the error as text that names
+    /// the method (`platform.alerts.ack: ...`): what a command-line tool prints.
+    pub async fn call_json(
+        &self,
+        peer: &str,
+        method: &str,
+        args: impl IntoArgs,
+    ) -> Result<serde_json::Value, String> {
+        self.call(peer, method, args)
+            .await
+            .map(serde_json::Value::from)
+            .map_err(|e| format!("{peer}.{method}: {e}"))
+    }
+
     /// Publishes on the default bus.
     pub fn publish(&self, topic: impl IntoTopic, message: impl Into<Value>) -> Result<usize, PublishError> {
         self.ctx.publish(topic, message)

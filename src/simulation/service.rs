@@ -16,7 +16,9 @@
 //! field or id they are about.
 //!
 //! The same through the platform's web service (feature `web`), on DOTS's paths (a
-//! `POST` or `DELETE` needs a web user's token, from `POST /authenticate`):
+//! `POST` or `DELETE` needs a web user's token: from `POST /authenticate`, or from DOTS's
+//! `POST /api/v1/simulation/token` where the web service is configured with
+//! `WebConfig::oauth2_token_path`, as the `volttron` binary does):
 //!
 //! | request | answer |
 //! |---------|--------|

@@ -108,6 +108,25 @@ pub(crate) async fn login(
         .json(serde_json::json!({"access_token": access, "refresh_token": refresh})))
 }
 
+/// The OAuth2 password grant on a path of [`WebConfig::oauth2_token_path`](crate::web::WebConfig::oauth2_token_path).
+pub(crate) async fn oauth2_token(
+    state: web::Data<WebState>,
+    req: HttpRequest,
+    body: web::Bytes,
+) -> Result<HttpResponse, WebError> {
+    let c = credentials(&req, &body)?;
+    let (user, groups) = check_password(&state, &req, c).await?;
+    let (access, refresh) = state.tokens.login(&user, &groups);
+    tracing::info!(
+        user = user.as_str(),
+        path = req.path(),
+        "web: login (OAuth2 password grant)"
+    );
+    Ok(HttpResponse::Ok()
+        .insert_header(("Cache-Control", "no-store"))
+        .json(serde_json::json!({"access_token": access, "token_type": "bearer", "refresh_token": refresh})))
+}
+
 /// `PUT /authenticate`.
 pub(crate) async fn refresh(state: web::Data<WebState>, req: HttpRequest) -> Result<HttpResponse, WebError> {
     let token = header_token(&req).ok_or_else(|| {

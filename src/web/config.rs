@@ -102,6 +102,9 @@ pub struct WebConfig {
     pub refresh_lifetime: Duration,
     /// Origins allowed cross-site requests.
     pub cors_origins: Vec<String>,
+    /// Paths that answer the OAuth2 password grant besides `/authenticate`
+    /// ([`oauth2_token_path`](Self::oauth2_token_path)).
+    pub oauth2_token_paths: Vec<String>,
 }
 
 impl WebConfig {
@@ -117,7 +120,18 @@ impl WebConfig {
             access_lifetime: Duration::from_secs(15 * 60),
             refresh_lifetime: Duration::from_secs(240 * 60),
             cors_origins: Vec::new(),
+            oauth2_token_paths: Vec::new(),
         })
+    }
+
+    /// Also answers the OAuth2 password grant on `path` (RFC 6749 §4.3: `POST` a form with
+    /// `username` and `password`, or the same as JSON; the answer is
+    /// `{"access_token", "token_type": "bearer", "refresh_token"}`), for clients written
+    /// against another API's token URL — DOTS's `/api/v1/simulation/token`, say. The
+    /// users and tokens are the web service's, as for `/authenticate`.
+    pub fn oauth2_token_path(mut self, path: impl Into<String>) -> Self {
+        self.oauth2_token_paths.push(path.into());
+        self
     }
 
     /// Sets the TLS certificate chain and key files (PEM).

@@ -364,6 +364,7 @@ fn app(
     let max = state.config.max_body;
     let origins = state.config.cors_origins.clone();
     let endpoints = state.endpoints.clone();
+    let token_paths = state.config.oauth2_token_paths.clone();
     App::new()
         .app_data(state)
         .app_data(web::PayloadConfig::new(max))
@@ -374,6 +375,11 @@ fn app(
         .route("/", web::get().to(status::page))
         .route("/status.json", web::get().to(status::status_json))
         .route("/login", web::post().to(auth::form_login))
+        .configure(move |cfg| {
+            for path in &token_paths {
+                cfg.route(path, web::post().to(auth::oauth2_token));
+            }
+        })
         .route("/logout", web::post().to(auth::form_logout))
         .route("/discovery/", web::get().to(discovery))
         .route("/openapi.json", web::get().to(openapi::serve))
