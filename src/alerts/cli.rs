@@ -44,19 +44,21 @@ fn parse_for(text: &str) -> Result<Duration, String> {
 pub async fn run(conn: &Connection, command: AlertsCommand) -> Result<(serde_json::Value, String), String> {
     match command {
         AlertsCommand::List => {
-            let answer = call(conn, "list", ()).await?;
+            let answer = conn.call_json(IDENTITY, "list", ()).await?;
             let text = list_text(&answer)?;
             Ok((answer, text))
         }
         AlertsCommand::Ack { id } => {
-            call(conn, "ack", (id.as_str(),)).await?;
+            conn.call_json(IDENTITY, "ack", (id.as_str(),)).await?;
             Ok((
                 serde_json::json!({"acknowledged": id}),
                 format!("acknowledged {id}"),
             ))
         }
         AlertsCommand::Silence { pattern, duration } => {
-            let answer = call(conn, "silence", (pattern.as_str(), duration.as_secs_f64())).await?;
+            let answer = conn
+                .call_json(IDENTITY, "silence", (pattern.as_str(), duration.as_secs_f64()))
+                .await?;
             let silence: Silence = serde_json::from_value(answer.clone()).map_err(|e| e.to_string())?;
             let text = format!(
                 "silenced {} until {}",
@@ -66,14 +68,6 @@ pub async fn run(conn: &Connection, command: AlertsCommand) -> Result<(serde_jso
             Ok((answer, text))
         }
     }
-}
-
-async fn call(
-    conn: &Connection,
-    method: &str,
-    args: impl crate::IntoArgs,
-) -> Result<serde_json::Value, String> {
-    conn.call_json(IDENTITY, method, args).await
 }
 
 /// The table of `vctl alerts list`.

@@ -76,7 +76,7 @@ pub async fn run(
             let request = read_request(&file)?;
             let request = crate::core::to_value(&request).map_err(|e| e.to_string())?;
             let method = if queue { "queue" } else { "start" };
-            let answer = call(conn, method, (request,)).await?;
+            let answer = conn.call_json(IDENTITY, method, (request,)).await?;
             let s = status(&answer)?;
             let verb = if queue { "queued" } else { "started" };
             Ok((
@@ -85,7 +85,7 @@ pub async fn run(
             ))
         }
         SimulationCommand::List => {
-            let answer = call(conn, "list", ()).await?;
+            let answer = conn.call_json(IDENTITY, "list", ()).await?;
             let list: Vec<SimulationStatus> =
                 serde_json::from_value(answer.clone()).map_err(|e| e.to_string())?;
             let text = if list.is_empty() {
@@ -108,22 +108,22 @@ pub async fn run(
             Ok((answer, text))
         }
         SimulationCommand::Status { id } => {
-            let answer = call(conn, "status", (id.as_str(),)).await?;
+            let answer = conn.call_json(IDENTITY, "status", (id.as_str(),)).await?;
             let text = status_text(&status(&answer)?);
             Ok((answer, text))
         }
         SimulationCommand::Cancel { id } => {
-            let answer = call(conn, "cancel", (id.as_str(),)).await?;
+            let answer = conn.call_json(IDENTITY, "cancel", (id.as_str(),)).await?;
             let s = status(&answer)?;
             Ok((answer, format!("{}: {}", s.simulation_id, s.simulation_status)))
         }
         SimulationCommand::Results { id } => {
-            let answer = call(conn, "results_csv", (id.as_str(),)).await?;
+            let answer = conn.call_json(IDENTITY, "results_csv", (id.as_str(),)).await?;
             let csv = answer.as_str().unwrap_or_default().trim_end().to_owned();
             Ok((answer, csv))
         }
         SimulationCommand::Logs { id } => {
-            let answer = call(conn, "logs", (id.as_str(),)).await?;
+            let answer = conn.call_json(IDENTITY, "logs", (id.as_str(),)).await?;
             let text = match answer.as_object() {
                 Some(logs) if !logs.is_empty() => logs
                     .iter()
@@ -157,12 +157,4 @@ fn status_text(s: &SimulationStatus) -> String {
         lines.push(format!("  stopped: {}", s.stopped));
     }
     lines.join("\n")
-}
-
-async fn call(
-    conn: &Connection,
-    method: &str,
-    args: impl crate::IntoArgs,
-) -> Result<serde_json::Value, String> {
-    conn.call_json(IDENTITY, method, args).await
 }

@@ -93,16 +93,26 @@ async fn check_password(
     }
 }
 
+/// Checks the credentials of a login request (JSON or a form): the access and refresh
+/// tokens of a new session.
+async fn password_login(
+    state: &web::Data<WebState>,
+    req: &HttpRequest,
+    body: &[u8],
+) -> Result<(String, String), WebError> {
+    let c = credentials(req, body)?;
+    let (user, groups) = check_password(state, req, c).await?;
+    tracing::info!(user = user.as_str(), path = req.path(), "web: login");
+    Ok(state.tokens.login(&user, &groups))
+}
+
 /// `POST /authenticate`.
 pub(crate) async fn login(
     state: web::Data<WebState>,
     req: HttpRequest,
     body: web::Bytes,
 ) -> Result<HttpResponse, WebError> {
-    let c = credentials(&req, &body)?;
-    let (user, groups) = check_password(&state, &req, c).await?;
-    let (access, refresh) = state.tokens.login(&user, &groups);
-    tracing::info!(user = user.as_str(), "web: login");
+    let (access, refresh) = password_login(&state, &req, &body).await?;
     Ok(HttpResponse::Ok()
         .insert_header(("Cache-Control", "no-store"))
         .json(serde_json::json!({"access_token": access, "refresh_token": refresh})))
@@ -114,14 +124,7 @@ pub(crate) async fn oauth2_token(
     req: HttpRequest,
     body: web::Bytes,
 ) -> Result<HttpResponse, WebError> {
-    let c = credentials(&req, &body)?;
-    let (user, groups) = check_password(&state, &req, c).await?;
-    let (access, refresh) = state.tokens.login(&user, &groups);
-    tracing::info!(
-        user = user.as_str(),
-        path = req.path(),
-        "web: login (OAuth2 password grant)"
-    );
+    let (access, refresh) = password_login(&state, &req, &body).await?;
     Ok(HttpResponse::Ok()
         .insert_header(("Cache-Control", "no-store"))
         .json(serde_json::json!({"access_token": access, "token_type": "bearer", "refresh_token": refresh})))
