@@ -24,6 +24,8 @@ use volttron::agents::historian::record::Record;
 use volttron::agents::historian::store::Store;
 use volttron::config_store::format_timestamp;
 use volttron::prelude::*;
+
+use super::median;
 use volttron::{Args, Headers};
 
 /// Topics of the query database.
@@ -94,11 +96,6 @@ pub(crate) fn run(runs: usize, quick: bool) -> Vec<(&'static str, f64, &'static 
     figures.push(("baseline.sqlite_insert_points_per_s", raw, "points/s"));
     figures.push(("historian.insert_ratio_to_raw", store / raw, "x"));
     figures
-}
-
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(f64::total_cmp);
-    v[v.len() / 2]
 }
 
 /// Median `query` times for one topic and for all [`TOPICS`], one day each.

@@ -449,3 +449,10 @@ pub(crate) fn actix_burst(n: u64) -> Duration {
         }
     })
 }
+
+/// The median of `v` (the upper one of an even count), for the figures of several runs.
+#[cfg(any(feature = "historian", feature = "simulation"))]
+pub(crate) fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}

@@ -14,17 +14,14 @@ use std::time::{Duration, Instant};
 use base64::Engine;
 use parking_lot::Mutex;
 use volttron::prelude::*;
+
+use super::median;
 use volttron::simulation::{
     IDENTITY, Input, Model, ModelError, ModelSetup, SimulationService, SimulationStatus, Step,
 };
 
 /// Models of the figure: half sources, half sinks.
 pub(crate) const MODELS: usize = 100;
-
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(f64::total_cmp);
-    v[v.len() / 2]
-}
 
 /// Outputs one value per step.
 struct Source(String);

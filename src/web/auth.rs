@@ -113,9 +113,16 @@ pub(crate) async fn login(
     body: web::Bytes,
 ) -> Result<HttpResponse, WebError> {
     let (access, refresh) = password_login(&state, &req, &body).await?;
-    Ok(HttpResponse::Ok()
+    Ok(tokens_response(
+        serde_json::json!({"access_token": access, "refresh_token": refresh}),
+    ))
+}
+
+/// `200` with tokens: never cached.
+fn tokens_response(body: serde_json::Value) -> HttpResponse {
+    HttpResponse::Ok()
         .insert_header(("Cache-Control", "no-store"))
-        .json(serde_json::json!({"access_token": access, "refresh_token": refresh})))
+        .json(body)
 }
 
 /// The OAuth2 password grant on a path of [`WebConfig::oauth2_token_path`](crate::web::WebConfig::oauth2_token_path).
@@ -125,9 +132,9 @@ pub(crate) async fn oauth2_token(
     body: web::Bytes,
 ) -> Result<HttpResponse, WebError> {
     let (access, refresh) = password_login(&state, &req, &body).await?;
-    Ok(HttpResponse::Ok()
-        .insert_header(("Cache-Control", "no-store"))
-        .json(serde_json::json!({"access_token": access, "token_type": "bearer", "refresh_token": refresh})))
+    Ok(tokens_response(
+        serde_json::json!({"access_token": access, "token_type": "bearer", "refresh_token": refresh}),
+    ))
 }
 
 /// `PUT /authenticate`.
@@ -148,9 +155,7 @@ pub(crate) async fn refresh(state: web::Data<WebState>, req: HttpRequest) -> Res
         )));
     };
     let access = state.tokens.refresh(&claims, groups);
-    Ok(HttpResponse::Ok()
-        .insert_header(("Cache-Control", "no-store"))
-        .json(serde_json::json!({"access_token": access})))
+    Ok(tokens_response(serde_json::json!({"access_token": access})))
 }
 
 /// `DELETE /authenticate`.
